@@ -1,0 +1,504 @@
+//! The workflow compiler and type checker.
+//!
+//! Turns a [`WorkflowSpec`] into a [`CompiledWorkflow`]: task references
+//! pinned to registered versions, node references resolved to indices,
+//! constants fitted to their declared types, and the dependency graph with
+//! its topological order. Every problem is reported, each naming the node and
+//! field at fault; a workflow with any problem is not registered.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use baton_model::{Binding, Identifier, TaskSpec, Type, Value, WorkflowSpec};
+use serde::{Deserialize, Serialize};
+
+/// A binding whose node references are indices into [`CompiledWorkflow::nodes`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum CompiledBinding {
+    Input(String),
+    Output { node: u32, output: String },
+    Constant(Value),
+    List(Vec<CompiledBinding>),
+    Map(BTreeMap<String, CompiledBinding>),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompiledNode {
+    pub id: String,
+    /// The pinned task (its version filled in).
+    pub task: Identifier,
+    pub inputs: BTreeMap<String, CompiledBinding>,
+    /// Distinct nodes this one reads from.
+    pub upstream: Vec<u32>,
+    /// Distinct nodes that read from this one.
+    pub downstream: Vec<u32>,
+    /// The node's own pool pin; empty when not pinned.
+    pub pool: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompiledWorkflow {
+    /// The spec as registered (normalized, task versions pinned).
+    pub spec: WorkflowSpec,
+    pub nodes: Vec<CompiledNode>,
+    pub outputs: BTreeMap<String, CompiledBinding>,
+    /// Node id -> index, built on first use (not part of the replicated form).
+    #[serde(skip)]
+    index: std::sync::OnceLock<HashMap<String, u32>>,
+}
+
+impl CompiledWorkflow {
+    pub fn node_index(&self, id: &str) -> Option<u32> {
+        self.index
+            .get_or_init(|| self.nodes.iter().enumerate().map(|(i, n)| (n.id.clone(), i as u32)).collect())
+            .get(id)
+            .copied()
+    }
+}
+
+/// All the problems found in one workflow.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("workflow `{workflow}` is invalid: {}", problems.join("; "))]
+pub struct CompileError {
+    pub workflow: String,
+    pub problems: Vec<String>,
+}
+
+/// Compiles `spec`, resolving task references through `resolve_task` (which
+/// treats an empty version as "latest").
+pub fn compile(
+    spec: &WorkflowSpec,
+    resolve_task: impl Fn(&Identifier) -> Option<Arc<TaskSpec>>,
+) -> Result<CompiledWorkflow, CompileError> {
+    let mut problems = Vec::new();
+    let mut spec = spec.clone();
+
+    let mut index: HashMap<&str, u32> = HashMap::with_capacity(spec.nodes.len());
+    for (i, node) in spec.nodes.iter().enumerate() {
+        if node.id.is_empty() {
+            problems.push(format!("node #{} has an empty id", i + 1));
+        } else if node.id == "inputs" {
+            problems.push("node id `inputs` is reserved for workflow inputs".to_string());
+        } else if index.insert(node.id.as_str(), i as u32).is_some() {
+            problems.push(format!("duplicate node id `{}`", node.id));
+        }
+    }
+    if spec.nodes.is_empty() {
+        problems.push("the workflow has no nodes".to_string());
+    }
+
+    let tasks: Vec<Option<Arc<TaskSpec>>> = spec
+        .nodes
+        .iter()
+        .map(|node| {
+            let task = resolve_task(&node.task);
+            if task.is_none() {
+                problems.push(format!("node `{}`: unknown task `{}`", node.id, node.task));
+            }
+            task
+        })
+        .collect();
+
+    let workflow_inputs: HashMap<&str, &Type> =
+        spec.interface.inputs.iter().map(|v| (v.name.as_str(), &v.ty)).collect();
+    let checker = Checker { index: &index, tasks: &tasks, spec: &spec, workflow_inputs };
+
+    let mut nodes = Vec::with_capacity(spec.nodes.len());
+    for (i, node) in spec.nodes.iter().enumerate() {
+        let mut inputs = BTreeMap::new();
+        let mut upstream = Vec::new();
+        if let Some(task) = &tasks[i] {
+            for name in node.inputs.keys() {
+                if task.interface.input(name).is_none() {
+                    problems.push(format!(
+                        "node `{}`: task `{}` has no input `{name}`",
+                        node.id, task.id
+                    ));
+                }
+            }
+            for var in &task.interface.inputs {
+                match node.inputs.get(&var.name) {
+                    Some(binding) => {
+                        let place = format!("node `{}` input `{}`", node.id, var.name);
+                        if let Some(b) = checker.check(binding, &var.ty, &place, &mut problems) {
+                            inputs.insert(var.name.clone(), b);
+                        }
+                    }
+                    None if var.default.is_some() || var.ty.is_optional() => {}
+                    None => problems.push(format!(
+                        "node `{}`: required input `{}` ({}) of task `{}` is not bound",
+                        node.id, var.name, var.ty, task.id
+                    )),
+                }
+            }
+        }
+        for binding in node.inputs.values() {
+            binding.for_each_upstream(&mut |up, _| {
+                if let Some(&j) = index.get(up) {
+                    if !upstream.contains(&j) {
+                        upstream.push(j);
+                    }
+                }
+            });
+        }
+        upstream.sort_unstable();
+        nodes.push(CompiledNode {
+            id: node.id.clone(),
+            task: tasks[i].as_ref().map(|t| t.id.clone()).unwrap_or_else(|| node.task.clone()),
+            inputs,
+            upstream,
+            downstream: Vec::new(),
+            pool: node.pool.clone(),
+        });
+    }
+
+    let mut outputs = BTreeMap::new();
+    for name in spec.outputs.keys() {
+        if spec.interface.output(name).is_none() {
+            problems.push(format!("output `{name}` is bound but not declared in the interface"));
+        }
+    }
+    for var in &spec.interface.outputs {
+        match spec.outputs.get(&var.name) {
+            Some(binding) => {
+                let place = format!("workflow output `{}`", var.name);
+                if let Some(b) = checker.check(binding, &var.ty, &place, &mut problems) {
+                    outputs.insert(var.name.clone(), b);
+                }
+            }
+            None => problems.push(format!("declared output `{}` ({}) is not bound", var.name, var.ty)),
+        }
+    }
+
+    for i in 0..nodes.len() {
+        for u in nodes[i].upstream.clone() {
+            nodes[u as usize].downstream.push(i as u32);
+        }
+    }
+    if let Some(cycle) = find_cycle(&nodes) {
+        problems.push(format!("cycle: {}", cycle.join(" -> ")));
+    }
+
+    if !problems.is_empty() {
+        return Err(CompileError { workflow: spec.id.to_string(), problems });
+    }
+    for (node, task) in spec.nodes.iter_mut().zip(&tasks) {
+        if let Some(task) = task {
+            node.task = task.id.clone();
+        }
+    }
+    Ok(CompiledWorkflow { spec, nodes, outputs, index: Default::default() })
+}
+
+struct Checker<'a> {
+    index: &'a HashMap<&'a str, u32>,
+    tasks: &'a [Option<Arc<TaskSpec>>],
+    spec: &'a WorkflowSpec,
+    workflow_inputs: HashMap<&'a str, &'a Type>,
+}
+
+impl Checker<'_> {
+    /// Type-checks `binding` where a value of `expected` is needed; records
+    /// problems and returns the compiled binding when it is sound.
+    fn check(
+        &self,
+        binding: &Binding,
+        expected: &Type,
+        place: &str,
+        problems: &mut Vec<String>,
+    ) -> Option<CompiledBinding> {
+        let mismatch = |problems: &mut Vec<String>, source: &str, found: &Type| {
+            problems.push(format!("{place}: type mismatch: expected {expected}, but {source} is {found}"));
+        };
+        match binding {
+            Binding::Input(name) => match self.workflow_inputs.get(name.as_str()) {
+                None => {
+                    problems.push(format!("{place}: `${{inputs.{name}}}` is not a workflow input"));
+                    None
+                }
+                Some(ty) if !expected.accepts(ty) => {
+                    mismatch(problems, &format!("`${{inputs.{name}}}`"), ty);
+                    None
+                }
+                Some(_) => Some(CompiledBinding::Input(name.clone())),
+            },
+            Binding::Output { node, output } => {
+                let Some(&j) = self.index.get(node.as_str()) else {
+                    problems.push(format!("{place}: `${{{node}.{output}}}` refers to missing node `{node}`"));
+                    return None;
+                };
+                let task = self.tasks[j as usize].as_ref()?;
+                match task.interface.output(output) {
+                    None => {
+                        problems.push(format!(
+                            "{place}: `${{{node}.{output}}}` refers to missing output `{output}` of node `{node}` (task `{}`)",
+                            self.spec.nodes[j as usize].task
+                        ));
+                        None
+                    }
+                    Some(var) if !expected.accepts(&var.ty) => {
+                        mismatch(problems, &format!("`${{{node}.{output}}}`"), &var.ty);
+                        None
+                    }
+                    Some(_) => Some(CompiledBinding::Output { node: j, output: output.clone() }),
+                }
+            }
+            Binding::Constant(value) => match value.coerce(expected) {
+                Ok(v) => Some(CompiledBinding::Constant(v)),
+                Err(why) => {
+                    problems.push(format!("{place}: constant {value}: {why}"));
+                    None
+                }
+            },
+            Binding::List(items) => {
+                let inner = match expected {
+                    Type::List(inner) => inner,
+                    Type::Optional(opt) => match opt.as_ref() {
+                        Type::List(inner) => inner,
+                        _ => {
+                            problems.push(format!("{place}: a list is bound where {expected} is expected"));
+                            return None;
+                        }
+                    },
+                    _ => {
+                        problems.push(format!("{place}: a list is bound where {expected} is expected"));
+                        return None;
+                    }
+                };
+                let compiled: Vec<_> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| self.check(b, inner, &format!("{place}[{i}]"), problems))
+                    .collect();
+                compiled.into_iter().collect::<Option<Vec<_>>>().map(CompiledBinding::List)
+            }
+            Binding::Map(entries) => {
+                let target = match expected {
+                    Type::Optional(inner) => inner.as_ref(),
+                    other => other,
+                };
+                let mut out = BTreeMap::new();
+                let mut ok = true;
+                match target {
+                    Type::Map(inner) => {
+                        for (k, b) in entries {
+                            match self.check(b, inner, &format!("{place}[{k:?}]"), problems) {
+                                Some(c) => {
+                                    out.insert(k.clone(), c);
+                                }
+                                None => ok = false,
+                            }
+                        }
+                    }
+                    Type::Struct(fields) => {
+                        for k in entries.keys().filter(|k| !fields.contains_key(*k)) {
+                            problems.push(format!("{place}: unknown field `{k}` for {target}"));
+                            ok = false;
+                        }
+                        for (name, ty) in fields {
+                            match entries.get(name) {
+                                Some(b) => match self.check(b, ty, &format!("{place}.{name}"), problems) {
+                                    Some(c) => {
+                                        out.insert(name.clone(), c);
+                                    }
+                                    None => ok = false,
+                                },
+                                None if ty.is_optional() => {}
+                                None => {
+                                    problems.push(format!("{place}: missing field `{name}` ({ty})"));
+                                    ok = false;
+                                }
+                            }
+                        }
+                    }
+                    _ => {
+                        problems.push(format!("{place}: a mapping is bound where {expected} is expected"));
+                        return None;
+                    }
+                }
+                ok.then_some(CompiledBinding::Map(out))
+            }
+        }
+    }
+}
+
+/// Returns the node ids of one cycle (first node repeated at the end), if any.
+fn find_cycle(nodes: &[CompiledNode]) -> Option<Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnStack,
+        Done,
+    }
+    let mut marks = vec![Mark::New; nodes.len()];
+    for start in 0..nodes.len() {
+        if marks[start] != Mark::New {
+            continue;
+        }
+        // Iterative DFS over downstream edges: (node, next edge to follow).
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        marks[start] = Mark::OnStack;
+        while let Some(&mut (node, ref mut edge)) = stack.last_mut() {
+            if let Some(&next) = nodes[node].downstream.get(*edge) {
+                *edge += 1;
+                let next = next as usize;
+                match marks[next] {
+                    Mark::New => {
+                        marks[next] = Mark::OnStack;
+                        stack.push((next, 0));
+                    }
+                    Mark::OnStack => {
+                        let from = stack.iter().position(|&(n, _)| n == next).unwrap_or(0);
+                        let mut cycle: Vec<String> =
+                            stack[from..].iter().map(|&(n, _)| nodes[n].id.clone()).collect();
+                        cycle.push(nodes[next].id.clone());
+                        return Some(cycle);
+                    }
+                    Mark::Done => {}
+                }
+            } else {
+                marks[node] = Mark::Done;
+                stack.pop();
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_model::spec::{parse_yaml, SpecDocument};
+
+    const TASKS: &str = r#"
+kind: Task
+name: square
+version: v1
+interface: {inputs: {x: int}, outputs: {y: int}}
+runner: {builtin: noop}
+---
+kind: Task
+name: add
+version: v1
+interface: {inputs: {a: int, b: int}, outputs: {sum: int}}
+runner: {builtin: noop}
+---
+kind: Task
+name: half
+version: v1
+interface: {inputs: {x: float}, outputs: {y: float}}
+runner: {builtin: noop}
+"#;
+
+    fn compile_text(workflow: &str) -> Result<CompiledWorkflow, CompileError> {
+        let tasks: Vec<Arc<TaskSpec>> = parse_yaml(TASKS, "tasks")
+            .unwrap()
+            .into_iter()
+            .map(|d| match d {
+                SpecDocument::Task(t) => Arc::new(t.normalized()),
+                _ => unreachable!(),
+            })
+            .collect();
+        let SpecDocument::Workflow(wf) = parse_yaml(workflow, "wf").unwrap().remove(0) else {
+            panic!("not a workflow")
+        };
+        compile(&wf.normalized(), |id| {
+            tasks
+                .iter()
+                .find(|t| t.id.unversioned() == id.unversioned() && (id.version.is_empty() || t.id.version == id.version))
+                .cloned()
+        })
+    }
+
+    fn problems(workflow: &str) -> String {
+        compile_text(workflow).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn compiles_a_diamond() {
+        let wf = compile_text(
+            r#"
+kind: Workflow
+name: diamond
+interface: {inputs: {n: int}, outputs: {total: int}}
+nodes:
+  - {id: a, task: square, inputs: {x: "${inputs.n}"}}
+  - {id: b, task: square@v1, inputs: {x: "${a.y}"}}
+  - {id: c, task: square@v1, inputs: {x: "${a.y}"}}
+  - {id: d, task: add@v1, inputs: {a: "${b.y}", b: "${c.y}"}}
+outputs: {total: "${d.sum}"}
+"#,
+        )
+        .unwrap();
+        assert_eq!(wf.nodes[0].task.version, "v1", "latest version pinned");
+        assert_eq!(wf.nodes[0].downstream, vec![1, 2]);
+        assert_eq!(wf.nodes[3].upstream, vec![1, 2]);
+        assert_eq!(wf.spec.nodes[0].task.version, "v1");
+    }
+
+    #[test]
+    fn names_an_unknown_task() {
+        let err = problems("kind: Workflow\nname: w\nnodes: [{id: a, task: cube@v1, inputs: {x: 1}}]\n");
+        assert!(err.contains("node `a`: unknown task `default/development/cube@v1`"), "{err}");
+    }
+
+    #[test]
+    fn names_node_input_and_both_types_on_mismatch() {
+        let err = problems(
+            r#"
+kind: Workflow
+name: w
+nodes:
+  - {id: a, task: square, inputs: {x: 2}}
+  - {id: b, task: half, inputs: {x: "${a.y}"}}
+"#,
+        );
+        assert!(
+            err.contains("node `b` input `x`: type mismatch: expected float, but `${a.y}` is int"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn names_a_cycle() {
+        let err = problems(
+            r#"
+kind: Workflow
+name: w
+nodes:
+  - {id: a, task: square, inputs: {x: "${c.y}"}}
+  - {id: b, task: square, inputs: {x: "${a.y}"}}
+  - {id: c, task: square, inputs: {x: "${b.y}"}}
+"#,
+        );
+        assert!(err.contains("cycle: a -> b -> c -> a"), "{err}");
+    }
+
+    #[test]
+    fn names_duplicate_ids_unbound_inputs_and_missing_outputs() {
+        let err = problems(
+            r#"
+kind: Workflow
+name: w
+interface: {outputs: {r: int}}
+nodes:
+  - {id: a, task: square, inputs: {x: 1}}
+  - {id: a, task: add, inputs: {a: 1}}
+  - {id: c, task: square, inputs: {x: "${a.z}"}}
+outputs: {r: "${nowhere.y}"}
+"#,
+        );
+        assert!(err.contains("duplicate node id `a`"), "{err}");
+        assert!(err.contains("required input `b` (int)"), "{err}");
+        assert!(err.contains("missing output `z`"), "{err}");
+        assert!(err.contains("missing node `nowhere`"), "{err}");
+    }
+
+    #[test]
+    fn fits_constants_and_refuses_bad_ones() {
+        let ok = compile_text("kind: Workflow\nname: w\nnodes: [{id: a, task: half, inputs: {x: 2}}]\n").unwrap();
+        assert_eq!(ok.nodes[0].inputs["x"], CompiledBinding::Constant(Value::Float(2.0)));
+        let err = problems("kind: Workflow\nname: w\nnodes: [{id: a, task: square, inputs: {x: hello}}]\n");
+        assert!(err.contains("node `a` input `x`: constant hello: expected int, got a string"), "{err}");
+    }
+}

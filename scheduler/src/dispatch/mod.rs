@@ -1,0 +1,413 @@
+//! The leader's dispatcher (DESIGN.md §5): hands queued nodes to executors
+//! with free slots, records their results, and re-queues the attempts of
+//! executors whose lease ran out.
+//!
+//! One task owns all dispatch state ([`book::DispatchBook`]); everything
+//! reaches it as an [`Input`] on one channel: effects of applied commands,
+//! executor connections and messages, the outcome of its own proposals, and
+//! leadership changes. Decisions are committed before they are acted on: an
+//! `Assign` goes to an executor only once the assignment is in the log.
+//! Heartbeats never enter the log (liveness is leader memory).
+
+pub mod book;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use baton_model::value::{values_from_proto, values_to_proto};
+use baton_model::Identifier;
+use baton_proto::scheduler_message::Kind as ToExecutor;
+use baton_proto::{attempt_result, AttemptRef, AttemptResult, SchedulerMessage};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use self::book::{DispatchBook, NodeKey, Placement};
+use crate::proposer::Proposer;
+use crate::state::{Command, Effect, ExecutionId, ExecutionPhase, NodePhase, Response, SchedulerState};
+
+/// The outbound half of an executor's stream.
+pub type ExecutorSender = mpsc::UnboundedSender<Result<SchedulerMessage, tonic::Status>>;
+
+pub enum Input {
+    Effect(Effect),
+    Connected {
+        executor: String,
+        pool: String,
+        slots: u32,
+        connection: u64,
+        running: Vec<AttemptRef>,
+        sender: ExecutorSender,
+    },
+    Heartbeat {
+        executor: String,
+    },
+    Result {
+        executor: String,
+        result: AttemptResult,
+    },
+    Disconnected {
+        executor: String,
+        connection: u64,
+    },
+    /// The outcome of proposing a batch of assignments.
+    Assigned(Vec<(Placement, Option<Response>)>),
+    /// This node became leader (its state is current) or stopped being it.
+    Leader(bool),
+}
+
+#[derive(Clone)]
+pub struct DispatcherHandle {
+    tx: mpsc::UnboundedSender<Input>,
+}
+
+impl DispatcherHandle {
+    pub fn send(&self, input: Input) {
+        let _ = self.tx.send(input);
+    }
+}
+
+pub struct DispatcherConfig {
+    /// How long an executor may stay silent (or an attempt unconfirmed)
+    /// before its attempts run again elsewhere.
+    pub lease: Duration,
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+pub fn start(config: DispatcherConfig, state: Arc<RwLock<SchedulerState>>, proposer: Proposer) -> DispatcherHandle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let dispatcher = Dispatcher {
+        lease_ms: config.lease.as_millis() as u64,
+        state,
+        proposer,
+        book: DispatchBook::default(),
+        senders: HashMap::new(),
+        task_protos: HashMap::new(),
+        leader: false,
+        self_tx: tx.clone(),
+        pending_results: Vec::new(),
+    };
+    tokio::spawn(dispatcher.run(rx));
+    DispatcherHandle { tx }
+}
+
+struct Dispatcher {
+    lease_ms: u64,
+    state: Arc<RwLock<SchedulerState>>,
+    proposer: Proposer,
+    book: DispatchBook,
+    senders: HashMap<String, ExecutorSender>,
+    /// Wire form of each task, built once.
+    task_protos: HashMap<Identifier, Arc<baton_proto::TaskSpec>>,
+    leader: bool,
+    self_tx: mpsc::UnboundedSender<Input>,
+    /// Results received in this round, proposed together.
+    pending_results: Vec<(String, AttemptRef, Command)>,
+}
+
+impl Dispatcher {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Input>) {
+        let tick = Duration::from_millis((self.lease_ms / 4).clamp(20, 1000));
+        loop {
+            let now = now_ms();
+            let wake = self.book.next_wakeup_ms().map_or(tick, |t| Duration::from_millis(t.saturating_sub(now)).min(tick));
+            let input = tokio::select! {
+                input = rx.recv() => match input {
+                    Some(input) => Some(input),
+                    None => return,
+                },
+                _ = tokio::time::sleep(wake) => None,
+            };
+            if let Some(input) = input {
+                self.handle(input);
+                // Drain what else is waiting, so one round serves many inputs.
+                for _ in 0..4096 {
+                    match rx.try_recv() {
+                        Ok(input) => self.handle(input),
+                        Err(_) => break,
+                    }
+                }
+            }
+            if self.leader {
+                self.flush_results();
+                self.expire_leases();
+                self.place();
+            }
+        }
+    }
+
+    fn handle(&mut self, input: Input) {
+        let now = now_ms();
+        match input {
+            Input::Leader(true) => self.become_leader(now),
+            Input::Leader(false) => {
+                if self.leader {
+                    info!("stepping down: dropping executor streams");
+                }
+                self.leader = false;
+                self.book.clear();
+                self.senders.clear();
+            }
+            _ if !self.leader => {}
+            Input::Effect(Effect::NodeQueued { execution, node, pool, not_before_ms }) => {
+                self.book.enqueue((execution, node), &pool, not_before_ms, now);
+            }
+            Input::Effect(Effect::CancelAttempt { execution, node, attempt, executor }) => {
+                let key = (execution, node);
+                self.book.settle(&key, attempt);
+                self.book.release(&executor);
+                self.send_to(&executor, ToExecutor::Cancel(self.attempt_ref(&key, attempt)));
+            }
+            Input::Effect(Effect::Event { .. }) => {}
+            Input::Connected { executor, pool, slots, connection, running, sender } => {
+                let running: Vec<(NodeKey, u32)> =
+                    running.iter().filter_map(|r| self.node_key(r).map(|k| (k, r.attempt))).collect();
+                let stale = self.book.connect(&executor, &pool, slots, connection, &running, now, self.lease_ms);
+                info!(%executor, %pool, slots, running = running.len(), stale = stale.len(), "executor connected");
+                self.senders.insert(executor.clone(), sender);
+                for (key, attempt) in stale {
+                    self.send_to(&executor, ToExecutor::Cancel(self.attempt_ref(&key, attempt)));
+                }
+            }
+            Input::Heartbeat { executor } => self.book.seen(&executor, now),
+            Input::Disconnected { executor, connection } => {
+                info!(%executor, "executor stream closed");
+                self.book.disconnect(&executor, connection, now);
+                if self.book.executors.get(&executor).is_some_and(|e| !e.connected) {
+                    self.senders.remove(&executor);
+                }
+            }
+            Input::Result { executor, result } => self.on_result(executor, result, now),
+            Input::Assigned(outcomes) => self.on_assigned(outcomes),
+        }
+    }
+
+    fn become_leader(&mut self, now: u64) {
+        self.book.clear();
+        self.senders.clear();
+        self.leader = true;
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        let mut queued = 0;
+        let mut running = 0;
+        for execution in state.executions.values().filter(|e| e.phase == ExecutionPhase::Running) {
+            for (i, node) in execution.nodes.iter().enumerate() {
+                let key = (execution.id.clone(), i as u32);
+                match node.phase {
+                    NodePhase::Queued => {
+                        self.book.enqueue(key, &node.pool, node.not_before_ms, now);
+                        queued += 1;
+                    }
+                    NodePhase::Running => {
+                        self.book.adopt(key, node.attempt, &node.executor, now, self.lease_ms);
+                        running += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        info!(queued, running, "leader: dispatch state rebuilt");
+    }
+
+    fn node_key(&self, r: &AttemptRef) -> Option<NodeKey> {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        let id = ExecutionId(r.execution_id.clone());
+        let execution = state.execution(&id)?;
+        let node = state.workflow_of(execution)?.node_index(&r.node_id)?;
+        Some((id, node))
+    }
+
+    fn attempt_ref(&self, key: &NodeKey, attempt: u32) -> AttemptRef {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        let node_id = state
+            .execution(&key.0)
+            .and_then(|e| state.workflow_of(e))
+            .and_then(|w| w.nodes.get(key.1 as usize))
+            .map(|n| n.id.clone())
+            .unwrap_or_default();
+        AttemptRef { execution_id: key.0 .0.clone(), node_id, attempt }
+    }
+
+    fn send_to(&mut self, executor: &str, message: ToExecutor) {
+        if let Some(sender) = self.senders.get(executor) {
+            if sender.send(Ok(SchedulerMessage { kind: Some(message) })).is_err() {
+                self.senders.remove(executor);
+            }
+        }
+    }
+
+    fn on_result(&mut self, executor: String, result: AttemptResult, now: u64) {
+        self.book.seen(&executor, now);
+        let Some(attempt) = result.attempt.clone() else {
+            warn!(%executor, "result without an attempt reference; ignored");
+            return;
+        };
+        let Some(key) = self.node_key(&attempt) else {
+            // Unknown execution or node: nothing to record, but let the executor forget it.
+            self.send_to(&executor, ToExecutor::Ack(baton_proto::ResultAck { attempts: vec![attempt] }));
+            return;
+        };
+        if self.book.settle(&key, attempt.attempt).is_some() {
+            self.book.release(&executor);
+        }
+        let (execution, node) = key;
+        let command = match result.outcome {
+            Some(attempt_result::Outcome::Succeeded(outputs)) => match values_from_proto(&outputs.values) {
+                Ok(outputs) => Command::Complete { execution, node, attempt: attempt.attempt, outputs, log: result.log, now_ms: now },
+                Err(e) => Command::Fail {
+                    execution,
+                    node,
+                    attempt: attempt.attempt,
+                    error: format!("unreadable outputs: {e}"),
+                    retryable: false,
+                    log: result.log,
+                    now_ms: now,
+                },
+            },
+            Some(attempt_result::Outcome::Failed(failure)) => Command::Fail {
+                execution,
+                node,
+                attempt: attempt.attempt,
+                error: failure.message,
+                retryable: failure.retryable,
+                log: result.log,
+                now_ms: now,
+            },
+            None => Command::Fail {
+                execution,
+                node,
+                attempt: attempt.attempt,
+                error: "the executor reported no outcome".into(),
+                retryable: true,
+                log: result.log,
+                now_ms: now,
+            },
+        };
+        self.pending_results.push((executor, attempt, command));
+    }
+
+    /// Proposes this round's results together and acknowledges them to
+    /// their executors once committed.
+    fn flush_results(&mut self) {
+        if self.pending_results.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.pending_results);
+        let mut acks: HashMap<String, (Option<ExecutorSender>, Vec<AttemptRef>)> = HashMap::new();
+        let mut commands = Vec::with_capacity(batch.len());
+        for (executor, attempt, command) in batch {
+            let entry = acks.entry(executor).or_insert_with_key(|id| (self.senders.get(id).cloned(), Vec::new()));
+            entry.1.push(attempt);
+            commands.push(command);
+        }
+        let proposer = self.proposer.clone();
+        tokio::spawn(async move {
+            match proposer.propose_many(commands).await {
+                Ok(_) => {
+                    for (_, (sender, attempts)) in acks {
+                        if let Some(sender) = sender {
+                            let ack = ToExecutor::Ack(baton_proto::ResultAck { attempts });
+                            let _ = sender.send(Ok(SchedulerMessage { kind: Some(ack) }));
+                        }
+                    }
+                }
+                // Not acknowledged: the executor re-sends them (to the next leader).
+                Err(e) => warn!(error = %e, "recording results failed"),
+            }
+        });
+    }
+
+    fn expire_leases(&mut self) {
+        let lost = self.book.expire(now_ms(), self.lease_ms);
+        if lost.is_empty() {
+            return;
+        }
+        let now = now_ms();
+        let commands: Vec<Command> = lost
+            .into_iter()
+            .map(|((execution, node), owned)| {
+                warn!(%execution, node, attempt = owned.attempt, executor = %owned.executor, "lease lost");
+                Command::LeaseLost { execution, node, attempt: owned.attempt, now_ms: now }
+            })
+            .collect();
+        let proposer = self.proposer.clone();
+        tokio::spawn(async move {
+            if let Err(e) = proposer.propose_many(commands).await {
+                warn!(error = %e, "recording lost leases failed");
+            }
+        });
+    }
+
+    fn place(&mut self) {
+        let placements = self.book.plan(now_ms());
+        if placements.is_empty() {
+            return;
+        }
+        let now = now_ms();
+        let commands = placements
+            .iter()
+            .map(|p| Command::Assign { execution: p.key.0.clone(), node: p.key.1, executor: p.executor.clone(), now_ms: now })
+            .collect();
+        let proposer = self.proposer.clone();
+        let tx = self.self_tx.clone();
+        tokio::spawn(async move {
+            let outcomes = match proposer.propose_many(commands).await {
+                Ok(responses) => placements.into_iter().zip(responses.into_iter().map(Some)).collect(),
+                Err(e) => {
+                    warn!(error = %e, "proposing assignments failed");
+                    placements.into_iter().map(|p| (p, None)).collect()
+                }
+            };
+            let _ = tx.send(Input::Assigned(outcomes));
+        });
+    }
+
+    fn on_assigned(&mut self, outcomes: Vec<(Placement, Option<Response>)>) {
+        let state = self.state.clone();
+        let state = state.read().unwrap_or_else(|e| e.into_inner());
+        for (placement, response) in outcomes {
+            let Placement { key, executor } = placement;
+            let attempt = match response {
+                Some(Response::Assigned { attempt }) => attempt,
+                other => {
+                    debug!(execution = %key.0, node = key.1, ?other, "assignment not made");
+                    self.book.release(&executor);
+                    continue;
+                }
+            };
+            let Some(execution) = state.execution(&key.0) else { continue };
+            let node_state = &execution.nodes[key.1 as usize];
+            if node_state.phase != NodePhase::Running || node_state.attempt != attempt {
+                // Already superseded (e.g. cancelled) before we could send it.
+                self.book.release(&executor);
+                continue;
+            }
+            let (Some(workflow), Some(inputs)) = (state.workflow_of(execution), state.node_inputs(execution, key.1)) else {
+                continue;
+            };
+            let compiled = &workflow.nodes[key.1 as usize];
+            let task = match self.task_protos.get(&compiled.task) {
+                Some(t) => t.clone(),
+                None => {
+                    let Some(spec) = state.tasks.get(&compiled.task) else { continue };
+                    let proto = Arc::new(baton_proto::TaskSpec::from(spec.as_ref()));
+                    self.task_protos.insert(compiled.task.clone(), proto.clone());
+                    proto
+                }
+            };
+            let assign = baton_proto::Assign {
+                attempt: Some(AttemptRef { execution_id: key.0 .0.clone(), node_id: compiled.id.clone(), attempt }),
+                task: Some((*task).clone()),
+                inputs: values_to_proto(&inputs),
+            };
+            self.book.assigned(key, attempt, &executor);
+            if let Some(sender) = self.senders.get(&executor) {
+                if sender.send(Ok(SchedulerMessage { kind: Some(ToExecutor::Assign(assign)) })).is_err() {
+                    self.senders.remove(&executor);
+                }
+            }
+        }
+    }
+}

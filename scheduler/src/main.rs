@@ -1,0 +1,94 @@
+//! `baton-scheduler`: one node of Baton's control plane.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use baton_scheduler::{SchedulerConfig, SchedulerNode};
+use clap::Parser;
+use tracing::info;
+
+/// One node of Baton's replicated scheduler: holds every task, workflow and
+/// execution in a Raft-replicated state machine, and hands ready nodes to
+/// executors over gRPC. Admin, Executor and Raft traffic share one port.
+#[derive(Parser, Debug)]
+#[command(name = "baton-scheduler", version)]
+struct Args {
+    /// This node's id, unique in the cluster and stable across restarts.
+    #[arg(long, default_value_t = 1)]
+    node_id: u64,
+    /// Address to listen on (Admin, Executor and Raft gRPC).
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    listen: String,
+    /// Address other nodes, executors and clients reach this node at
+    /// (default: the listen address).
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Where the Raft log and snapshots live. Keep it across restarts.
+    #[arg(long, default_value = "baton-data")]
+    data_dir: PathBuf,
+    /// The initial members of a new cluster, `1=host:port,2=host:port,...`
+    /// (including this node). Omit for a single-node cluster.
+    #[arg(long, value_delimiter = ',')]
+    peers: Vec<String>,
+    /// How long an executor may stay silent before its running tasks are
+    /// run again elsewhere (e.g. 10s, 500ms).
+    #[arg(long, default_value = "10s", value_parser = humantime_duration)]
+    lease: Duration,
+}
+
+fn humantime_duration(text: &str) -> Result<Duration, String> {
+    baton_model::value::parse_duration(text).map(|n| Duration::from_nanos(n.max(0) as u64))
+}
+
+fn parse_peers(peers: &[String]) -> anyhow::Result<BTreeMap<u64, String>> {
+    let mut out = BTreeMap::new();
+    for peer in peers {
+        let Some((id, addr)) = peer.split_once('=') else {
+            bail!("bad --peers entry `{peer}`: expected ID=HOST:PORT");
+        };
+        let id: u64 = id.trim().parse().with_context(|| format!("bad node id in --peers entry `{peer}`"))?;
+        if out.insert(id, addr.trim().to_owned()).is_some() {
+            bail!("node id {id} appears twice in --peers");
+        }
+    }
+    Ok(out)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let peers = parse_peers(&args.peers)?;
+    if !peers.is_empty() && !peers.contains_key(&args.node_id) {
+        bail!("--peers does not include this node's id {}", args.node_id);
+    }
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let mut config = SchedulerConfig::new(args.data_dir);
+    config.node_id = args.node_id;
+    config.advertise = args.advertise.unwrap_or_default();
+    config.peers = peers;
+    config.lease = args.lease;
+    let node = SchedulerNode::start(config, listener).await?;
+    info!(addr = %node.local_addr, "ready");
+    wait_for_signal().await;
+    info!("shutting down");
+    node.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}

@@ -1,0 +1,180 @@
+//! A scheduler node: the Raft node, the proposer, the dispatcher (active
+//! while leader) and the Admin, Executor, Raft, health and reflection
+//! services on one port.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_cluster::{ClusterNode, NodeConfig};
+use baton_proto::admin_server::AdminServer;
+use baton_proto::executor_server::ExecutorServer;
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tracing::{info, warn};
+
+use crate::admin::{AdminService, EventNotice};
+use crate::dispatch::{self, DispatcherConfig, DispatcherHandle, Input};
+use crate::executor_service::ExecutorService;
+use crate::proposer::Proposer;
+use crate::state::{Effect, SchedulerState};
+
+#[derive(Clone, Debug)]
+pub struct SchedulerConfig {
+    pub node_id: u64,
+    /// The address other nodes, executors and clients use for this node;
+    /// empty: the address the listener is bound to.
+    pub advertise: String,
+    pub data_dir: PathBuf,
+    /// Initial members (id -> host:port) of a new cluster; empty for a
+    /// single-node cluster. Only the lowest id initializes it, once.
+    pub peers: BTreeMap<u64, String>,
+    /// How long an executor may be silent before its attempts run elsewhere.
+    pub lease: Duration,
+    /// Raft election timeout (min; max is twice it).
+    pub election_timeout: Duration,
+    pub heartbeat_interval: Duration,
+}
+
+impl SchedulerConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        SchedulerConfig {
+            node_id: 1,
+            advertise: String::new(),
+            data_dir: data_dir.into(),
+            peers: BTreeMap::new(),
+            lease: Duration::from_secs(10),
+            election_timeout: Duration::from_millis(1000),
+            heartbeat_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+pub struct SchedulerNode {
+    pub cluster: Arc<ClusterNode<SchedulerState>>,
+    pub local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl SchedulerNode {
+    /// Starts a node serving on `listener`.
+    pub async fn start(config: SchedulerConfig, listener: TcpListener) -> anyhow::Result<SchedulerNode> {
+        let local_addr = listener.local_addr()?;
+        let advertise = if config.advertise.is_empty() { local_addr.to_string() } else { config.advertise.clone() };
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", config.data_dir.display()))?;
+
+        let mut node_config = NodeConfig::new(config.node_id, advertise.clone(), config.data_dir.clone());
+        node_config.election_timeout_min = config.election_timeout;
+        node_config.election_timeout_max = config.election_timeout * 2;
+        node_config.heartbeat_interval = config.heartbeat_interval;
+        let (effects_tx, effects_rx) = mpsc::unbounded_channel();
+        let cluster = Arc::new(ClusterNode::<SchedulerState>::open(node_config, effects_tx).await?);
+
+        let proposer = Proposer::start(cluster.clone());
+        let dispatcher =
+            dispatch::start(DispatcherConfig { lease: config.lease }, cluster.state(), proposer.clone());
+        let (events, _) = broadcast::channel(16 * 1024);
+        tokio::spawn(route_effects(effects_rx, dispatcher.clone(), events.clone()));
+        tokio::spawn(follow_leadership(cluster.clone(), dispatcher.clone()));
+
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        health_reporter.set_serving::<AdminServer<AdminService>>().await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(baton_proto::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+
+        let admin = AdminService { cluster: cluster.clone(), proposer: proposer.clone(), events };
+        let executor = ExecutorService {
+            cluster: cluster.clone(),
+            dispatcher,
+            lease: config.lease,
+            connections: Default::default(),
+        };
+        let (shutdown, mut shutdown_rx) = watch::channel(false);
+        let router = tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(AdminServer::new(admin).max_decoding_message_size(64 << 20))
+            .add_service(ExecutorServer::new(executor).max_decoding_message_size(64 << 20))
+            .add_service(cluster.raft_service());
+        let server = tokio::spawn(router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            let _ = shutdown_rx.wait_for(|stop| *stop).await;
+        }));
+
+        let members = if config.peers.is_empty() {
+            BTreeMap::from([(config.node_id, advertise.clone())])
+        } else {
+            config.peers.clone()
+        };
+        if members.keys().next() == Some(&config.node_id) {
+            if cluster.initialize(members).await? {
+                info!(node = config.node_id, "initialized a new cluster");
+            }
+        }
+        info!(node = config.node_id, addr = %advertise, data_dir = %config.data_dir.display(), "scheduler node serving");
+        Ok(SchedulerNode { cluster, local_addr, shutdown, server })
+    }
+
+    /// Stops serving and shuts Raft down.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;
+        if let Err(e) = self.cluster.shutdown().await {
+            warn!(error = %e, "raft shutdown");
+        }
+    }
+}
+
+/// Hands the effects of applied commands to the dispatcher and the watchers.
+async fn route_effects(
+    mut effects: mpsc::UnboundedReceiver<Effect>,
+    dispatcher: DispatcherHandle,
+    events: broadcast::Sender<Arc<EventNotice>>,
+) {
+    while let Some(effect) = effects.recv().await {
+        match effect {
+            Effect::Event { execution, event, finished } => {
+                let _ = events.send(Arc::new(EventNotice { execution, event, finished }));
+            }
+            other => dispatcher.send(Input::Effect(other)),
+        }
+    }
+}
+
+/// Starts the dispatcher when this node becomes leader (once its state holds
+/// every committed entry) and stops it when it steps down.
+async fn follow_leadership(cluster: Arc<ClusterNode<SchedulerState>>, dispatcher: DispatcherHandle) {
+    let mut metrics = cluster.metrics();
+    let mut leading = false;
+    loop {
+        let is_leader = metrics.borrow_and_update().current_leader == Some(cluster.node_id());
+        if is_leader && !leading {
+            // A read barrier: the new leader's state includes all committed writes.
+            match cluster.ensure_linearizable().await {
+                Ok(()) => {
+                    leading = true;
+                    info!(node = cluster.node_id(), "became leader");
+                    dispatcher.send(Input::Leader(true));
+                }
+                Err(e) => {
+                    warn!(error = %e, "leader read barrier failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            }
+        } else if !is_leader && leading {
+            leading = false;
+            info!(node = cluster.node_id(), "no longer leader");
+            dispatcher.send(Input::Leader(false));
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Batching at the entry to Raft (DESIGN.md §4): every caller hands its
+//! commands to one proposer task, which gathers whatever is waiting into a
+//! single log entry, so one fsync and one replication round carry many state
+//! changes. Under load, batches grow by themselves while a write is in
+//! flight; a lone request goes out at once.
+
+use std::sync::Arc;
+
+use baton_cluster::{ClusterErrorCode, ClusterNode};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use crate::error::{ErrorCode, SchedulerError};
+use crate::state::{Command, Response, SchedulerState};
+
+/// Largest number of commands in one log entry.
+const MAX_BATCH: usize = 4096;
+/// Log entries in flight at once (pipelining of proposals).
+const MAX_IN_FLIGHT: usize = 4;
+
+type Reply = oneshot::Sender<Result<Vec<Response>, SchedulerError>>;
+
+#[derive(Clone)]
+pub struct Proposer {
+    tx: mpsc::UnboundedSender<(Vec<Command>, Reply)>,
+}
+
+impl Proposer {
+    pub fn start(cluster: Arc<ClusterNode<SchedulerState>>) -> Proposer {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(cluster, rx));
+        Proposer { tx }
+    }
+
+    /// Proposes one command and waits until it is committed and applied.
+    pub async fn propose(&self, command: Command) -> Result<Response, SchedulerError> {
+        let mut responses = self.propose_many(vec![command]).await?;
+        responses
+            .pop()
+            .ok_or_else(|| SchedulerError::internal("the state machine returned no response"))
+    }
+
+    /// Proposes several commands (applied in order, possibly in one entry
+    /// with other callers' commands) and waits for all of them.
+    pub async fn propose_many(&self, commands: Vec<Command>) -> Result<Vec<Response>, SchedulerError> {
+        if commands.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply_tx, reply_rx) = oneshot::channel();
+        self.tx
+            .send((commands, reply_tx))
+            .map_err(|_| SchedulerError::unavailable("the scheduler is shutting down"))?;
+        reply_rx
+            .await
+            .map_err(|_| SchedulerError::unavailable("the scheduler is shutting down"))?
+    }
+}
+
+async fn run(cluster: Arc<ClusterNode<SchedulerState>>, mut rx: mpsc::UnboundedReceiver<(Vec<Command>, Reply)>) {
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    while let Some(first) = rx.recv().await {
+        let Ok(permit) = in_flight.clone().acquire_owned().await else { return };
+        // Take everything that queued up meanwhile (while a write was in flight).
+        let mut commands = first.0;
+        let mut replies = vec![(first.1, commands.len())];
+        while commands.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok((more, reply)) => {
+                    replies.push((reply, more.len()));
+                    commands.extend(more);
+                }
+                Err(_) => break,
+            }
+        }
+        let cluster = cluster.clone();
+        tokio::spawn(async move {
+            let result = cluster.write(commands).await.map_err(|e| {
+                let code = match e.code() {
+                    ClusterErrorCode::NotLeader => ErrorCode::NotLeader,
+                    _ => ErrorCode::Unavailable,
+                };
+                SchedulerError::new(code, e.to_string())
+            });
+            drop(permit);
+            match result {
+                Ok(responses) => {
+                    let mut responses = responses.into_iter();
+                    for (reply, n) in replies {
+                        let _ = reply.send(Ok(responses.by_ref().take(n).collect()));
+                    }
+                }
+                Err(e) => {
+                    for (reply, _) in replies {
+                        let _ = reply.send(Err(e.clone()));
+                    }
+                }
+            }
+        });
+    }
+}

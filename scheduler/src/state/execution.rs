@@ -1,0 +1,147 @@
+//! Executions and their nodes as the replicated state holds them, with the
+//! phase enums whose transitions the state machine performs.
+
+use std::fmt;
+
+use baton_model::{Identifier, Values};
+use serde::{Deserialize, Serialize};
+
+/// The id of one execution, unique in the cluster: `{workflow name}-{seq}`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ExecutionId(pub String);
+
+impl fmt::Display for ExecutionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExecutionPhase {
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl ExecutionPhase {
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, ExecutionPhase::Running)
+    }
+
+    pub fn to_proto(self) -> baton_proto::ExecutionPhase {
+        match self {
+            ExecutionPhase::Running => baton_proto::ExecutionPhase::ExecutionRunning,
+            ExecutionPhase::Succeeded => baton_proto::ExecutionPhase::ExecutionSucceeded,
+            ExecutionPhase::Failed => baton_proto::ExecutionPhase::ExecutionFailed,
+            ExecutionPhase::Cancelled => baton_proto::ExecutionPhase::ExecutionCancelled,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NodePhase {
+    /// Waiting for upstream nodes.
+    Pending,
+    /// Ready; waiting for an executor (and for its retry backoff).
+    Queued,
+    /// Assigned to an executor under the current attempt.
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
+impl NodePhase {
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            NodePhase::Succeeded | NodePhase::Failed | NodePhase::Skipped | NodePhase::Cancelled
+        )
+    }
+
+    pub fn to_proto(self) -> baton_proto::NodePhase {
+        match self {
+            NodePhase::Pending => baton_proto::NodePhase::NodePending,
+            NodePhase::Queued => baton_proto::NodePhase::NodeQueued,
+            NodePhase::Running => baton_proto::NodePhase::NodeRunning,
+            NodePhase::Succeeded => baton_proto::NodePhase::NodeSucceeded,
+            NodePhase::Failed => baton_proto::NodePhase::NodeFailed,
+            NodePhase::Skipped => baton_proto::NodePhase::NodeSkipped,
+            NodePhase::Cancelled => baton_proto::NodePhase::NodeCancelled,
+        }
+    }
+}
+
+/// The captured log of one attempt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttemptLog {
+    pub attempt: u32,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeState {
+    pub phase: NodePhase,
+    /// The current attempt; 0 before the first assignment.
+    pub attempt: u32,
+    /// Failed attempts charged to the task's `retries`.
+    pub retries_used: u32,
+    /// Attempts lost with their executor (not charged to `retries`).
+    pub lost_attempts: u32,
+    /// Upstream nodes not yet succeeded.
+    pub waiting_on: u32,
+    pub pool: String,
+    pub executor: String,
+    /// Earliest time (ms) a queued retry may be dispatched.
+    pub not_before_ms: u64,
+    pub outputs: Values,
+    pub error: String,
+    pub started_at_ms: u64,
+    pub finished_at_ms: u64,
+    pub logs: Vec<AttemptLog>,
+}
+
+/// What an event is about: the execution or one node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum EventSubject {
+    Execution(ExecutionPhase),
+    Node { node: u32, phase: NodePhase, attempt: u32 },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the execution's history, from 1.
+    pub seq: u64,
+    pub time_ms: u64,
+    pub subject: EventSubject,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    pub id: ExecutionId,
+    /// The exact workflow version that runs.
+    pub workflow: Identifier,
+    pub inputs: Values,
+    /// The launch's pool pin; empty when not pinned.
+    pub pool: String,
+    pub phase: ExecutionPhase,
+    pub nodes: Vec<NodeState>,
+    /// Nodes not yet in a terminal phase.
+    pub unfinished: u32,
+    pub outputs: Values,
+    pub error: String,
+    pub created_at_ms: u64,
+    pub finished_at_ms: u64,
+    pub events: Vec<Event>,
+}
+
+impl Execution {
+    pub(crate) fn record(&mut self, time_ms: u64, subject: EventSubject, message: String) -> Event {
+        let event = Event { seq: self.events.len() as u64 + 1, time_ms, subject, message };
+        self.events.push(event.clone());
+        event
+    }
+}

@@ -1,0 +1,186 @@
+//! The replicated state machine (DESIGN.md §4): the registry of tasks and
+//! workflows and every execution with its node states.
+//!
+//! It is pure: [`SchedulerState::apply`] takes a [`Command`] (time and ids
+//! come inside it from the leader) and returns a [`Response`] plus
+//! [`Effect`]s for the local node's services (the dispatcher, watchers). No
+//! clock, no I/O, no randomness, so every replica computes the same state.
+//! Command variants are part of the log format: only ever append.
+
+mod apply;
+mod execution;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use baton_model::{Identifier, TaskSpec, Values};
+use serde::{Deserialize, Serialize};
+
+pub use execution::{
+    AttemptLog, Event, EventSubject, Execution, ExecutionId, ExecutionPhase, NodePhase, NodeState,
+};
+
+use crate::compiler::{CompiledBinding, CompiledWorkflow};
+use crate::error::SchedulerError;
+
+/// Lost attempts (executor gone) tolerated per node before it fails.
+pub const MAX_LOST_ATTEMPTS: u32 = 5;
+
+/// One change to the replicated state. Only ever append variants.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Command {
+    /// Registers tasks, then workflows, all or nothing.
+    Register { tasks: Vec<TaskSpec>, workflows: Vec<baton_model::WorkflowSpec> },
+    Launch { workflow: Identifier, inputs: Values, pool: String, now_ms: u64 },
+    /// Hands a queued node to an executor under the next attempt number.
+    Assign { execution: ExecutionId, node: u32, executor: String, now_ms: u64 },
+    Complete { execution: ExecutionId, node: u32, attempt: u32, outputs: Values, log: String, now_ms: u64 },
+    Fail {
+        execution: ExecutionId,
+        node: u32,
+        attempt: u32,
+        error: String,
+        retryable: bool,
+        log: String,
+        now_ms: u64,
+    },
+    /// The attempt's executor is gone (lease expired): run it again.
+    LeaseLost { execution: ExecutionId, node: u32, attempt: u32, now_ms: u64 },
+    Cancel { execution: ExecutionId, now_ms: u64 },
+}
+
+/// What applying one command did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum Response {
+    #[default]
+    Done,
+    /// (kind, id, created) for each registered entity.
+    Registered(Vec<(String, Identifier, bool)>),
+    Launched { execution: ExecutionId, workflow: Identifier },
+    Assigned { attempt: u32 },
+    /// The command no longer applies (a stale attempt, a node no longer
+    /// queued); nothing changed.
+    Ignored(String),
+    Cancelled(ExecutionPhase),
+    Rejected(SchedulerError),
+}
+
+/// What the local node's services must do after an apply.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// A node became ready for dispatch (at or after `not_before_ms`).
+    NodeQueued { execution: ExecutionId, node: u32, pool: String, not_before_ms: u64 },
+    /// A running attempt must be stopped on its executor.
+    CancelAttempt { execution: ExecutionId, node: u32, attempt: u32, executor: String },
+    /// An event was added to an execution's history.
+    Event { execution: ExecutionId, event: Event, finished: bool },
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SchedulerState {
+    pub tasks: BTreeMap<Identifier, Arc<TaskSpec>>,
+    pub workflows: BTreeMap<Identifier, Arc<CompiledWorkflow>>,
+    /// Unversioned id -> the latest registered version.
+    pub latest_tasks: BTreeMap<Identifier, String>,
+    pub latest_workflows: BTreeMap<Identifier, String>,
+    pub executions: BTreeMap<ExecutionId, Execution>,
+    /// Ids of executions in launch order.
+    pub execution_order: Vec<ExecutionId>,
+    pub launches: u64,
+}
+
+impl SchedulerState {
+    /// A task by id; an empty version means the latest registered one.
+    pub fn task(&self, id: &Identifier) -> Option<&Arc<TaskSpec>> {
+        if id.version.is_empty() {
+            let version = self.latest_tasks.get(&id.unversioned())?;
+            let mut full = id.clone();
+            full.version = version.clone();
+            return self.tasks.get(&full);
+        }
+        self.tasks.get(id)
+    }
+
+    /// A workflow by id; an empty version means the latest registered one.
+    pub fn workflow(&self, id: &Identifier) -> Option<&Arc<CompiledWorkflow>> {
+        if id.version.is_empty() {
+            let version = self.latest_workflows.get(&id.unversioned())?;
+            let mut full = id.clone();
+            full.version = version.clone();
+            return self.workflows.get(&full);
+        }
+        self.workflows.get(id)
+    }
+
+    pub fn execution(&self, id: &ExecutionId) -> Option<&Execution> {
+        self.executions.get(id)
+    }
+
+    /// The compiled workflow an execution runs.
+    pub fn workflow_of(&self, execution: &Execution) -> Option<&Arc<CompiledWorkflow>> {
+        self.workflows.get(&execution.workflow)
+    }
+
+    /// The task a node of an execution runs.
+    pub fn task_of(&self, execution: &Execution, node: u32) -> Option<&Arc<TaskSpec>> {
+        let workflow = self.workflow_of(execution)?;
+        self.tasks.get(&workflow.nodes.get(node as usize)?.task)
+    }
+
+    /// The input values of a node, from its bindings and the task's defaults.
+    pub fn node_inputs(&self, execution: &Execution, node: u32) -> Option<Values> {
+        let workflow = self.workflow_of(execution)?;
+        let compiled = workflow.nodes.get(node as usize)?;
+        let task = self.tasks.get(&compiled.task)?;
+        let mut values = Values::new();
+        for var in &task.interface.inputs {
+            let value = match compiled.inputs.get(&var.name) {
+                Some(binding) => evaluate(binding, execution)?,
+                None => match &var.default {
+                    Some(default) => default.clone(),
+                    None => baton_model::Value::None,
+                },
+            };
+            values.insert(var.name.clone(), value);
+        }
+        Some(values)
+    }
+}
+
+/// Evaluates a binding against an execution's inputs and node outputs.
+pub(crate) fn evaluate(binding: &CompiledBinding, execution: &Execution) -> Option<baton_model::Value> {
+    use baton_model::Value;
+    Some(match binding {
+        CompiledBinding::Input(name) => execution.inputs.get(name)?.clone(),
+        CompiledBinding::Output { node, output } => {
+            execution.nodes.get(*node as usize)?.outputs.get(output)?.clone()
+        }
+        CompiledBinding::Constant(v) => v.clone(),
+        CompiledBinding::List(items) => {
+            Value::List(items.iter().map(|b| evaluate(b, execution)).collect::<Option<_>>()?)
+        }
+        CompiledBinding::Map(entries) => Value::Map(
+            entries
+                .iter()
+                .map(|(k, b)| evaluate(b, execution).map(|v| (k.clone(), v)))
+                .collect::<Option<_>>()?,
+        ),
+    })
+}
+
+/// The wait before retry number `retry` (from 0): 500 ms doubling, capped at a minute.
+pub fn retry_backoff_ms(retry: u32) -> u64 {
+    500u64.saturating_mul(1u64 << retry.min(20)).min(60_000)
+}
+
+impl baton_cluster::StateMachine for SchedulerState {
+    type Command = Vec<Command>;
+    type Response = Vec<Response>;
+    type Effect = Effect;
+
+    fn apply(&mut self, commands: Vec<Command>, effects: &mut Vec<Effect>) -> Vec<Response> {
+        commands.into_iter().map(|c| self.apply_one(c, effects)).collect()
+    }
+}
