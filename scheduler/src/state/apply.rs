@@ -294,7 +294,7 @@ impl SchedulerState {
         state.executor = executor;
         state.started_at_ms = now_ms;
         let attempt = state.attempt;
-        let message = format!("attempt {attempt} on {}", state.executor);
+        let message = format!("on {}", state.executor);
         let event = execution.record(now_ms, EventSubject::Node { node, phase: NodePhase::Running, attempt }, message);
         effects.push(Effect::Event { execution: id.clone(), event, finished: false });
         Response::Assigned { attempt }

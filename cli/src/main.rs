@@ -1,0 +1,173 @@
+//! `baton`: the user and operator command line.
+
+mod client;
+mod commands;
+mod embedded;
+mod render;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::client::{CliError, Client};
+use crate::commands::{ListKind, Output};
+
+/// Baton: typed, versioned workflows on a Raft-replicated scheduler and
+/// actor-based executor pools.
+///
+/// Exit codes: 0 success; 1 the execution ran and did not succeed; 2 the
+/// request was refused, the input is bad or the scheduler is unreachable.
+#[derive(Parser, Debug)]
+#[command(name = "baton", version, propagate_version = true)]
+struct Cli {
+    /// The scheduler to talk to.
+    #[arg(long, global = true, env = "BATON_SCHEDULER", default_value = "127.0.0.1:7070")]
+    scheduler: String,
+    /// Output format of read commands.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Text)]
+    output: Output,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a whole cluster (one scheduler node, one executor pool) in this
+    /// process, serving until interrupted, with its state kept in --data-dir.
+    Dev {
+        #[arg(long, default_value = "127.0.0.1:7070")]
+        listen: String,
+        #[arg(long, default_value = ".baton/dev")]
+        data_dir: PathBuf,
+        /// Actor workers in the executor pool (task slots).
+        #[arg(long, default_value_t = 4)]
+        workers: u32,
+        /// The executor pool's name.
+        #[arg(long, default_value = "default")]
+        pool: String,
+        /// How long a silent executor keeps its tasks before they run elsewhere.
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        lease: Duration,
+        /// Register every *.yaml spec in this directory at start (if it exists).
+        #[arg(long, default_value = "examples")]
+        examples: PathBuf,
+    },
+    /// Start an embedded cluster in a temporary directory, run one round of
+    /// the active-learning example and print its outputs.
+    Demo {
+        #[arg(long, default_value_t = 2)]
+        workers: u32,
+    },
+    /// Register the tasks and workflows in YAML spec files (all or nothing).
+    Register {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Launch a workflow (`[project/[domain/]]name[@version]`, latest version by default).
+    Run {
+        workflow: String,
+        /// An input, NAME=VALUE; the value is read as the input's declared type
+        /// (`3`, `1.5`, `true`, `text`, `90s`, JSON for lists, maps and structs).
+        #[arg(short = 'i', long = "input")]
+        inputs: Vec<String>,
+        /// Pin the execution to an executor pool.
+        #[arg(long)]
+        pool: Option<String>,
+        /// Wait for the end, print the outputs, exit 0 only if it succeeded.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Show an execution, its inputs, outputs and nodes.
+    Get { execution: String },
+    /// Follow an execution's events until it ends.
+    Watch { execution: String },
+    /// List executions (newest first), tasks or workflows.
+    List {
+        #[arg(value_enum)]
+        kind: ListKind,
+        /// At most this many executions.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Cancel an execution: running tasks are stopped, the rest marked cancelled.
+    Cancel { execution: String },
+    /// Show a node's captured stdout and stderr.
+    Logs {
+        execution: String,
+        node: String,
+        /// Which attempt (default: the latest).
+        #[arg(long, default_value_t = 0)]
+        attempt: u32,
+    },
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    baton_model::value::parse_duration(text).map(|n| Duration::from_nanos(n.max(0) as u64))
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let embedded = matches!(cli.command, Command::Dev { .. } | Command::Demo { .. });
+    let default_filter = if embedded { "warn,baton_scheduler=info" } else { "warn" };
+    let default_filter = if matches!(cli.command, Command::Demo { .. }) { "warn" } else { default_filter };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(2);
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(e.exit_code());
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let output = cli.output;
+    match cli.command {
+        Command::Dev { listen, data_dir, workers, pool, lease, examples } => {
+            let options = embedded::EmbeddedOptions { listen, data_dir, workers, lease, pool };
+            embedded::dev(options, examples.is_dir().then_some(examples)).await
+        }
+        Command::Demo { workers } => embedded::demo(workers, output).await,
+        Command::Register { files } => {
+            let request = commands::read_specs(&files)?;
+            let mut client = Client::connect(&cli.scheduler).await?;
+            commands::register(&mut client, request, false).await
+        }
+        Command::Run { workflow, inputs, pool, wait } => {
+            commands::parse_inputs(&inputs)?;
+            let mut client = Client::connect(&cli.scheduler).await?;
+            commands::run(&mut client, &workflow, &inputs, pool, wait, output).await
+        }
+        Command::Get { execution } => {
+            let mut client = Client::connect(&cli.scheduler).await?;
+            commands::get(&mut client, &execution, output).await
+        }
+        Command::Watch { execution } => {
+            let mut client = Client::connect(&cli.scheduler).await?;
+            commands::watch(&mut client, &execution, output).await
+        }
+        Command::List { kind, limit } => {
+            let mut client = Client::connect(&cli.scheduler).await?;
+            commands::list(&mut client, kind, limit, output).await
+        }
+        Command::Cancel { execution } => {
+            let mut client = Client::connect(&cli.scheduler).await?;
+            commands::cancel(&mut client, &execution).await
+        }
+        Command::Logs { execution, node, attempt } => {
+            let mut client = Client::connect(&cli.scheduler).await?;
+            commands::logs(&mut client, &execution, &node, attempt, output).await
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! How executions, events, tasks and workflows look on a terminal and in
+//! `-o json`.
+
+use std::collections::HashMap;
+
+use baton_model::{Identifier, Value};
+use baton_proto::{Execution, ExecutionEvent, ExecutionPhase, NodePhase};
+use serde_json::{json, Value as Json};
+
+pub fn execution_phase(phase: i32) -> &'static str {
+    match ExecutionPhase::try_from(phase).unwrap_or(ExecutionPhase::Unspecified) {
+        ExecutionPhase::ExecutionRunning => "RUNNING",
+        ExecutionPhase::ExecutionSucceeded => "SUCCEEDED",
+        ExecutionPhase::ExecutionFailed => "FAILED",
+        ExecutionPhase::ExecutionCancelled => "CANCELLED",
+        ExecutionPhase::Unspecified => "UNKNOWN",
+    }
+}
+
+pub fn node_phase(phase: i32) -> &'static str {
+    match NodePhase::try_from(phase).unwrap_or(NodePhase::Unspecified) {
+        NodePhase::NodePending => "PENDING",
+        NodePhase::NodeQueued => "QUEUED",
+        NodePhase::NodeRunning => "RUNNING",
+        NodePhase::NodeSucceeded => "SUCCEEDED",
+        NodePhase::NodeFailed => "FAILED",
+        NodePhase::NodeSkipped => "SKIPPED",
+        NodePhase::NodeCancelled => "CANCELLED",
+        NodePhase::Unspecified => "UNKNOWN",
+    }
+}
+
+pub fn id(id: &Option<baton_proto::Identifier>) -> String {
+    id.as_ref().map(|i| Identifier::from(i).to_string()).unwrap_or_default()
+}
+
+fn values_json(values: &HashMap<String, baton_proto::Value>) -> Json {
+    let mut sorted: Vec<_> = values.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    Json::Object(
+        sorted
+            .into_iter()
+            .map(|(k, v)| (k.clone(), Value::try_from(v).map(|v| v.to_json()).unwrap_or(Json::Null)))
+            .collect(),
+    )
+}
+
+fn time(ms: u64) -> Json {
+    if ms == 0 {
+        return Json::Null;
+    }
+    Json::String(baton_model::value::format_datetime(ms as i64 * 1_000_000))
+}
+
+pub fn execution_json(e: &Execution) -> Json {
+    json!({
+        "id": e.id,
+        "workflow": id(&e.workflow),
+        "phase": execution_phase(e.phase),
+        "inputs": values_json(&e.inputs),
+        "outputs": values_json(&e.outputs),
+        "error": e.error,
+        "pool": e.pool,
+        "created_at": time(e.created_at_ms),
+        "finished_at": time(e.finished_at_ms),
+        "nodes": e.nodes.iter().map(|n| json!({
+            "id": n.id,
+            "task": id(&n.task),
+            "phase": node_phase(n.phase),
+            "attempt": n.attempt,
+            "executor": n.executor,
+            "pool": n.pool,
+            "error": n.error,
+            "outputs": values_json(&n.outputs),
+            "started_at": time(n.started_at_ms),
+            "finished_at": time(n.finished_at_ms),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `name = value` lines, sorted by name.
+pub fn values_text(values: &HashMap<String, baton_proto::Value>, indent: &str) -> String {
+    let mut sorted: Vec<_> = values.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut out = String::new();
+    for (name, value) in sorted {
+        let shown = Value::try_from(value).map(|v| v.to_string()).unwrap_or_else(|_| "?".into());
+        out.push_str(&format!("{indent}{name} = {shown}\n"));
+    }
+    out
+}
+
+pub fn execution_text(e: &Execution) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("execution  {}\n", e.id));
+    out.push_str(&format!("workflow   {}\n", id(&e.workflow)));
+    out.push_str(&format!("phase      {}\n", execution_phase(e.phase)));
+    if let Some(Json::String(t)) = Some(time(e.created_at_ms)) {
+        out.push_str(&format!("created    {t}\n"));
+    }
+    if e.finished_at_ms > 0 {
+        let took = e.finished_at_ms.saturating_sub(e.created_at_ms);
+        out.push_str(&format!("took       {:.3}s\n", took as f64 / 1000.0));
+    }
+    if !e.error.is_empty() {
+        out.push_str(&format!("error      {}\n", e.error));
+    }
+    if !e.inputs.is_empty() {
+        out.push_str("inputs\n");
+        out.push_str(&values_text(&e.inputs, "  "));
+    }
+    if !e.outputs.is_empty() {
+        out.push_str("outputs\n");
+        out.push_str(&values_text(&e.outputs, "  "));
+    }
+    if !e.nodes.is_empty() {
+        let width = e.nodes.iter().map(|n| n.id.len()).max().unwrap_or(4).max(4);
+        out.push_str(&format!("nodes\n  {:<width$}  {:<9}  {:>7}  {:>9}  EXECUTOR\n", "NODE", "PHASE", "ATTEMPT", "SECONDS"));
+        for n in &e.nodes {
+            let secs = if n.finished_at_ms > 0 && n.started_at_ms > 0 {
+                format!("{:.3}", n.finished_at_ms.saturating_sub(n.started_at_ms) as f64 / 1000.0)
+            } else {
+                "-".into()
+            };
+            out.push_str(&format!(
+                "  {:<width$}  {:<9}  {:>7}  {:>9}  {}\n",
+                n.id,
+                node_phase(n.phase),
+                n.attempt,
+                secs,
+                n.executor
+            ));
+            if !n.error.is_empty() {
+                out.push_str(&format!("  {:<width$}  error: {}\n", "", n.error));
+            }
+        }
+    }
+    out
+}
+
+pub fn event_json(e: &ExecutionEvent) -> Json {
+    json!({
+        "seq": e.seq,
+        "time": time(e.time_ms),
+        "execution": e.execution_id,
+        "node": if e.node_id.is_empty() { Json::Null } else { Json::String(e.node_id.clone()) },
+        "phase": if e.node_id.is_empty() { execution_phase(e.execution_phase) } else { node_phase(e.node_phase) },
+        "attempt": e.attempt,
+        "message": e.message,
+    })
+}
+
+/// One line per event, with the time since `start_ms`.
+pub fn event_text(e: &ExecutionEvent, start_ms: u64) -> String {
+    let elapsed = e.time_ms.saturating_sub(start_ms) as f64 / 1000.0;
+    let (subject, phase) = if e.node_id.is_empty() {
+        (format!("execution {}", e.execution_id), execution_phase(e.execution_phase))
+    } else {
+        (e.node_id.clone(), node_phase(e.node_phase))
+    };
+    let mut line = format!("[{elapsed:>8.3}s] {subject:<20} {phase:<9}");
+    if e.attempt > 0 && !e.node_id.is_empty() {
+        line.push_str(&format!(" attempt {}", e.attempt));
+    }
+    if !e.message.is_empty() {
+        line.push_str(&format!("  {}", e.message));
+    }
+    line
+}
+
+pub fn interface_text(i: &Option<baton_proto::Interface>) -> String {
+    let Some(i) = i else { return "() -> ()".into() };
+    let side = |vars: &[baton_proto::Variable]| {
+        vars.iter().map(|v| format!("{}: {}", v.name, v.r#type)).collect::<Vec<_>>().join(", ")
+    };
+    format!("({}) -> ({})", side(&i.inputs), side(&i.outputs))
+}
+
+pub fn interface_json(i: &Option<baton_proto::Interface>) -> Json {
+    let Some(i) = i else { return json!({"inputs": {}, "outputs": {}}) };
+    let side = |vars: &[baton_proto::Variable]| {
+        Json::Object(vars.iter().map(|v| (v.name.clone(), Json::String(v.r#type.clone()))).collect())
+    };
+    json!({"inputs": side(&i.inputs), "outputs": side(&i.outputs)})
+}

@@ -1,0 +1,420 @@
+//! The durable Raft log: openraft's `RaftLogStorage` and `RaftLogReader` over the `log` and
+//! `meta` tables of the node's redb database.
+//!
+//! Every write openraft relies on being durable (append, save_vote, truncate, purge) is one redb
+//! write transaction committed with immediate durability (fsync) before the callback is called or
+//! the method returns; an `append` of a batch of entries is one transaction. The committed log id
+//! is saved without fsync: it becomes durable with the next durable commit (or on shutdown), and a
+//! stale committed id only means fewer entries are re-applied on restart, never wrong ones.
+//! Records that fail to decode are returned as storage errors naming the record.
+
+// openraft's storage traits dictate `StorageError` (a large type) as the error of every
+// operation; the helpers below return the same type rather than converting at each call site.
+#![allow(clippy::result_large_err)]
+
+use std::fmt::Debug;
+use std::fmt::Display;
+use std::io;
+use std::marker::PhantomData;
+use std::ops::Bound;
+use std::ops::RangeBounds;
+
+use openraft::storage::LogFlushed;
+use openraft::storage::RaftLogStorage;
+use openraft::AnyError;
+use openraft::EntryPayload;
+use openraft::ErrorSubject;
+use openraft::ErrorVerb;
+use openraft::LogState;
+use openraft::OptionalSend;
+use openraft::RaftLogReader;
+use openraft::StorageIOError;
+use redb::Database;
+use redb::Durability;
+use redb::ReadableDatabase;
+use redb::ReadableTable;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::codec;
+use crate::db::Db;
+use crate::db::LOG;
+use crate::db::META;
+use crate::db::META_COMMITTED;
+use crate::db::META_LAST_PURGED;
+use crate::db::META_VOTE;
+use crate::type_config::Entry;
+use crate::type_config::LogId;
+use crate::type_config::StorageError;
+use crate::type_config::TypeConfig;
+use crate::type_config::Vote;
+use crate::StateMachine;
+
+/// The Raft log of one node. Cloning gives another handle on the same database (the log reader).
+pub(crate) struct LogStore<S> {
+    db: Db,
+    _state_machine: PhantomData<fn() -> S>,
+}
+
+impl<S> Clone for LogStore<S> {
+    fn clone(&self) -> Self {
+        LogStore {
+            db: self.db.clone(),
+            _state_machine: PhantomData,
+        }
+    }
+}
+
+impl<S: StateMachine> LogStore<S> {
+    pub(crate) fn new(db: Db) -> Self {
+        LogStore {
+            db,
+            _state_machine: PhantomData,
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+}
+
+fn storage_error(
+    subject: ErrorSubject<u64>,
+    verb: ErrorVerb,
+    message: impl Display,
+) -> StorageError {
+    StorageIOError::new(subject, verb, AnyError::error(message)).into()
+}
+
+fn logs_read_error(message: impl Display) -> StorageError {
+    storage_error(ErrorSubject::Logs, ErrorVerb::Read, message)
+}
+
+fn logs_write_error(message: impl Display) -> StorageError {
+    storage_error(ErrorSubject::Logs, ErrorVerb::Write, message)
+}
+
+/// Reads one `meta` value, `None` if it was never written.
+fn read_meta<T: DeserializeOwned>(
+    db: &Database,
+    key: &'static str,
+    subject: ErrorSubject<u64>,
+) -> Result<Option<T>, StorageError> {
+    let error = |message: String| storage_error(subject.clone(), ErrorVerb::Read, message);
+    let txn = db
+        .begin_read()
+        .map_err(|e| error(format!("cannot begin read of meta {key}: {e}")))?;
+    let table = txn
+        .open_table(META)
+        .map_err(|e| error(format!("cannot open table meta: {e}")))?;
+    let Some(record) = table
+        .get(key)
+        .map_err(|e| error(format!("cannot read meta {key}: {e}")))?
+    else {
+        return Ok(None);
+    };
+    let value =
+        codec::decode(record.value()).map_err(|e| error(format!("meta {key} is corrupt: {e}")))?;
+    Ok(Some(value))
+}
+
+/// Writes one `meta` value in its own transaction.
+fn write_meta<T: Serialize>(
+    db: &Database,
+    key: &'static str,
+    value: &T,
+    durability: Durability,
+    subject: ErrorSubject<u64>,
+) -> Result<(), StorageError> {
+    let error = |message: String| storage_error(subject.clone(), ErrorVerb::Write, message);
+    let record = codec::encode(value).map_err(|e| error(format!("meta {key}: {e}")))?;
+    let mut txn = db
+        .begin_write()
+        .map_err(|e| error(format!("cannot begin write of meta {key}: {e}")))?;
+    txn.set_durability(durability)
+        .map_err(|e| error(format!("cannot set durability: {e}")))?;
+    {
+        let mut table = txn
+            .open_table(META)
+            .map_err(|e| error(format!("cannot open table meta: {e}")))?;
+        table
+            .insert(key, record.as_slice())
+            .map_err(|e| error(format!("cannot write meta {key}: {e}")))?;
+    }
+    txn.commit()
+        .map_err(|e| error(format!("cannot commit meta {key}: {e}")))
+}
+
+fn decode_entry<S: StateMachine>(index: u64, record: &[u8]) -> Result<Entry<S>, StorageError> {
+    let error =
+        |message: String| storage_error(ErrorSubject::LogIndex(index), ErrorVerb::Read, message);
+    let entry: Entry<S> = codec::decode(record)
+        .map_err(|e| error(format!("log entry at index {index} is corrupt: {e}")))?;
+    if entry.log_id.index != index {
+        return Err(error(format!(
+            "log entry stored at index {index} carries log id {}",
+            entry.log_id
+        )));
+    }
+    Ok(entry)
+}
+
+fn read_entries<S: StateMachine>(
+    db: &Database,
+    (start, end): (Bound<u64>, Bound<u64>),
+) -> Result<Vec<Entry<S>>, StorageError> {
+    if range_is_empty(start, end) {
+        return Ok(Vec::new());
+    }
+    let txn = db
+        .begin_read()
+        .map_err(|e| logs_read_error(format!("cannot begin read of log: {e}")))?;
+    let table = txn
+        .open_table(LOG)
+        .map_err(|e| logs_read_error(format!("cannot open table log: {e}")))?;
+    let range = table
+        .range::<u64>((start, end))
+        .map_err(|e| logs_read_error(format!("cannot read log range {start:?}..{end:?}: {e}")))?;
+    let mut entries = Vec::new();
+    for item in range {
+        let (key, value) =
+            item.map_err(|e| logs_read_error(format!("cannot read log entry: {e}")))?;
+        entries.push(decode_entry::<S>(key.value(), value.value())?);
+    }
+    Ok(entries)
+}
+
+fn range_is_empty(start: Bound<u64>, end: Bound<u64>) -> bool {
+    let first = match start {
+        Bound::Included(i) => i,
+        Bound::Excluded(i) => match i.checked_add(1) {
+            Some(next) => next,
+            None => return true,
+        },
+        Bound::Unbounded => 0,
+    };
+    match end {
+        Bound::Included(last) => first > last,
+        Bound::Excluded(stop) => first >= stop,
+        Bound::Unbounded => false,
+    }
+}
+
+fn read_log_state<S: StateMachine>(db: &Database) -> Result<LogState<TypeConfig<S>>, StorageError> {
+    let last_purged_log_id: Option<LogId> = read_meta(db, META_LAST_PURGED, ErrorSubject::Logs)?;
+    let txn = db
+        .begin_read()
+        .map_err(|e| logs_read_error(format!("cannot begin read of log: {e}")))?;
+    let table = txn
+        .open_table(LOG)
+        .map_err(|e| logs_read_error(format!("cannot open table log: {e}")))?;
+    let last = table
+        .last()
+        .map_err(|e| logs_read_error(format!("cannot read last log entry: {e}")))?;
+    let last_log_id = match last {
+        Some((key, value)) => Some(decode_entry::<S>(key.value(), value.value())?.log_id),
+        None => last_purged_log_id,
+    };
+    Ok(LogState {
+        last_purged_log_id,
+        last_log_id,
+    })
+}
+
+/// Deletes the entries in `range` and, for a purge, records the last purged log id, in one durable
+/// transaction.
+fn delete_entries(
+    db: &Database,
+    range: (Bound<u64>, Bound<u64>),
+    last_purged: Option<LogId>,
+) -> Result<(), StorageError> {
+    let mut txn = db
+        .begin_write()
+        .map_err(|e| logs_write_error(format!("cannot begin write of log: {e}")))?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(|e| logs_write_error(format!("cannot set durability: {e}")))?;
+    {
+        if let Some(log_id) = &last_purged {
+            let record = codec::encode(log_id)
+                .map_err(|e| logs_write_error(format!("last purged log id: {e}")))?;
+            let mut meta = txn
+                .open_table(META)
+                .map_err(|e| logs_write_error(format!("cannot open table meta: {e}")))?;
+            meta.insert(META_LAST_PURGED, record.as_slice())
+                .map_err(|e| logs_write_error(format!("cannot write last purged log id: {e}")))?;
+        }
+        let mut log = txn
+            .open_table(LOG)
+            .map_err(|e| logs_write_error(format!("cannot open table log: {e}")))?;
+        log.retain_in::<u64, _>(range, |_, _| false).map_err(|e| {
+            logs_write_error(format!(
+                "cannot delete log range {:?}..{:?}: {e}",
+                range.0, range.1
+            ))
+        })?;
+    }
+    txn.commit()
+        .map_err(|e| logs_write_error(format!("cannot commit log deletion: {e}")))
+}
+
+pub(crate) fn append_entries<S: StateMachine>(
+    db: &Database,
+    entries: Vec<Entry<S>>,
+) -> Result<(), StorageError> {
+    let mut txn = db
+        .begin_write()
+        .map_err(|e| logs_write_error(format!("cannot begin write of log: {e}")))?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(|e| logs_write_error(format!("cannot set durability: {e}")))?;
+    {
+        let mut table = txn
+            .open_table(LOG)
+            .map_err(|e| logs_write_error(format!("cannot open table log: {e}")))?;
+        for entry in &entries {
+            let error = |message: String| {
+                storage_error(ErrorSubject::Log(entry.log_id), ErrorVerb::Write, message)
+            };
+            let record = codec::encode(entry)
+                .map_err(|e| error(format!("log entry {}: {e}", entry.log_id)))?;
+            table
+                .insert(entry.log_id.index, record.as_slice())
+                .map_err(|e| error(format!("cannot write log entry {}: {e}", entry.log_id)))?;
+        }
+    }
+    txn.commit()
+        .map_err(|e| logs_write_error(format!("cannot commit {} log entries: {e}", entries.len())))
+}
+
+impl<S: StateMachine> RaftLogReader<TypeConfig<S>> for LogStore<S> {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry<S>>, StorageError> {
+        let bounds = (range.start_bound().cloned(), range.end_bound().cloned());
+        self.db.run(move |db| read_entries::<S>(db, bounds)).await
+    }
+}
+
+impl<S: StateMachine> RaftLogStorage<TypeConfig<S>> for LogStore<S> {
+    type LogReader = LogStore<S>;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig<S>>, StorageError> {
+        self.db.run(read_log_state::<S>).await
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
+        let vote = *vote;
+        tracing::debug!(%vote, "saving vote");
+        self.db
+            .run(move |db| {
+                write_meta(
+                    db,
+                    META_VOTE,
+                    &vote,
+                    Durability::Immediate,
+                    ErrorSubject::Vote,
+                )
+            })
+            .await
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
+        self.db
+            .run(|db| read_meta(db, META_VOTE, ErrorSubject::Vote))
+            .await
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        self.db
+            .run(move |db| {
+                write_meta(
+                    db,
+                    META_COMMITTED,
+                    &committed,
+                    Durability::None,
+                    ErrorSubject::Store,
+                )
+            })
+            .await
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        let committed: Option<Option<LogId>> = self
+            .db
+            .run(|db| read_meta(db, META_COMMITTED, ErrorSubject::Store))
+            .await?;
+        Ok(committed.flatten())
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig<S>>,
+    ) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry<S>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<Entry<S>> = entries.into_iter().collect();
+        for entry in &entries {
+            if let EntryPayload::Normal(proposal) = &entry.payload {
+                proposal.mark_appended();
+            }
+        }
+        if entries.is_empty() {
+            callback.log_io_completed(Ok(()));
+            return Ok(());
+        }
+        let count = entries.len();
+        let result = self
+            .db
+            .run(move |db| append_entries::<S>(db, entries))
+            .await;
+        match result {
+            Ok(()) => {
+                tracing::trace!(count, "appended log entries");
+                callback.log_io_completed(Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(count, error = %e, "appending log entries failed");
+                callback.log_io_completed(Err(io::Error::other(e.to_string())));
+                Err(e)
+            }
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        tracing::debug!(%log_id, "truncating log from (inclusive)");
+        let range = (Bound::Included(log_id.index), Bound::Unbounded);
+        self.db.run(move |db| delete_entries(db, range, None)).await
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        tracing::debug!(%log_id, "purging log up to (inclusive)");
+        let range = (Bound::Unbounded, Bound::Included(log_id.index));
+        self.db
+            .run(move |db| delete_entries(db, range, Some(log_id)))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_ranges_are_recognised() {
+        assert!(range_is_empty(Bound::Included(5), Bound::Excluded(5)));
+        assert!(range_is_empty(Bound::Included(6), Bound::Included(5)));
+        assert!(range_is_empty(Bound::Excluded(u64::MAX), Bound::Unbounded));
+        assert!(!range_is_empty(Bound::Included(5), Bound::Included(5)));
+        assert!(!range_is_empty(Bound::Unbounded, Bound::Excluded(1)));
+        assert!(range_is_empty(Bound::Unbounded, Bound::Excluded(0)));
+    }
+}

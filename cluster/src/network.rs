@@ -1,0 +1,204 @@
+//! The client side of the Raft transport: openraft's `RaftNetworkFactory` and `RaftNetwork` over
+//! the tonic `Raft` service of `baton-proto`.
+//!
+//! Each RPC sends the codec-encoded openraft request in a `RaftPayload` and receives the encoded
+//! `Result<response, RaftError>`. Channels are created lazily, one per peer, shared by all of
+//! openraft's clients of that peer (HTTP/2 multiplexes them) and reconnect by themselves. Errors
+//! are classified so that openraft behaves well: a peer that cannot be reached (connection refused,
+//! transport failure, stopped Raft) is `Unreachable`, so openraft backs off; an RPC exceeding the
+//! time openraft allows is `Timeout`; an undecodable or otherwise failed exchange is `Network`;
+//! an error returned by the peer's Raft is a `RemoteError`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+
+use baton_proto::v1::raft_client::RaftClient;
+use baton_proto::v1::RaftPayload;
+use openraft::error::InstallSnapshotError;
+use openraft::error::NetworkError;
+use openraft::error::RPCError;
+use openraft::error::RaftError;
+use openraft::error::RemoteError;
+use openraft::error::Timeout;
+use openraft::error::Unreachable;
+use openraft::network::RPCOption;
+use openraft::raft::AppendEntriesRequest;
+use openraft::raft::AppendEntriesResponse;
+use openraft::raft::InstallSnapshotRequest;
+use openraft::raft::InstallSnapshotResponse;
+use openraft::raft::VoteRequest;
+use openraft::raft::VoteResponse;
+use openraft::BasicNode;
+use openraft::RPCTypes;
+use openraft::RaftNetwork;
+use openraft::RaftNetworkFactory;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tonic::transport::Channel;
+use tonic::transport::Endpoint;
+
+use crate::codec;
+use crate::type_config::TypeConfig;
+use crate::StateMachine;
+
+/// Largest Raft message accepted or sent (AppendEntries batches, snapshot chunks).
+pub(crate) const MAX_RAFT_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+
+type RpcResult<T, E = openraft::error::Infallible> =
+    Result<T, RPCError<u64, BasicNode, RaftError<u64, E>>>;
+
+/// Creates openraft's per-peer clients; holds the channels shared by them.
+#[derive(Clone)]
+pub(crate) struct NetworkFactory {
+    source: u64,
+    channels: Arc<Mutex<HashMap<u64, (String, Channel)>>>,
+}
+
+impl NetworkFactory {
+    pub(crate) fn new(source: u64) -> Self {
+        NetworkFactory {
+            source,
+            channels: Arc::default(),
+        }
+    }
+}
+
+impl<S: StateMachine> RaftNetworkFactory<TypeConfig<S>> for NetworkFactory {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerClient {
+        PeerClient {
+            source: self.source,
+            target,
+            node: node.clone(),
+            channels: self.channels.clone(),
+        }
+    }
+}
+
+/// openraft's client of one peer.
+pub(crate) struct PeerClient {
+    source: u64,
+    target: u64,
+    node: BasicNode,
+    channels: Arc<Mutex<HashMap<u64, (String, Channel)>>>,
+}
+
+impl PeerClient {
+    /// The channel to the peer, created (lazily connecting) on first use or when its address
+    /// changed.
+    fn channel(&self, option: &RPCOption) -> Result<Channel, Unreachable> {
+        let mut channels = self.channels.lock().expect("channel map lock poisoned");
+        if let Some((addr, channel)) = channels.get(&self.target) {
+            if *addr == self.node.addr {
+                return Ok(channel.clone());
+            }
+        }
+        let uri = format!("http://{}", self.node.addr);
+        let endpoint = Endpoint::from_shared(uri).map_err(|e| Unreachable::new(&e))?;
+        let channel = endpoint
+            .connect_timeout(option.soft_ttl())
+            .tcp_nodelay(true)
+            .connect_lazy();
+        tracing::debug!(target_node = self.target, addr = %self.node.addr, "created raft channel");
+        channels.insert(self.target, (self.node.addr.clone(), channel.clone()));
+        Ok(channel)
+    }
+
+    async fn call<Req, Resp, E>(
+        &self,
+        action: RPCTypes,
+        request: &Req,
+        option: &RPCOption,
+    ) -> RpcResult<Resp, E>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let data = codec::encode(request).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let channel = self.channel(option)?;
+        let mut client = RaftClient::new(channel)
+            .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
+        let ttl = option.hard_ttl();
+        let mut request = tonic::Request::new(RaftPayload { data });
+        request.set_timeout(ttl);
+        let exchange = async {
+            match action {
+                RPCTypes::AppendEntries => client.append_entries(request).await,
+                RPCTypes::Vote => client.vote(request).await,
+                RPCTypes::InstallSnapshot => client.install_snapshot(request).await,
+            }
+        };
+        let response = match tokio::time::timeout(ttl, exchange).await {
+            Err(_elapsed) => {
+                return Err(RPCError::Timeout(Timeout {
+                    action,
+                    id: self.source,
+                    target: self.target,
+                    timeout: ttl,
+                }));
+            }
+            Ok(Err(status)) => return Err(self.classify_status(action, ttl, status)),
+            Ok(Ok(response)) => response.into_inner(),
+        };
+        let result: Result<Resp, RaftError<u64, E>> =
+            codec::decode(&response.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        result.map_err(|e| {
+            RPCError::RemoteError(RemoteError::new_with_node(
+                self.target,
+                self.node.clone(),
+                e,
+            ))
+        })
+    }
+
+    fn classify_status<E: std::error::Error>(
+        &self,
+        action: RPCTypes,
+        ttl: std::time::Duration,
+        status: tonic::Status,
+    ) -> RPCError<u64, BasicNode, RaftError<u64, E>> {
+        tracing::debug!(target_node = self.target, addr = %self.node.addr, %action, code = ?status.code(), message = status.message(), "raft rpc failed");
+        match status.code() {
+            tonic::Code::Unavailable | tonic::Code::Unimplemented => {
+                RPCError::Unreachable(Unreachable::new(&status))
+            }
+            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => RPCError::Timeout(Timeout {
+                action,
+                id: self.source,
+                target: self.target,
+                timeout: ttl,
+            }),
+            _ => RPCError::Network(NetworkError::new(&status)),
+        }
+    }
+}
+
+impl<S: StateMachine> RaftNetwork<TypeConfig<S>> for PeerClient {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig<S>>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<u64>> {
+        self.call(RPCTypes::AppendEntries, &rpc, &option).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig<S>>,
+        option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<u64>, InstallSnapshotError> {
+        self.call(RPCTypes::InstallSnapshot, &rpc, &option).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<u64>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<u64>> {
+        self.call(RPCTypes::Vote, &rpc, &option).await
+    }
+}

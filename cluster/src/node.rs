@@ -1,0 +1,275 @@
+//! [`ClusterNode`]: the handle on one running Raft node that the rest of Baton uses. It opens the
+//! node's storage, starts openraft with the tonic network, and exposes writes, local and
+//! linearizable reads, leadership, membership changes, the Raft service to mount, and shutdown,
+//! without exposing openraft's types (except the metrics, re-exported as [`Metrics`]).
+
+use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use openraft::error::InitializeError;
+use openraft::error::RaftError;
+use openraft::BasicNode;
+use openraft::ServerState;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::watch;
+
+use crate::db::Db;
+use crate::log_store::LogStore;
+use crate::network::NetworkFactory;
+use crate::service::RaftService;
+use crate::service::RaftServiceServer;
+use crate::state_machine::StateMachineStore;
+use crate::type_config::Proposal;
+use crate::type_config::Raft;
+use crate::ClusterError;
+use crate::NodeConfig;
+use crate::StateMachine;
+
+/// Openraft's view of the node (role, term, leader, log positions, membership), updated live.
+pub type Metrics = openraft::RaftMetrics<u64, BasicNode>;
+
+/// The current leader as known by this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderInfo {
+    pub id: u64,
+    /// The leader's advertised `host:port`, if it is in the membership this node knows.
+    pub addr: Option<String>,
+}
+
+/// One node of the replicated state machine `S`.
+pub struct ClusterNode<S: StateMachine> {
+    node_id: u64,
+    advertise_addr: String,
+    raft: Raft<S>,
+    state: Arc<RwLock<S>>,
+    db: Db,
+}
+
+impl<S: StateMachine> ClusterNode<S> {
+    /// Opens the node's data directory (creating it if needed), loads the latest snapshot and
+    /// starts Raft. A node whose directory holds a log rejoins its cluster as it was; a fresh node
+    /// waits to be initialized ([`Self::initialize`]) or to be contacted by a leader.
+    ///
+    /// The effects produced by applying committed commands are sent on `effects`.
+    pub async fn open(
+        config: NodeConfig,
+        effects: UnboundedSender<S::Effect>,
+    ) -> Result<Self, ClusterError> {
+        let raft_config = Arc::new(config.to_raft_config()?);
+        let data_dir = config.data_dir.clone();
+        let db = tokio::task::spawn_blocking(move || Db::open(&data_dir))
+            .await
+            .map_err(|e| ClusterError::storage(format!("opening the database failed: {e}")))??;
+        let log_store = LogStore::<S>::new(db.clone());
+        let state_machine = StateMachineStore::<S>::open(db.clone(), effects).await?;
+        let state = state_machine.state();
+        let network = NetworkFactory::new(config.node_id);
+        let raft = Raft::<S>::new(
+            config.node_id,
+            raft_config,
+            network,
+            log_store,
+            state_machine,
+        )
+        .await?;
+        tracing::info!(
+            node_id = config.node_id,
+            addr = %config.advertise_addr,
+            data_dir = %config.data_dir.display(),
+            "raft node opened"
+        );
+        Ok(ClusterNode {
+            node_id: config.node_id,
+            advertise_addr: config.advertise_addr,
+            raft,
+            state,
+            db,
+        })
+    }
+
+    pub fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    pub fn advertise_addr(&self) -> &str {
+        &self.advertise_addr
+    }
+
+    /// Initializes a **new** cluster with `members` (node id -> `host:port`), which must include
+    /// this node. Returns `false` and changes nothing when this node's store already holds Raft
+    /// state (a restarted node, or one that was already contacted by a leader): restarting a node
+    /// never re-initializes it.
+    pub async fn initialize(&self, members: BTreeMap<u64, String>) -> Result<bool, ClusterError> {
+        if self.raft.is_initialized().await? {
+            tracing::info!(
+                node_id = self.node_id,
+                "raft state present; not initializing"
+            );
+            return Ok(false);
+        }
+        if !members.contains_key(&self.node_id) {
+            return Err(ClusterError::Initialize {
+                reason: format!(
+                    "members {:?} do not include this node {}",
+                    members.keys(),
+                    self.node_id
+                ),
+            });
+        }
+        let nodes: BTreeMap<u64, BasicNode> = members
+            .into_iter()
+            .map(|(id, addr)| (id, BasicNode::new(addr)))
+            .collect();
+        tracing::info!(node_id = self.node_id, members = ?nodes.keys(), "initializing new cluster");
+        match self.raft.initialize(nodes).await {
+            Ok(()) => Ok(true),
+            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(false),
+            Err(e) => Err(ClusterError::from_initialize(e)),
+        }
+    }
+
+    /// Initializes a new single-node cluster made of this node, unless the store already holds
+    /// Raft state (see [`Self::initialize`]).
+    pub async fn initialize_single(&self) -> Result<bool, ClusterError> {
+        self.initialize(BTreeMap::from([(
+            self.node_id,
+            self.advertise_addr.clone(),
+        )]))
+        .await
+    }
+
+    /// Proposes `command` as one log entry and waits until it is committed and applied here.
+    ///
+    /// Errors: [`ClusterError::NotLeader`] means the command was certainly not applied;
+    /// any other error means it may have been applied (re-read the state, never retry blindly).
+    pub async fn write(&self, command: S::Command) -> Result<S::Response, ClusterError> {
+        let appended = Arc::new(AtomicBool::new(false));
+        let proposal = Proposal {
+            command,
+            appended: Some(appended.clone()),
+        };
+        match self.raft.client_write(proposal).await {
+            Ok(response) => Ok(response.data.0),
+            Err(e) => Err(ClusterError::from_write(
+                e,
+                appended.load(Ordering::Acquire),
+            )),
+        }
+    }
+
+    /// The local state machine, for local (possibly stale) reads. Hold the lock briefly: `apply`
+    /// takes the write lock.
+    pub fn state(&self) -> Arc<RwLock<S>> {
+        self.state.clone()
+    }
+
+    /// Read barrier: returns once this node has confirmed it is the leader with a quorum and has
+    /// applied everything committed before the call. A read of [`Self::state`] after it is
+    /// linearizable. Fails with [`ClusterError::NotLeader`] on a follower.
+    pub async fn ensure_linearizable(&self) -> Result<(), ClusterError> {
+        self.raft
+            .ensure_linearizable()
+            .await
+            .map_err(ClusterError::from_read_barrier)?;
+        Ok(())
+    }
+
+    /// True when this node currently believes it is the leader.
+    pub fn is_leader(&self) -> bool {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics.state == ServerState::Leader && metrics.current_leader == Some(self.node_id)
+    }
+
+    /// The leader as currently known by this node.
+    pub fn current_leader(&self) -> Option<LeaderInfo> {
+        leader_of(&self.raft.metrics().borrow())
+    }
+
+    /// Waits until this node knows a leader, for at most `timeout`.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Result<LeaderInfo, ClusterError> {
+        let mut metrics = self.raft.metrics();
+        let wait = async {
+            loop {
+                if let Some(leader) = leader_of(&metrics.borrow_and_update()) {
+                    return Ok(leader);
+                }
+                if metrics.changed().await.is_err() {
+                    return Err(ClusterError::Stopped {
+                        reason: "metrics channel closed".to_string(),
+                    });
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_| ClusterError::Timeout {
+                what: format!("a leader ({timeout:?})"),
+            })?
+    }
+
+    /// Live Raft metrics; `changed()` wakes on every change (e.g. when this node becomes leader).
+    pub fn metrics(&self) -> watch::Receiver<Metrics> {
+        self.raft.metrics()
+    }
+
+    /// The tonic service to mount on this node's gRPC server so that peers reach its Raft.
+    pub fn raft_service(&self) -> RaftServiceServer<S> {
+        RaftService::new(self.raft.clone()).into_server()
+    }
+
+    /// Adds node `id` at `addr` as a learner and waits until it has caught up with the log.
+    /// Must be called on the leader.
+    pub async fn add_learner(&self, id: u64, addr: impl Into<String>) -> Result<(), ClusterError> {
+        let addr = addr.into();
+        tracing::info!(learner = id, %addr, "adding learner");
+        self.raft
+            .add_learner(id, BasicNode::new(addr), true)
+            .await
+            .map_err(ClusterError::from_membership_change)?;
+        Ok(())
+    }
+
+    /// Replaces the voters with `voters` (each must already be a voter or a learner); nodes
+    /// dropped from the voters are removed. Must be called on the leader.
+    pub async fn change_membership(&self, voters: BTreeSet<u64>) -> Result<(), ClusterError> {
+        tracing::info!(voters = ?voters, "changing membership");
+        self.raft
+            .change_membership(voters, false)
+            .await
+            .map_err(ClusterError::from_membership_change)?;
+        Ok(())
+    }
+
+    /// Stops Raft (it stops answering peers) and makes every stored write durable. The database
+    /// is closed once this handle is dropped; the node can then be opened again on the same
+    /// directory.
+    pub async fn shutdown(&self) -> Result<(), ClusterError> {
+        tracing::info!(node_id = self.node_id, "shutting down raft node");
+        self.raft
+            .shutdown()
+            .await
+            .map_err(|e| ClusterError::Stopped {
+                reason: format!("raft task failed: {e}"),
+            })?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| ClusterError::storage(format!("flushing the database failed: {e}")))?
+    }
+}
+
+fn leader_of(metrics: &Metrics) -> Option<LeaderInfo> {
+    let id = metrics.current_leader?;
+    let addr = metrics
+        .membership_config
+        .membership()
+        .get_node(&id)
+        .map(|node| node.addr.clone());
+    Some(LeaderInfo { id, addr })
+}

@@ -1,0 +1,97 @@
+//! The server side of the Raft transport: [`RaftService`] implements the generated tonic `Raft`
+//! service of `baton-proto` and forwards each decoded openraft request into the local
+//! `openraft::Raft`. The scheduler mounts it ([`RaftServiceServer`]) on the node's one tonic
+//! server next to its other services.
+//!
+//! The reply is the encoded `Result<response, RaftError>`, except that a stopped Raft answers
+//! with gRPC `UNAVAILABLE`, which the peer treats as unreachable and backs off from. An
+//! undecodable request is refused with `INVALID_ARGUMENT` naming the request.
+
+use baton_proto::v1::raft_server::Raft as RaftGrpc;
+use baton_proto::v1::raft_server::RaftServer;
+use baton_proto::v1::RaftPayload;
+use openraft::error::RaftError;
+use openraft::raft::AppendEntriesRequest;
+use openraft::raft::InstallSnapshotRequest;
+use openraft::raft::VoteRequest;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tonic::Request;
+use tonic::Response;
+use tonic::Status;
+
+use crate::codec;
+use crate::network::MAX_RAFT_MESSAGE_BYTES;
+use crate::type_config::Raft;
+use crate::type_config::TypeConfig;
+use crate::StateMachine;
+
+/// The tonic service to mount on the node's gRPC server (see [`crate::ClusterNode::raft_service`]).
+pub type RaftServiceServer<S> = RaftServer<RaftService<S>>;
+
+/// Receives Raft RPCs from peers and hands them to the local Raft node.
+pub struct RaftService<S: StateMachine> {
+    raft: Raft<S>,
+}
+
+impl<S: StateMachine> RaftService<S> {
+    pub(crate) fn new(raft: Raft<S>) -> Self {
+        RaftService { raft }
+    }
+
+    /// Wraps the service in the generated tonic server, accepting Raft-sized messages.
+    pub(crate) fn into_server(self) -> RaftServiceServer<S> {
+        RaftServer::new(self)
+            .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES)
+    }
+}
+
+fn decode_request<T: DeserializeOwned>(
+    request: Request<RaftPayload>,
+    what: &str,
+) -> Result<T, Status> {
+    codec::decode(&request.into_inner().data)
+        .map_err(|e| Status::invalid_argument(format!("undecodable raft {what} request: {e}")))
+}
+
+fn respond<T, E>(
+    what: &str,
+    result: Result<T, RaftError<u64, E>>,
+) -> Result<Response<RaftPayload>, Status>
+where
+    T: Serialize,
+    E: std::error::Error + Serialize,
+{
+    if let Err(RaftError::Fatal(fatal)) = &result {
+        return Err(Status::unavailable(format!("raft node stopped: {fatal}")));
+    }
+    let data = codec::encode(&result)
+        .map_err(|e| Status::internal(format!("cannot encode raft {what} response: {e}")))?;
+    Ok(Response::new(RaftPayload { data }))
+}
+
+#[tonic::async_trait]
+impl<S: StateMachine> RaftGrpc for RaftService<S> {
+    async fn append_entries(
+        &self,
+        request: Request<RaftPayload>,
+    ) -> Result<Response<RaftPayload>, Status> {
+        let rpc: AppendEntriesRequest<TypeConfig<S>> = decode_request(request, "append-entries")?;
+        respond("append-entries", self.raft.append_entries(rpc).await)
+    }
+
+    async fn vote(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let rpc: VoteRequest<u64> = decode_request(request, "vote")?;
+        respond("vote", self.raft.vote(rpc).await)
+    }
+
+    async fn install_snapshot(
+        &self,
+        request: Request<RaftPayload>,
+    ) -> Result<Response<RaftPayload>, Status> {
+        let rpc: InstallSnapshotRequest<TypeConfig<S>> =
+            decode_request(request, "install-snapshot")?;
+        respond("install-snapshot", self.raft.install_snapshot(rpc).await)
+    }
+}

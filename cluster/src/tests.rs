@@ -1,0 +1,390 @@
+//! Storage tests: openraft's conformance suite against the redb stores, the postcard round trip of
+//! every openraft type this crate encodes, and corruption reporting.
+
+use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+
+use openraft::error::ClientWriteError;
+use openraft::error::Fatal;
+use openraft::error::ForwardToLeader;
+use openraft::error::InstallSnapshotError;
+use openraft::error::RaftError;
+use openraft::error::SnapshotMismatch;
+use openraft::raft::AppendEntriesRequest;
+use openraft::raft::AppendEntriesResponse;
+use openraft::raft::InstallSnapshotRequest;
+use openraft::raft::InstallSnapshotResponse;
+use openraft::raft::VoteRequest;
+use openraft::raft::VoteResponse;
+use openraft::storage::RaftLogStorage;
+use openraft::storage::RaftStateMachine;
+use openraft::testing::StoreBuilder;
+use openraft::testing::Suite;
+use openraft::BasicNode;
+use openraft::CommittedLeaderId;
+use openraft::EntryPayload;
+use openraft::Membership;
+use openraft::RaftLogReader;
+use openraft::RaftSnapshotBuilder;
+use openraft::SnapshotSegmentId;
+use redb::ReadableTable;
+use serde::Deserialize;
+use serde::Serialize;
+use tempfile::TempDir;
+use tokio::sync::mpsc;
+
+use crate::codec;
+use crate::db::Db;
+use crate::db::LOG;
+use crate::db::SNAPSHOT;
+use crate::db::SNAPSHOT_CURRENT;
+use crate::log_store::append_entries;
+use crate::log_store::LogStore;
+use crate::state_machine::StateMachineStore;
+use crate::type_config::Entry;
+use crate::type_config::LogId;
+use crate::type_config::Proposal;
+use crate::type_config::SnapshotMeta;
+use crate::type_config::StorageError;
+use crate::type_config::StoredMembership;
+use crate::type_config::TypeConfig;
+use crate::type_config::Vote;
+use crate::StateMachine;
+
+/// A trivial state machine: adds numbers; each add's effect is the new total.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct Counter {
+    total: u64,
+    adds: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum CounterCommand {
+    Add(u64),
+    Reset,
+}
+
+impl StateMachine for Counter {
+    type Command = CounterCommand;
+    type Response = u64;
+    type Effect = u64;
+
+    fn apply(&mut self, command: CounterCommand, effects: &mut Vec<u64>) -> u64 {
+        match command {
+            CounterCommand::Add(n) => {
+                self.total += n;
+                self.adds += 1;
+            }
+            CounterCommand::Reset => self.total = 0,
+        }
+        effects.push(self.total);
+        self.total
+    }
+}
+
+fn log_id(term: u64, node_id: u64, index: u64) -> LogId {
+    LogId::new(CommittedLeaderId::new(term, node_id), index)
+}
+
+fn normal(term: u64, index: u64, command: CounterCommand) -> Entry<Counter> {
+    Entry {
+        log_id: log_id(term, 1, index),
+        payload: EntryPayload::Normal(Proposal::new(command)),
+    }
+}
+
+fn membership(voters: &[u64]) -> Membership<u64, BasicNode> {
+    let nodes: BTreeMap<u64, BasicNode> = voters
+        .iter()
+        .map(|id| (*id, BasicNode::new(format!("127.0.0.1:{}", 7000 + id))))
+        .collect();
+    Membership::new(
+        vec![voters.iter().copied().collect::<BTreeSet<u64>>()],
+        nodes,
+    )
+}
+
+/// Builds a fresh pair of stores in a temporary directory, for the conformance suite.
+struct TempStoreBuilder;
+
+impl StoreBuilder<TypeConfig<Counter>, LogStore<Counter>, StateMachineStore<Counter>, TempDir>
+    for TempStoreBuilder
+{
+    async fn build(
+        &self,
+    ) -> Result<(TempDir, LogStore<Counter>, StateMachineStore<Counter>), StorageError> {
+        let (dir, log_store, state_machine, _effects) = open_stores(None).await;
+        Ok((dir, log_store, state_machine))
+    }
+}
+
+async fn open_stores(
+    dir: Option<TempDir>,
+) -> (
+    TempDir,
+    LogStore<Counter>,
+    StateMachineStore<Counter>,
+    mpsc::UnboundedReceiver<u64>,
+) {
+    let dir = dir.unwrap_or_else(|| tempfile::tempdir().unwrap());
+    let db = Db::open(dir.path()).unwrap();
+    let (effects_tx, effects_rx) = mpsc::unbounded_channel();
+    let state_machine = StateMachineStore::open(db.clone(), effects_tx)
+        .await
+        .unwrap();
+    (dir, LogStore::new(db), state_machine, effects_rx)
+}
+
+/// Takes about 8 s, nearly all of it fixed sleeps inside openraft's suite.
+#[test]
+fn redb_storage_passes_openraft_conformance_suite() {
+    Suite::test_all(TempStoreBuilder).unwrap();
+}
+
+fn roundtrip<T: Serialize + serde::de::DeserializeOwned>(value: &T) -> T {
+    codec::decode(&codec::encode(value).unwrap()).unwrap()
+}
+
+#[test]
+fn openraft_log_types_roundtrip_through_postcard() {
+    let entries = vec![
+        normal(3, 7, CounterCommand::Add(42)),
+        Entry::<Counter> {
+            log_id: log_id(3, 1, 8),
+            payload: EntryPayload::Membership(membership(&[1, 2, 3])),
+        },
+        Entry::<Counter> {
+            log_id: log_id(4, 2, 9),
+            payload: EntryPayload::Blank,
+        },
+        normal(4, 10, CounterCommand::Reset),
+    ];
+    let decoded: Vec<Entry<Counter>> = roundtrip(&entries);
+    assert_eq!(decoded.len(), entries.len());
+    for (got, want) in decoded.iter().zip(&entries) {
+        assert_eq!(got.log_id, want.log_id);
+        match (&got.payload, &want.payload) {
+            (EntryPayload::Normal(a), EntryPayload::Normal(b)) => assert_eq!(a.command, b.command),
+            (EntryPayload::Membership(a), EntryPayload::Membership(b)) => assert_eq!(a, b),
+            (EntryPayload::Blank, EntryPayload::Blank) => {}
+            (got, want) => panic!("payload {got:?} decoded, {want:?} encoded"),
+        }
+    }
+
+    let vote = Vote::new(5, 2);
+    assert_eq!(roundtrip(&vote), vote);
+    let committed_vote = Vote::new_committed(6, 3);
+    assert_eq!(roundtrip(&committed_vote), committed_vote);
+    let id = log_id(9, 3, 1234);
+    assert_eq!(roundtrip(&id), id);
+    assert_eq!(roundtrip(&Some(id)), Some(id));
+    assert_eq!(roundtrip(&None::<LogId>), None);
+    let stored = StoredMembership::new(Some(id), membership(&[1, 2]));
+    assert_eq!(roundtrip(&stored), stored);
+    let joint = Membership::new(
+        vec![BTreeSet::from([1, 2, 3]), BTreeSet::from([3, 4])],
+        membership(&[1, 2, 3, 4])
+            .nodes()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect::<BTreeMap<_, _>>(),
+    );
+    assert_eq!(roundtrip(&joint), joint);
+    let meta = SnapshotMeta {
+        last_log_id: Some(id),
+        last_membership: stored,
+        snapshot_id: "9-3-1234-1".to_string(),
+    };
+    assert_eq!(roundtrip(&meta), meta);
+}
+
+#[test]
+fn openraft_rpc_messages_roundtrip_through_postcard() {
+    let append = AppendEntriesRequest::<TypeConfig<Counter>> {
+        vote: Vote::new_committed(2, 1),
+        prev_log_id: Some(log_id(2, 1, 4)),
+        entries: vec![
+            normal(2, 5, CounterCommand::Add(1)),
+            normal(2, 6, CounterCommand::Add(2)),
+        ],
+        leader_commit: Some(log_id(2, 1, 5)),
+    };
+    let decoded: AppendEntriesRequest<TypeConfig<Counter>> = roundtrip(&append);
+    assert_eq!(decoded.vote, append.vote);
+    assert_eq!(decoded.prev_log_id, append.prev_log_id);
+    assert_eq!(decoded.leader_commit, append.leader_commit);
+    assert_eq!(decoded.entries.len(), 2);
+
+    let responses: Vec<Result<AppendEntriesResponse<u64>, RaftError<u64>>> = vec![
+        Ok(AppendEntriesResponse::Success),
+        Ok(AppendEntriesResponse::PartialSuccess(Some(log_id(2, 1, 5)))),
+        Ok(AppendEntriesResponse::Conflict),
+        Ok(AppendEntriesResponse::HigherVote(Vote::new(3, 2))),
+        Err(RaftError::Fatal(Fatal::Stopped)),
+    ];
+    assert_eq!(roundtrip(&responses), responses);
+
+    let vote_request = VoteRequest::new(Vote::new(3, 2), Some(log_id(2, 1, 6)));
+    assert_eq!(roundtrip(&vote_request), vote_request);
+    let vote_response: Result<VoteResponse<u64>, RaftError<u64>> = Ok(VoteResponse {
+        vote: Vote::new(3, 2),
+        vote_granted: true,
+        last_log_id: Some(log_id(2, 1, 6)),
+    });
+    assert_eq!(roundtrip(&vote_response), vote_response);
+
+    let snapshot_request = InstallSnapshotRequest::<TypeConfig<Counter>> {
+        vote: Vote::new_committed(2, 1),
+        meta: SnapshotMeta {
+            last_log_id: Some(log_id(2, 1, 6)),
+            last_membership: StoredMembership::new(Some(log_id(1, 1, 1)), membership(&[1, 2, 3])),
+            snapshot_id: "s1".to_string(),
+        },
+        offset: 0,
+        data: vec![1, 2, 3, 4],
+        done: true,
+    };
+    let decoded: InstallSnapshotRequest<TypeConfig<Counter>> = roundtrip(&snapshot_request);
+    assert_eq!(decoded.meta, snapshot_request.meta);
+    assert_eq!(decoded.data, snapshot_request.data);
+    assert!(decoded.done);
+    let snapshot_responses: Vec<
+        Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>,
+    > = vec![
+        Ok(InstallSnapshotResponse {
+            vote: Vote::new(2, 1),
+        }),
+        Err(RaftError::APIError(InstallSnapshotError::SnapshotMismatch(
+            SnapshotMismatch {
+                expect: SnapshotSegmentId {
+                    id: "a".to_string(),
+                    offset: 0,
+                },
+                got: SnapshotSegmentId {
+                    id: "b".to_string(),
+                    offset: 10,
+                },
+            },
+        ))),
+    ];
+    assert_eq!(roundtrip(&snapshot_responses), snapshot_responses);
+
+    let write_error: RaftError<u64, ClientWriteError<u64, BasicNode>> =
+        RaftError::APIError(ClientWriteError::ForwardToLeader(ForwardToLeader {
+            leader_id: Some(2),
+            leader_node: Some(BasicNode::new("127.0.0.1:7002")),
+        }));
+    assert_eq!(roundtrip(&write_error), write_error);
+}
+
+#[tokio::test]
+async fn a_corrupt_log_record_is_a_storage_error_naming_the_entry() {
+    let (_dir, mut log_store, _sm, _effects) = open_stores(None).await;
+    let entries = vec![
+        normal(1, 1, CounterCommand::Add(1)),
+        normal(1, 2, CounterCommand::Add(2)),
+    ];
+    append_entries::<Counter>(log_store.db().database(), entries).unwrap();
+    assert_eq!(log_store.try_get_log_entries(1..3).await.unwrap().len(), 2);
+
+    // Flip a bit in the stored record of index 2.
+    let txn = log_store.db().database().begin_write().unwrap();
+    {
+        let mut table = txn.open_table(LOG).unwrap();
+        let mut record = table.get(2).unwrap().unwrap().value().to_vec();
+        let last = record.len() - 1;
+        record[last] ^= 0x01;
+        table.insert(2, record.as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+
+    let message = log_store
+        .try_get_log_entries(1..3)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("index 2") && message.contains("checksum"),
+        "{message}"
+    );
+    let message = log_store.get_log_state().await.unwrap_err().to_string();
+    assert!(message.contains("index 2"), "{message}");
+    // The intact entry is still readable.
+    assert_eq!(log_store.try_get_log_entries(1..2).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_corrupt_snapshot_fails_open_with_a_message() {
+    let (dir, log_store, mut sm, _effects) = open_stores(None).await;
+    sm.apply(vec![normal(1, 1, CounterCommand::Add(5))])
+        .await
+        .unwrap();
+    sm.get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    let txn = log_store.db().database().begin_write().unwrap();
+    {
+        let mut table = txn.open_table(SNAPSHOT).unwrap();
+        table
+            .insert(SNAPSHOT_CURRENT, [1u8, 0, 0, 0, 0, 9].as_slice())
+            .unwrap();
+    }
+    txn.commit().unwrap();
+    drop((log_store, sm));
+
+    let db = Db::open(dir.path()).unwrap();
+    let (effects_tx, _effects_rx) = mpsc::unbounded_channel();
+    let Err(err) = StateMachineStore::<Counter>::open(db, effects_tx).await else {
+        panic!("a corrupt snapshot was loaded");
+    };
+    let message = err.to_string();
+    assert!(message.contains("snapshot is corrupt"), "{message}");
+}
+
+#[tokio::test]
+async fn state_machine_reloads_its_latest_snapshot_on_open() {
+    let (dir, log_store, mut sm, mut effects) = open_stores(None).await;
+    let replies = sm
+        .apply(vec![
+            Entry::<Counter> {
+                log_id: log_id(1, 1, 1),
+                payload: EntryPayload::Membership(membership(&[1])),
+            },
+            normal(1, 2, CounterCommand::Add(5)),
+            Entry::<Counter> {
+                log_id: log_id(1, 1, 3),
+                payload: EntryPayload::Blank,
+            },
+            normal(1, 4, CounterCommand::Add(6)),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        replies.iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![0, 5, 0, 11]
+    );
+    assert_eq!(effects.recv().await, Some(5));
+    assert_eq!(effects.recv().await, Some(11));
+    let snapshot = sm
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    assert_eq!(snapshot.meta.last_log_id, Some(log_id(1, 1, 4)));
+    drop((log_store, sm));
+
+    let (_dir, _log_store, mut reopened, _effects) = open_stores(Some(dir)).await;
+    let (last_applied, last_membership) = reopened.applied_state().await.unwrap();
+    assert_eq!(last_applied, Some(log_id(1, 1, 4)));
+    assert_eq!(last_membership.log_id(), &Some(log_id(1, 1, 1)));
+    assert_eq!(
+        *reopened.state().read().unwrap(),
+        Counter { total: 11, adds: 2 }
+    );
+    let current = reopened.get_current_snapshot().await.unwrap().unwrap();
+    assert_eq!(current.meta, snapshot.meta);
+    let data: Counter = codec::decode(current.snapshot.get_ref()).unwrap();
+    assert_eq!(data.total, 11);
+}
