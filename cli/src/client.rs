@@ -32,12 +32,19 @@ impl CliError {
     pub fn from_status(address: &str, status: tonic::Status) -> CliError {
         use tonic::Code;
         match status.code() {
-            Code::Unavailable if status.message().contains("error trying to connect") || status.message().contains("transport") => {
-                CliError::Unreachable { address: address.to_owned(), why: status.message().to_owned() }
+            Code::Unavailable
+                if status.message().contains("error trying to connect")
+                    || status.message().contains("transport") =>
+            {
+                CliError::Unreachable {
+                    address: address.to_owned(),
+                    why: status.message().to_owned(),
+                }
             }
-            Code::InvalidArgument | Code::NotFound | Code::AlreadyExists | Code::FailedPrecondition => {
-                CliError::Refused(status.message().to_owned())
-            }
+            Code::InvalidArgument
+            | Code::NotFound
+            | Code::AlreadyExists
+            | Code::FailedPrecondition => CliError::Refused(status.message().to_owned()),
             _ => CliError::Refused(format!("{} ({:?})", status.message(), status.code())),
         }
     }
@@ -50,10 +57,14 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(address: &str) -> Result<Client, CliError> {
-        let unreachable = |why: String| CliError::Unreachable { address: address.to_owned(), why };
+        let unreachable = |why: String| CliError::Unreachable {
+            address: address.to_owned(),
+            why,
+        };
         let endpoint = Endpoint::from_shared(format!("http://{address}"))
             .map_err(|e| CliError::BadInput(format!("bad scheduler address `{address}`: {e}")))?
-            .connect_timeout(Duration::from_secs(3));
+            .connect_timeout(Duration::from_secs(3))
+            .tcp_nodelay(true);
         let channel = endpoint.connect().await.map_err(|e| {
             let mut why = e.to_string();
             let mut source = std::error::Error::source(&e);
@@ -64,7 +75,10 @@ impl Client {
             unreachable(why)
         })?;
         let admin = AdminClient::new(channel).max_decoding_message_size(256 << 20);
-        Ok(Client { address: address.to_owned(), admin })
+        Ok(Client {
+            address: address.to_owned(),
+            admin,
+        })
     }
 
     pub fn status(&self, status: tonic::Status) -> CliError {

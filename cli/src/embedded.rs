@@ -15,11 +15,26 @@ use crate::commands::{self, Output, Progress};
 /// The example specs and task scripts, built into the binary so that
 /// `baton demo` runs anywhere.
 pub const EXAMPLES: &[(&str, &str)] = &[
-    ("examples/diamond.yaml", include_str!("../../examples/diamond.yaml")),
-    ("examples/active_learning.yaml", include_str!("../../examples/active_learning.yaml")),
-    ("examples/tasks/square.py", include_str!("../../examples/tasks/square.py")),
-    ("examples/tasks/add.py", include_str!("../../examples/tasks/add.py")),
-    ("examples/tasks/active_learning.py", include_str!("../../examples/tasks/active_learning.py")),
+    (
+        "examples/diamond.yaml",
+        include_str!("../../examples/diamond.yaml"),
+    ),
+    (
+        "examples/active_learning.yaml",
+        include_str!("../../examples/active_learning.yaml"),
+    ),
+    (
+        "examples/tasks/square.py",
+        include_str!("../../examples/tasks/square.py"),
+    ),
+    (
+        "examples/tasks/add.py",
+        include_str!("../../examples/tasks/add.py"),
+    ),
+    (
+        "examples/tasks/active_learning.py",
+        include_str!("../../examples/tasks/active_learning.py"),
+    ),
 ];
 
 pub struct Embedded {
@@ -46,7 +61,10 @@ pub async fn start(options: EmbeddedOptions) -> anyhow::Result<Embedded> {
     config.election_timeout = Duration::from_millis(300);
     let scheduler = SchedulerNode::start(config, listener).await?;
     let address = scheduler.local_addr.to_string();
-    scheduler.cluster.wait_for_leader(Duration::from_secs(10)).await?;
+    scheduler
+        .cluster
+        .wait_for_leader(Duration::from_secs(10))
+        .await?;
     let executor = baton_executor::start(ExecutorConfig {
         executor_id: format!("dev-{}", std::process::id()),
         pool: options.pool,
@@ -57,7 +75,11 @@ pub async fn start(options: EmbeddedOptions) -> anyhow::Result<Embedded> {
         heartbeat_interval: Duration::from_millis(500),
     })
     .await?;
-    Ok(Embedded { scheduler, executor, address })
+    Ok(Embedded {
+        scheduler,
+        executor,
+        address,
+    })
 }
 
 impl Embedded {
@@ -90,11 +112,15 @@ pub async fn demo(workers: u32, output: Output) -> Result<(), CliError> {
         .prefix("baton-demo-")
         .tempdir()
         .map_err(|e| CliError::Refused(format!("cannot create a temporary directory: {e}")))?;
-    let specs = write_examples(dir.path()).map_err(|e| CliError::Refused(format!("cannot write the examples: {e}")))?;
+    let specs = write_examples(dir.path())
+        .map_err(|e| CliError::Refused(format!("cannot write the examples: {e}")))?;
     // Process tasks name their scripts relative to the working directory.
     std::env::set_current_dir(dir.path())
         .map_err(|e| CliError::Refused(format!("cannot enter {}: {e}", dir.path().display())))?;
-    eprintln!("baton demo: a one-node scheduler and a {workers}-worker executor pool in {}", dir.path().display());
+    eprintln!(
+        "baton demo: a one-node scheduler and a {workers}-worker executor pool in {}",
+        dir.path().display()
+    );
     let embedded = start(EmbeddedOptions {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.path().join("data"),
@@ -120,7 +146,11 @@ async fn demo_run(address: &str, specs: &[PathBuf], output: Output) -> Result<()
     match output {
         Output::Json => commands::finish(&execution, Output::Json),
         Output::Text => {
-            println!("execution {} {}", execution.id, crate::render::execution_phase(execution.phase).to_lowercase());
+            println!(
+                "execution {} {}",
+                execution.id,
+                crate::render::execution_phase(execution.phase).to_lowercase()
+            );
             println!("outputs:");
             print!("{}", crate::render::values_text(&execution.outputs, "  "));
             commands::succeeded(&execution)
@@ -134,7 +164,11 @@ pub async fn dev(options: EmbeddedOptions, examples: Option<PathBuf>) -> Result<
     let embedded = start(options)
         .await
         .map_err(|e| CliError::Refused(format!("cannot start the embedded cluster: {e:#}")))?;
-    eprintln!("baton dev: scheduler at {} with its state in {}", embedded.address, data_dir.display());
+    eprintln!(
+        "baton dev: scheduler at {} with its state in {}",
+        embedded.address,
+        data_dir.display()
+    );
     if let Some(dir) = examples {
         let specs: Vec<PathBuf> = std::fs::read_dir(&dir)
             .map(|entries| {

@@ -22,7 +22,12 @@ use crate::commands::{ListKind, Output};
 #[command(name = "baton", version, propagate_version = true)]
 struct Cli {
     /// The scheduler to talk to.
-    #[arg(long, global = true, env = "BATON_SCHEDULER", default_value = "127.0.0.1:7070")]
+    #[arg(
+        long,
+        global = true,
+        env = "BATON_SCHEDULER",
+        default_value = "127.0.0.1:7070"
+    )]
     scheduler: String,
     /// Output format of read commands.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Text)]
@@ -109,15 +114,27 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 fn main() {
     let cli = Cli::parse();
     let embedded = matches!(cli.command, Command::Dev { .. } | Command::Demo { .. });
-    let default_filter = if embedded { "warn,baton_scheduler=info" } else { "warn" };
-    let default_filter = if matches!(cli.command, Command::Demo { .. }) { "warn" } else { default_filter };
+    let default_filter = if embedded {
+        "warn,baton_scheduler=info"
+    } else {
+        "warn"
+    };
+    let default_filter = if matches!(cli.command, Command::Demo { .. }) {
+        "warn"
+    } else {
+        default_filter
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -134,8 +151,21 @@ fn main() {
 async fn run(cli: Cli) -> Result<(), CliError> {
     let output = cli.output;
     match cli.command {
-        Command::Dev { listen, data_dir, workers, pool, lease, examples } => {
-            let options = embedded::EmbeddedOptions { listen, data_dir, workers, lease, pool };
+        Command::Dev {
+            listen,
+            data_dir,
+            workers,
+            pool,
+            lease,
+            examples,
+        } => {
+            let options = embedded::EmbeddedOptions {
+                listen,
+                data_dir,
+                workers,
+                lease,
+                pool,
+            };
             embedded::dev(options, examples.is_dir().then_some(examples)).await
         }
         Command::Demo { workers } => embedded::demo(workers, output).await,
@@ -144,7 +174,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let mut client = Client::connect(&cli.scheduler).await?;
             commands::register(&mut client, request, false).await
         }
-        Command::Run { workflow, inputs, pool, wait } => {
+        Command::Run {
+            workflow,
+            inputs,
+            pool,
+            wait,
+        } => {
             commands::parse_inputs(&inputs)?;
             let mut client = Client::connect(&cli.scheduler).await?;
             commands::run(&mut client, &workflow, &inputs, pool, wait, output).await
@@ -165,7 +200,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let mut client = Client::connect(&cli.scheduler).await?;
             commands::cancel(&mut client, &execution).await
         }
-        Command::Logs { execution, node, attempt } => {
+        Command::Logs {
+            execution,
+            node,
+            attempt,
+        } => {
             let mut client = Client::connect(&cli.scheduler).await?;
             commands::logs(&mut client, &execution, &node, attempt, output).await
         }

@@ -31,7 +31,9 @@ pub fn node_phase(phase: i32) -> &'static str {
 }
 
 pub fn id(id: &Option<baton_proto::Identifier>) -> String {
-    id.as_ref().map(|i| Identifier::from(i).to_string()).unwrap_or_default()
+    id.as_ref()
+        .map(|i| Identifier::from(i).to_string())
+        .unwrap_or_default()
 }
 
 fn values_json(values: &HashMap<String, baton_proto::Value>) -> Json {
@@ -40,7 +42,14 @@ fn values_json(values: &HashMap<String, baton_proto::Value>) -> Json {
     Json::Object(
         sorted
             .into_iter()
-            .map(|(k, v)| (k.clone(), Value::try_from(v).map(|v| v.to_json()).unwrap_or(Json::Null)))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    Value::try_from(v)
+                        .map(|v| v.to_json())
+                        .unwrap_or(Json::Null),
+                )
+            })
             .collect(),
     )
 }
@@ -84,7 +93,9 @@ pub fn values_text(values: &HashMap<String, baton_proto::Value>, indent: &str) -
     sorted.sort_by(|a, b| a.0.cmp(b.0));
     let mut out = String::new();
     for (name, value) in sorted {
-        let shown = Value::try_from(value).map(|v| v.to_string()).unwrap_or_else(|_| "?".into());
+        let shown = Value::try_from(value)
+            .map(|v| v.to_string())
+            .unwrap_or_else(|_| "?".into());
         out.push_str(&format!("{indent}{name} = {shown}\n"));
     }
     out
@@ -115,10 +126,16 @@ pub fn execution_text(e: &Execution) -> String {
     }
     if !e.nodes.is_empty() {
         let width = e.nodes.iter().map(|n| n.id.len()).max().unwrap_or(4).max(4);
-        out.push_str(&format!("nodes\n  {:<width$}  {:<9}  {:>7}  {:>9}  EXECUTOR\n", "NODE", "PHASE", "ATTEMPT", "SECONDS"));
+        out.push_str(&format!(
+            "nodes\n  {:<width$}  {:<9}  {:>7}  {:>9}  EXECUTOR\n",
+            "NODE", "PHASE", "ATTEMPT", "SECONDS"
+        ));
         for n in &e.nodes {
             let secs = if n.finished_at_ms > 0 && n.started_at_ms > 0 {
-                format!("{:.3}", n.finished_at_ms.saturating_sub(n.started_at_ms) as f64 / 1000.0)
+                format!(
+                    "{:.3}",
+                    n.finished_at_ms.saturating_sub(n.started_at_ms) as f64 / 1000.0
+                )
             } else {
                 "-".into()
             };
@@ -154,7 +171,10 @@ pub fn event_json(e: &ExecutionEvent) -> Json {
 pub fn event_text(e: &ExecutionEvent, start_ms: u64) -> String {
     let elapsed = e.time_ms.saturating_sub(start_ms) as f64 / 1000.0;
     let (subject, phase) = if e.node_id.is_empty() {
-        (format!("execution {}", e.execution_id), execution_phase(e.execution_phase))
+        (
+            format!("execution {}", e.execution_id),
+            execution_phase(e.execution_phase),
+        )
     } else {
         (e.node_id.clone(), node_phase(e.node_phase))
     };
@@ -171,15 +191,24 @@ pub fn event_text(e: &ExecutionEvent, start_ms: u64) -> String {
 pub fn interface_text(i: &Option<baton_proto::Interface>) -> String {
     let Some(i) = i else { return "() -> ()".into() };
     let side = |vars: &[baton_proto::Variable]| {
-        vars.iter().map(|v| format!("{}: {}", v.name, v.r#type)).collect::<Vec<_>>().join(", ")
+        vars.iter()
+            .map(|v| format!("{}: {}", v.name, v.r#type))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     format!("({}) -> ({})", side(&i.inputs), side(&i.outputs))
 }
 
 pub fn interface_json(i: &Option<baton_proto::Interface>) -> Json {
-    let Some(i) = i else { return json!({"inputs": {}, "outputs": {}}) };
+    let Some(i) = i else {
+        return json!({"inputs": {}, "outputs": {}});
+    };
     let side = |vars: &[baton_proto::Variable]| {
-        Json::Object(vars.iter().map(|v| (v.name.clone(), Json::String(v.r#type.clone()))).collect())
+        Json::Object(
+            vars.iter()
+                .map(|v| (v.name.clone(), Json::String(v.r#type.clone())))
+                .collect(),
+        )
     };
     json!({"inputs": side(&i.inputs), "outputs": side(&i.outputs)})
 }

@@ -4,7 +4,10 @@
 use std::process::Command;
 
 fn baton(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_baton")).args(args).output().expect("run baton")
+    Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(args)
+        .output()
+        .expect("run baton")
 }
 
 #[test]
@@ -12,8 +15,22 @@ fn help_lists_every_command() {
     let out = baton(&["--help"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for command in ["dev", "demo", "register", "run", "get", "watch", "list", "cancel", "logs", "Exit codes"] {
-        assert!(text.contains(command), "`{command}` missing from --help:\n{text}");
+    for command in [
+        "dev",
+        "demo",
+        "register",
+        "run",
+        "get",
+        "watch",
+        "list",
+        "cancel",
+        "logs",
+        "Exit codes",
+    ] {
+        assert!(
+            text.contains(command),
+            "`{command}` missing from --help:\n{text}"
+        );
     }
 }
 
@@ -33,8 +50,16 @@ fn a_register_of_a_malformed_file_is_refused_before_any_connection() {
     let file = dir.path().join("bad.yaml");
     std::fs::write(&file, "kind: Task\nname: [unclosed\n").unwrap();
     // No scheduler listens on port 9: the spec is refused before connecting.
-    let out = baton(&["--scheduler", "127.0.0.1:9", "register", file.to_str().unwrap()]);
+    let out = baton(&[
+        "--scheduler",
+        "127.0.0.1:9",
+        "register",
+        file.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.yaml:") && err.contains("malformed YAML"), "{err}");
+    assert!(
+        err.contains("bad.yaml:") && err.contains("malformed YAML"),
+        "{err}"
+    );
 }

@@ -98,7 +98,9 @@ impl Identifier {
                 .chars()
                 .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
             {
-                return Err(format!("the {what} `{part}` contains `{c}`; use letters, digits, '-', '_' and '.'"));
+                return Err(format!(
+                    "the {what} `{part}` contains `{c}`; use letters, digits, '-', '_' and '.'"
+                ));
             }
         }
         Ok(())
@@ -106,10 +108,11 @@ impl Identifier {
 
     /// Checks a complete identifier (all parts but the version present and legal).
     pub fn validate(&self) -> Result<(), ModelError> {
-        self.validate_parts().map_err(|why| ModelError::BadIdentifier {
-            text: self.to_string(),
-            why,
-        })
+        self.validate_parts()
+            .map_err(|why| ModelError::BadIdentifier {
+                text: self.to_string(),
+                why,
+            })
     }
 }
 
@@ -152,15 +155,27 @@ mod tests {
 
     #[test]
     fn parses_every_form() {
-        assert_eq!(Identifier::parse("sq").unwrap(), Identifier::new("", "", "sq", ""));
-        assert_eq!(Identifier::parse("sq@v1").unwrap(), Identifier::new("", "", "sq", "v1"));
-        assert_eq!(Identifier::parse("ml/sq@v1").unwrap(), Identifier::new("ml", "", "sq", "v1"));
+        assert_eq!(
+            Identifier::parse("sq").unwrap(),
+            Identifier::new("", "", "sq", "")
+        );
+        assert_eq!(
+            Identifier::parse("sq@v1").unwrap(),
+            Identifier::new("", "", "sq", "v1")
+        );
+        assert_eq!(
+            Identifier::parse("ml/sq@v1").unwrap(),
+            Identifier::new("ml", "", "sq", "v1")
+        );
         assert_eq!(
             Identifier::parse("ml/prod/sq@v1").unwrap(),
             Identifier::new("ml", "prod", "sq", "v1")
         );
         assert_eq!(
-            Identifier::parse("sq@v1").unwrap().with_global_defaults().to_string(),
+            Identifier::parse("sq@v1")
+                .unwrap()
+                .with_global_defaults()
+                .to_string(),
             "default/development/sq@v1"
         );
     }

@@ -8,7 +8,9 @@ pub mod types;
 pub mod value;
 
 pub use id::Identifier;
-pub use spec::{Binding, Interface, NodeSpec, Runner, SpecDocument, TaskSpec, Variable, WorkflowSpec};
+pub use spec::{
+    Binding, Interface, NodeSpec, Runner, SpecDocument, TaskSpec, Variable, WorkflowSpec,
+};
 pub use types::Type;
 pub use value::{BlobRef, Value, Values};
 

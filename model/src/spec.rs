@@ -78,7 +78,10 @@ pub enum Binding {
     /// `${inputs.NAME}`
     Input(String),
     /// `${NODE.OUTPUT}`
-    Output { node: String, output: String },
+    Output {
+        node: String,
+        output: String,
+    },
     /// A constant, fitted to the declared type when the workflow is compiled.
     Constant(Value),
     List(Vec<Binding>),
@@ -145,7 +148,8 @@ impl WorkflowSpec {
     pub fn normalized(mut self) -> Self {
         self.id = self.id.with_global_defaults();
         for node in &mut self.nodes {
-            node.task = std::mem::take(&mut node.task).with_defaults(&self.id.project, &self.id.domain);
+            node.task =
+                std::mem::take(&mut node.task).with_defaults(&self.id.project, &self.id.domain);
         }
         if self.id.version.is_empty() {
             self.id.version = content_version(&self);
@@ -273,16 +277,30 @@ pub fn parse_yaml(text: &str, source: &str) -> Result<Vec<SpecDocument>, ModelEr
         if yaml.is_null() {
             continue; // an empty document, e.g. after a trailing `---`
         }
-        let kind = yaml.get("kind").and_then(Yaml::as_str).unwrap_or_default().to_owned();
-        let name = yaml.get("name").and_then(Yaml::as_str).unwrap_or("?").to_owned();
-        let at = |why: String| ModelError::BadSpec(format!("{source}: document {number} ({kind} `{name}`): {why}"));
+        let kind = yaml
+            .get("kind")
+            .and_then(Yaml::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let name = yaml
+            .get("name")
+            .and_then(Yaml::as_str)
+            .unwrap_or("?")
+            .to_owned();
+        let at = |why: String| {
+            ModelError::BadSpec(format!(
+                "{source}: document {number} ({kind} `{name}`): {why}"
+            ))
+        };
         let document = match kind.as_str() {
             "Task" => {
-                let raw: RawTask = serde_yaml_ng::from_value(yaml).map_err(|e| at(e.to_string()))?;
+                let raw: RawTask =
+                    serde_yaml_ng::from_value(yaml).map_err(|e| at(e.to_string()))?;
                 SpecDocument::Task(raw.into_spec().map_err(at)?)
             }
             "Workflow" => {
-                let raw: RawWorkflow = serde_yaml_ng::from_value(yaml).map_err(|e| at(e.to_string()))?;
+                let raw: RawWorkflow =
+                    serde_yaml_ng::from_value(yaml).map_err(|e| at(e.to_string()))?;
                 SpecDocument::Workflow(raw.into_spec().map_err(at)?)
             }
             "" => {
@@ -314,7 +332,12 @@ fn version_text(version: Option<Yaml>) -> Result<String, String> {
     })
 }
 
-fn make_id(project: &str, domain: &str, name: &str, version: Option<Yaml>) -> Result<Identifier, String> {
+fn make_id(
+    project: &str,
+    domain: &str,
+    name: &str,
+    version: Option<Yaml>,
+) -> Result<Identifier, String> {
     let id = Identifier::new(project, domain, name, &version_text(version)?).with_global_defaults();
     id.validate().map_err(|e| e.to_string())?;
     Ok(id)
@@ -322,25 +345,37 @@ fn make_id(project: &str, domain: &str, name: &str, version: Option<Yaml>) -> Re
 
 impl RawInterface {
     fn into_interface(self) -> Result<Interface, String> {
-        let convert = |vars: BTreeMap<String, RawVariable>, what: &str| -> Result<Vec<Variable>, String> {
-            vars.into_iter()
-                .map(|(name, raw)| {
-                    let (ty_text, default, description) = match raw {
-                        RawVariable::Short(ty) => (ty, None, String::new()),
-                        RawVariable::Long { ty, default, description } => (ty, default, description),
-                    };
-                    let ty: Type = ty_text.parse().map_err(|e| format!("{what} `{name}`: {e}"))?;
-                    let default = default
-                        .map(|d| {
-                            let json = yaml_to_json(&d)?;
-                            Value::from_json(&ty, &json)
+        let convert =
+            |vars: BTreeMap<String, RawVariable>, what: &str| -> Result<Vec<Variable>, String> {
+                vars.into_iter()
+                    .map(|(name, raw)| {
+                        let (ty_text, default, description) = match raw {
+                            RawVariable::Short(ty) => (ty, None, String::new()),
+                            RawVariable::Long {
+                                ty,
+                                default,
+                                description,
+                            } => (ty, default, description),
+                        };
+                        let ty: Type = ty_text
+                            .parse()
+                            .map_err(|e| format!("{what} `{name}`: {e}"))?;
+                        let default = default
+                            .map(|d| {
+                                let json = yaml_to_json(&d)?;
+                                Value::from_json(&ty, &json)
+                            })
+                            .transpose()
+                            .map_err(|e| format!("{what} `{name}`: bad default: {e}"))?;
+                        Ok(Variable {
+                            name,
+                            ty,
+                            default,
+                            description,
                         })
-                        .transpose()
-                        .map_err(|e| format!("{what} `{name}`: bad default: {e}"))?;
-                    Ok(Variable { name, ty, default, description })
-                })
-                .collect()
-        };
+                    })
+                    .collect()
+            };
         Ok(Interface {
             inputs: convert(self.inputs, "input")?,
             outputs: convert(self.outputs, "output")?,
@@ -355,18 +390,36 @@ impl RawTask {
             None | Some(Yaml::Null) => 0,
             Some(Yaml::String(s)) => (parse_duration(&s)? / 1_000_000).max(0) as u64,
             Some(Yaml::Number(n)) => (n.as_f64().unwrap_or(0.0) * 1000.0) as u64,
-            Some(other) => return Err(format!("`timeout` must be a duration such as 30s, got {other:?}")),
-        };
-        let runner = match self.runner {
-            RawRunner { process: Some(p), builtin: None } => {
-                if p.command.is_empty() {
-                    return Err("runner.process.command is empty".into());
-                }
-                Runner::Process { command: p.command, env: p.env, working_dir: p.working_dir }
+            Some(other) => {
+                return Err(format!(
+                    "`timeout` must be a duration such as 30s, got {other:?}"
+                ))
             }
-            RawRunner { process: None, builtin: Some(name) } => Runner::Builtin(name),
-            _ => return Err("`runner` needs exactly one of `process: {command: [...]}` or `builtin: NAME`".into()),
         };
+        let runner =
+            match self.runner {
+                RawRunner {
+                    process: Some(p),
+                    builtin: None,
+                } => {
+                    if p.command.is_empty() {
+                        return Err("runner.process.command is empty".into());
+                    }
+                    Runner::Process {
+                        command: p.command,
+                        env: p.env,
+                        working_dir: p.working_dir,
+                    }
+                }
+                RawRunner {
+                    process: None,
+                    builtin: Some(name),
+                } => Runner::Builtin(name),
+                _ => return Err(
+                    "`runner` needs exactly one of `process: {command: [...]}` or `builtin: NAME`"
+                        .into(),
+                ),
+            };
         Ok(TaskSpec {
             id,
             interface: self.interface.into_interface()?,
@@ -384,12 +437,16 @@ impl RawTask {
 pub fn parse_binding(yaml: &Yaml) -> Result<Binding, String> {
     Ok(match yaml {
         Yaml::String(s) => parse_binding_text(s)?,
-        Yaml::Sequence(items) => Binding::List(items.iter().map(parse_binding).collect::<Result<_, _>>()?),
+        Yaml::Sequence(items) => {
+            Binding::List(items.iter().map(parse_binding).collect::<Result<_, _>>()?)
+        }
         Yaml::Mapping(entries) => Binding::Map(
             entries
                 .iter()
                 .map(|(k, v)| {
-                    let key = k.as_str().ok_or_else(|| format!("map keys must be strings, got {k:?}"))?;
+                    let key = k
+                        .as_str()
+                        .ok_or_else(|| format!("map keys must be strings, got {k:?}"))?;
                     Ok((key.to_owned(), parse_binding(v)?))
                 })
                 .collect::<Result<_, String>>()?,
@@ -408,15 +465,22 @@ fn parse_binding_text(text: &str) -> Result<Binding, String> {
         return Ok(Binding::Constant(Value::String(text.to_owned())));
     };
     let Some((head, tail)) = inner.trim().split_once('.') else {
-        return Err(format!("`{text}`: expected `${{inputs.NAME}}` or `${{NODE.OUTPUT}}`"));
+        return Err(format!(
+            "`{text}`: expected `${{inputs.NAME}}` or `${{NODE.OUTPUT}}`"
+        ));
     };
     if head.is_empty() || tail.is_empty() || tail.contains('.') {
-        return Err(format!("`{text}`: expected `${{inputs.NAME}}` or `${{NODE.OUTPUT}}`"));
+        return Err(format!(
+            "`{text}`: expected `${{inputs.NAME}}` or `${{NODE.OUTPUT}}`"
+        ));
     }
     Ok(if head == "inputs" {
         Binding::Input(tail.to_owned())
     } else {
-        Binding::Output { node: head.to_owned(), output: tail.to_owned() }
+        Binding::Output {
+            node: head.to_owned(),
+            output: tail.to_owned(),
+        }
     })
 }
 
@@ -439,7 +503,12 @@ impl RawWorkflow {
                             .map_err(|e| format!("node `{}` input `{name}`: {e}", node.id))
                     })
                     .collect::<Result<_, String>>()?;
-                Ok(NodeSpec { id: node.id, task, inputs, pool: node.pool })
+                Ok(NodeSpec {
+                    id: node.id,
+                    task,
+                    inputs,
+                    pool: node.pool,
+                })
             })
             .collect::<Result<_, String>>()?;
         let outputs = self
@@ -475,7 +544,10 @@ fn variables_to_proto(vars: &[Variable]) -> Vec<baton_proto::Variable> {
         .collect()
 }
 
-fn variables_from_proto(vars: &[baton_proto::Variable], what: &str) -> Result<Vec<Variable>, ModelError> {
+fn variables_from_proto(
+    vars: &[baton_proto::Variable],
+    what: &str,
+) -> Result<Vec<Variable>, ModelError> {
     let mut out: Vec<Variable> = vars
         .iter()
         .map(|v| {
@@ -490,13 +562,23 @@ fn variables_from_proto(vars: &[baton_proto::Variable], what: &str) -> Result<Ve
                 .transpose()?
                 .map(|d| d.coerce(&ty))
                 .transpose()
-                .map_err(|e| ModelError::BadSpec(format!("{what} `{}`: bad default: {e}", v.name)))?;
-            Ok(Variable { name: v.name.clone(), ty, default, description: v.description.clone() })
+                .map_err(|e| {
+                    ModelError::BadSpec(format!("{what} `{}`: bad default: {e}", v.name))
+                })?;
+            Ok(Variable {
+                name: v.name.clone(),
+                ty,
+                default,
+                description: v.description.clone(),
+            })
         })
         .collect::<Result<_, ModelError>>()?;
     out.sort_by(|a, b| a.name.cmp(&b.name));
     if let Some(pair) = out.windows(2).find(|w| w[0].name == w[1].name) {
-        return Err(ModelError::BadSpec(format!("{what} `{}` is declared twice", pair[0].name)));
+        return Err(ModelError::BadSpec(format!(
+            "{what} `{}` is declared twice",
+            pair[0].name
+        )));
     }
     Ok(out)
 }
@@ -524,7 +606,11 @@ impl From<&TaskSpec> for baton_proto::TaskSpec {
     fn from(t: &TaskSpec) -> Self {
         use baton_proto::runner::Kind;
         let runner = match &t.runner {
-            Runner::Process { command, env, working_dir } => Kind::Process(baton_proto::ProcessRunner {
+            Runner::Process {
+                command,
+                env,
+                working_dir,
+            } => Kind::Process(baton_proto::ProcessRunner {
                 command: command.clone(),
                 env: env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                 working_dir: working_dir.clone(),
@@ -551,7 +637,9 @@ impl TryFrom<&baton_proto::TaskSpec> for TaskSpec {
         let runner = match t.runner.as_ref().and_then(|r| r.kind.as_ref()) {
             Some(Kind::Process(p)) => {
                 if p.command.is_empty() {
-                    return Err(ModelError::BadSpec(format!("task `{id}`: runner.process.command is empty")));
+                    return Err(ModelError::BadSpec(format!(
+                        "task `{id}`: runner.process.command is empty"
+                    )));
                 }
                 Runner::Process {
                     command: p.command.clone(),
@@ -608,9 +696,17 @@ impl TryFrom<&baton_proto::Binding> for Binding {
         use baton_proto::binding::Kind;
         Ok(match b.kind.as_ref() {
             Some(Kind::WorkflowInput(name)) => Binding::Input(name.clone()),
-            Some(Kind::NodeOutput(r)) => Binding::Output { node: r.node.clone(), output: r.output.clone() },
+            Some(Kind::NodeOutput(r)) => Binding::Output {
+                node: r.node.clone(),
+                output: r.output.clone(),
+            },
             Some(Kind::Constant(v)) => Binding::Constant(Value::try_from(v)?),
-            Some(Kind::List(l)) => Binding::List(l.items.iter().map(Binding::try_from).collect::<Result<_, _>>()?),
+            Some(Kind::List(l)) => Binding::List(
+                l.items
+                    .iter()
+                    .map(Binding::try_from)
+                    .collect::<Result<_, _>>()?,
+            ),
             Some(Kind::Map(m)) => Binding::Map(
                 m.entries
                     .iter()
@@ -679,7 +775,10 @@ impl TryFrom<&baton_proto::WorkflowSpec> for WorkflowSpec {
                 Ok(NodeSpec {
                     id: n.id.clone(),
                     task: n.task.as_ref().map(Into::into).unwrap_or_default(),
-                    inputs: bindings_from_proto(&n.inputs, &format!("workflow `{id}` node `{}` input", n.id))?,
+                    inputs: bindings_from_proto(
+                        &n.inputs,
+                        &format!("workflow `{id}` node `{}` input", n.id),
+                    )?,
                     pool: n.pool.clone(),
                 })
             })
@@ -730,13 +829,23 @@ outputs: {total: "${d.sum}"}
     fn parses_a_multi_document_file() {
         let docs = parse_yaml(DIAMOND, "diamond.yaml").unwrap();
         assert_eq!(docs.len(), 3);
-        let SpecDocument::Task(square) = &docs[0] else { panic!() };
+        let SpecDocument::Task(square) = &docs[0] else {
+            panic!()
+        };
         assert_eq!(square.id.to_string(), "default/development/square@v1");
         assert_eq!(square.timeout_ms, 30_000);
         assert_eq!(square.retries, 2);
-        let SpecDocument::Workflow(wf) = &docs[2] else { panic!() };
+        let SpecDocument::Workflow(wf) = &docs[2] else {
+            panic!()
+        };
         assert_eq!(wf.nodes[3].task.to_string(), "default/development/add@v1");
-        assert_eq!(wf.nodes[1].inputs["x"], Binding::Output { node: "a".into(), output: "y".into() });
+        assert_eq!(
+            wf.nodes[1].inputs["x"],
+            Binding::Output {
+                node: "a".into(),
+                output: "y".into()
+            }
+        );
         assert_eq!(wf.interface.inputs[0].default, Some(Value::Int(3)));
         // and survives the wire
         let wire: baton_proto::WorkflowSpec = wf.into();
@@ -756,7 +865,11 @@ outputs: {total: "${d.sum}"}
 
     #[test]
     fn unknown_fields_kinds_and_types_are_named() {
-        let err = parse_yaml("kind: Task\nname: x\nrunner: {builtin: noop}\nretires: 2\n", "f").unwrap_err();
+        let err = parse_yaml(
+            "kind: Task\nname: x\nrunner: {builtin: noop}\nretires: 2\n",
+            "f",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("retires"), "{err}");
         let err = parse_yaml("kind: Tsk\nname: x\n", "f").unwrap_err();
         assert!(err.to_string().contains("unknown kind `Tsk`"), "{err}");
@@ -765,7 +878,10 @@ outputs: {total: "${d.sum}"}
             "f",
         )
         .unwrap_err();
-        assert!(err.to_string().contains("input `a`") && err.to_string().contains("integer"), "{err}");
+        assert!(
+            err.to_string().contains("input `a`") && err.to_string().contains("integer"),
+            "{err}"
+        );
         let err = parse_yaml(
             "kind: Workflow\nname: w\nnodes: [{id: a, task: t, inputs: {x: \"n=${inputs.n}\"}}]\n",
             "f",
@@ -777,10 +893,14 @@ outputs: {total: "${d.sum}"}
     #[test]
     fn missing_version_is_the_content_hash() {
         let text = "kind: Task\nname: x\nrunner: {builtin: noop}\n";
-        let SpecDocument::Task(a) = parse_yaml(text, "f").unwrap().remove(0) else { panic!() };
+        let SpecDocument::Task(a) = parse_yaml(text, "f").unwrap().remove(0) else {
+            panic!()
+        };
         let a = a.normalized();
         assert_eq!(a.id.version.len(), 16);
-        let SpecDocument::Task(b) = parse_yaml(text, "f").unwrap().remove(0) else { panic!() };
+        let SpecDocument::Task(b) = parse_yaml(text, "f").unwrap().remove(0) else {
+            panic!()
+        };
         assert_eq!(b.normalized().id.version, a.id.version);
     }
 }

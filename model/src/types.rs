@@ -230,7 +230,15 @@ mod tests {
 
     #[test]
     fn rejects_unknown_and_malformed() {
-        for bad in ["integer", "list<int", "list<>", "int int", "{a int}", "{a: int, a: int}", ""] {
+        for bad in [
+            "integer",
+            "list<int",
+            "list<>",
+            "int int",
+            "{a int}",
+            "{a: int, a: int}",
+            "",
+        ] {
             assert!(bad.parse::<Type>().is_err(), "{bad} parsed");
         }
         let err = "lst<int>".parse::<Type>().unwrap_err().to_string();

@@ -94,7 +94,9 @@ impl Value {
                     match entries.get(name) {
                         Some(item) => item.check_at(field_ty, path)?,
                         None if field_ty.is_optional() => {}
-                        None => return Err(format!("{}missing field of type {field_ty}", at(path))),
+                        None => {
+                            return Err(format!("{}missing field of type {field_ty}", at(path)))
+                        }
                     }
                     path.truncate(len);
                 }
@@ -105,7 +107,11 @@ impl Value {
         if ok {
             Ok(())
         } else {
-            Err(format!("{}expected {ty}, got {}", at(path), self.kind_name()))
+            Err(format!(
+                "{}expected {ty}, got {}",
+                at(path),
+                self.kind_name()
+            ))
         }
     }
 
@@ -137,9 +143,10 @@ impl Value {
             (Type::Int, Json::Number(n)) => {
                 Value::Int(n.as_i64().ok_or_else(|| format!("expected int, got {n}"))?)
             }
-            (Type::Float, Json::Number(n)) => {
-                Value::Float(n.as_f64().ok_or_else(|| format!("expected float, got {n}"))?)
-            }
+            (Type::Float, Json::Number(n)) => Value::Float(
+                n.as_f64()
+                    .ok_or_else(|| format!("expected float, got {n}"))?,
+            ),
             (Type::String, Json::String(s)) => Value::String(s.clone()),
             (Type::Bytes, Json::Array(items)) => Value::Bytes(
                 items
@@ -163,7 +170,11 @@ impl Value {
                     .ok_or_else(|| "a blob needs a string `uri`".to_owned())?
                     .to_owned(),
                 size: o.get("size").and_then(Json::as_u64).unwrap_or(0),
-                sha256: o.get("sha256").and_then(Json::as_str).unwrap_or("").to_owned(),
+                sha256: o
+                    .get("sha256")
+                    .and_then(Json::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
             }),
             (Type::Blob, Json::String(uri)) => Value::Blob(BlobRef {
                 uri: uri.clone(),
@@ -174,7 +185,9 @@ impl Value {
                 items
                     .iter()
                     .enumerate()
-                    .map(|(i, item)| Value::from_json(inner, item).map_err(|e| format!("[{i}]: {e}")))
+                    .map(|(i, item)| {
+                        Value::from_json(inner, item).map_err(|e| format!("[{i}]: {e}"))
+                    })
                     .collect::<Result<_, _>>()?,
             ),
             (Type::Map(inner), Json::Object(entries)) => Value::Map(
@@ -233,7 +246,8 @@ impl Value {
             _ => serde_json::from_str::<Json>(text)
                 .map_err(|e| format!("`{text}` is not a valid {inner}: {e}"))?,
         };
-        Value::from_json(inner, &parsed).map_err(|e| format!("`{text}` is not a valid {inner}: {e}"))
+        Value::from_json(inner, &parsed)
+            .map_err(|e| format!("`{text}` is not a valid {inner}: {e}"))
     }
 
     /// The JSON form of this value (see the module documentation).
@@ -248,9 +262,12 @@ impl Value {
             Value::Duration(nanos) => Json::String(format_duration(*nanos)),
             Value::Blob(b) => serde_json::json!({"uri": b.uri, "size": b.size, "sha256": b.sha256}),
             Value::List(items) => Json::Array(items.iter().map(Value::to_json).collect()),
-            Value::Map(entries) => {
-                Json::Object(entries.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
-            }
+            Value::Map(entries) => Json::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect(),
+            ),
             Value::None => Json::Null,
         }
     }
@@ -340,7 +357,10 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
 
 pub fn format_duration(nanos: i64) -> String {
     let sign = if nanos < 0 { "-" } else { "" };
-    format!("{sign}{}", humantime::format_duration(Duration::from_nanos(nanos.unsigned_abs())))
+    format!(
+        "{sign}{}",
+        humantime::format_duration(Duration::from_nanos(nanos.unsigned_abs()))
+    )
 }
 
 impl fmt::Display for Value {
@@ -451,17 +471,35 @@ mod tests {
     #[test]
     fn parses_text_by_type() {
         assert_eq!(Value::parse_text(&t("int"), "42").unwrap(), Value::Int(42));
-        assert_eq!(Value::parse_text(&t("float"), "1.5").unwrap(), Value::Float(1.5));
-        assert_eq!(Value::parse_text(&t("float"), "2").unwrap(), Value::Float(2.0));
-        assert_eq!(Value::parse_text(&t("string"), "hi").unwrap(), Value::String("hi".into()));
-        assert_eq!(Value::parse_text(&t("duration"), "1m 30s").unwrap(), Value::Duration(90_000_000_000));
+        assert_eq!(
+            Value::parse_text(&t("float"), "1.5").unwrap(),
+            Value::Float(1.5)
+        );
+        assert_eq!(
+            Value::parse_text(&t("float"), "2").unwrap(),
+            Value::Float(2.0)
+        );
+        assert_eq!(
+            Value::parse_text(&t("string"), "hi").unwrap(),
+            Value::String("hi".into())
+        );
+        assert_eq!(
+            Value::parse_text(&t("duration"), "1m 30s").unwrap(),
+            Value::Duration(90_000_000_000)
+        );
         assert_eq!(
             Value::parse_text(&t("list<int>"), "[1,2]").unwrap(),
             Value::List(vec![Value::Int(1), Value::Int(2)])
         );
-        assert_eq!(Value::parse_text(&t("optional<int>"), "null").unwrap(), Value::None);
+        assert_eq!(
+            Value::parse_text(&t("optional<int>"), "null").unwrap(),
+            Value::None
+        );
         let dt = Value::parse_text(&t("datetime"), "2026-01-02T03:04:05Z").unwrap();
-        assert_eq!(dt.to_json(), Json::String("2026-01-02T03:04:05.000000000Z".into()));
+        assert_eq!(
+            dt.to_json(),
+            Json::String("2026-01-02T03:04:05.000000000Z".into())
+        );
     }
 
     #[test]
@@ -478,7 +516,10 @@ mod tests {
     #[test]
     fn check_names_the_path() {
         let v = Value::List(vec![Value::Int(1), Value::String("x".into())]);
-        assert_eq!(v.check(&t("list<int>")).unwrap_err(), "at [1]: expected int, got a string");
+        assert_eq!(
+            v.check(&t("list<int>")).unwrap_err(),
+            "at [1]: expected int, got a string"
+        );
         let s = Value::Map([("a".to_string(), Value::Int(1))].into());
         assert!(s.check(&t("{a: int, b: optional<int>}")).is_ok());
         assert!(s.check(&t("{a: int, b: int}")).unwrap_err().contains(".b"));
@@ -486,7 +527,10 @@ mod tests {
 
     #[test]
     fn coerces_constants() {
-        assert_eq!(Value::Int(2).coerce(&t("float")).unwrap(), Value::Float(2.0));
+        assert_eq!(
+            Value::Int(2).coerce(&t("float")).unwrap(),
+            Value::Float(2.0)
+        );
         assert!(Value::String("x".into()).coerce(&t("int")).is_err());
     }
 
@@ -494,7 +538,10 @@ mod tests {
     fn wire_and_postcard_roundtrip() {
         let v = Value::Map(
             [
-                ("l".to_string(), Value::List(vec![Value::Float(1.5), Value::None])),
+                (
+                    "l".to_string(),
+                    Value::List(vec![Value::Float(1.5), Value::None]),
+                ),
                 ("d".to_string(), Value::Duration(5)),
             ]
             .into(),

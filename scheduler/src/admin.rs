@@ -46,10 +46,11 @@ impl AdminService {
     /// otherwise waits until its state reflects every committed write.
     async fn linearizable(&self) -> std::result::Result<(), Status> {
         self.ensure_leader()?;
-        self.cluster
-            .ensure_linearizable()
-            .await
-            .map_err(|e| Status::unavailable(format!("cannot confirm leadership for a linearizable read: {e}")))
+        self.cluster.ensure_linearizable().await.map_err(|e| {
+            Status::unavailable(format!(
+                "cannot confirm leadership for a linearizable read: {e}"
+            ))
+        })
     }
 
     fn ensure_leader(&self) -> std::result::Result<(), Status> {
@@ -90,12 +91,20 @@ impl Admin for AdminService {
         let tasks: Vec<TaskSpec> = request
             .tasks
             .iter()
-            .filter_map(|t| TaskSpec::try_from(t).map_err(|e| problems.push(e.to_string())).ok())
+            .filter_map(|t| {
+                TaskSpec::try_from(t)
+                    .map_err(|e| problems.push(e.to_string()))
+                    .ok()
+            })
             .collect();
         let workflows: Vec<WorkflowSpec> = request
             .workflows
             .iter()
-            .filter_map(|w| WorkflowSpec::try_from(w).map_err(|e| problems.push(e.to_string())).ok())
+            .filter_map(|w| {
+                WorkflowSpec::try_from(w)
+                    .map_err(|e| problems.push(e.to_string()))
+                    .ok()
+            })
             .collect();
         if !problems.is_empty() {
             return Err(Status::invalid_argument(problems.join("\n")));
@@ -103,12 +112,19 @@ impl Admin for AdminService {
         if tasks.is_empty() && workflows.is_empty() {
             return Err(Status::invalid_argument("nothing to register"));
         }
-        let response = self.proposer.propose(Command::Register { tasks, workflows }).await?;
+        let response = self
+            .proposer
+            .propose(Command::Register { tasks, workflows })
+            .await?;
         match rejected(response)? {
             state::Response::Registered(items) => Ok(Response::new(RegisterResponse {
                 registered: items
                     .into_iter()
-                    .map(|(kind, id, created)| Registered { kind, id: Some((&id).into()), created })
+                    .map(|(kind, id, created)| Registered {
+                        kind,
+                        id: Some((&id).into()),
+                        created,
+                    })
                     .collect(),
             })),
             other => Err(Status::internal(format!("unexpected response {other:?}"))),
@@ -118,18 +134,23 @@ impl Admin for AdminService {
     async fn launch(&self, request: Request<LaunchRequest>) -> Result<LaunchResponse> {
         self.ensure_leader()?;
         let request = request.into_inner();
-        let workflow: Identifier = request.workflow.as_ref().map(Into::into).unwrap_or_default();
+        let workflow: Identifier = request
+            .workflow
+            .as_ref()
+            .map(Into::into)
+            .unwrap_or_default();
         if workflow.name.is_empty() {
             return Err(Status::invalid_argument("no workflow named"));
         }
         let workflow = workflow.with_global_defaults();
-        let mut inputs = values_from_proto(&request.inputs).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let mut inputs = values_from_proto(&request.inputs)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         // Parse text inputs against the declared types and check everything
         // on the current state, so a bad launch never reaches the log.
         self.read(|state| -> std::result::Result<(), Status> {
-            let compiled = state
-                .workflow(&workflow)
-                .ok_or_else(|| SchedulerError::not_found(format!("unknown workflow `{workflow}`")))?;
+            let compiled = state.workflow(&workflow).ok_or_else(|| {
+                SchedulerError::not_found(format!("unknown workflow `{workflow}`"))
+            })?;
             let mut problems = Vec::new();
             for (name, text) in &request.text_inputs {
                 match compiled.spec.interface.input(name) {
@@ -153,10 +174,18 @@ impl Admin for AdminService {
         })?;
         let response = self
             .proposer
-            .propose(Command::Launch { workflow, inputs, pool: request.pool, now_ms: now_ms() })
+            .propose(Command::Launch {
+                workflow,
+                inputs,
+                pool: request.pool,
+                now_ms: now_ms(),
+            })
             .await?;
         match rejected(response)? {
-            state::Response::Launched { execution, workflow } => Ok(Response::new(LaunchResponse {
+            state::Response::Launched {
+                execution,
+                workflow,
+            } => Ok(Response::new(LaunchResponse {
                 execution_id: execution.0,
                 workflow: Some((&workflow).into()),
             })),
@@ -175,7 +204,10 @@ impl Admin for AdminService {
         })
     }
 
-    async fn list_executions(&self, request: Request<ListExecutionsRequest>) -> Result<ListExecutionsResponse> {
+    async fn list_executions(
+        &self,
+        request: Request<ListExecutionsRequest>,
+    ) -> Result<ListExecutionsResponse> {
         self.linearizable().await?;
         let limit = match request.into_inner().limit {
             0 => 50,
@@ -203,7 +235,10 @@ impl Admin for AdminService {
         })
     }
 
-    async fn list_workflows(&self, _: Request<ListWorkflowsRequest>) -> Result<ListWorkflowsResponse> {
+    async fn list_workflows(
+        &self,
+        _: Request<ListWorkflowsRequest>,
+    ) -> Result<ListWorkflowsResponse> {
         self.linearizable().await?;
         self.read(|state| {
             Ok(Response::new(ListWorkflowsResponse {
@@ -212,7 +247,8 @@ impl Admin for AdminService {
         })
     }
 
-    type WatchStream = Pin<Box<dyn Stream<Item = std::result::Result<ExecutionEvent, Status>> + Send>>;
+    type WatchStream =
+        Pin<Box<dyn Stream<Item = std::result::Result<ExecutionEvent, Status>> + Send>>;
 
     async fn watch(&self, request: Request<WatchRequest>) -> Result<Self::WatchStream> {
         self.linearizable().await?;
@@ -231,7 +267,9 @@ impl Admin for AdminService {
             let catch_up = |sent: &mut u64| -> (Vec<ExecutionEvent>, bool) {
                 let state = cluster.state();
                 let state = state.read().unwrap_or_else(|e| e.into_inner());
-                let Some(execution) = state.execution(&id) else { return (Vec::new(), true) };
+                let Some(execution) = state.execution(&id) else {
+                    return (Vec::new(), true);
+                };
                 let workflow = state.workflow_of(execution).map(|w| w.as_ref());
                 let events: Vec<ExecutionEvent> = execution
                     .events
@@ -256,7 +294,10 @@ impl Admin for AdminService {
                         let event = {
                             let state = cluster.state();
                             let state = state.read().unwrap_or_else(|e| e.into_inner());
-                            let workflow = state.execution(&id).and_then(|e| state.workflow_of(e)).cloned();
+                            let workflow = state
+                                .execution(&id)
+                                .and_then(|e| state.workflow_of(e))
+                                .cloned();
                             event_to_proto(workflow.as_deref(), &id.0, &notice.event)
                         };
                         if tx.send(Ok(event)).await.is_err() {
@@ -274,7 +315,9 @@ impl Admin for AdminService {
                         }
                     }
                     Err(broadcast::error::RecvError::Closed) => {
-                        let _ = tx.send(Err(Status::unavailable("the scheduler is shutting down"))).await;
+                        let _ = tx
+                            .send(Err(Status::unavailable("the scheduler is shutting down")))
+                            .await;
                         return;
                     }
                 }
@@ -286,14 +329,25 @@ impl Admin for AdminService {
     async fn cancel(&self, request: Request<CancelRequest>) -> Result<CancelResponse> {
         self.ensure_leader()?;
         let id = ExecutionId(request.into_inner().execution_id);
-        let response = self.proposer.propose(Command::Cancel { execution: id, now_ms: now_ms() }).await?;
+        let response = self
+            .proposer
+            .propose(Command::Cancel {
+                execution: id,
+                now_ms: now_ms(),
+            })
+            .await?;
         match rejected(response)? {
-            state::Response::Cancelled(phase) => Ok(Response::new(CancelResponse { phase: phase.to_proto() as i32 })),
+            state::Response::Cancelled(phase) => Ok(Response::new(CancelResponse {
+                phase: phase.to_proto() as i32,
+            })),
             other => Err(Status::internal(format!("unexpected response {other:?}"))),
         }
     }
 
-    async fn get_node_logs(&self, request: Request<GetNodeLogsRequest>) -> Result<GetNodeLogsResponse> {
+    async fn get_node_logs(
+        &self,
+        request: Request<GetNodeLogsRequest>,
+    ) -> Result<GetNodeLogsResponse> {
         self.linearizable().await?;
         let request = request.into_inner();
         let id = ExecutionId(request.execution_id);
@@ -304,9 +358,12 @@ impl Admin for AdminService {
             let workflow = state
                 .workflow_of(execution)
                 .ok_or_else(|| Status::internal(format!("the workflow of `{id}` is missing")))?;
-            let node = workflow
-                .node_index(&request.node_id)
-                .ok_or_else(|| Status::not_found(format!("execution `{id}` has no node `{}`", request.node_id)))?;
+            let node = workflow.node_index(&request.node_id).ok_or_else(|| {
+                Status::not_found(format!(
+                    "execution `{id}` has no node `{}`",
+                    request.node_id
+                ))
+            })?;
             let logs = &execution.nodes[node as usize].logs;
             let log = if request.attempt == 0 {
                 logs.last()
@@ -314,8 +371,14 @@ impl Admin for AdminService {
                 logs.iter().find(|l| l.attempt == request.attempt)
             };
             Ok(Response::new(match log {
-                Some(log) => GetNodeLogsResponse { attempt: log.attempt, log: log.text.clone() },
-                None => GetNodeLogsResponse { attempt: request.attempt, log: String::new() },
+                Some(log) => GetNodeLogsResponse {
+                    attempt: log.attempt,
+                    log: log.text.clone(),
+                },
+                None => GetNodeLogsResponse {
+                    attempt: request.attempt,
+                    log: String::new(),
+                },
             }))
         })
     }

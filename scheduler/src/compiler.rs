@@ -50,7 +50,13 @@ pub struct CompiledWorkflow {
 impl CompiledWorkflow {
     pub fn node_index(&self, id: &str) -> Option<u32> {
         self.index
-            .get_or_init(|| self.nodes.iter().enumerate().map(|(i, n)| (n.id.clone(), i as u32)).collect())
+            .get_or_init(|| {
+                self.nodes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (n.id.clone(), i as u32))
+                    .collect()
+            })
             .get(id)
             .copied()
     }
@@ -99,9 +105,18 @@ pub fn compile(
         })
         .collect();
 
-    let workflow_inputs: HashMap<&str, &Type> =
-        spec.interface.inputs.iter().map(|v| (v.name.as_str(), &v.ty)).collect();
-    let checker = Checker { index: &index, tasks: &tasks, spec: &spec, workflow_inputs };
+    let workflow_inputs: HashMap<&str, &Type> = spec
+        .interface
+        .inputs
+        .iter()
+        .map(|v| (v.name.as_str(), &v.ty))
+        .collect();
+    let checker = Checker {
+        index: &index,
+        tasks: &tasks,
+        spec: &spec,
+        workflow_inputs,
+    };
 
     let mut nodes = Vec::with_capacity(spec.nodes.len());
     for (i, node) in spec.nodes.iter().enumerate() {
@@ -144,7 +159,10 @@ pub fn compile(
         upstream.sort_unstable();
         nodes.push(CompiledNode {
             id: node.id.clone(),
-            task: tasks[i].as_ref().map(|t| t.id.clone()).unwrap_or_else(|| node.task.clone()),
+            task: tasks[i]
+                .as_ref()
+                .map(|t| t.id.clone())
+                .unwrap_or_else(|| node.task.clone()),
             inputs,
             upstream,
             downstream: Vec::new(),
@@ -155,7 +173,9 @@ pub fn compile(
     let mut outputs = BTreeMap::new();
     for name in spec.outputs.keys() {
         if spec.interface.output(name).is_none() {
-            problems.push(format!("output `{name}` is bound but not declared in the interface"));
+            problems.push(format!(
+                "output `{name}` is bound but not declared in the interface"
+            ));
         }
     }
     for var in &spec.interface.outputs {
@@ -166,7 +186,10 @@ pub fn compile(
                     outputs.insert(var.name.clone(), b);
                 }
             }
-            None => problems.push(format!("declared output `{}` ({}) is not bound", var.name, var.ty)),
+            None => problems.push(format!(
+                "declared output `{}` ({}) is not bound",
+                var.name, var.ty
+            )),
         }
     }
 
@@ -180,14 +203,22 @@ pub fn compile(
     }
 
     if !problems.is_empty() {
-        return Err(CompileError { workflow: spec.id.to_string(), problems });
+        return Err(CompileError {
+            workflow: spec.id.to_string(),
+            problems,
+        });
     }
     for (node, task) in spec.nodes.iter_mut().zip(&tasks) {
         if let Some(task) = task {
             node.task = task.id.clone();
         }
     }
-    Ok(CompiledWorkflow { spec, nodes, outputs, index: Default::default() })
+    Ok(CompiledWorkflow {
+        spec,
+        nodes,
+        outputs,
+        index: Default::default(),
+    })
 }
 
 struct Checker<'a> {
@@ -208,12 +239,16 @@ impl Checker<'_> {
         problems: &mut Vec<String>,
     ) -> Option<CompiledBinding> {
         let mismatch = |problems: &mut Vec<String>, source: &str, found: &Type| {
-            problems.push(format!("{place}: type mismatch: expected {expected}, but {source} is {found}"));
+            problems.push(format!(
+                "{place}: type mismatch: expected {expected}, but {source} is {found}"
+            ));
         };
         match binding {
             Binding::Input(name) => match self.workflow_inputs.get(name.as_str()) {
                 None => {
-                    problems.push(format!("{place}: `${{inputs.{name}}}` is not a workflow input"));
+                    problems.push(format!(
+                        "{place}: `${{inputs.{name}}}` is not a workflow input"
+                    ));
                     None
                 }
                 Some(ty) if !expected.accepts(ty) => {
@@ -224,7 +259,9 @@ impl Checker<'_> {
             },
             Binding::Output { node, output } => {
                 let Some(&j) = self.index.get(node.as_str()) else {
-                    problems.push(format!("{place}: `${{{node}.{output}}}` refers to missing node `{node}`"));
+                    problems.push(format!(
+                        "{place}: `${{{node}.{output}}}` refers to missing node `{node}`"
+                    ));
                     return None;
                 };
                 let task = self.tasks[j as usize].as_ref()?;
@@ -240,7 +277,10 @@ impl Checker<'_> {
                         mismatch(problems, &format!("`${{{node}.{output}}}`"), &var.ty);
                         None
                     }
-                    Some(_) => Some(CompiledBinding::Output { node: j, output: output.clone() }),
+                    Some(_) => Some(CompiledBinding::Output {
+                        node: j,
+                        output: output.clone(),
+                    }),
                 }
             }
             Binding::Constant(value) => match value.coerce(expected) {
@@ -256,12 +296,16 @@ impl Checker<'_> {
                     Type::Optional(opt) => match opt.as_ref() {
                         Type::List(inner) => inner,
                         _ => {
-                            problems.push(format!("{place}: a list is bound where {expected} is expected"));
+                            problems.push(format!(
+                                "{place}: a list is bound where {expected} is expected"
+                            ));
                             return None;
                         }
                     },
                     _ => {
-                        problems.push(format!("{place}: a list is bound where {expected} is expected"));
+                        problems.push(format!(
+                            "{place}: a list is bound where {expected} is expected"
+                        ));
                         return None;
                     }
                 };
@@ -270,7 +314,10 @@ impl Checker<'_> {
                     .enumerate()
                     .map(|(i, b)| self.check(b, inner, &format!("{place}[{i}]"), problems))
                     .collect();
-                compiled.into_iter().collect::<Option<Vec<_>>>().map(CompiledBinding::List)
+                compiled
+                    .into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .map(CompiledBinding::List)
             }
             Binding::Map(entries) => {
                 let target = match expected {
@@ -297,22 +344,27 @@ impl Checker<'_> {
                         }
                         for (name, ty) in fields {
                             match entries.get(name) {
-                                Some(b) => match self.check(b, ty, &format!("{place}.{name}"), problems) {
-                                    Some(c) => {
-                                        out.insert(name.clone(), c);
+                                Some(b) => {
+                                    match self.check(b, ty, &format!("{place}.{name}"), problems) {
+                                        Some(c) => {
+                                            out.insert(name.clone(), c);
+                                        }
+                                        None => ok = false,
                                     }
-                                    None => ok = false,
-                                },
+                                }
                                 None if ty.is_optional() => {}
                                 None => {
-                                    problems.push(format!("{place}: missing field `{name}` ({ty})"));
+                                    problems
+                                        .push(format!("{place}: missing field `{name}` ({ty})"));
                                     ok = false;
                                 }
                             }
                         }
                     }
                     _ => {
-                        problems.push(format!("{place}: a mapping is bound where {expected} is expected"));
+                        problems.push(format!(
+                            "{place}: a mapping is bound where {expected} is expected"
+                        ));
                         return None;
                     }
                 }
@@ -349,8 +401,10 @@ fn find_cycle(nodes: &[CompiledNode]) -> Option<Vec<String>> {
                     }
                     Mark::OnStack => {
                         let from = stack.iter().position(|&(n, _)| n == next).unwrap_or(0);
-                        let mut cycle: Vec<String> =
-                            stack[from..].iter().map(|&(n, _)| nodes[n].id.clone()).collect();
+                        let mut cycle: Vec<String> = stack[from..]
+                            .iter()
+                            .map(|&(n, _)| nodes[n].id.clone())
+                            .collect();
                         cycle.push(nodes[next].id.clone());
                         return Some(cycle);
                     }
@@ -405,7 +459,10 @@ runner: {builtin: noop}
         compile(&wf.normalized(), |id| {
             tasks
                 .iter()
-                .find(|t| t.id.unversioned() == id.unversioned() && (id.version.is_empty() || t.id.version == id.version))
+                .find(|t| {
+                    t.id.unversioned() == id.unversioned()
+                        && (id.version.is_empty() || t.id.version == id.version)
+                })
                 .cloned()
         })
     }
@@ -438,8 +495,12 @@ outputs: {total: "${d.sum}"}
 
     #[test]
     fn names_an_unknown_task() {
-        let err = problems("kind: Workflow\nname: w\nnodes: [{id: a, task: cube@v1, inputs: {x: 1}}]\n");
-        assert!(err.contains("node `a`: unknown task `default/development/cube@v1`"), "{err}");
+        let err =
+            problems("kind: Workflow\nname: w\nnodes: [{id: a, task: cube@v1, inputs: {x: 1}}]\n");
+        assert!(
+            err.contains("node `a`: unknown task `default/development/cube@v1`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -496,9 +557,19 @@ outputs: {r: "${nowhere.y}"}
 
     #[test]
     fn fits_constants_and_refuses_bad_ones() {
-        let ok = compile_text("kind: Workflow\nname: w\nnodes: [{id: a, task: half, inputs: {x: 2}}]\n").unwrap();
-        assert_eq!(ok.nodes[0].inputs["x"], CompiledBinding::Constant(Value::Float(2.0)));
-        let err = problems("kind: Workflow\nname: w\nnodes: [{id: a, task: square, inputs: {x: hello}}]\n");
-        assert!(err.contains("node `a` input `x`: constant hello: expected int, got a string"), "{err}");
+        let ok =
+            compile_text("kind: Workflow\nname: w\nnodes: [{id: a, task: half, inputs: {x: 2}}]\n")
+                .unwrap();
+        assert_eq!(
+            ok.nodes[0].inputs["x"],
+            CompiledBinding::Constant(Value::Float(2.0))
+        );
+        let err = problems(
+            "kind: Workflow\nname: w\nnodes: [{id: a, task: square, inputs: {x: hello}}]\n",
+        );
+        assert!(
+            err.contains("node `a` input `x`: constant hello: expected int, got a string"),
+            "{err}"
+        );
     }
 }

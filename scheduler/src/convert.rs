@@ -5,7 +5,11 @@ use baton_model::value::values_to_proto;
 use crate::compiler::CompiledWorkflow;
 use crate::state::{Event, EventSubject, Execution, SchedulerState};
 
-pub fn execution_to_proto(state: &SchedulerState, execution: &Execution, with_nodes: bool) -> baton_proto::Execution {
+pub fn execution_to_proto(
+    state: &SchedulerState,
+    execution: &Execution,
+    with_nodes: bool,
+) -> baton_proto::Execution {
     let workflow = state.workflow_of(execution);
     let nodes = match (with_nodes, workflow) {
         (true, Some(workflow)) => execution
@@ -42,7 +46,11 @@ pub fn execution_to_proto(state: &SchedulerState, execution: &Execution, with_no
     }
 }
 
-pub fn event_to_proto(workflow: Option<&CompiledWorkflow>, execution_id: &str, event: &Event) -> baton_proto::ExecutionEvent {
+pub fn event_to_proto(
+    workflow: Option<&CompiledWorkflow>,
+    execution_id: &str,
+    event: &Event,
+) -> baton_proto::ExecutionEvent {
     let mut out = baton_proto::ExecutionEvent {
         seq: event.seq,
         time_ms: event.time_ms,
@@ -52,7 +60,11 @@ pub fn event_to_proto(workflow: Option<&CompiledWorkflow>, execution_id: &str, e
     };
     match &event.subject {
         EventSubject::Execution(phase) => out.execution_phase = phase.to_proto() as i32,
-        EventSubject::Node { node, phase, attempt } => {
+        EventSubject::Node {
+            node,
+            phase,
+            attempt,
+        } => {
             out.node_id = workflow
                 .and_then(|w| w.nodes.get(*node as usize))
                 .map(|n| n.id.clone())

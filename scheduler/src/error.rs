@@ -28,7 +28,10 @@ pub struct SchedulerError {
 
 impl SchedulerError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        SchedulerError { code, message: message.into() }
+        SchedulerError {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {

@@ -37,19 +37,38 @@ type SessionStream = Pin<Box<dyn Stream<Item = Result<SchedulerMessage, Status>>
 impl Executor for ExecutorService {
     type SessionStream = SessionStream;
 
-    async fn session(&self, request: Request<Streaming<ExecutorMessage>>) -> Result<Response<SessionStream>, Status> {
+    async fn session(
+        &self,
+        request: Request<Streaming<ExecutorMessage>>,
+    ) -> Result<Response<SessionStream>, Status> {
         let (tx, rx) = mpsc::unbounded_channel();
         if !self.cluster.is_leader() {
-            let leader_address = self.cluster.current_leader().and_then(|l| l.addr).unwrap_or_default();
-            let _ = tx.send(Ok(SchedulerMessage { kind: Some(ToExecutor::NotLeader(NotLeader { leader_address })) }));
+            let leader_address = self
+                .cluster
+                .current_leader()
+                .and_then(|l| l.addr)
+                .unwrap_or_default();
+            let _ = tx.send(Ok(SchedulerMessage {
+                kind: Some(ToExecutor::NotLeader(NotLeader { leader_address })),
+            }));
             return Ok(Response::new(Box::pin(UnboundedReceiverStream::new(rx))));
         }
         let mut inbound = request.into_inner();
         let register = match inbound.next().await {
-            Some(Ok(ExecutorMessage { kind: Some(FromExecutor::Register(register)) })) => register,
-            Some(Ok(_)) => return Err(Status::invalid_argument("the first message of a session must be `register`")),
+            Some(Ok(ExecutorMessage {
+                kind: Some(FromExecutor::Register(register)),
+            })) => register,
+            Some(Ok(_)) => {
+                return Err(Status::invalid_argument(
+                    "the first message of a session must be `register`",
+                ))
+            }
             Some(Err(status)) => return Err(status),
-            None => return Err(Status::cancelled("the executor closed the stream before registering")),
+            None => {
+                return Err(Status::cancelled(
+                    "the executor closed the stream before registering",
+                ))
+            }
         };
         if register.protocol_version != PROTOCOL_VERSION {
             return Err(Status::failed_precondition(format!(
@@ -58,16 +77,24 @@ impl Executor for ExecutorService {
             )));
         }
         if register.executor_id.is_empty() || register.slots == 0 {
-            return Err(Status::invalid_argument("an executor must have an id and at least one slot"));
+            return Err(Status::invalid_argument(
+                "an executor must have an id and at least one slot",
+            ));
         }
         let executor = register.executor_id.clone();
         let connection = self.connections.fetch_add(1, Ordering::Relaxed) + 1;
-        let pool = if register.pool.is_empty() { "default".to_owned() } else { register.pool.clone() };
+        let pool = if register.pool.is_empty() {
+            "default".to_owned()
+        } else {
+            register.pool.clone()
+        };
         let registered = ToExecutor::Registered(baton_proto::scheduler_message::Registered {
             protocol_version: PROTOCOL_VERSION,
             lease_ms: self.lease.as_millis() as u64,
         });
-        let _ = tx.send(Ok(SchedulerMessage { kind: Some(registered) }));
+        let _ = tx.send(Ok(SchedulerMessage {
+            kind: Some(registered),
+        }));
         self.dispatcher.send(Input::Connected {
             executor: executor.clone(),
             pool,
@@ -82,12 +109,17 @@ impl Executor for ExecutorService {
                 match message {
                     Ok(ExecutorMessage { kind: Some(kind) }) => match kind {
                         FromExecutor::Heartbeat(_) | FromExecutor::Started(_) => {
-                            dispatcher.send(Input::Heartbeat { executor: executor.clone() })
+                            dispatcher.send(Input::Heartbeat {
+                                executor: executor.clone(),
+                            })
                         }
-                        FromExecutor::Result(result) => {
-                            dispatcher.send(Input::Result { executor: executor.clone(), result })
+                        FromExecutor::Result(result) => dispatcher.send(Input::Result {
+                            executor: executor.clone(),
+                            result,
+                        }),
+                        FromExecutor::Register(_) => {
+                            warn!(%executor, "second register on one session; ignored")
                         }
-                        FromExecutor::Register(_) => warn!(%executor, "second register on one session; ignored"),
                     },
                     Ok(ExecutorMessage { kind: None }) => {}
                     Err(status) => {
@@ -96,7 +128,10 @@ impl Executor for ExecutorService {
                     }
                 }
             }
-            dispatcher.send(Input::Disconnected { executor, connection });
+            dispatcher.send(Input::Disconnected {
+                executor,
+                connection,
+            });
         });
         Ok(Response::new(Box::pin(UnboundedReceiverStream::new(rx))))
     }

@@ -48,7 +48,10 @@ fn parse_peers(peers: &[String]) -> anyhow::Result<BTreeMap<u64, String>> {
         let Some((id, addr)) = peer.split_once('=') else {
             bail!("bad --peers entry `{peer}`: expected ID=HOST:PORT");
         };
-        let id: u64 = id.trim().parse().with_context(|| format!("bad node id in --peers entry `{peer}`"))?;
+        let id: u64 = id
+            .trim()
+            .parse()
+            .with_context(|| format!("bad node id in --peers entry `{peer}`"))?;
         if out.insert(id, addr.trim().to_owned()).is_some() {
             bail!("node id {id} appears twice in --peers");
         }
@@ -60,7 +63,8 @@ fn parse_peers(peers: &[String]) -> anyhow::Result<BTreeMap<u64, String>> {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,openraft=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();

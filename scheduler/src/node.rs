@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::StreamExt;
 use tracing::{info, warn};
 
 use crate::admin::{AdminService, EventNotice};
@@ -63,13 +64,25 @@ pub struct SchedulerNode {
 
 impl SchedulerNode {
     /// Starts a node serving on `listener`.
-    pub async fn start(config: SchedulerConfig, listener: TcpListener) -> anyhow::Result<SchedulerNode> {
+    pub async fn start(
+        config: SchedulerConfig,
+        listener: TcpListener,
+    ) -> anyhow::Result<SchedulerNode> {
         let local_addr = listener.local_addr()?;
-        let advertise = if config.advertise.is_empty() { local_addr.to_string() } else { config.advertise.clone() };
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", config.data_dir.display()))?;
+        let advertise = if config.advertise.is_empty() {
+            local_addr.to_string()
+        } else {
+            config.advertise.clone()
+        };
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create data directory {}: {e}",
+                config.data_dir.display()
+            )
+        })?;
 
-        let mut node_config = NodeConfig::new(config.node_id, advertise.clone(), config.data_dir.clone());
+        let mut node_config =
+            NodeConfig::new(config.node_id, advertise.clone(), config.data_dir.clone());
         node_config.election_timeout_min = config.election_timeout;
         node_config.election_timeout_max = config.election_timeout * 2;
         node_config.heartbeat_interval = config.heartbeat_interval;
@@ -77,19 +90,34 @@ impl SchedulerNode {
         let cluster = Arc::new(ClusterNode::<SchedulerState>::open(node_config, effects_tx).await?);
 
         let proposer = Proposer::start(cluster.clone());
-        let dispatcher =
-            dispatch::start(DispatcherConfig { lease: config.lease }, cluster.state(), proposer.clone());
+        let dispatcher = dispatch::start(
+            DispatcherConfig {
+                lease: config.lease,
+            },
+            cluster.state(),
+            proposer.clone(),
+        );
         let (events, _) = broadcast::channel(16 * 1024);
-        tokio::spawn(route_effects(effects_rx, dispatcher.clone(), events.clone()));
+        tokio::spawn(route_effects(
+            effects_rx,
+            dispatcher.clone(),
+            events.clone(),
+        ));
         tokio::spawn(follow_leadership(cluster.clone(), dispatcher.clone()));
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        health_reporter.set_serving::<AdminServer<AdminService>>().await;
+        health_reporter
+            .set_serving::<AdminServer<AdminService>>()
+            .await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(baton_proto::FILE_DESCRIPTOR_SET)
             .build_v1()?;
 
-        let admin = AdminService { cluster: cluster.clone(), proposer: proposer.clone(), events };
+        let admin = AdminService {
+            cluster: cluster.clone(),
+            proposer: proposer.clone(),
+            events,
+        };
         let executor = ExecutorService {
             cluster: cluster.clone(),
             dispatcher,
@@ -103,7 +131,14 @@ impl SchedulerNode {
             .add_service(AdminServer::new(admin).max_decoding_message_size(64 << 20))
             .add_service(ExecutorServer::new(executor).max_decoding_message_size(64 << 20))
             .add_service(cluster.raft_service());
-        let server = tokio::spawn(router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+        // Small request/response messages: without TCP_NODELAY, Nagle's
+        // algorithm and delayed ACKs add ~40 ms to every exchange.
+        let incoming = TcpListenerStream::new(listener).map(|stream| {
+            let stream = stream?;
+            stream.set_nodelay(true)?;
+            Ok::<_, std::io::Error>(stream)
+        });
+        let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async move {
             let _ = shutdown_rx.wait_for(|stop| *stop).await;
         }));
 
@@ -112,13 +147,16 @@ impl SchedulerNode {
         } else {
             config.peers.clone()
         };
-        if members.keys().next() == Some(&config.node_id) {
-            if cluster.initialize(members).await? {
-                info!(node = config.node_id, "initialized a new cluster");
-            }
+        if members.keys().next() == Some(&config.node_id) && cluster.initialize(members).await? {
+            info!(node = config.node_id, "initialized a new cluster");
         }
         info!(node = config.node_id, addr = %advertise, data_dir = %config.data_dir.display(), "scheduler node serving");
-        Ok(SchedulerNode { cluster, local_addr, shutdown, server })
+        Ok(SchedulerNode {
+            cluster,
+            local_addr,
+            shutdown,
+            server,
+        })
     }
 
     /// Stops serving and shuts Raft down.
@@ -139,8 +177,16 @@ async fn route_effects(
 ) {
     while let Some(effect) = effects.recv().await {
         match effect {
-            Effect::Event { execution, event, finished } => {
-                let _ = events.send(Arc::new(EventNotice { execution, event, finished }));
+            Effect::Event {
+                execution,
+                event,
+                finished,
+            } => {
+                let _ = events.send(Arc::new(EventNotice {
+                    execution,
+                    event,
+                    finished,
+                }));
             }
             other => dispatcher.send(Input::Effect(other)),
         }
@@ -149,7 +195,10 @@ async fn route_effects(
 
 /// Starts the dispatcher when this node becomes leader (once its state holds
 /// every committed entry) and stops it when it steps down.
-async fn follow_leadership(cluster: Arc<ClusterNode<SchedulerState>>, dispatcher: DispatcherHandle) {
+async fn follow_leadership(
+    cluster: Arc<ClusterNode<SchedulerState>>,
+    dispatcher: DispatcherHandle,
+) {
     let mut metrics = cluster.metrics();
     let mut leading = false;
     loop {

@@ -41,7 +41,10 @@ impl Proposer {
 
     /// Proposes several commands (applied in order, possibly in one entry
     /// with other callers' commands) and waits for all of them.
-    pub async fn propose_many(&self, commands: Vec<Command>) -> Result<Vec<Response>, SchedulerError> {
+    pub async fn propose_many(
+        &self,
+        commands: Vec<Command>,
+    ) -> Result<Vec<Response>, SchedulerError> {
         if commands.is_empty() {
             return Ok(Vec::new());
         }
@@ -55,10 +58,15 @@ impl Proposer {
     }
 }
 
-async fn run(cluster: Arc<ClusterNode<SchedulerState>>, mut rx: mpsc::UnboundedReceiver<(Vec<Command>, Reply)>) {
+async fn run(
+    cluster: Arc<ClusterNode<SchedulerState>>,
+    mut rx: mpsc::UnboundedReceiver<(Vec<Command>, Reply)>,
+) {
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     while let Some(first) = rx.recv().await {
-        let Ok(permit) = in_flight.clone().acquire_owned().await else { return };
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
         // Take everything that queued up meanwhile (while a write was in flight).
         let mut commands = first.0;
         let mut replies = vec![(first.1, commands.len())];

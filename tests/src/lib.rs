@@ -13,7 +13,11 @@ use std::time::{Duration, Instant};
 /// test executable's `deps/`).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf();
     dir
 }
 
@@ -30,7 +34,10 @@ pub fn bin(name: &str) -> PathBuf {
 
 /// The repository root (process tasks in examples/ name their scripts relative to it).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
 }
 
 /// What a finished command printed.
@@ -43,7 +50,11 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn ok(&self) -> &Self {
-        assert_eq!(self.code, 0, "command failed:\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "command failed:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
         self
     }
 
@@ -56,7 +67,11 @@ impl Outcome {
 /// Runs `baton ARGS...` against `scheduler`, with a time limit.
 pub fn baton(scheduler: &str, args: &[&str]) -> Outcome {
     run_with_timeout(
-        Command::new(bin("baton")).arg("--scheduler").arg(scheduler).args(args).current_dir(repo_root()),
+        Command::new(bin("baton"))
+            .arg("--scheduler")
+            .arg(scheduler)
+            .args(args)
+            .current_dir(repo_root()),
         Duration::from_secs(120),
     )
 }
@@ -116,7 +131,13 @@ impl DevCluster {
 
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> DevCluster {
         let mut child = Command::new(bin("baton"))
-            .args(["dev", "--listen", "127.0.0.1:0", "--examples", "/nonexistent"])
+            .args([
+                "dev",
+                "--listen",
+                "127.0.0.1:0",
+                "--examples",
+                "/nonexistent",
+            ])
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
@@ -136,7 +157,12 @@ impl DevCluster {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("scheduler at ").nth(1) {
                     if let Some(tx) = tx.take() {
-                        let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
+                        let _ = tx.send(
+                            rest.split_whitespace()
+                                .next()
+                                .unwrap_or_default()
+                                .to_owned(),
+                        );
                     }
                 }
                 let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
@@ -144,7 +170,12 @@ impl DevCluster {
                 log.push('\n');
             }
         });
-        let mut cluster = DevCluster { child: Some(child), address: String::new(), data_dir: data_dir.to_path_buf(), log };
+        let mut cluster = DevCluster {
+            child: Some(child),
+            address: String::new(),
+            data_dir: data_dir.to_path_buf(),
+            log,
+        };
         match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(address) => cluster.address = address,
             Err(_) => panic!("baton dev did not start; its log:\n{}", cluster.log()),
@@ -196,7 +227,11 @@ pub fn process_alive(pid: i32) -> bool {
     }
     // A zombie (exited, not yet reaped by its parent) counts as dead.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.split(") ").nth(1).is_some_and(|rest| rest.starts_with('Z')))
+        .map(|s| {
+            !s.split(") ")
+                .nth(1)
+                .is_some_and(|rest| rest.starts_with('Z'))
+        })
         .unwrap_or(false)
 }
 

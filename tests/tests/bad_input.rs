@@ -8,14 +8,23 @@ const GOOD: &str = "kind: Task\nname: inc\nversion: v1\ninterface: {inputs: {x: 
 fn refused(outcome: &Outcome, expected: &[&str]) {
     assert_eq!(outcome.code, 2, "expected a refusal: {outcome:?}");
     for text in expected {
-        assert!(outcome.stderr.contains(text), "`{text}` missing from: {}", outcome.stderr);
+        assert!(
+            outcome.stderr.contains(text),
+            "`{text}` missing from: {}",
+            outcome.stderr
+        );
     }
     assert!(!outcome.stderr.contains("panicked"), "{}", outcome.stderr);
 }
 
 fn registered_tasks(cluster: &DevCluster) -> Vec<String> {
     let tasks = cluster.baton(&["list", "tasks", "-o", "json"]).ok().json();
-    tasks.as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect()
+    tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[test]
@@ -27,11 +36,21 @@ fn bad_specs_are_refused_and_register_nothing() {
         cluster.baton(&["register", &file])
     };
 
-    let malformed = write(dir.path(), "malformed.yaml", "kind: Task\nname: x\nrunner: {builtin: noop\n");
-    refused(&cluster.baton(&["register", &malformed]), &["malformed.yaml:", "malformed YAML"]);
+    let malformed = write(
+        dir.path(),
+        "malformed.yaml",
+        "kind: Task\nname: x\nrunner: {builtin: noop\n",
+    );
+    refused(
+        &cluster.baton(&["register", &malformed]),
+        &["malformed.yaml:", "malformed YAML"],
+    );
 
     refused(
-        &case("unknown.yaml", "kind: Workflow\nname: w\nnodes: [{id: a, task: cube@v1, inputs: {x: 1}}]\n"),
+        &case(
+            "unknown.yaml",
+            "kind: Workflow\nname: w\nnodes: [{id: a, task: cube@v1, inputs: {x: 1}}]\n",
+        ),
         &["node `a`: unknown task `default/development/cube@v1`"],
     );
     refused(
@@ -57,15 +76,28 @@ fn bad_specs_are_refused_and_register_nothing() {
         &["duplicate node id `a`"],
     );
     let missing = dir.path().join("does-not-exist.yaml").display().to_string();
-    refused(&cluster.baton(&["register", &missing]), &["cannot read", "does-not-exist.yaml"]);
+    refused(
+        &cluster.baton(&["register", &missing]),
+        &["cannot read", "does-not-exist.yaml"],
+    );
 
-    assert!(registered_tasks(&cluster).is_empty(), "a refused request registered something");
+    assert!(
+        registered_tasks(&cluster).is_empty(),
+        "a refused request registered something"
+    );
 
     // A registered version never changes.
     let file = write(dir.path(), "good.yaml", GOOD);
     cluster.baton(&["register", &file]).ok();
-    let changed = write(dir.path(), "changed.yaml", &GOOD.replace("x: int}", "x: float}"));
-    refused(&cluster.baton(&["register", &changed]), &["already registered with different content"]);
+    let changed = write(
+        dir.path(),
+        "changed.yaml",
+        &GOOD.replace("x: int}", "x: float}"),
+    );
+    refused(
+        &cluster.baton(&["register", &changed]),
+        &["already registered with different content"],
+    );
     let again = cluster.baton(&["register", &file]);
     assert!(again.ok().stdout.contains("unchanged"), "{}", again.stdout);
 }
@@ -81,23 +113,64 @@ fn bad_launches_and_reads_are_refused_and_launch_nothing() {
     );
     cluster.baton(&["register", &file]).ok();
 
-    refused(&cluster.baton(&["run", "w"]), &["missing required input `n` (int)"]);
-    refused(&cluster.baton(&["run", "w", "-i", "n=abc"]), &["input `n` (int)", "`abc` is not a valid int"]);
-    refused(&cluster.baton(&["run", "w", "-i", "n=1", "-i", "m=2"]), &["unknown input `m`", "n (int)"]);
-    refused(&cluster.baton(&["run", "w", "-i", "n"]), &["bad input `n`: expected NAME=VALUE"]);
-    refused(&cluster.baton(&["run", "nope", "-i", "n=1"]), &["unknown workflow `default/development/nope`"]);
-    refused(&cluster.baton(&["get", "nope-1"]), &["unknown execution `nope-1`"]);
-    refused(&cluster.baton(&["watch", "nope-1"]), &["unknown execution `nope-1`"]);
-    refused(&cluster.baton(&["cancel", "nope-1"]), &["unknown execution `nope-1`"]);
+    refused(
+        &cluster.baton(&["run", "w"]),
+        &["missing required input `n` (int)"],
+    );
+    refused(
+        &cluster.baton(&["run", "w", "-i", "n=abc"]),
+        &["input `n` (int)", "`abc` is not a valid int"],
+    );
+    refused(
+        &cluster.baton(&["run", "w", "-i", "n=1", "-i", "m=2"]),
+        &["unknown input `m`", "n (int)"],
+    );
+    refused(
+        &cluster.baton(&["run", "w", "-i", "n"]),
+        &["bad input `n`: expected NAME=VALUE"],
+    );
+    refused(
+        &cluster.baton(&["run", "nope", "-i", "n=1"]),
+        &["unknown workflow `default/development/nope`"],
+    );
+    refused(
+        &cluster.baton(&["get", "nope-1"]),
+        &["unknown execution `nope-1`"],
+    );
+    refused(
+        &cluster.baton(&["watch", "nope-1"]),
+        &["unknown execution `nope-1`"],
+    );
+    refused(
+        &cluster.baton(&["cancel", "nope-1"]),
+        &["unknown execution `nope-1`"],
+    );
 
-    let executions = cluster.baton(&["list", "executions", "-o", "json"]).ok().json();
-    assert_eq!(executions.as_array().unwrap().len(), 0, "a refused launch created an execution");
+    let executions = cluster
+        .baton(&["list", "executions", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(
+        executions.as_array().unwrap().len(),
+        0,
+        "a refused launch created an execution"
+    );
 }
 
 #[test]
 fn an_unreachable_scheduler_gets_a_clear_message() {
     // Bind and drop a listener: nothing serves on that port afterwards.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let outcome = baton(&format!("127.0.0.1:{port}"), &["list", "executions"]);
-    refused(&outcome, &[&format!("cannot reach the scheduler at 127.0.0.1:{port}"), "BATON_SCHEDULER"]);
+    refused(
+        &outcome,
+        &[
+            &format!("cannot reach the scheduler at 127.0.0.1:{port}"),
+            "BATON_SCHEDULER",
+        ],
+    );
 }

@@ -30,7 +30,11 @@ fn diamond_of_python_tasks_computes_its_total() {
     assert_eq!(execution["outputs"]["total"], 162);
     assert_eq!(node(&execution, "a")["outputs"]["y"], 9);
     let logs = cluster.baton(&["logs", execution["id"].as_str().unwrap(), "d"]);
-    assert!(logs.ok().stdout.contains("81 + 81 = 162"), "{}", logs.stdout);
+    assert!(
+        logs.ok().stdout.contains("81 + 81 = 162"),
+        "{}",
+        logs.stdout
+    );
     // The text form prints the outputs too.
     let text = cluster.baton(&["run", "diamond", "-i", "n=2", "--wait"]);
     assert_eq!(text.ok().stdout.trim(), "total = 32");
@@ -45,16 +49,35 @@ fn fan_out_of_a_thousand_builtin_nodes_completes() {
          kind: Workflow\nname: fan\nversion: v1\ninterface: {outputs: {all: list<int>}}\nnodes:\n",
     );
     for i in 0..1000 {
-        yaml.push_str(&format!("  - {{id: n{i}, task: pass@v1, inputs: {{x: {i}}}}}\n"));
+        yaml.push_str(&format!(
+            "  - {{id: n{i}, task: pass@v1, inputs: {{x: {i}}}}}\n"
+        ));
     }
     yaml.push_str("outputs:\n  all: [");
-    yaml.push_str(&(0..1000).map(|i| format!("\"${{n{i}.x}}\"")).collect::<Vec<_>>().join(", "));
+    yaml.push_str(
+        &(0..1000)
+            .map(|i| format!("\"${{n{i}.x}}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
     yaml.push_str("]\n");
     register(&cluster, dir.path(), "fan.yaml", &yaml);
-    let execution = cluster.baton(&["run", "fan", "--wait", "-o", "json"]).ok().json();
-    let all: Vec<i64> = execution["outputs"]["all"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    let execution = cluster
+        .baton(&["run", "fan", "--wait", "-o", "json"])
+        .ok()
+        .json();
+    let all: Vec<i64> = execution["outputs"]["all"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
     assert_eq!(all, (0..1000).collect::<Vec<i64>>());
-    assert!(execution["nodes"].as_array().unwrap().iter().all(|n| n["phase"] == "SUCCEEDED" && n["attempt"] == 1));
+    assert!(execution["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|n| n["phase"] == "SUCCEEDED" && n["attempt"] == 1));
 }
 
 const FLAKY: &str = r#"
@@ -84,21 +107,47 @@ fn a_task_failing_twice_succeeds_with_two_retries_and_fails_with_one() {
     let script = write(dir.path(), "flaky.py", FLAKY);
 
     let counter = dir.path().join("two.count").display().to_string();
-    register(&cluster, dir.path(), "two.yaml", &flaky_spec(&script, &counter, "flaky-two", 2));
-    let execution = cluster.baton(&["run", "flaky-two-wf", "--wait", "-o", "json"]).ok().json();
+    register(
+        &cluster,
+        dir.path(),
+        "two.yaml",
+        &flaky_spec(&script, &counter, "flaky-two", 2),
+    );
+    let execution = cluster
+        .baton(&["run", "flaky-two-wf", "--wait", "-o", "json"])
+        .ok()
+        .json();
     assert_eq!(execution["outputs"]["ok"], true);
     assert_eq!(node(&execution, "flaky")["attempt"], 3);
-    let first = cluster.baton(&["logs", execution["id"].as_str().unwrap(), "flaky", "--attempt", "1"]);
-    assert!(first.ok().stdout.contains("attempt 1 failing on purpose"), "{}", first.stdout);
+    let first = cluster.baton(&[
+        "logs",
+        execution["id"].as_str().unwrap(),
+        "flaky",
+        "--attempt",
+        "1",
+    ]);
+    assert!(
+        first.ok().stdout.contains("attempt 1 failing on purpose"),
+        "{}",
+        first.stdout
+    );
 
     let counter = dir.path().join("one.count").display().to_string();
-    register(&cluster, dir.path(), "one.yaml", &flaky_spec(&script, &counter, "flaky-one", 1));
+    register(
+        &cluster,
+        dir.path(),
+        "one.yaml",
+        &flaky_spec(&script, &counter, "flaky-one", 1),
+    );
     let run = cluster.baton(&["run", "flaky-one-wf", "--wait", "-o", "json"]);
     assert_eq!(run.code, 1, "a failed execution exits 1: {run:?}");
     let execution = run.json();
     assert_eq!(execution["phase"], "FAILED");
     assert_eq!(node(&execution, "flaky")["attempt"], 2);
-    assert!(execution["error"].as_str().unwrap().contains("exit"), "{execution}");
+    assert!(
+        execution["error"].as_str().unwrap().contains("exit"),
+        "{execution}"
+    );
 }
 
 #[test]
@@ -115,10 +164,22 @@ fn a_timeout_kills_the_tasks_whole_process_group() {
     let run = cluster.baton(&["run", "hang-wf", "--wait", "-o", "json"]);
     assert_eq!(run.code, 1, "{run:?}");
     let execution = run.json();
-    assert!(execution["error"].as_str().unwrap().contains("timed out"), "{execution}");
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
-    let gone = wait_for(Duration::from_secs(5), || (!process_alive(pid)).then_some(()));
-    assert!(gone.is_some(), "the background grandchild {pid} outlived the timeout");
+    assert!(
+        execution["error"].as_str().unwrap().contains("timed out"),
+        "{execution}"
+    );
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let gone = wait_for(Duration::from_secs(5), || {
+        (!process_alive(pid)).then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "the background grandchild {pid} outlived the timeout"
+    );
 }
 
 #[test]
@@ -137,13 +198,28 @@ fn cancel_stops_running_tasks_and_marks_the_rest_cancelled() {
            - {{id: after, task: long@v1, inputs: {{tag: \"${{left.tag}}\"}}}}\n"
     );
     register(&cluster, dir.path(), "long.yaml", &yaml);
-    let id = cluster.baton(&["run", "long-wf"]).ok().stdout.trim().to_owned();
-    let read_pid = |node: &str| std::fs::read_to_string(format!("{pids}/{node}")).ok()?.trim().parse::<i32>().ok();
-    let running = wait_for(Duration::from_secs(20), || Some((read_pid("left")?, read_pid("right")?)));
+    let id = cluster
+        .baton(&["run", "long-wf"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let read_pid = |node: &str| {
+        std::fs::read_to_string(format!("{pids}/{node}"))
+            .ok()?
+            .trim()
+            .parse::<i32>()
+            .ok()
+    };
+    let running = wait_for(Duration::from_secs(20), || {
+        Some((read_pid("left")?, read_pid("right")?))
+    });
     let (left, right) = running.expect("both tasks started");
     cluster.baton(&["cancel", &id]).ok();
     for pid in [left, right] {
-        let gone = wait_for(Duration::from_secs(5), || (!process_alive(pid)).then_some(()));
+        let gone = wait_for(Duration::from_secs(5), || {
+            (!process_alive(pid)).then_some(())
+        });
         assert!(gone.is_some(), "task process {pid} still runs after cancel");
     }
     let execution = cluster.baton(&["get", &id, "-o", "json"]).ok().json();
@@ -151,14 +227,18 @@ fn cancel_stops_running_tasks_and_marks_the_rest_cancelled() {
     for n in ["left", "right", "after"] {
         assert_eq!(node(&execution, n)["phase"], "CANCELLED", "{execution}");
     }
-    assert_eq!(node(&execution, "after")["attempt"], 0, "a node that never ran stays unattempted");
+    assert_eq!(
+        node(&execution, "after")["attempt"],
+        0,
+        "a node that never ran stays unattempted"
+    );
 }
 
 const RECORD: &str = r#"
 import json, os, sys, time
 marker, seconds = sys.argv[1], float(sys.argv[2])
 with open(marker, "a") as f:
-    f.write(f"{os.environ['BATON_NODE_ID']} {os.environ['BATON_ATTEMPT']}\n")
+    f.write(f"{os.environ['BATON_NODE_ID']} {os.environ['BATON_ATTEMPT']} {os.getpid()}\n")
 time.sleep(seconds)
 inputs = json.load(open(os.environ["BATON_INPUTS"]))
 json.dump({"n": inputs["n"] + 1}, open(os.environ["BATON_OUTPUTS"], "w"))
@@ -187,25 +267,49 @@ fn dev_killed_mid_execution_finishes_after_restart_without_rerunning_succeeded_n
         task("slow", "4")
     );
     register(&cluster, dir.path(), "chain.yaml", &yaml);
-    let id = cluster.baton(&["run", "chain", "-i", "n=10"]).ok().stdout.trim().to_owned();
-    let b_running = wait_for(Duration::from_secs(30), || {
-        let execution = cluster.baton(&["get", &id, "-o", "json"]).json();
-        (node(&execution, "a")["phase"] == "SUCCEEDED" && node(&execution, "b")["phase"] == "RUNNING").then_some(())
+    let id = cluster
+        .baton(&["run", "chain", "-i", "n=10"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    // Wait until b's process runs (it records its pid first thing), then kill.
+    let b_pid: Option<i32> = wait_for(Duration::from_secs(30), || {
+        let runs = std::fs::read_to_string(&marker).ok()?;
+        runs.lines().find(|l| l.starts_with("b "))?.split_whitespace().nth(2)?.parse().ok()
     });
-    assert!(b_running.is_some(), "b never started");
+    let b_pid = b_pid.expect("b never started");
+    let execution = cluster.baton(&["get", &id, "-o", "json"]).ok().json();
+    assert_eq!(node(&execution, "a")["phase"], "SUCCEEDED");
     cluster.kill();
+    // The task the killed executor ran dies with it rather than run on unsupervised.
+    let gone = wait_for(Duration::from_secs(5), || (!process_alive(b_pid)).then_some(()));
+    assert!(gone.is_some(), "task process {b_pid} outlived its executor");
 
     let cluster = DevCluster::start(&data);
     let done = wait_for(Duration::from_secs(60), || {
         let execution = cluster.baton(&["get", &id, "-o", "json"]).json();
         (execution["phase"] != "RUNNING").then_some(execution)
     })
-    .unwrap_or_else(|| panic!("the execution did not finish after the restart; log:\n{}", cluster.log()));
+    .unwrap_or_else(|| {
+        panic!(
+            "the execution did not finish after the restart; log:\n{}",
+            cluster.log()
+        )
+    });
     assert_eq!(done["phase"], "SUCCEEDED", "{done}");
     assert_eq!(done["outputs"]["n"], 13);
     let runs = std::fs::read_to_string(&marker).unwrap();
-    let count = |node: &str| runs.lines().filter(|l| l.split_whitespace().next() == Some(node)).count();
-    assert_eq!(count("a"), 1, "a succeeded before the kill and must not run again:\n{runs}");
+    let count = |node: &str| {
+        runs.lines()
+            .filter(|l| l.split_whitespace().next() == Some(node))
+            .count()
+    };
+    assert_eq!(
+        count("a"),
+        1,
+        "a succeeded before the kill and must not run again:\n{runs}"
+    );
     assert_eq!(count("c"), 1, "{runs}");
     assert!(count("b") >= 1, "{runs}");
 }
@@ -213,10 +317,16 @@ fn dev_killed_mid_execution_finishes_after_restart_without_rerunning_succeeded_n
 #[test]
 fn baton_demo_runs_the_active_learning_example() {
     let run = run_with_timeout(
-        std::process::Command::new(bin("baton")).arg("demo").current_dir(std::env::temp_dir()),
+        std::process::Command::new(bin("baton"))
+            .arg("demo")
+            .current_dir(std::env::temp_dir()),
         Duration::from_secs(120),
     );
     run.ok();
     assert!(run.stdout.contains("accuracy = "), "{}", run.stdout);
-    assert!(run.stderr.contains("retrain"), "progress shows the nodes: {}", run.stderr);
+    assert!(
+        run.stderr.contains("retrain"),
+        "progress shows the nodes: {}",
+        run.stderr
+    );
 }

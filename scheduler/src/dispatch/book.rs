@@ -53,6 +53,8 @@ pub struct Owned {
 
 #[derive(Default)]
 pub struct DispatchBook {
+    /// How long an executor may be silent, or an attempt unconfirmed.
+    lease_ms: u64,
     pools: HashMap<String, PoolQueue>,
     queued: HashSet<NodeKey>,
     pub executors: BTreeMap<String, ExecutorEntry>,
@@ -67,8 +69,15 @@ pub struct Placement {
 }
 
 impl DispatchBook {
+    pub fn new(lease_ms: u64) -> Self {
+        DispatchBook {
+            lease_ms,
+            ..Default::default()
+        }
+    }
+
     pub fn clear(&mut self) {
-        *self = DispatchBook::default();
+        *self = DispatchBook::new(self.lease_ms);
     }
 
     /// Queues a ready node; a node already queued is not queued twice.
@@ -85,7 +94,9 @@ impl DispatchBook {
     }
 
     pub fn queue_depth(&self, pool: &str) -> usize {
-        self.pools.get(pool).map_or(0, |q| q.ready.len() + q.delayed.len())
+        self.pools
+            .get(pool)
+            .map_or(0, |q| q.ready.len() + q.delayed.len())
     }
 
     /// The earliest time a delayed retry becomes ready.
@@ -105,7 +116,9 @@ impl DispatchBook {
                 if *t > now_ms {
                     break;
                 }
-                let Some(Reverse((_, key))) = queue.delayed.pop() else { break };
+                let Some(Reverse((_, key))) = queue.delayed.pop() else {
+                    break;
+                };
                 queue.ready.push_back(key);
             }
             if queue.ready.is_empty() {
@@ -120,12 +133,17 @@ impl DispatchBook {
             candidates.sort_by_key(|(_, e)| Reverse(e.free()));
             let mut i = 0;
             while !candidates.is_empty() {
-                let Some(key) = queue.ready.pop_front() else { break };
+                let Some(key) = queue.ready.pop_front() else {
+                    break;
+                };
                 let at = i % candidates.len();
                 let (id, entry) = &mut candidates[at];
                 entry.busy += 1;
                 self.queued.remove(&key);
-                placements.push(Placement { key, executor: (*id).clone() });
+                placements.push(Placement {
+                    key,
+                    executor: (*id).clone(),
+                });
                 if entry.free() == 0 {
                     candidates.remove(at);
                 } else {
@@ -153,7 +171,6 @@ impl DispatchBook {
         connection: u64,
         running: &[(NodeKey, u32)],
         now_ms: u64,
-        lease_ms: u64,
     ) -> Vec<(NodeKey, u32)> {
         let mut stale = Vec::new();
         let mut busy = 0;
@@ -172,12 +189,19 @@ impl DispatchBook {
         for (key, owned) in self.owned.iter_mut() {
             let reported = running.iter().any(|(k, a)| k == key && *a == owned.attempt);
             if owned.executor == id && owned.confirm_by_ms.is_none() && !reported {
-                owned.confirm_by_ms = Some(now_ms + lease_ms);
+                owned.confirm_by_ms = Some(now_ms + self.lease_ms);
             }
         }
         self.executors.insert(
             id.to_owned(),
-            ExecutorEntry { pool: pool.to_owned(), slots, busy, connection, connected: true, last_seen_ms: now_ms },
+            ExecutorEntry {
+                pool: pool.to_owned(),
+                slots,
+                busy,
+                connection,
+                connected: true,
+                last_seen_ms: now_ms,
+            },
         );
         stale
     }
@@ -199,7 +223,14 @@ impl DispatchBook {
     }
 
     pub fn assigned(&mut self, key: NodeKey, attempt: u32, executor: &str) {
-        self.owned.insert(key, Owned { attempt, executor: executor.to_owned(), confirm_by_ms: None });
+        self.owned.insert(
+            key,
+            Owned {
+                attempt,
+                executor: executor.to_owned(),
+                confirm_by_ms: None,
+            },
+        );
     }
 
     /// An attempt whose result is in (or that was cancelled): forget it.
@@ -211,20 +242,24 @@ impl DispatchBook {
     }
 
     /// An attempt the state holds as running when this node became leader.
-    pub fn adopt(&mut self, key: NodeKey, attempt: u32, executor: &str, now_ms: u64, lease_ms: u64) {
+    pub fn adopt(&mut self, key: NodeKey, attempt: u32, executor: &str, now_ms: u64) {
         self.owned.insert(
             key,
-            Owned { attempt, executor: executor.to_owned(), confirm_by_ms: Some(now_ms + lease_ms) },
+            Owned {
+                attempt,
+                executor: executor.to_owned(),
+                confirm_by_ms: Some(now_ms + self.lease_ms),
+            },
         );
     }
 
     /// Attempts whose lease is over: their executor has not been heard from
     /// for `lease_ms`, or they were not confirmed in time. They are removed.
-    pub fn expire(&mut self, now_ms: u64, lease_ms: u64) -> Vec<(NodeKey, Owned)> {
+    pub fn expire(&mut self, now_ms: u64) -> Vec<(NodeKey, Owned)> {
         let dead: HashSet<String> = self
             .executors
             .iter()
-            .filter(|(_, e)| now_ms.saturating_sub(e.last_seen_ms) > lease_ms)
+            .filter(|(_, e)| now_ms.saturating_sub(e.last_seen_ms) > self.lease_ms)
             .map(|(id, _)| id.clone())
             .collect();
         for id in &dead {
@@ -263,9 +298,9 @@ mod tests {
 
     #[test]
     fn places_only_on_free_slots_of_the_right_pool() {
-        let mut book = DispatchBook::default();
-        book.connect("x1", "cpu", 2, 1, &[], 0, 1000);
-        book.connect("g1", "gpu", 8, 2, &[], 0, 1000);
+        let mut book = DispatchBook::new(1000);
+        book.connect("x1", "cpu", 2, 1, &[], 0);
+        book.connect("g1", "gpu", 8, 2, &[], 0);
         for n in 0..5 {
             book.enqueue(key("e", n), "cpu", 0, 0);
         }
@@ -279,7 +314,7 @@ mod tests {
 
     #[test]
     fn a_pool_without_executors_keeps_its_queue() {
-        let mut book = DispatchBook::default();
+        let mut book = DispatchBook::new(1000);
         book.enqueue(key("e", 0), "nobody", 0, 0);
         assert!(book.plan(0).is_empty());
         assert_eq!(book.queue_depth("nobody"), 1);
@@ -287,8 +322,8 @@ mod tests {
 
     #[test]
     fn delayed_retries_wait_for_their_time() {
-        let mut book = DispatchBook::default();
-        book.connect("x", "p", 4, 1, &[], 0, 1000);
+        let mut book = DispatchBook::new(1000);
+        book.connect("x", "p", 4, 1, &[], 0);
         book.enqueue(key("e", 0), "p", 500, 0);
         assert!(book.plan(100).is_empty());
         assert_eq!(book.next_wakeup_ms(), Some(500));
@@ -297,7 +332,7 @@ mod tests {
 
     #[test]
     fn enqueue_is_idempotent() {
-        let mut book = DispatchBook::default();
+        let mut book = DispatchBook::new(1000);
         book.enqueue(key("e", 0), "p", 0, 0);
         book.enqueue(key("e", 0), "p", 0, 0);
         assert_eq!(book.queue_depth("p"), 1);
@@ -305,34 +340,41 @@ mod tests {
 
     #[test]
     fn silent_executor_loses_its_attempts_after_the_lease() {
-        let mut book = DispatchBook::default();
-        book.connect("x", "p", 4, 1, &[], 0, 1000);
+        let mut book = DispatchBook::new(1000);
+        book.connect("x", "p", 4, 1, &[], 0);
         book.assigned(key("e", 0), 1, "x");
-        assert!(book.expire(900, 1000).is_empty());
+        assert!(book.expire(900).is_empty());
         book.seen("x", 900);
-        assert!(book.expire(1800, 1000).is_empty());
-        let lost = book.expire(2000, 1000);
+        assert!(book.expire(1800).is_empty());
+        let lost = book.expire(2000);
         assert_eq!(lost.len(), 1);
         assert_eq!(lost[0].0, key("e", 0));
     }
 
     #[test]
     fn adopted_attempts_confirmed_by_reconnect_survive() {
-        let mut book = DispatchBook::default();
-        book.adopt(key("e", 0), 3, "x", 0, 1000);
-        book.adopt(key("e", 1), 1, "x", 0, 1000);
-        let stale = book.connect("x", "p", 4, 1, &[(key("e", 0), 3), (key("e", 2), 1)], 100, 1000);
-        assert_eq!(stale, vec![(key("e", 2), 1)], "an attempt we do not know is stale");
-        let lost = book.expire(1050, 1000);
-        assert_eq!(lost.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(), vec![key("e", 1)]);
+        let mut book = DispatchBook::new(1000);
+        book.adopt(key("e", 0), 3, "x", 0);
+        book.adopt(key("e", 1), 1, "x", 0);
+        let stale = book.connect("x", "p", 4, 1, &[(key("e", 0), 3), (key("e", 2), 1)], 100);
+        assert_eq!(
+            stale,
+            vec![(key("e", 2), 1)],
+            "an attempt we do not know is stale"
+        );
+        let lost = book.expire(1050);
+        assert_eq!(
+            lost.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+            vec![key("e", 1)]
+        );
         assert!(book.owned.contains_key(&key("e", 0)));
     }
 
     #[test]
     fn stale_disconnect_of_an_old_stream_is_ignored() {
-        let mut book = DispatchBook::default();
-        book.connect("x", "p", 1, 1, &[], 0, 1000);
-        book.connect("x", "p", 1, 2, &[], 10, 1000);
+        let mut book = DispatchBook::new(1000);
+        book.connect("x", "p", 1, 1, &[], 0);
+        book.connect("x", "p", 1, 2, &[], 10);
         book.disconnect("x", 1, 20);
         assert!(book.executors["x"].connected);
     }

@@ -24,7 +24,9 @@ use tracing::{debug, info, warn};
 
 use self::book::{DispatchBook, NodeKey, Placement};
 use crate::proposer::Proposer;
-use crate::state::{Command, Effect, ExecutionId, ExecutionPhase, NodePhase, Response, SchedulerState};
+use crate::state::{
+    Command, Effect, ExecutionId, ExecutionPhase, NodePhase, Response, SchedulerState,
+};
 
 /// The outbound half of an executor's stream.
 pub type ExecutorSender = mpsc::UnboundedSender<Result<SchedulerMessage, tonic::Status>>;
@@ -52,6 +54,8 @@ pub enum Input {
     },
     /// The outcome of proposing a batch of assignments.
     Assigned(Vec<(Placement, Option<Response>)>),
+    /// Results whose recording failed, to propose again.
+    RetryResults(Vec<(String, AttemptRef, Command)>),
     /// This node became leader (its state is current) or stopped being it.
     Leader(bool),
 }
@@ -74,16 +78,22 @@ pub struct DispatcherConfig {
 }
 
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
-pub fn start(config: DispatcherConfig, state: Arc<RwLock<SchedulerState>>, proposer: Proposer) -> DispatcherHandle {
+pub fn start(
+    config: DispatcherConfig,
+    state: Arc<RwLock<SchedulerState>>,
+    proposer: Proposer,
+) -> DispatcherHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let dispatcher = Dispatcher {
         lease_ms: config.lease.as_millis() as u64,
         state,
         proposer,
-        book: DispatchBook::default(),
+        book: DispatchBook::new(config.lease.as_millis() as u64),
         senders: HashMap::new(),
         task_protos: HashMap::new(),
         leader: false,
@@ -113,7 +123,9 @@ impl Dispatcher {
         let tick = Duration::from_millis((self.lease_ms / 4).clamp(20, 1000));
         loop {
             let now = now_ms();
-            let wake = self.book.next_wakeup_ms().map_or(tick, |t| Duration::from_millis(t.saturating_sub(now)).min(tick));
+            let wake = self.book.next_wakeup_ms().map_or(tick, |t| {
+                Duration::from_millis(t.saturating_sub(now)).min(tick)
+            });
             let input = tokio::select! {
                 input = rx.recv() => match input {
                     Some(input) => Some(input),
@@ -152,36 +164,73 @@ impl Dispatcher {
                 self.senders.clear();
             }
             _ if !self.leader => {}
-            Input::Effect(Effect::NodeQueued { execution, node, pool, not_before_ms }) => {
-                self.book.enqueue((execution, node), &pool, not_before_ms, now);
+            Input::Effect(Effect::NodeQueued {
+                execution,
+                node,
+                pool,
+                not_before_ms,
+            }) => {
+                self.book
+                    .enqueue((execution, node), &pool, not_before_ms, now);
             }
-            Input::Effect(Effect::CancelAttempt { execution, node, attempt, executor }) => {
+            Input::Effect(Effect::CancelAttempt {
+                execution,
+                node,
+                attempt,
+                executor,
+            }) => {
                 let key = (execution, node);
                 self.book.settle(&key, attempt);
                 self.book.release(&executor);
-                self.send_to(&executor, ToExecutor::Cancel(self.attempt_ref(&key, attempt)));
+                self.send_to(
+                    &executor,
+                    ToExecutor::Cancel(self.attempt_ref(&key, attempt)),
+                );
             }
             Input::Effect(Effect::Event { .. }) => {}
-            Input::Connected { executor, pool, slots, connection, running, sender } => {
-                let running: Vec<(NodeKey, u32)> =
-                    running.iter().filter_map(|r| self.node_key(r).map(|k| (k, r.attempt))).collect();
-                let stale = self.book.connect(&executor, &pool, slots, connection, &running, now, self.lease_ms);
+            Input::Connected {
+                executor,
+                pool,
+                slots,
+                connection,
+                running,
+                sender,
+            } => {
+                let running: Vec<(NodeKey, u32)> = running
+                    .iter()
+                    .filter_map(|r| self.node_key(r).map(|k| (k, r.attempt)))
+                    .collect();
+                let stale = self
+                    .book
+                    .connect(&executor, &pool, slots, connection, &running, now);
                 info!(%executor, %pool, slots, running = running.len(), stale = stale.len(), "executor connected");
                 self.senders.insert(executor.clone(), sender);
                 for (key, attempt) in stale {
-                    self.send_to(&executor, ToExecutor::Cancel(self.attempt_ref(&key, attempt)));
+                    self.send_to(
+                        &executor,
+                        ToExecutor::Cancel(self.attempt_ref(&key, attempt)),
+                    );
                 }
             }
             Input::Heartbeat { executor } => self.book.seen(&executor, now),
-            Input::Disconnected { executor, connection } => {
+            Input::Disconnected {
+                executor,
+                connection,
+            } => {
                 info!(%executor, "executor stream closed");
                 self.book.disconnect(&executor, connection, now);
-                if self.book.executors.get(&executor).is_some_and(|e| !e.connected) {
+                if self
+                    .book
+                    .executors
+                    .get(&executor)
+                    .is_some_and(|e| !e.connected)
+                {
                     self.senders.remove(&executor);
                 }
             }
             Input::Result { executor, result } => self.on_result(executor, result, now),
             Input::Assigned(outcomes) => self.on_assigned(outcomes),
+            Input::RetryResults(batch) => self.pending_results.extend(batch),
         }
     }
 
@@ -192,7 +241,11 @@ impl Dispatcher {
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
         let mut queued = 0;
         let mut running = 0;
-        for execution in state.executions.values().filter(|e| e.phase == ExecutionPhase::Running) {
+        for execution in state
+            .executions
+            .values()
+            .filter(|e| e.phase == ExecutionPhase::Running)
+        {
             for (i, node) in execution.nodes.iter().enumerate() {
                 let key = (execution.id.clone(), i as u32);
                 match node.phase {
@@ -201,7 +254,7 @@ impl Dispatcher {
                         queued += 1;
                     }
                     NodePhase::Running => {
-                        self.book.adopt(key, node.attempt, &node.executor, now, self.lease_ms);
+                        self.book.adopt(key, node.attempt, &node.executor, now);
                         running += 1;
                     }
                     _ => {}
@@ -227,12 +280,21 @@ impl Dispatcher {
             .and_then(|w| w.nodes.get(key.1 as usize))
             .map(|n| n.id.clone())
             .unwrap_or_default();
-        AttemptRef { execution_id: key.0 .0.clone(), node_id, attempt }
+        AttemptRef {
+            execution_id: key.0 .0.clone(),
+            node_id,
+            attempt,
+        }
     }
 
     fn send_to(&mut self, executor: &str, message: ToExecutor) {
         if let Some(sender) = self.senders.get(executor) {
-            if sender.send(Ok(SchedulerMessage { kind: Some(message) })).is_err() {
+            if sender
+                .send(Ok(SchedulerMessage {
+                    kind: Some(message),
+                }))
+                .is_err()
+            {
                 self.senders.remove(executor);
             }
         }
@@ -246,7 +308,12 @@ impl Dispatcher {
         };
         let Some(key) = self.node_key(&attempt) else {
             // Unknown execution or node: nothing to record, but let the executor forget it.
-            self.send_to(&executor, ToExecutor::Ack(baton_proto::ResultAck { attempts: vec![attempt] }));
+            self.send_to(
+                &executor,
+                ToExecutor::Ack(baton_proto::ResultAck {
+                    attempts: vec![attempt],
+                }),
+            );
             return;
         };
         if self.book.settle(&key, attempt.attempt).is_some() {
@@ -254,18 +321,27 @@ impl Dispatcher {
         }
         let (execution, node) = key;
         let command = match result.outcome {
-            Some(attempt_result::Outcome::Succeeded(outputs)) => match values_from_proto(&outputs.values) {
-                Ok(outputs) => Command::Complete { execution, node, attempt: attempt.attempt, outputs, log: result.log, now_ms: now },
-                Err(e) => Command::Fail {
-                    execution,
-                    node,
-                    attempt: attempt.attempt,
-                    error: format!("unreadable outputs: {e}"),
-                    retryable: false,
-                    log: result.log,
-                    now_ms: now,
-                },
-            },
+            Some(attempt_result::Outcome::Succeeded(outputs)) => {
+                match values_from_proto(&outputs.values) {
+                    Ok(outputs) => Command::Complete {
+                        execution,
+                        node,
+                        attempt: attempt.attempt,
+                        outputs,
+                        log: result.log,
+                        now_ms: now,
+                    },
+                    Err(e) => Command::Fail {
+                        execution,
+                        node,
+                        attempt: attempt.attempt,
+                        error: format!("unreadable outputs: {e}"),
+                        retryable: false,
+                        log: result.log,
+                        now_ms: now,
+                    },
+                }
+            }
             Some(attempt_result::Outcome::Failed(failure)) => Command::Fail {
                 execution,
                 node,
@@ -295,32 +371,45 @@ impl Dispatcher {
             return;
         }
         let batch = std::mem::take(&mut self.pending_results);
-        let mut acks: HashMap<String, (Option<ExecutorSender>, Vec<AttemptRef>)> = HashMap::new();
-        let mut commands = Vec::with_capacity(batch.len());
-        for (executor, attempt, command) in batch {
-            let entry = acks.entry(executor).or_insert_with_key(|id| (self.senders.get(id).cloned(), Vec::new()));
-            entry.1.push(attempt);
-            commands.push(command);
-        }
+        let senders: HashMap<String, ExecutorSender> = batch
+            .iter()
+            .filter_map(|(executor, _, _)| {
+                Some((executor.clone(), self.senders.get(executor)?.clone()))
+            })
+            .collect();
+        let commands = batch
+            .iter()
+            .map(|(_, _, command)| command.clone())
+            .collect();
         let proposer = self.proposer.clone();
+        let retry = self.self_tx.clone();
         tokio::spawn(async move {
             match proposer.propose_many(commands).await {
                 Ok(_) => {
-                    for (_, (sender, attempts)) in acks {
-                        if let Some(sender) = sender {
+                    let mut acks: HashMap<String, Vec<AttemptRef>> = HashMap::new();
+                    for (executor, attempt, _) in batch {
+                        acks.entry(executor).or_default().push(attempt);
+                    }
+                    for (executor, attempts) in acks {
+                        if let Some(sender) = senders.get(&executor) {
                             let ack = ToExecutor::Ack(baton_proto::ResultAck { attempts });
                             let _ = sender.send(Ok(SchedulerMessage { kind: Some(ack) }));
                         }
                     }
                 }
-                // Not acknowledged: the executor re-sends them (to the next leader).
-                Err(e) => warn!(error = %e, "recording results failed"),
+                Err(e) => {
+                    // Not acknowledged, so an executor that reconnects (to the next
+                    // leader) re-sends them; while this node leads, try again.
+                    warn!(error = %e, "recording results failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    let _ = retry.send(Input::RetryResults(batch));
+                }
             }
         });
     }
 
     fn expire_leases(&mut self) {
-        let lost = self.book.expire(now_ms(), self.lease_ms);
+        let lost = self.book.expire(now_ms());
         if lost.is_empty() {
             return;
         }
@@ -348,13 +437,21 @@ impl Dispatcher {
         let now = now_ms();
         let commands = placements
             .iter()
-            .map(|p| Command::Assign { execution: p.key.0.clone(), node: p.key.1, executor: p.executor.clone(), now_ms: now })
+            .map(|p| Command::Assign {
+                execution: p.key.0.clone(),
+                node: p.key.1,
+                executor: p.executor.clone(),
+                now_ms: now,
+            })
             .collect();
         let proposer = self.proposer.clone();
         let tx = self.self_tx.clone();
         tokio::spawn(async move {
             let outcomes = match proposer.propose_many(commands).await {
-                Ok(responses) => placements.into_iter().zip(responses.into_iter().map(Some)).collect(),
+                Ok(responses) => placements
+                    .into_iter()
+                    .zip(responses.into_iter().map(Some))
+                    .collect(),
                 Err(e) => {
                     warn!(error = %e, "proposing assignments failed");
                     placements.into_iter().map(|p| (p, None)).collect()
@@ -371,40 +468,71 @@ impl Dispatcher {
             let Placement { key, executor } = placement;
             let attempt = match response {
                 Some(Response::Assigned { attempt }) => attempt,
-                other => {
+                Some(other) => {
+                    // The node is no longer queued (e.g. cancelled): nothing to do.
                     debug!(execution = %key.0, node = key.1, ?other, "assignment not made");
                     self.book.release(&executor);
                     continue;
                 }
+                None => {
+                    // The proposal failed: the node is still queued; queue it again.
+                    self.book.release(&executor);
+                    if let Some(node) = state
+                        .execution(&key.0)
+                        .and_then(|e| e.nodes.get(key.1 as usize))
+                    {
+                        if node.phase == NodePhase::Queued {
+                            self.book.enqueue(key.clone(), &node.pool, 0, now_ms());
+                        }
+                    }
+                    continue;
+                }
             };
-            let Some(execution) = state.execution(&key.0) else { continue };
+            let Some(execution) = state.execution(&key.0) else {
+                continue;
+            };
             let node_state = &execution.nodes[key.1 as usize];
             if node_state.phase != NodePhase::Running || node_state.attempt != attempt {
                 // Already superseded (e.g. cancelled) before we could send it.
                 self.book.release(&executor);
                 continue;
             }
-            let (Some(workflow), Some(inputs)) = (state.workflow_of(execution), state.node_inputs(execution, key.1)) else {
+            let (Some(workflow), Some(inputs)) = (
+                state.workflow_of(execution),
+                state.node_inputs(execution, key.1),
+            ) else {
                 continue;
             };
             let compiled = &workflow.nodes[key.1 as usize];
             let task = match self.task_protos.get(&compiled.task) {
                 Some(t) => t.clone(),
                 None => {
-                    let Some(spec) = state.tasks.get(&compiled.task) else { continue };
+                    let Some(spec) = state.tasks.get(&compiled.task) else {
+                        continue;
+                    };
                     let proto = Arc::new(baton_proto::TaskSpec::from(spec.as_ref()));
-                    self.task_protos.insert(compiled.task.clone(), proto.clone());
+                    self.task_protos
+                        .insert(compiled.task.clone(), proto.clone());
                     proto
                 }
             };
             let assign = baton_proto::Assign {
-                attempt: Some(AttemptRef { execution_id: key.0 .0.clone(), node_id: compiled.id.clone(), attempt }),
+                attempt: Some(AttemptRef {
+                    execution_id: key.0 .0.clone(),
+                    node_id: compiled.id.clone(),
+                    attempt,
+                }),
                 task: Some((*task).clone()),
                 inputs: values_to_proto(&inputs),
             };
             self.book.assigned(key, attempt, &executor);
             if let Some(sender) = self.senders.get(&executor) {
-                if sender.send(Ok(SchedulerMessage { kind: Some(ToExecutor::Assign(assign)) })).is_err() {
+                if sender
+                    .send(Ok(SchedulerMessage {
+                        kind: Some(ToExecutor::Assign(assign)),
+                    }))
+                    .is_err()
+                {
                     self.senders.remove(&executor);
                 }
             }

@@ -20,21 +20,43 @@ impl SchedulerState {
     pub fn apply_one(&mut self, command: Command, effects: &mut Vec<Effect>) -> Response {
         let result = match command {
             Command::Register { tasks, workflows } => self.register(tasks, workflows),
-            Command::Launch { workflow, inputs, pool, now_ms } => {
-                self.launch(&workflow, inputs, pool, now_ms, effects)
-            }
-            Command::Assign { execution, node, executor, now_ms } => {
-                Ok(self.assign(&execution, node, executor, now_ms, effects))
-            }
-            Command::Complete { execution, node, attempt, outputs, log, now_ms } => {
-                Ok(self.complete(&execution, node, attempt, outputs, log, now_ms, effects))
-            }
-            Command::Fail { execution, node, attempt, error, retryable, log, now_ms } => {
-                Ok(self.fail(&execution, node, attempt, error, retryable, log, now_ms, effects))
-            }
-            Command::LeaseLost { execution, node, attempt, now_ms } => {
-                Ok(self.lease_lost(&execution, node, attempt, now_ms, effects))
-            }
+            Command::Launch {
+                workflow,
+                inputs,
+                pool,
+                now_ms,
+            } => self.launch(&workflow, inputs, pool, now_ms, effects),
+            Command::Assign {
+                execution,
+                node,
+                executor,
+                now_ms,
+            } => Ok(self.assign(&execution, node, executor, now_ms, effects)),
+            Command::Complete {
+                execution,
+                node,
+                attempt,
+                outputs,
+                log,
+                now_ms,
+            } => Ok(self.complete(&execution, node, attempt, outputs, log, now_ms, effects)),
+            Command::Fail {
+                execution,
+                node,
+                attempt,
+                error,
+                retryable,
+                log,
+                now_ms,
+            } => Ok(self.fail(
+                &execution, node, attempt, error, retryable, log, now_ms, effects,
+            )),
+            Command::LeaseLost {
+                execution,
+                node,
+                attempt,
+                now_ms,
+            } => Ok(self.lease_lost(&execution, node, attempt, now_ms, effects)),
             Command::Cancel { execution, now_ms } => self.cancel(&execution, now_ms, effects),
         };
         result.unwrap_or_else(Response::Rejected)
@@ -44,7 +66,11 @@ impl SchedulerState {
 
     /// Checks and registers tasks, then workflows (which may use the tasks of
     /// the same request). All or nothing.
-    fn register(&mut self, tasks: Vec<TaskSpec>, workflows: Vec<WorkflowSpec>) -> Result<Response, SchedulerError> {
+    fn register(
+        &mut self,
+        tasks: Vec<TaskSpec>,
+        workflows: Vec<WorkflowSpec>,
+    ) -> Result<Response, SchedulerError> {
         let mut problems = Vec::new();
         let mut registered = Vec::new();
         let mut new_tasks: BTreeMap<Identifier, Arc<TaskSpec>> = BTreeMap::new();
@@ -86,7 +112,10 @@ impl SchedulerState {
                         .or_else(|| self.latest_tasks.get(&id.unversioned()))?
                         .clone();
                 }
-                new_tasks.get(&full).or_else(|| self.tasks.get(&full)).cloned()
+                new_tasks
+                    .get(&full)
+                    .or_else(|| self.tasks.get(&full))
+                    .cloned()
             };
             let compiled = match compile(&workflow, resolve) {
                 Ok(c) => c,
@@ -123,12 +152,14 @@ impl SchedulerState {
             return Err(SchedulerError::new(code, problems.join("\n")));
         }
         for (id, task) in new_tasks {
-            self.latest_tasks.insert(id.unversioned(), id.version.clone());
+            self.latest_tasks
+                .insert(id.unversioned(), id.version.clone());
             self.tasks.insert(id, task);
         }
         for workflow in new_workflows {
             let id = workflow.spec.id.clone();
-            self.latest_workflows.insert(id.unversioned(), id.version.clone());
+            self.latest_workflows
+                .insert(id.unversioned(), id.version.clone());
             self.workflows.insert(id, workflow);
         }
         Ok(Response::Registered(registered))
@@ -138,7 +169,11 @@ impl SchedulerState {
 
     /// Checks launch inputs against the workflow's interface and fills
     /// defaults. Also used by the leader to refuse bad launches early.
-    pub fn check_launch(&self, workflow: &Identifier, mut inputs: Values) -> Result<(Arc<CompiledWorkflow>, Values), SchedulerError> {
+    pub fn check_launch(
+        &self,
+        workflow: &Identifier,
+        mut inputs: Values,
+    ) -> Result<(Arc<CompiledWorkflow>, Values), SchedulerError> {
         let workflow_id = workflow.clone().with_global_defaults();
         let compiled = self
             .workflow(&workflow_id)
@@ -171,7 +206,10 @@ impl SchedulerState {
                 (None, true) => {
                     inputs.insert(var.name.clone(), Value::None);
                 }
-                (None, false) => problems.push(format!("missing required input `{}` ({})", var.name, var.ty)),
+                (None, false) => problems.push(format!(
+                    "missing required input `{}` ({})",
+                    var.name, var.ty
+                )),
             }
         }
         if !problems.is_empty() {
@@ -224,16 +262,35 @@ impl SchedulerState {
             finished_at_ms: 0,
             events: Vec::new(),
         };
-        let event = execution.record(now_ms, EventSubject::Execution(ExecutionPhase::Running), "launched".into());
-        effects.push(Effect::Event { execution: id.clone(), event, finished: false });
+        let event = execution.record(
+            now_ms,
+            EventSubject::Execution(ExecutionPhase::Running),
+            "launched".into(),
+        );
+        effects.push(Effect::Event {
+            execution: id.clone(),
+            event,
+            finished: false,
+        });
         for (i, node) in compiled.nodes.iter().enumerate() {
             if node.upstream.is_empty() {
-                self.queue_node(&mut execution, &compiled, i as u32, now_ms, now_ms, String::new(), effects);
+                self.queue_node(
+                    &mut execution,
+                    &compiled,
+                    i as u32,
+                    now_ms,
+                    now_ms,
+                    String::new(),
+                    effects,
+                );
             }
         }
         self.executions.insert(id.clone(), execution);
         self.execution_order.push(id.clone());
-        Ok(Response::Launched { execution: id, workflow: compiled.spec.id.clone() })
+        Ok(Response::Launched {
+            execution: id,
+            workflow: compiled.spec.id.clone(),
+        })
     }
 
     /// Moves a node to Queued in its pool (pin precedence: node, launch,
@@ -250,12 +307,21 @@ impl SchedulerState {
         effects: &mut Vec<Effect>,
     ) {
         let compiled = &workflow.nodes[node as usize];
-        let task_pool = self.tasks.get(&compiled.task).map(|t| t.pool.as_str()).unwrap_or("");
-        let pool = [compiled.pool.as_str(), execution.pool.as_str(), workflow.spec.pool.as_str(), task_pool]
-            .into_iter()
-            .find(|p| !p.is_empty())
-            .unwrap_or("default")
-            .to_owned();
+        let task_pool = self
+            .tasks
+            .get(&compiled.task)
+            .map(|t| t.pool.as_str())
+            .unwrap_or("");
+        let pool = [
+            compiled.pool.as_str(),
+            execution.pool.as_str(),
+            workflow.spec.pool.as_str(),
+            task_pool,
+        ]
+        .into_iter()
+        .find(|p| !p.is_empty())
+        .unwrap_or("default")
+        .to_owned();
         let state = &mut execution.nodes[node as usize];
         state.phase = NodePhase::Queued;
         state.pool = pool.clone();
@@ -263,11 +329,24 @@ impl SchedulerState {
         let attempt = state.attempt;
         let event = execution.record(
             now_ms,
-            EventSubject::Node { node, phase: NodePhase::Queued, attempt },
+            EventSubject::Node {
+                node,
+                phase: NodePhase::Queued,
+                attempt,
+            },
             message,
         );
-        effects.push(Effect::Event { execution: execution.id.clone(), event, finished: false });
-        effects.push(Effect::NodeQueued { execution: execution.id.clone(), node, pool, not_before_ms });
+        effects.push(Effect::Event {
+            execution: execution.id.clone(),
+            event,
+            finished: false,
+        });
+        effects.push(Effect::NodeQueued {
+            execution: execution.id.clone(),
+            node,
+            pool,
+            not_before_ms,
+        });
     }
 
     // ------------------------------------------------------------ attempts
@@ -295,15 +374,33 @@ impl SchedulerState {
         state.started_at_ms = now_ms;
         let attempt = state.attempt;
         let message = format!("on {}", state.executor);
-        let event = execution.record(now_ms, EventSubject::Node { node, phase: NodePhase::Running, attempt }, message);
-        effects.push(Effect::Event { execution: id.clone(), event, finished: false });
+        let event = execution.record(
+            now_ms,
+            EventSubject::Node {
+                node,
+                phase: NodePhase::Running,
+                attempt,
+            },
+            message,
+        );
+        effects.push(Effect::Event {
+            execution: id.clone(),
+            event,
+            finished: false,
+        });
         Response::Assigned { attempt }
     }
 
     /// The node's state if `attempt` is its current, running attempt.
     fn running_attempt(&mut self, id: &ExecutionId, node: u32, attempt: u32) -> Result<(), String> {
-        let execution = self.executions.get(id).ok_or_else(|| format!("unknown execution `{id}`"))?;
-        let state = execution.nodes.get(node as usize).ok_or_else(|| format!("execution `{id}` has no node #{node}"))?;
+        let execution = self
+            .executions
+            .get(id)
+            .ok_or_else(|| format!("unknown execution `{id}`"))?;
+        let state = execution
+            .nodes
+            .get(node as usize)
+            .ok_or_else(|| format!("execution `{id}` has no node #{node}"))?;
         if state.phase != NodePhase::Running || state.attempt != attempt {
             return Err(format!(
                 "attempt {attempt} of node #{node} of `{id}` is not current (node is {:?}, attempt {})",
@@ -348,17 +445,33 @@ impl SchedulerState {
         execution.unfinished -= 1;
         let event = execution.record(
             now_ms,
-            EventSubject::Node { node, phase: NodePhase::Succeeded, attempt },
+            EventSubject::Node {
+                node,
+                phase: NodePhase::Succeeded,
+                attempt,
+            },
             String::new(),
         );
-        effects.push(Effect::Event { execution: id.clone(), event, finished: false });
+        effects.push(Effect::Event {
+            execution: id.clone(),
+            event,
+            finished: false,
+        });
 
         let mut execution = self.executions.remove(id).expect("checked above");
         for &down in &compiled.downstream {
             let state = &mut execution.nodes[down as usize];
             state.waiting_on -= 1;
             if state.waiting_on == 0 && state.phase == NodePhase::Pending {
-                self.queue_node(&mut execution, &workflow, down, now_ms, now_ms, String::new(), effects);
+                self.queue_node(
+                    &mut execution,
+                    &workflow,
+                    down,
+                    now_ms,
+                    now_ms,
+                    String::new(),
+                    effects,
+                );
             }
         }
         if execution.unfinished == 0 {
@@ -370,7 +483,13 @@ impl SchedulerState {
             match outputs {
                 Some(outputs) => {
                     execution.outputs = outputs;
-                    finish(&mut execution, ExecutionPhase::Succeeded, String::new(), now_ms, effects);
+                    finish(
+                        &mut execution,
+                        ExecutionPhase::Succeeded,
+                        String::new(),
+                        now_ms,
+                        effects,
+                    );
                 }
                 None => finish(
                     &mut execution,
@@ -400,12 +519,18 @@ impl SchedulerState {
         if let Err(why) = self.running_attempt(id, node, attempt) {
             return Response::Ignored(why);
         }
-        let mut execution = self.executions.remove(id).expect("checked by running_attempt");
+        let mut execution = self
+            .executions
+            .remove(id)
+            .expect("checked by running_attempt");
         let Some(workflow) = self.workflows.get(&execution.workflow).cloned() else {
             self.executions.insert(id.clone(), execution);
             return Response::Ignored(format!("workflow of `{id}` is missing"));
         };
-        let retries = self.tasks.get(&workflow.nodes[node as usize].task).map_or(0, |t| t.retries);
+        let retries = self
+            .tasks
+            .get(&workflow.nodes[node as usize].task)
+            .map_or(0, |t| t.retries);
         let state = &mut execution.nodes[node as usize];
         push_log(state, attempt, log);
         state.error = error.clone();
@@ -416,7 +541,15 @@ impl SchedulerState {
                 "attempt {attempt} failed: {error}; retry {} of {retries} in {backoff} ms",
                 state.retries_used
             );
-            self.queue_node(&mut execution, &workflow, node, now_ms, now_ms + backoff, message, effects);
+            self.queue_node(
+                &mut execution,
+                &workflow,
+                node,
+                now_ms,
+                now_ms + backoff,
+                message,
+                effects,
+            );
         } else {
             let why = if retryable && retries > 0 {
                 format!("{error} (after {} retries)", retries)
@@ -440,7 +573,10 @@ impl SchedulerState {
         if let Err(why) = self.running_attempt(id, node, attempt) {
             return Response::Ignored(why);
         }
-        let mut execution = self.executions.remove(id).expect("checked by running_attempt");
+        let mut execution = self
+            .executions
+            .remove(id)
+            .expect("checked by running_attempt");
         let Some(workflow) = self.workflows.get(&execution.workflow).cloned() else {
             self.executions.insert(id.clone(), execution);
             return Response::Ignored(format!("workflow of `{id}` is missing"));
@@ -449,11 +585,22 @@ impl SchedulerState {
         state.lost_attempts += 1;
         let executor = state.executor.clone();
         if state.lost_attempts > MAX_LOST_ATTEMPTS {
-            let why = format!("lost its executor {} times (last: {executor})", state.lost_attempts);
+            let why = format!(
+                "lost its executor {} times (last: {executor})",
+                state.lost_attempts
+            );
             fail_node(&mut execution, node, attempt, why, now_ms, effects);
         } else {
             let message = format!("attempt {attempt} lost with executor {executor}; running again");
-            self.queue_node(&mut execution, &workflow, node, now_ms, now_ms, message, effects);
+            self.queue_node(
+                &mut execution,
+                &workflow,
+                node,
+                now_ms,
+                now_ms,
+                message,
+                effects,
+            );
         }
         self.executions.insert(id.clone(), execution);
         Response::Done
@@ -461,7 +608,12 @@ impl SchedulerState {
 
     // ------------------------------------------------------------ cancel
 
-    fn cancel(&mut self, id: &ExecutionId, now_ms: u64, effects: &mut Vec<Effect>) -> Result<Response, SchedulerError> {
+    fn cancel(
+        &mut self,
+        id: &ExecutionId,
+        now_ms: u64,
+        effects: &mut Vec<Effect>,
+    ) -> Result<Response, SchedulerError> {
         let execution = self
             .executions
             .get_mut(id)
@@ -487,27 +639,60 @@ impl SchedulerState {
             let attempt = state.attempt;
             let event = execution.record(
                 now_ms,
-                EventSubject::Node { node, phase: NodePhase::Cancelled, attempt },
+                EventSubject::Node {
+                    node,
+                    phase: NodePhase::Cancelled,
+                    attempt,
+                },
                 String::new(),
             );
-            effects.push(Effect::Event { execution: id.clone(), event, finished: false });
+            effects.push(Effect::Event {
+                execution: id.clone(),
+                event,
+                finished: false,
+            });
         }
         execution.unfinished = 0;
-        finish(execution, ExecutionPhase::Cancelled, "cancelled".into(), now_ms, effects);
+        finish(
+            execution,
+            ExecutionPhase::Cancelled,
+            "cancelled".into(),
+            now_ms,
+            effects,
+        );
         Ok(Response::Cancelled(ExecutionPhase::Cancelled))
     }
 }
 
 /// Fails a node for good and with it the execution: running nodes are
 /// cancelled, waiting ones skipped.
-fn fail_node(execution: &mut Execution, node: u32, attempt: u32, why: String, now_ms: u64, effects: &mut Vec<Effect>) {
+fn fail_node(
+    execution: &mut Execution,
+    node: u32,
+    attempt: u32,
+    why: String,
+    now_ms: u64,
+    effects: &mut Vec<Effect>,
+) {
     let id = execution.id.clone();
     let state = &mut execution.nodes[node as usize];
     state.phase = NodePhase::Failed;
     state.error = why.clone();
     state.finished_at_ms = now_ms;
-    let event = execution.record(now_ms, EventSubject::Node { node, phase: NodePhase::Failed, attempt }, why.clone());
-    effects.push(Effect::Event { execution: id.clone(), event, finished: false });
+    let event = execution.record(
+        now_ms,
+        EventSubject::Node {
+            node,
+            phase: NodePhase::Failed,
+            attempt,
+        },
+        why.clone(),
+    );
+    effects.push(Effect::Event {
+        execution: id.clone(),
+        event,
+        finished: false,
+    });
     for other in 0..execution.nodes.len() as u32 {
         let state = &mut execution.nodes[other as usize];
         let phase = match state.phase {
@@ -526,19 +711,41 @@ fn fail_node(execution: &mut Execution, node: u32, attempt: u32, why: String, no
         state.phase = phase;
         state.finished_at_ms = now_ms;
         let attempt = state.attempt;
-        let event = execution.record(now_ms, EventSubject::Node { node: other, phase, attempt }, String::new());
-        effects.push(Effect::Event { execution: id.clone(), event, finished: false });
+        let event = execution.record(
+            now_ms,
+            EventSubject::Node {
+                node: other,
+                phase,
+                attempt,
+            },
+            String::new(),
+        );
+        effects.push(Effect::Event {
+            execution: id.clone(),
+            event,
+            finished: false,
+        });
     }
     execution.unfinished = 0;
     finish(execution, ExecutionPhase::Failed, why, now_ms, effects);
 }
 
-fn finish(execution: &mut Execution, phase: ExecutionPhase, error: String, now_ms: u64, effects: &mut Vec<Effect>) {
+fn finish(
+    execution: &mut Execution,
+    phase: ExecutionPhase,
+    error: String,
+    now_ms: u64,
+    effects: &mut Vec<Effect>,
+) {
     execution.phase = phase;
     execution.error = error.clone();
     execution.finished_at_ms = now_ms;
     let event = execution.record(now_ms, EventSubject::Execution(phase), error);
-    effects.push(Effect::Event { execution: execution.id.clone(), event, finished: true });
+    effects.push(Effect::Event {
+        execution: execution.id.clone(),
+        event,
+        finished: true,
+    });
 }
 
 const MAX_LOGS_PER_NODE: usize = 4;
@@ -578,9 +785,12 @@ fn check_task(task: &TaskSpec) -> Result<(), String> {
     }
     for var in &task.interface.inputs {
         if let Some(default) = &var.default {
-            default
-                .check(&var.ty)
-                .map_err(|why| format!("task `{}` input `{}`: bad default: {why}", task.id, var.name))?;
+            default.check(&var.ty).map_err(|why| {
+                format!(
+                    "task `{}` input `{}`: bad default: {why}",
+                    task.id, var.name
+                )
+            })?;
         }
     }
     Ok(())

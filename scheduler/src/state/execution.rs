@@ -107,7 +107,11 @@ pub struct NodeState {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum EventSubject {
     Execution(ExecutionPhase),
-    Node { node: u32, phase: NodePhase, attempt: u32 },
+    Node {
+        node: u32,
+        phase: NodePhase,
+        attempt: u32,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -140,7 +144,12 @@ pub struct Execution {
 
 impl Execution {
     pub(crate) fn record(&mut self, time_ms: u64, subject: EventSubject, message: String) -> Event {
-        let event = Event { seq: self.events.len() as u64 + 1, time_ms, subject, message };
+        let event = Event {
+            seq: self.events.len() as u64 + 1,
+            time_ms,
+            subject,
+            message,
+        };
         self.events.push(event.clone());
         event
     }

@@ -32,11 +32,31 @@ pub const MAX_LOST_ATTEMPTS: u32 = 5;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Command {
     /// Registers tasks, then workflows, all or nothing.
-    Register { tasks: Vec<TaskSpec>, workflows: Vec<baton_model::WorkflowSpec> },
-    Launch { workflow: Identifier, inputs: Values, pool: String, now_ms: u64 },
+    Register {
+        tasks: Vec<TaskSpec>,
+        workflows: Vec<baton_model::WorkflowSpec>,
+    },
+    Launch {
+        workflow: Identifier,
+        inputs: Values,
+        pool: String,
+        now_ms: u64,
+    },
     /// Hands a queued node to an executor under the next attempt number.
-    Assign { execution: ExecutionId, node: u32, executor: String, now_ms: u64 },
-    Complete { execution: ExecutionId, node: u32, attempt: u32, outputs: Values, log: String, now_ms: u64 },
+    Assign {
+        execution: ExecutionId,
+        node: u32,
+        executor: String,
+        now_ms: u64,
+    },
+    Complete {
+        execution: ExecutionId,
+        node: u32,
+        attempt: u32,
+        outputs: Values,
+        log: String,
+        now_ms: u64,
+    },
     Fail {
         execution: ExecutionId,
         node: u32,
@@ -47,8 +67,16 @@ pub enum Command {
         now_ms: u64,
     },
     /// The attempt's executor is gone (lease expired): run it again.
-    LeaseLost { execution: ExecutionId, node: u32, attempt: u32, now_ms: u64 },
-    Cancel { execution: ExecutionId, now_ms: u64 },
+    LeaseLost {
+        execution: ExecutionId,
+        node: u32,
+        attempt: u32,
+        now_ms: u64,
+    },
+    Cancel {
+        execution: ExecutionId,
+        now_ms: u64,
+    },
 }
 
 /// What applying one command did.
@@ -58,8 +86,13 @@ pub enum Response {
     Done,
     /// (kind, id, created) for each registered entity.
     Registered(Vec<(String, Identifier, bool)>),
-    Launched { execution: ExecutionId, workflow: Identifier },
-    Assigned { attempt: u32 },
+    Launched {
+        execution: ExecutionId,
+        workflow: Identifier,
+    },
+    Assigned {
+        attempt: u32,
+    },
     /// The command no longer applies (a stale attempt, a node no longer
     /// queued); nothing changed.
     Ignored(String),
@@ -71,11 +104,25 @@ pub enum Response {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
     /// A node became ready for dispatch (at or after `not_before_ms`).
-    NodeQueued { execution: ExecutionId, node: u32, pool: String, not_before_ms: u64 },
+    NodeQueued {
+        execution: ExecutionId,
+        node: u32,
+        pool: String,
+        not_before_ms: u64,
+    },
     /// A running attempt must be stopped on its executor.
-    CancelAttempt { execution: ExecutionId, node: u32, attempt: u32, executor: String },
+    CancelAttempt {
+        execution: ExecutionId,
+        node: u32,
+        attempt: u32,
+        executor: String,
+    },
     /// An event was added to an execution's history.
-    Event { execution: ExecutionId, event: Event, finished: bool },
+    Event {
+        execution: ExecutionId,
+        event: Event,
+        finished: bool,
+    },
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -150,17 +197,26 @@ impl SchedulerState {
 }
 
 /// Evaluates a binding against an execution's inputs and node outputs.
-pub(crate) fn evaluate(binding: &CompiledBinding, execution: &Execution) -> Option<baton_model::Value> {
+pub(crate) fn evaluate(
+    binding: &CompiledBinding,
+    execution: &Execution,
+) -> Option<baton_model::Value> {
     use baton_model::Value;
     Some(match binding {
         CompiledBinding::Input(name) => execution.inputs.get(name)?.clone(),
-        CompiledBinding::Output { node, output } => {
-            execution.nodes.get(*node as usize)?.outputs.get(output)?.clone()
-        }
+        CompiledBinding::Output { node, output } => execution
+            .nodes
+            .get(*node as usize)?
+            .outputs
+            .get(output)?
+            .clone(),
         CompiledBinding::Constant(v) => v.clone(),
-        CompiledBinding::List(items) => {
-            Value::List(items.iter().map(|b| evaluate(b, execution)).collect::<Option<_>>()?)
-        }
+        CompiledBinding::List(items) => Value::List(
+            items
+                .iter()
+                .map(|b| evaluate(b, execution))
+                .collect::<Option<_>>()?,
+        ),
         CompiledBinding::Map(entries) => Value::Map(
             entries
                 .iter()
@@ -181,6 +237,9 @@ impl baton_cluster::StateMachine for SchedulerState {
     type Effect = Effect;
 
     fn apply(&mut self, commands: Vec<Command>, effects: &mut Vec<Effect>) -> Vec<Response> {
-        commands.into_iter().map(|c| self.apply_one(c, effects)).collect()
+        commands
+            .into_iter()
+            .map(|c| self.apply_one(c, effects))
+            .collect()
     }
 }

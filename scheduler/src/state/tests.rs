@@ -54,7 +54,11 @@ struct Harness {
 
 impl Harness {
     fn new() -> Self {
-        let mut h = Harness { state: SchedulerState::default(), effects: Vec::new(), now: 1_000 };
+        let mut h = Harness {
+            state: SchedulerState::default(),
+            effects: Vec::new(),
+            now: 1_000,
+        };
         let r = h.apply(register_command(SPECS));
         assert!(matches!(r, Response::Registered(_)), "{r:?}");
         h
@@ -68,7 +72,12 @@ impl Harness {
     fn launch(&mut self, n: i64) -> ExecutionId {
         let inputs = Values::from([("n".to_string(), Value::Int(n))]);
         let now_ms = self.now;
-        match self.apply(Command::Launch { workflow: Identifier::parse("diamond").unwrap(), inputs, pool: String::new(), now_ms }) {
+        match self.apply(Command::Launch {
+            workflow: Identifier::parse("diamond").unwrap(),
+            inputs,
+            pool: String::new(),
+            now_ms,
+        }) {
             Response::Launched { execution, .. } => execution,
             other => panic!("launch failed: {other:?}"),
         }
@@ -90,7 +99,12 @@ impl Harness {
 
     fn assign(&mut self, id: &ExecutionId, node: u32) -> u32 {
         let now_ms = self.now;
-        match self.apply(Command::Assign { execution: id.clone(), node, executor: "x".into(), now_ms }) {
+        match self.apply(Command::Assign {
+            execution: id.clone(),
+            node,
+            executor: "x".into(),
+            now_ms,
+        }) {
             Response::Assigned { attempt } => attempt,
             other => panic!("assign failed: {other:?}"),
         }
@@ -100,9 +114,20 @@ impl Harness {
     fn complete(&mut self, id: &ExecutionId, node: u32, attempt: u32) -> Response {
         let execution = self.state.execution(id).unwrap();
         let outputs = self.state.node_inputs(execution, node).unwrap_or_default();
-        let outputs = if node == 3 { Values::from([("a".to_string(), Value::Int(99))]) } else { outputs };
+        let outputs = if node == 3 {
+            Values::from([("a".to_string(), Value::Int(99))])
+        } else {
+            outputs
+        };
         let now_ms = self.now;
-        self.apply(Command::Complete { execution: id.clone(), node, attempt, outputs, log: String::new(), now_ms })
+        self.apply(Command::Complete {
+            execution: id.clone(),
+            node,
+            attempt,
+            outputs,
+            log: String::new(),
+            now_ms,
+        })
     }
 
     fn fail(&mut self, id: &ExecutionId, node: u32, attempt: u32, retryable: bool) -> Response {
@@ -138,14 +163,20 @@ fn diamond_runs_in_dependency_order_to_its_outputs() {
     let c = h.assign(&id, 2);
     h.complete(&id, 2, c);
     assert_eq!(h.queued(), vec![3]);
-    let inputs = h.state.node_inputs(h.state.execution(&id).unwrap(), 3).unwrap();
+    let inputs = h
+        .state
+        .node_inputs(h.state.execution(&id).unwrap(), 3)
+        .unwrap();
     assert_eq!(inputs["a"], Value::Int(3));
     let d = h.assign(&id, 3);
     h.complete(&id, 3, d);
     let execution = h.state.execution(&id).unwrap();
     assert_eq!(execution.phase, ExecutionPhase::Succeeded);
     assert_eq!(execution.outputs["total"], Value::Int(99));
-    assert!(h.effects.iter().any(|e| matches!(e, Effect::Event { finished: true, .. })));
+    assert!(h
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::Event { finished: true, .. })));
 }
 
 #[test]
@@ -156,11 +187,23 @@ fn a_stale_or_repeated_completion_is_ignored() {
     assert!(matches!(h.complete(&id, 0, a + 1), Response::Ignored(_)));
     assert_eq!(h.phase(&id, 0), NodePhase::Running);
     assert_eq!(h.complete(&id, 0, a), Response::Done);
-    assert!(matches!(h.complete(&id, 0, a), Response::Ignored(_)), "recorded exactly once");
+    assert!(
+        matches!(h.complete(&id, 0, a), Response::Ignored(_)),
+        "recorded exactly once"
+    );
     let events = &h.state.execution(&id).unwrap().events;
     let successes = events
         .iter()
-        .filter(|e| matches!(e.subject, EventSubject::Node { node: 0, phase: NodePhase::Succeeded, .. }))
+        .filter(|e| {
+            matches!(
+                e.subject,
+                EventSubject::Node {
+                    node: 0,
+                    phase: NodePhase::Succeeded,
+                    ..
+                }
+            )
+        })
         .count();
     assert_eq!(successes, 1);
 }
@@ -176,7 +219,11 @@ fn retryable_failures_use_the_tasks_retries_with_backoff() {
         Effect::NodeQueued { not_before_ms, .. } => Some(*not_before_ms),
         _ => None,
     });
-    assert_eq!(not_before, Some(h.now - 1 + retry_backoff_ms(0)), "the command's time plus the backoff");
+    assert_eq!(
+        not_before,
+        Some(h.now - 1 + retry_backoff_ms(0)),
+        "the command's time plus the backoff"
+    );
     h.queued();
     let second = h.assign(&id, 0);
     assert_eq!(second, first + 1);
@@ -185,7 +232,11 @@ fn retryable_failures_use_the_tasks_retries_with_backoff() {
     h.fail(&id, 0, third, true);
     let execution = h.state.execution(&id).unwrap();
     assert_eq!(execution.phase, ExecutionPhase::Failed);
-    assert!(execution.error.contains("after 2 retries"), "{}", execution.error);
+    assert!(
+        execution.error.contains("after 2 retries"),
+        "{}",
+        execution.error
+    );
     assert_eq!(h.phase(&id, 1), NodePhase::Skipped);
     assert_eq!(execution.nodes[0].logs.len(), 3);
 }
@@ -203,7 +254,10 @@ fn a_non_retryable_failure_fails_at_once_and_cancels_running_siblings() {
     assert_eq!(h.phase(&id, 1), NodePhase::Failed);
     assert_eq!(h.phase(&id, 2), NodePhase::Cancelled);
     assert_eq!(h.phase(&id, 3), NodePhase::Skipped);
-    assert!(h.effects.iter().any(|e| matches!(e, Effect::CancelAttempt { node: 2, attempt, .. } if *attempt == c)));
+    assert!(h
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::CancelAttempt { node: 2, attempt, .. } if *attempt == c)));
 }
 
 #[test]
@@ -213,14 +267,29 @@ fn cancel_stops_running_nodes_and_cancels_the_rest() {
     let a = h.assign(&id, 0);
     h.effects.clear();
     let now_ms = h.now;
-    assert_eq!(h.apply(Command::Cancel { execution: id.clone(), now_ms }), Response::Cancelled(ExecutionPhase::Cancelled));
-    assert!(h.effects.iter().any(|e| matches!(e, Effect::CancelAttempt { node: 0, attempt, .. } if *attempt == a)));
+    assert_eq!(
+        h.apply(Command::Cancel {
+            execution: id.clone(),
+            now_ms
+        }),
+        Response::Cancelled(ExecutionPhase::Cancelled)
+    );
+    assert!(h
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::CancelAttempt { node: 0, attempt, .. } if *attempt == a)));
     for node in 0..4 {
         assert_eq!(h.phase(&id, node), NodePhase::Cancelled);
     }
-    assert!(matches!(h.complete(&id, 0, a), Response::Ignored(_)), "a late result changes nothing");
+    assert!(
+        matches!(h.complete(&id, 0, a), Response::Ignored(_)),
+        "a late result changes nothing"
+    );
     let unknown = ExecutionId("nope-1".into());
-    match h.apply(Command::Cancel { execution: unknown, now_ms }) {
+    match h.apply(Command::Cancel {
+        execution: unknown,
+        now_ms,
+    }) {
         Response::Rejected(e) => assert_eq!(e.code, ErrorCode::NotFound),
         other => panic!("{other:?}"),
     }
@@ -233,12 +302,23 @@ fn a_lost_lease_runs_the_node_again_without_charging_retries() {
     let a = h.assign(&id, 0);
     h.effects.clear();
     let now_ms = h.now;
-    assert_eq!(h.apply(Command::LeaseLost { execution: id.clone(), node: 0, attempt: a, now_ms }), Response::Done);
+    assert_eq!(
+        h.apply(Command::LeaseLost {
+            execution: id.clone(),
+            node: 0,
+            attempt: a,
+            now_ms
+        }),
+        Response::Done
+    );
     assert_eq!(h.queued(), vec![0]);
     let node = &h.state.execution(&id).unwrap().nodes[0];
     assert_eq!((node.retries_used, node.lost_attempts), (0, 1));
     let again = h.assign(&id, 0);
-    assert!(matches!(h.complete(&id, 0, a), Response::Ignored(_)), "the old attempt's late result is ignored");
+    assert!(
+        matches!(h.complete(&id, 0, a), Response::Ignored(_)),
+        "the old attempt's late result is ignored"
+    );
     assert_eq!(h.complete(&id, 0, again), Response::Done);
 }
 
@@ -247,20 +327,38 @@ fn bad_launches_are_refused_and_change_nothing() {
     let mut h = Harness::new();
     let before = h.state.executions.len();
     let cases = [
-        ("nosuch", Values::from([("n".to_string(), Value::Int(1))]), "unknown workflow"),
+        (
+            "nosuch",
+            Values::from([("n".to_string(), Value::Int(1))]),
+            "unknown workflow",
+        ),
         ("diamond", Values::new(), "missing required input `n` (int)"),
-        ("diamond", Values::from([("n".to_string(), Value::String("x".into()))]), "input `n` (int): expected int"),
         (
             "diamond",
-            Values::from([("n".to_string(), Value::Int(1)), ("m".to_string(), Value::Int(1))]),
+            Values::from([("n".to_string(), Value::String("x".into()))]),
+            "input `n` (int): expected int",
+        ),
+        (
+            "diamond",
+            Values::from([
+                ("n".to_string(), Value::Int(1)),
+                ("m".to_string(), Value::Int(1)),
+            ]),
             "unknown input `m`",
         ),
     ];
     for (workflow, inputs, expected) in cases {
         let now_ms = h.now;
         let workflow = Identifier::parse(workflow).unwrap();
-        match h.apply(Command::Launch { workflow, inputs, pool: String::new(), now_ms }) {
-            Response::Rejected(e) => assert!(e.message.contains(expected), "{} vs {expected}", e.message),
+        match h.apply(Command::Launch {
+            workflow,
+            inputs,
+            pool: String::new(),
+            now_ms,
+        }) {
+            Response::Rejected(e) => {
+                assert!(e.message.contains(expected), "{} vs {expected}", e.message)
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -271,16 +369,31 @@ fn bad_launches_are_refused_and_change_nothing() {
 #[test]
 fn registered_versions_never_change() {
     let mut h = Harness::new();
-    assert!(matches!(h.apply(register_command(SPECS)), Response::Registered(items) if items.iter().all(|(_, _, created)| !created)));
+    assert!(
+        matches!(h.apply(register_command(SPECS)), Response::Registered(items) if items.iter().all(|(_, _, created)| !created))
+    );
     let changed = SPECS.replacen("retries: 2", "retries: 3", 1);
     match h.apply(register_command(&changed)) {
         Response::Rejected(e) => {
             assert_eq!(e.code, ErrorCode::AlreadyExists);
-            assert!(e.message.contains("task `default/development/square@v1` is already registered"), "{}", e.message);
+            assert!(
+                e.message
+                    .contains("task `default/development/square@v1` is already registered"),
+                "{}",
+                e.message
+            );
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(h.state.tasks.values().find(|t| t.id.name == "square").unwrap().retries, 2);
+    assert_eq!(
+        h.state
+            .tasks
+            .values()
+            .find(|t| t.id.name == "square")
+            .unwrap()
+            .retries,
+        2
+    );
 }
 
 #[test]
@@ -290,7 +403,12 @@ fn a_request_with_one_bad_workflow_registers_nothing() {
         "{SPECS}---\nkind: Workflow\nname: broken\nnodes: [{{id: a, task: nothing@v9, inputs: {{}}}}]\n"
     );
     match state.apply_one(register_command(&text), &mut Vec::new()) {
-        Response::Rejected(e) => assert!(e.message.contains("unknown task `default/development/nothing@v9`"), "{}", e.message),
+        Response::Rejected(e) => assert!(
+            e.message
+                .contains("unknown task `default/development/nothing@v9`"),
+            "{}",
+            e.message
+        ),
         other => panic!("{other:?}"),
     }
     assert!(state.tasks.is_empty() && state.workflows.is_empty());
@@ -301,7 +419,11 @@ fn unknown_builtins_are_refused() {
     let mut state = SchedulerState::default();
     let text = "kind: Task\nname: t\nrunner: {builtin: teleport}\n";
     match state.apply_one(register_command(text), &mut Vec::new()) {
-        Response::Rejected(e) => assert!(e.message.contains("unknown builtin `teleport`"), "{}", e.message),
+        Response::Rejected(e) => assert!(
+            e.message.contains("unknown builtin `teleport`"),
+            "{}",
+            e.message
+        ),
         other => panic!("{other:?}"),
     }
 }
@@ -314,7 +436,13 @@ fn state_survives_postcard_roundtrip() {
     h.complete(&id, 0, a);
     let bytes = postcard_roundtrip(&h.state);
     assert_eq!(bytes.executions[&id], h.state.executions[&id]);
-    assert_eq!(bytes.workflow(&Identifier::parse("diamond").unwrap().with_global_defaults()).unwrap().node_index("d"), Some(3));
+    assert_eq!(
+        bytes
+            .workflow(&Identifier::parse("diamond").unwrap().with_global_defaults())
+            .unwrap()
+            .node_index("d"),
+        Some(3)
+    );
 }
 
 fn postcard_roundtrip(state: &SchedulerState) -> SchedulerState {

@@ -1,0 +1,165 @@
+//! The `baton-executor` binary: parses flags into an [`ExecutorConfig`],
+//! starts the executor and waits for it. SIGTERM or ctrl-c drains it (take
+//! nothing new, finish running work, exit 0); a second signal stops it now.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use baton_executor::config::{default_work_dir, default_workers, DEFAULT_POOL, DEFAULT_SCHEDULER};
+use baton_executor::ExecutorConfig;
+use clap::Parser;
+use tokio::signal::unix::{signal, SignalKind};
+use tracing_subscriber::EnvFilter;
+
+/// Runs Baton tasks for a scheduler: dials the scheduler (no open port
+/// needed), registers in a pool, and runs the attempts it is assigned in a
+/// pool of workers. SIGTERM or ctrl-c drains (running work finishes first);
+/// a second signal stops at once. Logs go to stderr; set RUST_LOG (e.g.
+/// `RUST_LOG=baton_executor=debug`) to change the level (default: info).
+#[derive(Debug, Parser)]
+#[command(name = "baton-executor", version)]
+struct Args {
+    /// Scheduler address to dial, HOST:PORT. Repeat the flag or separate
+    /// addresses with commas to name several scheduler nodes: they are tried
+    /// in turn, and a follower redirects the executor to the leader.
+    #[arg(
+        long = "scheduler",
+        value_name = "HOST:PORT",
+        env = "BATON_SCHEDULER",
+        value_delimiter = ',',
+        default_value = DEFAULT_SCHEDULER,
+        value_parser = parse_address,
+    )]
+    schedulers: Vec<String>,
+
+    /// The executor pool to join; tasks, workflows and launches pinned to
+    /// this pool run here.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_POOL)]
+    pool: String,
+
+    /// Labels describing this executor, as KEY=VALUE pairs separated by
+    /// commas (e.g. `--labels gpu=a100,zone=eu`).
+    #[arg(long, value_name = "KEY=VALUE,...", value_delimiter = ',', value_parser = parse_label)]
+    labels: Vec<(String, String)>,
+
+    /// How many attempts run at once (one worker actor each). Default: the
+    /// number of CPUs.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    workers: Option<u32>,
+
+    /// Where task logs (logs/), blob outputs (blobs/) and per-attempt
+    /// scratch directories (tmp/) go. Default: a `baton-executor-<ID>`
+    /// directory under the system temp directory.
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+
+    /// This executor's id, unique among the pool's executors. Default:
+    /// HOSTNAME-PID.
+    #[arg(long, value_name = "ID")]
+    id: Option<String>,
+
+    /// How often to send the scheduler a heartbeat (e.g. 1s, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
+    heartbeat_interval: Duration,
+}
+
+fn parse_address(text: &str) -> Result<String, String> {
+    let address = text.trim();
+    baton_executor::config::check_address(address)?;
+    Ok(address.to_owned())
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.trim().to_owned()))
+        }
+        _ => Err(format!("bad label `{text}`: expected KEY=VALUE")),
+    }
+}
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let interval =
+        humantime::parse_duration(text).map_err(|e| format!("bad duration `{text}`: {e}"))?;
+    if interval.is_zero() {
+        return Err("the interval must be more than zero".into());
+    }
+    Ok(interval)
+}
+
+impl Args {
+    fn into_config(self) -> ExecutorConfig {
+        let executor_id = self
+            .id
+            .unwrap_or_else(baton_executor::config::default_executor_id);
+        ExecutorConfig {
+            work_dir: self
+                .work_dir
+                .unwrap_or_else(|| default_work_dir(&executor_id)),
+            executor_id,
+            pool: self.pool,
+            labels: self.labels.into_iter().collect::<BTreeMap<_, _>>(),
+            workers: self.workers.unwrap_or_else(default_workers),
+            schedulers: self.schedulers,
+            heartbeat_interval: self.heartbeat_interval,
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(terminate) => terminate,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for SIGTERM");
+            return ExitCode::FAILURE;
+        }
+    };
+    let executor = match baton_executor::start(args.into_config()).await {
+        Ok(executor) => executor,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the executor");
+            return ExitCode::FAILURE;
+        }
+    };
+    let control = executor.control();
+    let signals = tokio::spawn(async move {
+        let first = next_signal(&mut terminate).await;
+        tracing::info!(
+            signal = first,
+            "draining; send the signal again to stop at once"
+        );
+        control.drain();
+        let second = next_signal(&mut terminate).await;
+        tracing::warn!(signal = second, "stopping now; running attempts are killed");
+        control.shutdown();
+    });
+    let outcome = executor.wait().await;
+    signals.abort();
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "the executor failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Waits for SIGTERM or ctrl-c (SIGINT) and names it.
+async fn next_signal(terminate: &mut tokio::signal::unix::Signal) -> &'static str {
+    tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}

@@ -1,0 +1,93 @@
+//! The executor's work directory and its layout:
+//! `logs/<execution>/<node>/<attempt>.log` holds each attempt's captured
+//! stdout and stderr, `blobs/<sha256>` the blob outputs (content-addressed),
+//! and `tmp/` the per-attempt scratch directories, removed when the attempt
+//! ends. Ids from the scheduler are made safe as path components.
+
+use std::path::{Path, PathBuf};
+
+use crate::attempt::AttemptKey;
+use crate::error::ExecutorError;
+
+#[derive(Clone, Debug)]
+pub struct WorkDirs {
+    root: PathBuf,
+    logs: PathBuf,
+    blobs: PathBuf,
+    tmp: PathBuf,
+}
+
+impl WorkDirs {
+    /// Creates the layout under `root` (and `root` itself), with absolute paths.
+    pub fn create(root: &Path) -> Result<Self, ExecutorError> {
+        let fail = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ExecutorError::WorkDir { path, source }
+        };
+        std::fs::create_dir_all(root).map_err(fail(root))?;
+        let root = root.canonicalize().map_err(fail(root))?;
+        let dirs = WorkDirs {
+            logs: root.join("logs"),
+            blobs: root.join("blobs"),
+            tmp: root.join("tmp"),
+            root,
+        };
+        for dir in [&dirs.logs, &dirs.blobs, &dirs.tmp] {
+            std::fs::create_dir_all(dir).map_err(fail(dir))?;
+        }
+        Ok(dirs)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn blobs(&self) -> &Path {
+        &self.blobs
+    }
+
+    pub fn tmp(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Where the captured output of attempt `key` goes.
+    pub fn log_path(&self, key: &AttemptKey) -> PathBuf {
+        self.logs
+            .join(path_component(&key.execution_id))
+            .join(path_component(&key.node_id))
+            .join(format!("{}.log", key.attempt))
+    }
+}
+
+/// `text` as one safe path component: no separators, no `.`/`..`, not empty.
+pub fn path_component(text: &str) -> String {
+    let safe: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if safe.is_empty() || safe.chars().all(|c| c == '.') {
+        format!("_{safe}")
+    } else {
+        safe
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_components_cannot_escape_the_log_dir() {
+        assert_eq!(path_component("exec-1"), "exec-1");
+        assert_eq!(path_component("../etc"), ".._etc");
+        assert_eq!(path_component(".."), "_..");
+        assert_eq!(path_component(""), "_");
+        assert_eq!(path_component("a/b c"), "a_b_c");
+    }
+}

@@ -1,0 +1,193 @@
+//! The `Worker` actor: runs one attempt at a time through a runner.
+//!
+//! The run itself is a tokio task, so the worker's mailbox stays free for
+//! `Cancel` while an attempt runs; the worker keeps the attempt's
+//! [`Control`] (to cancel it, or to kill its process group) and the task's
+//! abort handle. When the run ends the worker tells its pool (`Done`). If the
+//! runner panicked, the worker fails on purpose so the pool's supervision
+//! reports the attempt as crashed and replaces the worker. Whenever a worker
+//! goes away (stopped, killed or failed) its state is dropped, and dropping
+//! a running attempt kills its process group.
+
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::task::{AbortHandle, JoinHandle};
+use tracing::Instrument;
+
+use crate::attempt::{Assignment, AttemptKey, Failure, Report};
+use crate::pool::PoolMsg;
+use crate::runner::{self, Control};
+use crate::work_dir::WorkDirs;
+
+/// A worker's number within its pool (stable for the worker's life).
+pub type WorkerId = u64;
+
+pub struct Worker {
+    pub id: WorkerId,
+    pub pool: ActorRef<PoolMsg>,
+    pub dirs: Arc<WorkDirs>,
+}
+
+pub enum WorkerMsg {
+    /// Run this attempt (the pool only sends it to an idle worker).
+    Run(Box<Assignment>),
+    /// Cancel this attempt if it is the one running.
+    Cancel(AttemptKey),
+    /// From the task running attempt number `run`: it ended. `Err` carries
+    /// the panic message of a runner that panicked.
+    Ended {
+        run: u64,
+        result: Result<Report, String>,
+    },
+}
+
+#[derive(Default)]
+pub struct WorkerState {
+    current: Option<CurrentRun>,
+    runs: u64,
+}
+
+/// The attempt a worker is running. Dropping it stops the attempt for good.
+struct CurrentRun {
+    run: u64,
+    key: AttemptKey,
+    control: Control,
+    runner: AbortHandle,
+    watcher: JoinHandle<()>,
+}
+
+impl Drop for CurrentRun {
+    fn drop(&mut self) {
+        self.control.kill_process_group();
+        self.runner.abort();
+        self.watcher.abort();
+    }
+}
+
+impl Actor for Worker {
+    type Msg = WorkerMsg;
+    type State = WorkerState;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<WorkerMsg>,
+        _: (),
+    ) -> Result<WorkerState, ActorProcessingErr> {
+        Ok(WorkerState::default())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<WorkerMsg>,
+        message: WorkerMsg,
+        state: &mut WorkerState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            WorkerMsg::Run(assignment) => self.start_run(myself, state, assignment),
+            WorkerMsg::Cancel(key) => match &state.current {
+                Some(current) if current.key == key => {
+                    tracing::info!(worker = self.id, attempt = %key, "cancelling");
+                    current.control.cancel();
+                }
+                _ => {
+                    tracing::debug!(worker = self.id, attempt = %key, "cancel for an attempt this worker does not run")
+                }
+            },
+            WorkerMsg::Ended { run, result } => {
+                let Some(current) = state.current.take_if(|current| current.run == run) else {
+                    return Ok(()); // a run already abandoned
+                };
+                let key = current.key.clone();
+                drop(current);
+                match result {
+                    Ok(report) => {
+                        let _ = self.pool.send_message(PoolMsg::Done {
+                            worker: self.id,
+                            key,
+                            report,
+                        });
+                    }
+                    Err(panic) => {
+                        return Err(
+                            format!("the runner panicked while running {key}: {panic}").into()
+                        )
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<WorkerMsg>,
+        state: &mut WorkerState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(current) = state.current.take() {
+            tracing::warn!(worker = self.id, attempt = %current.key, "worker stopped mid-attempt; killing it");
+        }
+        Ok(())
+    }
+}
+
+impl Worker {
+    fn start_run(
+        &self,
+        myself: ActorRef<WorkerMsg>,
+        state: &mut WorkerState,
+        assignment: Box<Assignment>,
+    ) {
+        if let Some(current) = &state.current {
+            tracing::error!(worker = self.id, running = %current.key, refused = %assignment.key, "worker got a second attempt");
+            let report = Report::failed(Failure::retryable("the worker was busy"), String::new());
+            let _ = self.pool.send_message(PoolMsg::Done {
+                worker: self.id,
+                key: assignment.key,
+                report,
+            });
+            return;
+        }
+        state.runs += 1;
+        let run = state.runs;
+        let key = assignment.key.clone();
+        let control = Control::new();
+        let span = tracing::info_span!(
+            "attempt",
+            execution = %key.execution_id,
+            node = %key.node_id,
+            attempt = key.attempt,
+            worker = self.id
+        );
+        let running = tokio::spawn(
+            runner::run(self.dirs.clone(), *assignment, control.clone()).instrument(span),
+        );
+        let runner = running.abort_handle();
+        let watcher = tokio::spawn(async move {
+            let result = match running.await {
+                Ok(report) => Ok(report),
+                Err(error) if error.is_panic() => Err(panic_message(error.into_panic())),
+                Err(_) => return, // aborted: the worker dropped the attempt
+            };
+            let _ = myself.send_message(WorkerMsg::Ended { run, result });
+        });
+        state.current = Some(CurrentRun {
+            run,
+            key,
+            control,
+            runner,
+            watcher,
+        });
+    }
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(text) => *text,
+        Err(payload) => match payload.downcast::<&'static str>() {
+            Ok(text) => (*text).to_owned(),
+            Err(_) => "a panic without a message".to_owned(),
+        },
+    }
+}
