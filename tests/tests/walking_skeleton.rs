@@ -276,14 +276,21 @@ fn dev_killed_mid_execution_finishes_after_restart_without_rerunning_succeeded_n
     // Wait until b's process runs (it records its pid first thing), then kill.
     let b_pid: Option<i32> = wait_for(Duration::from_secs(30), || {
         let runs = std::fs::read_to_string(&marker).ok()?;
-        runs.lines().find(|l| l.starts_with("b "))?.split_whitespace().nth(2)?.parse().ok()
+        runs.lines()
+            .find(|l| l.starts_with("b "))?
+            .split_whitespace()
+            .nth(2)?
+            .parse()
+            .ok()
     });
     let b_pid = b_pid.expect("b never started");
     let execution = cluster.baton(&["get", &id, "-o", "json"]).ok().json();
     assert_eq!(node(&execution, "a")["phase"], "SUCCEEDED");
     cluster.kill();
     // The task the killed executor ran dies with it rather than run on unsupervised.
-    let gone = wait_for(Duration::from_secs(5), || (!process_alive(b_pid)).then_some(()));
+    let gone = wait_for(Duration::from_secs(5), || {
+        (!process_alive(b_pid)).then_some(())
+    });
     assert!(gone.is_some(), "task process {b_pid} outlived its executor");
 
     let cluster = DevCluster::start(&data);

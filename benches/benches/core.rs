@@ -1,0 +1,102 @@
+//! Micro-benchmarks of the pure core: the workflow compiler on a 10,000-node
+//! workflow, and the state machine applying the commands of a 10,000-node
+//! fan-out (launch, then an assignment and a completion per node, in batches
+//! as the proposer would send them).
+
+use std::sync::Arc;
+
+use baton_model::{Identifier, Value, Values};
+use baton_scheduler::compiler::compile;
+use baton_scheduler::state::{Command, Response, SchedulerState};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+
+const NODES: usize = 10_000;
+
+fn compile_10k(c: &mut Criterion) {
+    let task = Arc::new(baton_benches::pass_task());
+    let mut group = c.benchmark_group("compile");
+    group.throughput(Throughput::Elements(NODES as u64));
+    for (name, spec) in [
+        ("fan_out_10k", baton_benches::fan_out(NODES)),
+        ("chain_10k", baton_benches::chain(NODES)),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| compile(&spec, |_| Some(task.clone())).expect("compiles"))
+        });
+    }
+    group.finish();
+}
+
+fn registered_state() -> SchedulerState {
+    let mut state = SchedulerState::default();
+    let register = Command::Register {
+        tasks: vec![baton_benches::pass_task()],
+        workflows: vec![baton_benches::fan_out(NODES)],
+    };
+    let response = state.apply_one(register, &mut Vec::new());
+    assert!(matches!(response, Response::Registered(_)), "{response:?}");
+    state
+}
+
+fn run_fan_out(mut state: SchedulerState) -> SchedulerState {
+    let mut effects = Vec::new();
+    let launch = Command::Launch {
+        workflow: Identifier::new("default", "development", "fan", "v1"),
+        inputs: Values::new(),
+        pool: String::new(),
+        now_ms: 1,
+    };
+    let Response::Launched { execution, .. } = state.apply_one(launch, &mut effects) else {
+        panic!("launch")
+    };
+    for chunk in (0..NODES as u32).collect::<Vec<_>>().chunks(1024) {
+        let assigns = chunk
+            .iter()
+            .map(|&node| Command::Assign {
+                execution: execution.clone(),
+                node,
+                executor: "x".into(),
+                now_ms: 2,
+            })
+            .collect();
+        apply_all(&mut state, assigns, &mut effects);
+        let completes = chunk
+            .iter()
+            .map(|&node| Command::Complete {
+                execution: execution.clone(),
+                node,
+                attempt: 1,
+                outputs: Values::from([("x".to_string(), Value::Int(node as i64))]),
+                log: String::new(),
+                now_ms: 3,
+            })
+            .collect();
+        apply_all(&mut state, completes, &mut effects);
+        effects.clear();
+    }
+    state
+}
+
+fn apply_all(
+    state: &mut SchedulerState,
+    commands: Vec<Command>,
+    effects: &mut Vec<baton_scheduler::state::Effect>,
+) {
+    for command in commands {
+        state.apply_one(command, effects);
+    }
+}
+
+fn apply_fan_out(c: &mut Criterion) {
+    let mut group = c.benchmark_group("state_machine");
+    // Per node: one assignment and one completion.
+    group.throughput(Throughput::Elements(2 * NODES as u64));
+    group.sample_size(10);
+    group.bench_function("fan_out_10k_commands", |b| {
+        b.iter_batched(registered_state, run_fan_out, BatchSize::LargeInput)
+    });
+    group.finish();
+}
+
+criterion_group!(benches, compile_10k, apply_fan_out);
+criterion_main!(benches);
