@@ -44,6 +44,7 @@ fn run_fan_out(mut state: SchedulerState) -> SchedulerState {
         workflow: Identifier::new("default", "development", "fan", "v1"),
         inputs: Values::new(),
         pool: String::new(),
+        request_id: String::new(),
         now_ms: 1,
     };
     let Response::Launched { execution, .. } = state.apply_one(launch, &mut effects) else {

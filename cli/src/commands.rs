@@ -9,7 +9,7 @@ use baton_model::Identifier;
 use baton_proto::*;
 use futures::StreamExt;
 
-use crate::client::{CliError, Client};
+use crate::client::{retryable, CliError, Client};
 use crate::render;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -54,11 +54,8 @@ pub async fn register(
     quiet: bool,
 ) -> Result<(), CliError> {
     let response = client
-        .admin
-        .register(request)
-        .await
-        .map_err(|s| client.status(s))?
-        .into_inner();
+        .call(request, |mut a, r| async move { a.register(r).await })
+        .await?;
     if !quiet {
         for item in response.registered {
             let what = if item.created {
@@ -93,6 +90,16 @@ pub fn parse_inputs(inputs: &[String]) -> Result<HashMap<String, String>, CliErr
     Ok(out)
 }
 
+/// A launch request id unique to this invocation, so that retrying the
+/// launch (e.g. across a leader change) never launches twice.
+fn new_request_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    format!("{}-{}-{nanos:x}", host.trim(), std::process::id())
+}
+
 pub async fn launch(
     client: &mut Client,
     workflow: &str,
@@ -105,13 +112,11 @@ pub async fn launch(
         inputs: HashMap::new(),
         text_inputs: parse_inputs(inputs)?,
         pool: pool.unwrap_or_default(),
+        request_id: new_request_id(),
     };
-    Ok(client
-        .admin
-        .launch(request)
+    client
+        .call(request, |mut a, r| async move { a.launch(r).await })
         .await
-        .map_err(|s| client.status(s))?
-        .into_inner())
 }
 
 pub async fn run(
@@ -173,6 +178,39 @@ pub enum Progress {
     Lines,
 }
 
+/// Streams an execution's events to `on_event` until it ends, resuming
+/// without repeats when the stream breaks (e.g. across a leader change).
+pub async fn stream_events(
+    client: &mut Client,
+    execution_id: &str,
+    mut on_event: impl FnMut(&ExecutionEvent),
+) -> Result<(), CliError> {
+    let mut seen = 0u64;
+    loop {
+        let request = WatchRequest {
+            execution_id: execution_id.to_owned(),
+        };
+        let mut stream = client
+            .call(request, |mut a, r| async move { a.watch(r).await })
+            .await?;
+        loop {
+            match stream.next().await {
+                Some(Ok(event)) => {
+                    if event.seq > seen {
+                        seen = event.seq;
+                        on_event(&event);
+                    }
+                }
+                None => return Ok(()),
+                Some(Err(status)) if retryable(&status) => break,
+                Some(Err(status)) => return Err(client.error(status)),
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        client.reconnect(None).await;
+    }
+}
+
 /// Watches an execution to its end, showing progress; returns it finished.
 pub async fn follow(
     client: &mut Client,
@@ -183,11 +221,10 @@ pub async fn follow(
         execution_id: execution_id.to_owned(),
     };
     let initial = client
-        .admin
-        .get_execution(request.clone())
-        .await
-        .map_err(|s| client.status(s))?
-        .into_inner();
+        .call(request.clone(), |mut a, r| async move {
+            a.get_execution(r).await
+        })
+        .await?;
     let bar = indicatif::ProgressBar::new(initial.nodes.len() as u64);
     if progress == Progress::Bar {
         bar.set_style(
@@ -199,39 +236,26 @@ pub async fn follow(
     } else {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let mut stream = client
-        .admin
-        .watch(WatchRequest {
-            execution_id: execution_id.to_owned(),
-        })
-        .await
-        .map_err(|s| client.status(s))?
-        .into_inner();
-    while let Some(event) = stream.next().await {
-        let event = event.map_err(|s| client.status(s))?;
-        match progress {
-            Progress::Lines => eprintln!("{}", render::event_text(&event, initial.created_at_ms)),
-            Progress::Bar => {
-                if event.node_phase == NodePhase::NodeSucceeded as i32 {
-                    bar.inc(1);
-                }
-                if !event.node_id.is_empty() {
-                    bar.set_message(format!(
-                        "{} {}",
-                        event.node_id,
-                        render::node_phase(event.node_phase).to_lowercase()
-                    ));
-                }
+    stream_events(client, execution_id, |event| match progress {
+        Progress::Lines => eprintln!("{}", render::event_text(event, initial.created_at_ms)),
+        Progress::Bar => {
+            if event.node_phase == NodePhase::NodeSucceeded as i32 {
+                bar.inc(1);
+            }
+            if !event.node_id.is_empty() {
+                bar.set_message(format!(
+                    "{} {}",
+                    event.node_id,
+                    render::node_phase(event.node_phase).to_lowercase()
+                ));
             }
         }
-    }
+    })
+    .await?;
     bar.finish_and_clear();
-    Ok(client
-        .admin
-        .get_execution(request)
+    client
+        .call(request, |mut a, r| async move { a.get_execution(r).await })
         .await
-        .map_err(|s| client.status(s))?
-        .into_inner())
 }
 
 pub async fn get(client: &mut Client, execution_id: &str, output: Output) -> Result<(), CliError> {
@@ -239,11 +263,8 @@ pub async fn get(client: &mut Client, execution_id: &str, output: Output) -> Res
         execution_id: execution_id.to_owned(),
     };
     let execution = client
-        .admin
-        .get_execution(request)
-        .await
-        .map_err(|s| client.status(s))?
-        .into_inner();
+        .call(request, |mut a, r| async move { a.get_execution(r).await })
+        .await?;
     match output {
         Output::Json => print_json(&render::execution_json(&execution)),
         Output::Text => print!("{}", render::execution_text(&execution)),
@@ -260,35 +281,23 @@ pub async fn watch(
         execution_id: execution_id.to_owned(),
     };
     let initial = client
-        .admin
-        .get_execution(request.clone())
-        .await
-        .map_err(|s| client.status(s))?
-        .into_inner();
-    let mut stream = client
-        .admin
-        .watch(WatchRequest {
-            execution_id: execution_id.to_owned(),
+        .call(request.clone(), |mut a, r| async move {
+            a.get_execution(r).await
         })
-        .await
-        .map_err(|s| client.status(s))?
-        .into_inner();
+        .await?;
     let mut stdout = std::io::stdout();
-    while let Some(event) = stream.next().await {
-        let event = event.map_err(|s| client.status(s))?;
+    stream_events(client, execution_id, |event| {
         let line = match output {
-            Output::Json => serde_json::to_string(&render::event_json(&event)).unwrap_or_default(),
-            Output::Text => render::event_text(&event, initial.created_at_ms),
+            Output::Json => serde_json::to_string(&render::event_json(event)).unwrap_or_default(),
+            Output::Text => render::event_text(event, initial.created_at_ms),
         };
         let _ = writeln!(stdout, "{line}");
         let _ = stdout.flush();
-    }
+    })
+    .await?;
     let execution = client
-        .admin
-        .get_execution(request)
-        .await
-        .map_err(|s| client.status(s))?
-        .into_inner();
+        .call(request, |mut a, r| async move { a.get_execution(r).await })
+        .await?;
     if output == Output::Text {
         print!("{}", render::values_text(&execution.outputs, "  "));
     }
@@ -311,11 +320,10 @@ pub async fn list(
     match kind {
         ListKind::Executions => {
             let response = client
-                .admin
-                .list_executions(ListExecutionsRequest { limit })
-                .await
-                .map_err(|s| client.status(s))?
-                .into_inner();
+                .call(ListExecutionsRequest { limit }, |mut a, r| async move {
+                    a.list_executions(r).await
+                })
+                .await?;
             match output {
                 Output::Json => print_json(&serde_json::Value::Array(
                     response
@@ -346,11 +354,10 @@ pub async fn list(
         }
         ListKind::Tasks => {
             let response = client
-                .admin
-                .list_tasks(ListTasksRequest {})
-                .await
-                .map_err(|s| client.status(s))?
-                .into_inner();
+                .call(ListTasksRequest {}, |mut a, r| async move {
+                    a.list_tasks(r).await
+                })
+                .await?;
             match output {
                 Output::Json => print_json(&serde_json::Value::Array(
                     response
@@ -381,11 +388,10 @@ pub async fn list(
         }
         ListKind::Workflows => {
             let response = client
-                .admin
-                .list_workflows(ListWorkflowsRequest {})
-                .await
-                .map_err(|s| client.status(s))?
-                .into_inner();
+                .call(ListWorkflowsRequest {}, |mut a, r| async move {
+                    a.list_workflows(r).await
+                })
+                .await?;
             match output {
                 Output::Json => print_json(&serde_json::Value::Array(
                     response
@@ -419,13 +425,13 @@ pub async fn list(
 
 pub async fn cancel(client: &mut Client, execution_id: &str) -> Result<(), CliError> {
     let response = client
-        .admin
-        .cancel(CancelRequest {
-            execution_id: execution_id.to_owned(),
-        })
-        .await
-        .map_err(|s| client.status(s))?
-        .into_inner();
+        .call(
+            CancelRequest {
+                execution_id: execution_id.to_owned(),
+            },
+            |mut a, r| async move { a.cancel(r).await },
+        )
+        .await?;
     let phase = render::execution_phase(response.phase);
     if phase == "CANCELLED" {
         println!("{execution_id} cancelled");
@@ -443,20 +449,174 @@ pub async fn logs(
     output: Output,
 ) -> Result<(), CliError> {
     let response = client
-        .admin
-        .get_node_logs(GetNodeLogsRequest {
-            execution_id: execution_id.to_owned(),
-            node_id: node.to_owned(),
-            attempt,
-        })
-        .await
-        .map_err(|s| client.status(s))?
-        .into_inner();
+        .call(
+            GetNodeLogsRequest {
+                execution_id: execution_id.to_owned(),
+                node_id: node.to_owned(),
+                attempt,
+            },
+            |mut a, r| async move { a.get_node_logs(r).await },
+        )
+        .await?;
     match output {
         Output::Json => {
             print_json(&serde_json::json!({"attempt": response.attempt, "log": response.log}))
         }
         Output::Text => print!("{}", response.log),
+    }
+    Ok(())
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ClusterCommand {
+    /// Show the leader, term, members and each node's log positions.
+    Status,
+    /// Add a node (started with an empty data directory) as a learner; it
+    /// receives the log (or a snapshot) and votes once promoted.
+    AddLearner {
+        /// The new node's id (unique, from 1).
+        id: u64,
+        /// The address the new node serves on.
+        address: String,
+    },
+    /// Make learners voters.
+    Promote {
+        #[arg(required = true)]
+        ids: Vec<u64>,
+    },
+    /// Remove voters or learners from the cluster.
+    Remove {
+        #[arg(required = true)]
+        ids: Vec<u64>,
+    },
+}
+
+pub async fn cluster(
+    client: &mut Client,
+    command: ClusterCommand,
+    output: Output,
+) -> Result<(), CliError> {
+    let members = match command {
+        ClusterCommand::Status => return cluster_status(client, output).await,
+        ClusterCommand::AddLearner { id, address } => {
+            let request = AddLearnerRequest {
+                node_id: id,
+                address,
+            };
+            client
+                .call(request, |mut a, r| async move { a.add_learner(r).await })
+                .await?
+        }
+        ClusterCommand::Promote { ids } => {
+            let request = PromoteRequest { node_ids: ids };
+            client
+                .call(request, |mut a, r| async move { a.promote(r).await })
+                .await?
+        }
+        ClusterCommand::Remove { ids } => {
+            let request = RemoveNodesRequest { node_ids: ids };
+            client
+                .call(request, |mut a, r| async move { a.remove_nodes(r).await })
+                .await?
+        }
+    };
+    match output {
+        Output::Json => print_json(&serde_json::Value::Array(
+            members
+                .members
+                .iter()
+                .map(|m| serde_json::json!({"id": m.id, "address": m.address, "voter": m.voter}))
+                .collect(),
+        )),
+        Output::Text => {
+            for m in &members.members {
+                println!(
+                    "{:>4}  {:<24} {}",
+                    m.id,
+                    m.address,
+                    if m.voter { "voter" } else { "learner" }
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Asks the contacted node for the members, then each member for its own view.
+async fn cluster_status(client: &mut Client, output: Output) -> Result<(), CliError> {
+    let first = client
+        .call(ClusterStatusRequest {}, |mut a, r| async move {
+            a.cluster_status(r).await
+        })
+        .await?;
+    let mut rows = Vec::new();
+    for member in &first.members {
+        let status =
+            match crate::client::Client::connect(&member.address, true, std::time::Duration::ZERO)
+                .await
+            {
+                Ok(mut node) => node
+                    .call(ClusterStatusRequest {}, |mut a, r| async move {
+                        a.cluster_status(r).await
+                    })
+                    .await
+                    .ok(),
+                Err(_) => None,
+            };
+        rows.push((member.clone(), status));
+    }
+    let leader = rows
+        .iter()
+        .filter_map(|(_, s)| s.as_ref())
+        .find(|s| s.role == "Leader")
+        .or(Some(&first))
+        .map(|s| (s.leader_id, s.leader_address.clone(), s.term))
+        .unwrap_or_default();
+    match output {
+        Output::Json => print_json(&serde_json::json!({
+            "leader": if leader.0 == 0 { serde_json::Value::Null } else { serde_json::json!(leader.0) },
+            "leader_address": leader.1,
+            "term": leader.2,
+            "members": rows.iter().map(|(m, s)| serde_json::json!({
+                "id": m.id,
+                "address": m.address,
+                "voter": m.voter,
+                "reachable": s.is_some(),
+                "role": s.as_ref().map(|s| s.role.clone()),
+                "term": s.as_ref().map(|s| s.term),
+                "last_log_index": s.as_ref().map(|s| s.last_log_index),
+                "committed_index": s.as_ref().map(|s| s.committed_index),
+                "applied_index": s.as_ref().map(|s| s.applied_index),
+                "snapshot_index": s.as_ref().map(|s| s.snapshot_index),
+            })).collect::<Vec<_>>(),
+        })),
+        Output::Text => {
+            match leader.0 {
+                0 => println!("leader   none known"),
+                id => println!("leader   {id} at {} (term {})", leader.1, leader.2),
+            }
+            println!(
+                "{:>4}  {:<22} {:<8} {:<10} {:>5} {:>9} {:>9} {:>9}",
+                "ID", "ADDRESS", "MEMBER", "ROLE", "TERM", "LAST LOG", "COMMITTED", "APPLIED"
+            );
+            for (m, s) in &rows {
+                let member = if m.voter { "voter" } else { "learner" };
+                match s {
+                    Some(s) => println!(
+                        "{:>4}  {:<22} {:<8} {:<10} {:>5} {:>9} {:>9} {:>9}",
+                        m.id,
+                        m.address,
+                        member,
+                        s.role,
+                        s.term,
+                        s.last_log_index,
+                        s.committed_index,
+                        s.applied_index
+                    ),
+                    None => println!("{:>4}  {:<22} {:<8} unreachable", m.id, m.address, member),
+                }
+            }
+        }
     }
     Ok(())
 }

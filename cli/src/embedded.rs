@@ -136,7 +136,7 @@ pub async fn demo(workers: u32, output: Output) -> Result<(), CliError> {
 }
 
 async fn demo_run(address: &str, specs: &[PathBuf], output: Output) -> Result<(), CliError> {
-    let mut client = Client::connect(address).await?;
+    let mut client = Client::connect(address, false, Duration::from_secs(15)).await?;
     let request = commands::read_specs(specs)?;
     commands::register(&mut client, request, true).await?;
     eprintln!("registered the examples; running one round of active learning (TRAIN -> INFER -> SELECT -> LABEL)");
@@ -181,7 +181,8 @@ pub async fn dev(options: EmbeddedOptions, examples: Option<PathBuf>) -> Result<
             })
             .unwrap_or_default();
         if !specs.is_empty() {
-            let mut client = Client::connect(&embedded.address).await?;
+            let mut client =
+                Client::connect(&embedded.address, false, Duration::from_secs(15)).await?;
             match commands::read_specs(&specs) {
                 Ok(request) => commands::register(&mut client, request, false).await?,
                 Err(e) => eprintln!("not registering the examples in {}: {e}", dir.display()),

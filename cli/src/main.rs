@@ -21,7 +21,8 @@ use crate::commands::{ListKind, Output};
 #[derive(Parser, Debug)]
 #[command(name = "baton", version, propagate_version = true)]
 struct Cli {
-    /// The scheduler to talk to.
+    /// The scheduler to talk to: one address or several, comma-separated
+    /// (any node answers; the client follows the leader).
     #[arg(
         long,
         global = true,
@@ -29,6 +30,13 @@ struct Cli {
         default_value = "127.0.0.1:7070"
     )]
     scheduler: String,
+    /// Read from the contacted node's own state instead of the leader's
+    /// (faster, and works without a quorum, but may be behind).
+    #[arg(long, global = true)]
+    stale: bool,
+    /// How long to keep retrying while no leader answers (e.g. during an election).
+    #[arg(long, global = true, default_value = "15s", value_parser = parse_duration)]
+    wait_leader: Duration,
     /// Output format of read commands.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -97,6 +105,9 @@ enum Command {
     },
     /// Cancel an execution: running tasks are stopped, the rest marked cancelled.
     Cancel { execution: String },
+    /// Inspect and change the scheduler cluster's membership.
+    #[command(subcommand)]
+    Cluster(commands::ClusterCommand),
     /// Show a node's captured stdout and stderr.
     Logs {
         execution: String,
@@ -171,7 +182,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Demo { workers } => embedded::demo(workers, output).await,
         Command::Register { files } => {
             let request = commands::read_specs(&files)?;
-            let mut client = Client::connect(&cli.scheduler).await?;
+            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
             commands::register(&mut client, request, false).await
         }
         Command::Run {
@@ -181,31 +192,35 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             wait,
         } => {
             commands::parse_inputs(&inputs)?;
-            let mut client = Client::connect(&cli.scheduler).await?;
+            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
             commands::run(&mut client, &workflow, &inputs, pool, wait, output).await
         }
         Command::Get { execution } => {
-            let mut client = Client::connect(&cli.scheduler).await?;
+            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
             commands::get(&mut client, &execution, output).await
         }
         Command::Watch { execution } => {
-            let mut client = Client::connect(&cli.scheduler).await?;
+            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
             commands::watch(&mut client, &execution, output).await
         }
         Command::List { kind, limit } => {
-            let mut client = Client::connect(&cli.scheduler).await?;
+            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
             commands::list(&mut client, kind, limit, output).await
         }
         Command::Cancel { execution } => {
-            let mut client = Client::connect(&cli.scheduler).await?;
+            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
             commands::cancel(&mut client, &execution).await
+        }
+        Command::Cluster(command) => {
+            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
+            commands::cluster(&mut client, command, output).await
         }
         Command::Logs {
             execution,
             node,
             attempt,
         } => {
-            let mut client = Client::connect(&cli.scheduler).await?;
+            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
             commands::logs(&mut client, &execution, &node, attempt, output).await
         }
     }

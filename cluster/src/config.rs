@@ -1,6 +1,7 @@
 //! [`NodeConfig`]: a node's identity, data directory and Raft tunables, and their translation into
 //! openraft's `Config`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -32,6 +33,9 @@ pub struct NodeConfig {
     pub install_snapshot_timeout: Duration,
     /// Largest number of log entries sent in one AppendEntries RPC.
     pub max_payload_entries: u64,
+    /// Addresses to dial some peers at instead of the address they advertise in the membership
+    /// (e.g. through a proxy, a NAT or a test's fault injector).
+    pub routes: BTreeMap<u64, String>,
 }
 
 impl NodeConfig {
@@ -53,6 +57,7 @@ impl NodeConfig {
             max_in_snapshot_log_to_keep: 1_000,
             install_snapshot_timeout: Duration::from_secs(10),
             max_payload_entries: 300,
+            routes: BTreeMap::new(),
         }
     }
 

@@ -18,6 +18,8 @@ use std::io;
 use std::marker::PhantomData;
 use std::ops::Bound;
 use std::ops::RangeBounds;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use openraft::storage::LogFlushed;
 use openraft::storage::RaftLogStorage;
@@ -53,6 +55,8 @@ use crate::StateMachine;
 /// The Raft log of one node. Cloning gives another handle on the same database (the log reader).
 pub(crate) struct LogStore<S> {
     db: Db,
+    /// The last committed index this node learned (0: none), for status reports.
+    committed: Arc<AtomicU64>,
     _state_machine: PhantomData<fn() -> S>,
 }
 
@@ -60,6 +64,7 @@ impl<S> Clone for LogStore<S> {
     fn clone(&self) -> Self {
         LogStore {
             db: self.db.clone(),
+            committed: self.committed.clone(),
             _state_machine: PhantomData,
         }
     }
@@ -69,8 +74,14 @@ impl<S: StateMachine> LogStore<S> {
     pub(crate) fn new(db: Db) -> Self {
         LogStore {
             db,
+            committed: Arc::default(),
             _state_machine: PhantomData,
         }
+    }
+
+    /// A live view of the last committed index this node learned (0: none).
+    pub(crate) fn committed_index(&self) -> Arc<AtomicU64> {
+        self.committed.clone()
     }
 
     #[cfg(test)]
@@ -330,6 +341,9 @@ impl<S: StateMachine> RaftLogStorage<TypeConfig<S>> for LogStore<S> {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        if let Some(log_id) = committed {
+            self.committed.fetch_max(log_id.index, Ordering::Relaxed);
+        }
         self.db
             .run(move |db| {
                 write_meta(
@@ -348,7 +362,11 @@ impl<S: StateMachine> RaftLogStorage<TypeConfig<S>> for LogStore<S> {
             .db
             .run(|db| read_meta(db, META_COMMITTED, ErrorSubject::Store))
             .await?;
-        Ok(committed.flatten())
+        let committed = committed.flatten();
+        if let Some(log_id) = committed {
+            self.committed.fetch_max(log_id.index, Ordering::Relaxed);
+        }
+        Ok(committed)
     }
 
     async fn append<I>(

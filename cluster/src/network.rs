@@ -9,6 +9,7 @@
 //! time openraft allows is `Timeout`; an undecodable or otherwise failed exchange is `Network`;
 //! an error returned by the peer's Raft is a `RemoteError`.
 
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -53,13 +54,16 @@ type RpcResult<T, E = openraft::error::Infallible> =
 pub(crate) struct NetworkFactory {
     source: u64,
     channels: Arc<Mutex<HashMap<u64, (String, Channel)>>>,
+    /// Addresses this node dials for some peers instead of their advertised ones.
+    routes: Arc<BTreeMap<u64, String>>,
 }
 
 impl NetworkFactory {
-    pub(crate) fn new(source: u64) -> Self {
+    pub(crate) fn new(source: u64, routes: BTreeMap<u64, String>) -> Self {
         NetworkFactory {
             source,
             channels: Arc::default(),
+            routes: Arc::new(routes),
         }
     }
 }
@@ -68,10 +72,14 @@ impl<S: StateMachine> RaftNetworkFactory<TypeConfig<S>> for NetworkFactory {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerClient {
+        let node = match self.routes.get(&target) {
+            Some(route) => BasicNode::new(route.clone()),
+            None => node.clone(),
+        };
         PeerClient {
             source: self.source,
             target,
-            node: node.clone(),
+            node,
             channels: self.channels.clone(),
         }
     }

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::sync::RwLock;
@@ -48,6 +49,27 @@ pub struct ClusterNode<S: StateMachine> {
     raft: Raft<S>,
     state: Arc<RwLock<S>>,
     db: Db,
+    committed: Arc<AtomicU64>,
+}
+
+/// One node's own view of the cluster, for `baton cluster status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaftStatus {
+    pub node_id: u64,
+    /// Leader, Follower, Candidate, Learner or Shutdown.
+    pub role: String,
+    pub term: u64,
+    pub leader: Option<LeaderInfo>,
+    pub last_log_index: u64,
+    /// The last committed index this node knows of.
+    pub committed_index: u64,
+    pub applied_index: u64,
+    pub snapshot_index: u64,
+    pub purged_index: u64,
+    pub voters: BTreeMap<u64, String>,
+    pub learners: BTreeMap<u64, String>,
+    /// On the leader: the highest index known to be replicated on each node.
+    pub matched: BTreeMap<u64, u64>,
 }
 
 impl<S: StateMachine> ClusterNode<S> {
@@ -66,9 +88,10 @@ impl<S: StateMachine> ClusterNode<S> {
             .await
             .map_err(|e| ClusterError::storage(format!("opening the database failed: {e}")))??;
         let log_store = LogStore::<S>::new(db.clone());
+        let committed = log_store.committed_index();
         let state_machine = StateMachineStore::<S>::open(db.clone(), effects).await?;
         let state = state_machine.state();
-        let network = NetworkFactory::new(config.node_id);
+        let network = NetworkFactory::new(config.node_id, config.routes.clone());
         let raft = Raft::<S>::new(
             config.node_id,
             raft_config,
@@ -89,6 +112,7 @@ impl<S: StateMachine> ClusterNode<S> {
             raft,
             state,
             db,
+            committed,
         })
     }
 
@@ -216,6 +240,84 @@ impl<S: StateMachine> ClusterNode<S> {
     /// Live Raft metrics; `changed()` wakes on every change (e.g. when this node becomes leader).
     pub fn metrics(&self) -> watch::Receiver<Metrics> {
         self.raft.metrics()
+    }
+
+    /// This node's view of the cluster: role, term, leader, log positions and members.
+    pub fn status(&self) -> RaftStatus {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        let membership = m.membership_config.membership();
+        let voter_ids: BTreeSet<u64> = membership.voter_ids().collect();
+        let mut voters = BTreeMap::new();
+        let mut learners = BTreeMap::new();
+        for (id, node) in membership.nodes() {
+            if voter_ids.contains(id) {
+                voters.insert(*id, node.addr.clone());
+            } else {
+                learners.insert(*id, node.addr.clone());
+            }
+        }
+        let matched = m
+            .replication
+            .as_ref()
+            .map(|r| {
+                r.iter()
+                    .map(|(id, log)| (*id, log.map_or(0, |l| l.index)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        RaftStatus {
+            node_id: self.node_id,
+            role: format!("{:?}", m.state),
+            term: m.current_term,
+            leader: leader_of(&m),
+            last_log_index: m.last_log_index.unwrap_or(0),
+            committed_index: self.committed.load(Ordering::Relaxed),
+            applied_index: m.last_applied.map_or(0, |l| l.index),
+            snapshot_index: m.snapshot.map_or(0, |l| l.index),
+            purged_index: m.purged.map_or(0, |l| l.index),
+            voters,
+            learners,
+            matched,
+        }
+    }
+
+    /// Removes nodes (voters or learners) from the cluster. Must be called on the leader.
+    pub async fn remove_nodes(&self, ids: BTreeSet<u64>) -> Result<(), ClusterError> {
+        tracing::info!(nodes = ?ids, "removing nodes");
+        let membership = self
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .clone();
+        let voters: BTreeSet<u64> = membership
+            .voter_ids()
+            .filter(|id| !ids.contains(id))
+            .collect();
+        if voters.is_empty() {
+            return Err(ClusterError::MembershipChange {
+                reason: "cannot remove every voter".into(),
+            });
+        }
+        let learners: BTreeSet<u64> = membership
+            .learner_ids()
+            .filter(|id| ids.contains(id))
+            .collect();
+        if voters.len() != membership.voter_ids().count() {
+            self.raft
+                .change_membership(voters, false)
+                .await
+                .map_err(ClusterError::from_membership_change)?;
+        }
+        if !learners.is_empty() {
+            self.raft
+                .change_membership(openraft::ChangeMembers::RemoveNodes(learners), false)
+                .await
+                .map_err(ClusterError::from_membership_change)?;
+        }
+        Ok(())
     }
 
     /// The tonic service to mount on this node's gRPC server so that peers reach its Raft.

@@ -15,8 +15,15 @@ use baton_model::{Identifier, TaskSpec, Value, WorkflowSpec};
 use baton_proto::admin_server::Admin;
 use baton_proto::*;
 use futures::Stream;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
+
+use baton_proto::admin_client::AdminClient;
+use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
 use crate::convert::{event_to_proto, execution_to_proto};
@@ -37,35 +44,103 @@ pub struct AdminService {
     pub cluster: Arc<ClusterNode<SchedulerState>>,
     pub proposer: Proposer,
     pub events: broadcast::Sender<Arc<EventNotice>>,
+    /// Channels to the leaders this follower forwarded to, by address.
+    pub leader_channels: Mutex<HashMap<String, Channel>>,
 }
 
 type Result<T> = std::result::Result<Response<T>, Status>;
 
-impl AdminService {
-    /// Refuses with the leader's address when this node is not the leader;
-    /// otherwise waits until its state reflects every committed write.
-    async fn linearizable(&self) -> std::result::Result<(), Status> {
-        self.ensure_leader()?;
-        self.cluster.ensure_linearizable().await.map_err(|e| {
-            Status::unavailable(format!(
-                "cannot confirm leadership for a linearizable read: {e}"
-            ))
-        })
-    }
+/// Metadata marking a request a follower forwarded (never forwarded twice).
+const FORWARDED: &str = "baton-forwarded";
+/// Metadata asking for a read from this node's own state (`stale`).
+const READ_MODE: &str = "baton-read";
+/// Metadata naming the leader's address on a refusal by a non-leader.
+pub const LEADER_HINT: &str = "baton-leader";
 
-    fn ensure_leader(&self) -> std::result::Result<(), Status> {
+/// Where a request is served.
+enum Route {
+    /// Here, on the leader (or a stale read on any node).
+    Local,
+    /// Forwarded to the leader through this client.
+    Leader(AdminClient<Channel>),
+}
+
+fn forwarded<T>(inner: T) -> Request<T> {
+    let mut request = Request::new(inner);
+    request
+        .metadata_mut()
+        .insert(FORWARDED, MetadataValue::from_static("1"));
+    request
+}
+
+impl AdminService {
+    /// Decides where a request is served: here on the leader, or forwarded
+    /// to the leader. A request already forwarded once is refused with the
+    /// leader's address instead (the client retries there).
+    async fn route(&self, metadata: &MetadataMap) -> std::result::Result<Route, Status> {
         if self.cluster.is_leader() {
-            return Ok(());
+            return Ok(Route::Local);
         }
         let leader = self.cluster.current_leader().and_then(|l| l.addr);
-        Err(SchedulerError::new(
+        let Some(leader) = leader.filter(|_| !metadata.contains_key(FORWARDED)) else {
+            return Err(self.not_leader());
+        };
+        let channel = {
+            let mut channels = self
+                .leader_channels
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            match channels.get(&leader) {
+                Some(channel) => channel.clone(),
+                None => {
+                    let endpoint = Endpoint::from_shared(format!("http://{leader}"))
+                        .map_err(|e| {
+                            Status::internal(format!("bad leader address `{leader}`: {e}"))
+                        })?
+                        .connect_timeout(Duration::from_secs(2))
+                        .tcp_nodelay(true);
+                    let channel = endpoint.connect_lazy();
+                    channels.insert(leader.clone(), channel.clone());
+                    channel
+                }
+            }
+        };
+        Ok(Route::Leader(
+            AdminClient::new(channel).max_decoding_message_size(256 << 20),
+        ))
+    }
+
+    /// Like [`Self::route`] for a read: a stale read is served here, a
+    /// linearizable one on the leader after a read barrier.
+    async fn route_read(&self, metadata: &MetadataMap) -> std::result::Result<Route, Status> {
+        if metadata.get(READ_MODE).is_some_and(|v| v == "stale") {
+            return Ok(Route::Local);
+        }
+        let route = self.route(metadata).await?;
+        if matches!(route, Route::Local) {
+            self.cluster.ensure_linearizable().await.map_err(|e| {
+                Status::unavailable(format!(
+                    "cannot confirm leadership for a linearizable read: {e}"
+                ))
+            })?;
+        }
+        Ok(route)
+    }
+
+    fn not_leader(&self) -> Status {
+        let leader = self.cluster.current_leader().and_then(|l| l.addr);
+        let mut status: Status = SchedulerError::new(
             ErrorCode::NotLeader,
-            match leader {
+            match &leader {
                 Some(addr) => format!("not the leader; the leader is at {addr}"),
                 None => "not the leader, and no leader is known yet".into(),
             },
         )
-        .into())
+        .into();
+        if let Some(value) = leader.and_then(|addr| MetadataValue::try_from(addr).ok()) {
+            status.metadata_mut().insert(LEADER_HINT, value);
+        }
+        status
     }
 
     fn read<T>(&self, f: impl FnOnce(&SchedulerState) -> T) -> T {
@@ -85,7 +160,11 @@ fn rejected(response: state::Response) -> std::result::Result<state::Response, S
 #[tonic::async_trait]
 impl Admin for AdminService {
     async fn register(&self, request: Request<RegisterRequest>) -> Result<RegisterResponse> {
-        self.ensure_leader()?;
+        let (metadata, extensions, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route(&metadata).await? {
+            return leader.register(forwarded(inner)).await;
+        }
+        let request = Request::from_parts(metadata, extensions, inner);
         let request = request.into_inner();
         let mut problems = Vec::new();
         let tasks: Vec<TaskSpec> = request
@@ -132,7 +211,11 @@ impl Admin for AdminService {
     }
 
     async fn launch(&self, request: Request<LaunchRequest>) -> Result<LaunchResponse> {
-        self.ensure_leader()?;
+        let (metadata, extensions, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route(&metadata).await? {
+            return leader.launch(forwarded(inner)).await;
+        }
+        let request = Request::from_parts(metadata, extensions, inner);
         let request = request.into_inner();
         let workflow: Identifier = request
             .workflow
@@ -143,6 +226,17 @@ impl Admin for AdminService {
             return Err(Status::invalid_argument("no workflow named"));
         }
         let workflow = workflow.with_global_defaults();
+        // A retried launch whose first attempt went through: answer with its execution.
+        let known = self.read(|state| {
+            let id = state.launch_requests.get(&request.request_id)?;
+            Some(LaunchResponse {
+                execution_id: id.0.clone(),
+                workflow: state.execution(id).map(|e| (&e.workflow).into()),
+            })
+        });
+        if let Some(known) = known {
+            return Ok(Response::new(known));
+        }
         let mut inputs = values_from_proto(&request.inputs)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         // Parse text inputs against the declared types and check everything
@@ -178,6 +272,7 @@ impl Admin for AdminService {
                 workflow,
                 inputs,
                 pool: request.pool,
+                request_id: request.request_id,
                 now_ms: now_ms(),
             })
             .await?;
@@ -194,7 +289,11 @@ impl Admin for AdminService {
     }
 
     async fn get_execution(&self, request: Request<GetExecutionRequest>) -> Result<Execution> {
-        self.linearizable().await?;
+        let (metadata, extensions, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route_read(&metadata).await? {
+            return leader.get_execution(forwarded(inner)).await;
+        }
+        let request = Request::from_parts(metadata, extensions, inner);
         let id = ExecutionId(request.into_inner().execution_id);
         self.read(|state| {
             let execution = state
@@ -208,7 +307,11 @@ impl Admin for AdminService {
         &self,
         request: Request<ListExecutionsRequest>,
     ) -> Result<ListExecutionsResponse> {
-        self.linearizable().await?;
+        let (metadata, extensions, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route_read(&metadata).await? {
+            return leader.list_executions(forwarded(inner)).await;
+        }
+        let request = Request::from_parts(metadata, extensions, inner);
         let limit = match request.into_inner().limit {
             0 => 50,
             n => n as usize,
@@ -226,8 +329,11 @@ impl Admin for AdminService {
         })
     }
 
-    async fn list_tasks(&self, _: Request<ListTasksRequest>) -> Result<ListTasksResponse> {
-        self.linearizable().await?;
+    async fn list_tasks(&self, request: Request<ListTasksRequest>) -> Result<ListTasksResponse> {
+        let (metadata, _, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route_read(&metadata).await? {
+            return leader.list_tasks(forwarded(inner)).await;
+        }
         self.read(|state| {
             Ok(Response::new(ListTasksResponse {
                 tasks: state.tasks.values().map(|t| t.as_ref().into()).collect(),
@@ -237,9 +343,12 @@ impl Admin for AdminService {
 
     async fn list_workflows(
         &self,
-        _: Request<ListWorkflowsRequest>,
+        request: Request<ListWorkflowsRequest>,
     ) -> Result<ListWorkflowsResponse> {
-        self.linearizable().await?;
+        let (metadata, _, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route_read(&metadata).await? {
+            return leader.list_workflows(forwarded(inner)).await;
+        }
         self.read(|state| {
             Ok(Response::new(ListWorkflowsResponse {
                 workflows: state.workflows.values().map(|w| (&w.spec).into()).collect(),
@@ -251,7 +360,12 @@ impl Admin for AdminService {
         Pin<Box<dyn Stream<Item = std::result::Result<ExecutionEvent, Status>> + Send>>;
 
     async fn watch(&self, request: Request<WatchRequest>) -> Result<Self::WatchStream> {
-        self.linearizable().await?;
+        let (metadata, extensions, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route_read(&metadata).await? {
+            let stream = leader.watch(forwarded(inner)).await?.into_inner();
+            return Ok(Response::new(Box::pin(stream)));
+        }
+        let request = Request::from_parts(metadata, extensions, inner);
         let id = ExecutionId(request.into_inner().execution_id);
         // Subscribe before reading the history, so no event falls in between.
         let mut live = self.events.subscribe();
@@ -327,7 +441,11 @@ impl Admin for AdminService {
     }
 
     async fn cancel(&self, request: Request<CancelRequest>) -> Result<CancelResponse> {
-        self.ensure_leader()?;
+        let (metadata, extensions, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route(&metadata).await? {
+            return leader.cancel(forwarded(inner)).await;
+        }
+        let request = Request::from_parts(metadata, extensions, inner);
         let id = ExecutionId(request.into_inner().execution_id);
         let response = self
             .proposer
@@ -348,7 +466,11 @@ impl Admin for AdminService {
         &self,
         request: Request<GetNodeLogsRequest>,
     ) -> Result<GetNodeLogsResponse> {
-        self.linearizable().await?;
+        let (metadata, extensions, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route_read(&metadata).await? {
+            return leader.get_node_logs(forwarded(inner)).await;
+        }
+        let request = Request::from_parts(metadata, extensions, inner);
         let request = request.into_inner();
         let id = ExecutionId(request.execution_id);
         self.read(|state| {
@@ -381,5 +503,121 @@ impl Admin for AdminService {
                 },
             }))
         })
+    }
+
+    async fn cluster_status(
+        &self,
+        _: Request<ClusterStatusRequest>,
+    ) -> Result<ClusterStatusResponse> {
+        let status = self.cluster.status();
+        Ok(Response::new(ClusterStatusResponse {
+            node_id: status.node_id,
+            role: status.role,
+            term: status.term,
+            leader_id: status.leader.as_ref().map_or(0, |l| l.id),
+            leader_address: status.leader.and_then(|l| l.addr).unwrap_or_default(),
+            last_log_index: status.last_log_index,
+            committed_index: status.committed_index,
+            applied_index: status.applied_index,
+            snapshot_index: status.snapshot_index,
+            purged_index: status.purged_index,
+            members: members(&status.voters, &status.learners),
+            matched: status.matched.into_iter().collect(),
+        }))
+    }
+
+    async fn add_learner(&self, request: Request<AddLearnerRequest>) -> Result<MembershipResponse> {
+        let (metadata, _, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route(&metadata).await? {
+            return leader.add_learner(forwarded(inner)).await;
+        }
+        if inner.node_id == 0 || inner.address.is_empty() {
+            return Err(Status::invalid_argument(
+                "a learner needs a node id (from 1) and an address",
+            ));
+        }
+        let status = self.cluster.status();
+        if status.voters.contains_key(&inner.node_id) {
+            return Err(Status::already_exists(format!(
+                "node {} is already a voter",
+                inner.node_id
+            )));
+        }
+        self.cluster
+            .add_learner(inner.node_id, inner.address)
+            .await
+            .map_err(Status::from)?;
+        Ok(Response::new(self.membership()))
+    }
+
+    async fn promote(&self, request: Request<PromoteRequest>) -> Result<MembershipResponse> {
+        let (metadata, _, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route(&metadata).await? {
+            return leader.promote(forwarded(inner)).await;
+        }
+        let status = self.cluster.status();
+        let mut voters: std::collections::BTreeSet<u64> = status.voters.keys().copied().collect();
+        for id in &inner.node_ids {
+            if !status.learners.contains_key(id) && !status.voters.contains_key(id) {
+                return Err(Status::not_found(format!(
+                    "node {id} is not a member; add it first with `baton cluster add-learner {id} HOST:PORT`"
+                )));
+            }
+            voters.insert(*id);
+        }
+        self.cluster
+            .change_membership(voters)
+            .await
+            .map_err(Status::from)?;
+        Ok(Response::new(self.membership()))
+    }
+
+    async fn remove_nodes(
+        &self,
+        request: Request<RemoveNodesRequest>,
+    ) -> Result<MembershipResponse> {
+        let (metadata, _, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route(&metadata).await? {
+            return leader.remove_nodes(forwarded(inner)).await;
+        }
+        let status = self.cluster.status();
+        for id in &inner.node_ids {
+            if !status.learners.contains_key(id) && !status.voters.contains_key(id) {
+                return Err(Status::not_found(format!("node {id} is not a member")));
+            }
+        }
+        self.cluster
+            .remove_nodes(inner.node_ids.into_iter().collect())
+            .await
+            .map_err(Status::from)?;
+        Ok(Response::new(self.membership()))
+    }
+}
+
+fn members(
+    voters: &std::collections::BTreeMap<u64, String>,
+    learners: &std::collections::BTreeMap<u64, String>,
+) -> Vec<ClusterMember> {
+    voters
+        .iter()
+        .map(|(id, address)| ClusterMember {
+            id: *id,
+            address: address.clone(),
+            voter: true,
+        })
+        .chain(learners.iter().map(|(id, address)| ClusterMember {
+            id: *id,
+            address: address.clone(),
+            voter: false,
+        }))
+        .collect()
+}
+
+impl AdminService {
+    fn membership(&self) -> MembershipResponse {
+        let status = self.cluster.status();
+        MembershipResponse {
+            members: members(&status.voters, &status.learners),
+        }
     }
 }

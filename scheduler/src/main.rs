@@ -32,6 +32,10 @@ struct Args {
     /// (including this node). Omit for a single-node cluster.
     #[arg(long, value_delimiter = ',')]
     peers: Vec<String>,
+    /// Dial peer ID at HOST:PORT instead of the address it advertises
+    /// (`ID=HOST:PORT`, repeatable or comma-separated): for proxies and NAT.
+    #[arg(long, value_delimiter = ',')]
+    route: Vec<String>,
     /// How long an executor may stay silent before its running tasks are
     /// run again elsewhere (e.g. 10s, 500ms).
     #[arg(long, default_value = "10s", value_parser = humantime_duration)]
@@ -42,18 +46,25 @@ fn humantime_duration(text: &str) -> Result<Duration, String> {
     baton_model::value::parse_duration(text).map(|n| Duration::from_nanos(n.max(0) as u64))
 }
 
-fn parse_peers(peers: &[String]) -> anyhow::Result<BTreeMap<u64, String>> {
+/// Parses `ID=HOST:PORT` entries of the flag `--{flag}`.
+fn parse_addresses(flag: &str, entries: &[String]) -> anyhow::Result<BTreeMap<u64, String>> {
     let mut out = BTreeMap::new();
-    for peer in peers {
-        let Some((id, addr)) = peer.split_once('=') else {
-            bail!("bad --peers entry `{peer}`: expected ID=HOST:PORT");
+    for entry in entries {
+        let Some((id, addr)) = entry.split_once('=') else {
+            bail!("bad --{flag} entry `{entry}`: expected ID=HOST:PORT");
         };
         let id: u64 = id
             .trim()
             .parse()
-            .with_context(|| format!("bad node id in --peers entry `{peer}`"))?;
+            .with_context(|| format!("bad node id in --{flag} entry `{entry}`"))?;
+        if id == 0 {
+            bail!("bad --{flag} entry `{entry}`: node ids start at 1");
+        }
+        if addr.trim().is_empty() {
+            bail!("bad --{flag} entry `{entry}`: the address is empty");
+        }
         if out.insert(id, addr.trim().to_owned()).is_some() {
-            bail!("node id {id} appears twice in --peers");
+            bail!("node id {id} appears twice in --{flag}");
         }
     }
     Ok(out)
@@ -69,7 +80,8 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let peers = parse_peers(&args.peers)?;
+    let peers = parse_addresses("peers", &args.peers)?;
+    let routes = parse_addresses("route", &args.route)?;
     if !peers.is_empty() && !peers.contains_key(&args.node_id) {
         bail!("--peers does not include this node's id {}", args.node_id);
     }
@@ -80,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
     config.node_id = args.node_id;
     config.advertise = args.advertise.unwrap_or_default();
     config.peers = peers;
+    config.routes = routes;
     config.lease = args.lease;
     let node = SchedulerNode::start(config, listener).await?;
     info!(addr = %node.local_addr, "ready");

@@ -34,6 +34,9 @@ pub struct SchedulerConfig {
     /// Initial members (id -> host:port) of a new cluster; empty for a
     /// single-node cluster. Only the lowest id initializes it, once.
     pub peers: BTreeMap<u64, String>,
+    /// Addresses this node dials some peers at instead of their advertised
+    /// ones (through a proxy or NAT).
+    pub routes: BTreeMap<u64, String>,
     /// How long an executor may be silent before its attempts run elsewhere.
     pub lease: Duration,
     /// Raft election timeout (min; max is twice it).
@@ -48,6 +51,7 @@ impl SchedulerConfig {
             advertise: String::new(),
             data_dir: data_dir.into(),
             peers: BTreeMap::new(),
+            routes: BTreeMap::new(),
             lease: Duration::from_secs(10),
             election_timeout: Duration::from_millis(1000),
             heartbeat_interval: Duration::from_millis(100),
@@ -86,6 +90,7 @@ impl SchedulerNode {
         node_config.election_timeout_min = config.election_timeout;
         node_config.election_timeout_max = config.election_timeout * 2;
         node_config.heartbeat_interval = config.heartbeat_interval;
+        node_config.routes = config.routes.clone();
         let (effects_tx, effects_rx) = mpsc::unbounded_channel();
         let cluster = Arc::new(ClusterNode::<SchedulerState>::open(node_config, effects_tx).await?);
 
@@ -117,6 +122,7 @@ impl SchedulerNode {
             cluster: cluster.clone(),
             proposer: proposer.clone(),
             events,
+            leader_channels: Default::default(),
         };
         let executor = ExecutorService {
             cluster: cluster.clone(),

@@ -3,6 +3,8 @@
 //! commands against them. Every process started is killed when its handle
 //! drops.
 
+pub mod proxy;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

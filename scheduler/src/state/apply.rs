@@ -24,8 +24,9 @@ impl SchedulerState {
                 workflow,
                 inputs,
                 pool,
+                request_id,
                 now_ms,
-            } => self.launch(&workflow, inputs, pool, now_ms, effects),
+            } => self.launch(&workflow, inputs, pool, request_id, now_ms, effects),
             Command::Assign {
                 execution,
                 node,
@@ -223,9 +224,21 @@ impl SchedulerState {
         workflow: &Identifier,
         inputs: Values,
         pool: String,
+        request_id: String,
         now_ms: u64,
         effects: &mut Vec<Effect>,
     ) -> Result<Response, SchedulerError> {
+        if let Some(existing) = self.launch_requests.get(&request_id) {
+            let workflow = self
+                .executions
+                .get(existing)
+                .map(|e| e.workflow.clone())
+                .unwrap_or_default();
+            return Ok(Response::Launched {
+                execution: existing.clone(),
+                workflow,
+            });
+        }
         let (compiled, inputs) = self.check_launch(workflow, inputs)?;
         self.launches += 1;
         let id = ExecutionId(format!("{}-{}", compiled.spec.id.name, self.launches));
@@ -287,6 +300,9 @@ impl SchedulerState {
         }
         self.executions.insert(id.clone(), execution);
         self.execution_order.push(id.clone());
+        if !request_id.is_empty() {
+            self.launch_requests.insert(request_id, id.clone());
+        }
         Ok(Response::Launched {
             execution: id,
             workflow: compiled.spec.id.clone(),

@@ -36,10 +36,12 @@ pub enum Command {
         tasks: Vec<TaskSpec>,
         workflows: Vec<baton_model::WorkflowSpec>,
     },
+    /// `request_id`, when not empty, makes the launch idempotent.
     Launch {
         workflow: Identifier,
         inputs: Values,
         pool: String,
+        request_id: String,
         now_ms: u64,
     },
     /// Hands a queued node to an executor under the next attempt number.
@@ -136,6 +138,8 @@ pub struct SchedulerState {
     /// Ids of executions in launch order.
     pub execution_order: Vec<ExecutionId>,
     pub launches: u64,
+    /// Launch request ids -> the execution each created.
+    pub launch_requests: BTreeMap<String, ExecutionId>,
 }
 
 impl SchedulerState {

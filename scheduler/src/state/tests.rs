@@ -76,6 +76,7 @@ impl Harness {
             workflow: Identifier::parse("diamond").unwrap(),
             inputs,
             pool: String::new(),
+            request_id: String::new(),
             now_ms,
         }) {
             Response::Launched { execution, .. } => execution,
@@ -354,6 +355,7 @@ fn bad_launches_are_refused_and_change_nothing() {
             workflow,
             inputs,
             pool: String::new(),
+            request_id: String::new(),
             now_ms,
         }) {
             Response::Rejected(e) => {
@@ -512,4 +514,23 @@ proptest! {
         prop_assert_eq!(unfinished, execution.unfinished);
         prop_assert_eq!(execution.phase.is_terminal(), unfinished == 0);
     }
+}
+
+#[test]
+fn a_launch_retried_with_its_request_id_creates_one_execution() {
+    let mut h = Harness::new();
+    let launch = |h: &mut Harness| {
+        let now_ms = h.now;
+        h.apply(Command::Launch {
+            workflow: Identifier::parse("diamond").unwrap(),
+            inputs: Values::from([("n".to_string(), Value::Int(1))]),
+            pool: String::new(),
+            request_id: "req-1".into(),
+            now_ms,
+        })
+    };
+    let first = launch(&mut h);
+    let again = launch(&mut h);
+    assert_eq!(first, again);
+    assert_eq!(h.state.executions.len(), 1);
 }
