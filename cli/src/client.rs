@@ -16,6 +16,10 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 
+/// A safety net for one request: the scheduler itself gives up on a write
+/// after 5 s and on a linearizable read after 3 s without a quorum.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Metadata naming the leader on a refusal by a non-leader (see the scheduler's admin service).
 const LEADER_HINT: &str = "baton-leader";
 
@@ -143,9 +147,14 @@ impl Client {
         let deadline = Instant::now() + self.patience;
         let mut delay = Duration::from_millis(50);
         loop {
-            let status = match f(self.admin.clone(), self.request(message.clone())).await {
-                Ok(response) => return Ok(response.into_inner()),
-                Err(status) => status,
+            let attempt = f(self.admin.clone(), self.request(message.clone()));
+            let status = match tokio::time::timeout(REQUEST_TIMEOUT, attempt).await {
+                Ok(Ok(response)) => return Ok(response.into_inner()),
+                Ok(Err(status)) => status,
+                Err(_) => Status::unavailable(format!(
+                    "{} did not answer within {REQUEST_TIMEOUT:?}",
+                    self.address
+                )),
             };
             if !retryable(&status) || Instant::now() >= deadline {
                 return Err(self.error(status));

@@ -46,6 +46,8 @@ pub struct AdminService {
     pub events: broadcast::Sender<Arc<EventNotice>>,
     /// Channels to the leaders this follower forwarded to, by address.
     pub leader_channels: Mutex<HashMap<String, Channel>>,
+    /// Addresses to dial some nodes at instead of their advertised ones.
+    pub routes: std::collections::BTreeMap<u64, String>,
 }
 
 type Result<T> = std::result::Result<Response<T>, Status>;
@@ -81,7 +83,12 @@ impl AdminService {
         if self.cluster.is_leader() {
             return Ok(Route::Local);
         }
-        let leader = self.cluster.current_leader().and_then(|l| l.addr);
+        // Dial the leader the way Raft traffic does (through a configured
+        // route if there is one), so forwarding sees the same network.
+        let leader = self
+            .cluster
+            .current_leader()
+            .and_then(|l| self.routes.get(&l.id).cloned().or(l.addr));
         let Some(leader) = leader.filter(|_| !metadata.contains_key(FORWARDED)) else {
             return Err(self.not_leader());
         };
@@ -118,11 +125,23 @@ impl AdminService {
         }
         let route = self.route(metadata).await?;
         if matches!(route, Route::Local) {
-            self.cluster.ensure_linearizable().await.map_err(|e| {
-                Status::unavailable(format!(
-                    "cannot confirm leadership for a linearizable read: {e}"
-                ))
-            })?;
+            // A leader cut off from its quorum must not answer: the barrier
+            // fails, or times out.
+            let barrier =
+                tokio::time::timeout(Duration::from_secs(3), self.cluster.ensure_linearizable());
+            match barrier.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    return Err(Status::unavailable(format!(
+                        "cannot confirm leadership for a linearizable read: {e}"
+                    )))
+                }
+                Err(_) => {
+                    return Err(Status::unavailable(
+                        "cannot confirm leadership for a linearizable read: no quorum answered within 3s",
+                    ))
+                }
+            }
         }
         Ok(route)
     }

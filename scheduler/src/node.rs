@@ -123,6 +123,7 @@ impl SchedulerNode {
             proposer: proposer.clone(),
             events,
             leader_channels: Default::default(),
+            routes: config.routes.clone(),
         };
         let executor = ExecutorService {
             cluster: cluster.clone(),
@@ -210,8 +211,11 @@ async fn follow_leadership(
     loop {
         let is_leader = metrics.borrow_and_update().current_leader == Some(cluster.node_id());
         if is_leader && !leading {
-            // A read barrier: the new leader's state includes all committed writes.
-            match cluster.ensure_linearizable().await {
+            // The dispatcher rebuilds its queues and leases from the state, so
+            // that state must hold every entry of the new leader's log (all of
+            // which its first entry commits) — not only what the read barrier
+            // covers, which after a restart can lag the log.
+            match ready_to_lead(&cluster, &mut metrics).await {
                 Ok(()) => {
                     leading = true;
                     info!(node = cluster.node_id(), "became leader");
@@ -230,6 +234,34 @@ async fn follow_leadership(
         }
         if metrics.changed().await.is_err() {
             return;
+        }
+    }
+}
+
+/// Waits until this new leader's state machine has applied its whole log as
+/// of now (a read barrier, then applied >= the last log index).
+async fn ready_to_lead(
+    cluster: &ClusterNode<SchedulerState>,
+    metrics: &mut tokio::sync::watch::Receiver<baton_cluster::Metrics>,
+) -> Result<(), String> {
+    cluster
+        .ensure_linearizable()
+        .await
+        .map_err(|e| e.to_string())?;
+    let target = cluster.status().last_log_index;
+    loop {
+        let status = cluster.status();
+        if status.leader.as_ref().map(|l| l.id) != Some(cluster.node_id()) {
+            return Err("lost leadership while catching up".into());
+        }
+        if status.applied_index >= target {
+            return Ok(());
+        }
+        if tokio::time::timeout(Duration::from_millis(100), metrics.changed())
+            .await
+            .is_ok_and(|r| r.is_err())
+        {
+            return Err("raft stopped".into());
         }
     }
 }

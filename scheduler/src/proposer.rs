@@ -14,6 +14,8 @@ use crate::state::{Command, Response, SchedulerState};
 
 /// Largest number of commands in one log entry.
 const MAX_BATCH: usize = 4096;
+/// How long a proposal may wait to be committed.
+const PROPOSAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Log entries in flight at once (pipelining of proposals).
 const MAX_IN_FLIGHT: usize = 4;
 
@@ -81,13 +83,22 @@ async fn run(
         }
         let cluster = cluster.clone();
         tokio::spawn(async move {
-            let result = cluster.write(commands).await.map_err(|e| {
-                let code = match e.code() {
-                    ClusterErrorCode::NotLeader => ErrorCode::NotLeader,
-                    _ => ErrorCode::Unavailable,
-                };
-                SchedulerError::new(code, e.to_string())
-            });
+            // A leader cut off from its quorum cannot commit: give up after a
+            // while rather than hold the caller forever. The outcome is then
+            // unknown (the entry may still commit): callers re-read or retry
+            // idempotently.
+            let result = match tokio::time::timeout(PROPOSAL_TIMEOUT, cluster.write(commands)).await {
+                Ok(result) => result.map_err(|e| {
+                    let code = match e.code() {
+                        ClusterErrorCode::NotLeader => ErrorCode::NotLeader,
+                        _ => ErrorCode::Unavailable,
+                    };
+                    SchedulerError::new(code, e.to_string())
+                }),
+                Err(_) => Err(SchedulerError::unavailable(format!(
+                    "the write was not committed within {PROPOSAL_TIMEOUT:?} (no quorum?); its outcome is unknown"
+                ))),
+            };
             drop(permit);
             match result {
                 Ok(responses) => {

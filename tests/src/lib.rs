@@ -3,6 +3,7 @@
 //! commands against them. Every process started is killed when its handle
 //! drops.
 
+pub mod cluster;
 pub mod proxy;
 
 use std::io::{BufRead, BufReader, Read};

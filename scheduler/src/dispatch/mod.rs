@@ -206,6 +206,8 @@ impl Dispatcher {
                 info!(%executor, %pool, slots, running = running.len(), stale = stale.len(), "executor connected");
                 self.senders.insert(executor.clone(), sender);
                 for (key, attempt) in stale {
+                    let held = self.held(&key);
+                    warn!(%executor, execution = %key.0, node = key.1, attempt, ?held, "executor runs a stale attempt; cancelling it");
                     self.send_to(
                         &executor,
                         ToExecutor::Cancel(self.attempt_ref(&key, attempt)),
@@ -262,6 +264,13 @@ impl Dispatcher {
             }
         }
         info!(queued, running, "leader: dispatch state rebuilt");
+    }
+
+    /// The phase and attempt the state holds for a node (for diagnostics).
+    fn held(&self, key: &NodeKey) -> Option<(NodePhase, u32)> {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        let node = state.execution(&key.0)?.nodes.get(key.1 as usize)?;
+        Some((node.phase, node.attempt))
     }
 
     fn node_key(&self, r: &AttemptRef) -> Option<NodeKey> {

@@ -1,0 +1,322 @@
+//! Real multi-node clusters: `baton-scheduler` and `baton-executor`
+//! processes on loopback, each node's peer traffic optionally routed through
+//! fault-injecting [`Proxy`]s so a test can cut a node off (a partition).
+//! Processes are killed with SIGKILL, never asked to stop.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::proxy::Proxy;
+use crate::{baton, bin, repo_root, wait_for, Outcome};
+
+/// A port free right now on 127.0.0.1 (bound to port 0, then released), for
+/// nodes that must know each other's addresses before they start.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A child process whose stderr is collected; killed on drop.
+struct Process {
+    child: Option<Child>,
+    log: Arc<Mutex<String>>,
+}
+
+impl Process {
+    /// Spawns `command` and waits until its stderr shows `ready`.
+    fn spawn(mut command: Command, ready: &'static str, what: &str) -> Process {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains(ready) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+                let mut log = sink.lock().unwrap_or_else(|e| e.into_inner());
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let process = Process {
+            child: Some(child),
+            log,
+        };
+        if rx.recv_timeout(Duration::from_secs(30)).is_err() {
+            panic!("{what} did not become ready; its log:\n{}", process.log());
+        }
+        process
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub struct ClusterOptions {
+    /// How long a silent executor keeps its attempts.
+    pub lease: &'static str,
+    /// Route every node's peer traffic through proxies (for partitions).
+    pub proxies: bool,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            lease: "2s",
+            proxies: false,
+        }
+    }
+}
+
+/// A scheduler cluster of real `baton-scheduler` processes.
+pub struct Cluster {
+    pub dir: PathBuf,
+    /// Node id -> the address it listens on (and advertises).
+    pub addresses: BTreeMap<u64, String>,
+    nodes: BTreeMap<u64, Process>,
+    options: ClusterOptions,
+    /// (from, to) -> the proxy `from` dials `to` through.
+    proxies: BTreeMap<(u64, u64), Proxy>,
+}
+
+impl Cluster {
+    /// Starts `n` nodes (ids 1..=n) that form a new cluster.
+    pub fn start(dir: &Path, n: u64, options: ClusterOptions) -> Cluster {
+        let addresses: BTreeMap<u64, String> = (1..=n)
+            .map(|id| (id, format!("127.0.0.1:{}", free_port())))
+            .collect();
+        let mut proxies = BTreeMap::new();
+        if options.proxies {
+            for from in 1..=n {
+                for to in (1..=n).filter(|to| *to != from) {
+                    proxies.insert((from, to), Proxy::start(&addresses[&to]));
+                }
+            }
+        }
+        let mut cluster = Cluster {
+            dir: dir.to_path_buf(),
+            addresses,
+            nodes: BTreeMap::new(),
+            options,
+            proxies,
+        };
+        let ids: Vec<u64> = cluster.addresses.keys().copied().collect();
+        // Start them concurrently: each waits for a quorum to be useful.
+        let started: Vec<(u64, Process)> = std::thread::scope(|scope| {
+            let cluster = &cluster;
+            let handles: Vec<_> = ids
+                .iter()
+                .map(|&id| (id, scope.spawn(move || cluster.spawn_node(id))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|(id, h)| (id, h.join().expect("node start")))
+                .collect()
+        });
+        cluster.nodes.extend(started);
+        cluster
+    }
+
+    fn spawn_node(&self, id: u64) -> Process {
+        let peers: Vec<String> = self
+            .addresses
+            .iter()
+            .map(|(id, a)| format!("{id}={a}"))
+            .collect();
+        let mut command = Command::new(bin("baton-scheduler"));
+        command
+            .arg("--node-id")
+            .arg(id.to_string())
+            .arg("--listen")
+            .arg(&self.addresses[&id])
+            .arg("--data-dir")
+            .arg(self.dir.join(format!("node-{id}")))
+            .arg("--peers")
+            .arg(peers.join(","))
+            .arg("--lease")
+            .arg(self.options.lease)
+            .env("RUST_LOG", "info,openraft=warn");
+        let routes: Vec<String> = self
+            .proxies
+            .iter()
+            .filter(|((from, _), _)| *from == id)
+            .map(|((_, to), proxy)| format!("{to}={}", proxy.address()))
+            .collect();
+        if !routes.is_empty() {
+            command.arg("--route").arg(routes.join(","));
+        }
+        Process::spawn(
+            command,
+            "scheduler node serving",
+            &format!("scheduler node {id}"),
+        )
+    }
+
+    /// All addresses, comma-separated (what clients and executors are given).
+    pub fn all(&self) -> String {
+        self.addresses
+            .values()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// `baton ARGS` against the whole cluster.
+    pub fn baton(&self, args: &[&str]) -> Outcome {
+        baton(&self.all(), args)
+    }
+
+    /// SIGKILLs node `id`.
+    pub fn kill(&mut self, id: u64) {
+        if let Some(node) = self.nodes.get_mut(&id) {
+            node.kill();
+        }
+    }
+
+    /// Starts node `id` again on its data directory.
+    pub fn restart(&mut self, id: u64) {
+        let before = self.log(id);
+        let node = self.spawn_node(id);
+        {
+            let mut log = node.log.lock().unwrap_or_else(|e| e.into_inner());
+            *log = format!("{before}---- restarted\n{log}");
+        }
+        self.nodes.insert(id, node);
+    }
+
+    pub fn is_running(&self, id: u64) -> bool {
+        self.nodes.get(&id).is_some_and(Process::running)
+    }
+
+    /// Every node's log, for a failing test's message.
+    pub fn logs(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|(id, node)| format!("---- node {id}\n{}", node.log()))
+            .collect()
+    }
+
+    pub fn log(&self, id: u64) -> String {
+        self.nodes.get(&id).map(Process::log).unwrap_or_default()
+    }
+
+    /// What node `id` says about the cluster (`baton cluster status` asked of it alone).
+    pub fn status_of(&self, id: u64) -> Option<serde_json::Value> {
+        let out = baton(
+            &self.addresses[&id],
+            &["cluster", "status", "-o", "json", "--wait-leader", "0s"],
+        );
+        (out.code == 0).then(|| out.json())
+    }
+
+    /// The leader, as agreed by the running nodes, waiting up to `limit`.
+    pub fn wait_for_leader(&self, limit: Duration) -> u64 {
+        wait_for(limit, || {
+            let running: Vec<u64> = self
+                .addresses
+                .keys()
+                .copied()
+                .filter(|id| self.is_running(*id))
+                .collect();
+            let leader = running.iter().find_map(|id| {
+                let status = self.status_of(*id)?;
+                let me = status["members"]
+                    .as_array()?
+                    .iter()
+                    .find(|m| m["id"] == *id)?
+                    .clone();
+                (me["role"] == "Leader").then_some(*id)
+            })?;
+            Some(leader)
+        })
+        .unwrap_or_else(|| panic!("no leader within {limit:?}"))
+    }
+
+    /// Cuts node `id` off from every other node, both ways.
+    pub fn partition(&self, id: u64) {
+        for ((from, to), proxy) in &self.proxies {
+            if *from == id || *to == id {
+                proxy.cut();
+            }
+        }
+    }
+
+    pub fn heal(&self) {
+        for proxy in self.proxies.values() {
+            proxy.heal();
+        }
+    }
+}
+
+/// A `baton-executor` process.
+pub struct Executor {
+    process: Process,
+    pub id: String,
+}
+
+impl Executor {
+    pub fn start(schedulers: &str, id: &str, workers: u32, work_dir: &Path) -> Executor {
+        let mut command = Command::new(bin("baton-executor"));
+        command
+            .arg("--scheduler")
+            .arg(schedulers)
+            .arg("--id")
+            .arg(id)
+            .arg("--workers")
+            .arg(workers.to_string())
+            .arg("--work-dir")
+            .arg(work_dir)
+            .arg("--heartbeat-interval")
+            .arg("300ms")
+            .current_dir(repo_root())
+            .env("RUST_LOG", "info");
+        let process = Process::spawn(command, "executor started", &format!("executor {id}"));
+        Executor {
+            process,
+            id: id.to_owned(),
+        }
+    }
+
+    pub fn kill(&mut self) {
+        self.process.kill();
+    }
+
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+}
