@@ -265,3 +265,221 @@ fn an_executor_killed_mid_task_has_its_node_run_again_within_the_lease() {
     assert_eq!(done["phase"], "SUCCEEDED");
     assert_eq!(done["nodes"][0]["attempt"], 2);
 }
+
+/// The execution ids node `id` holds in its own state.
+fn executions_on(cluster: &Cluster, id: u64) -> Option<Vec<String>> {
+    let out = baton(
+        &cluster.addresses[&id],
+        &[
+            "list",
+            "executions",
+            "--stale",
+            "--limit",
+            "1000",
+            "-o",
+            "json",
+        ],
+    );
+    let list = (out.code == 0).then(|| out.json())?;
+    let mut ids: Vec<String> = list
+        .as_array()?
+        .iter()
+        .map(|e| e["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    ids.sort();
+    Some(ids)
+}
+
+#[test]
+fn a_cut_off_leader_accepts_no_writes_and_serves_no_linearizable_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(
+        dir.path(),
+        3,
+        ClusterOptions {
+            lease: "2s",
+            proxies: true,
+        },
+    );
+    let leader = cluster.wait_for_leader(Duration::from_secs(20));
+    cluster
+        .baton(&["register", &specs(dir.path(), 1, 0.01)])
+        .ok();
+    let before = cluster
+        .baton(&["run", "small"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+
+    cluster.partition(leader);
+    let cut_off = cluster.addresses[&leader].clone();
+    let write = baton(&cut_off, &["run", "small", "--wait-leader", "1s"]);
+    assert_eq!(
+        write.code, 2,
+        "a cut-off leader acknowledged a write: {write:?}"
+    );
+    let read = baton(&cut_off, &["get", &before, "--wait-leader", "1s"]);
+    assert_eq!(
+        read.code, 2,
+        "a cut-off leader served a linearizable read: {read:?}"
+    );
+    let stale = baton(&cut_off, &["get", &before, "--stale", "-o", "json"]);
+    assert_eq!(
+        stale.ok().json()["id"],
+        before.as_str(),
+        "a stale read is served from the node's own state"
+    );
+
+    // The majority elects a leader of its own and takes writes.
+    let majority: Vec<u64> = (1..=3).filter(|id| *id != leader).collect();
+    let majority_addresses = majority
+        .iter()
+        .map(|id| cluster.addresses[id].clone())
+        .collect::<Vec<_>>()
+        .join(",");
+    let during = baton(
+        &majority_addresses,
+        &["run", "small", "--wait-leader", "30s"],
+    )
+    .ok()
+    .stdout
+    .trim()
+    .to_owned();
+
+    // Healed: one history, on every node.
+    cluster.heal();
+    let converged = wait_for(Duration::from_secs(30), || {
+        let lists: Vec<Vec<String>> = (1..=3)
+            .map(|id| executions_on(&cluster, id))
+            .collect::<Option<_>>()?;
+        (lists.iter().all(|l| *l == lists[0])).then(|| lists[0].clone())
+    })
+    .unwrap_or_else(|| panic!("the nodes did not converge:\n{}", cluster.logs()));
+    assert_eq!(
+        converged,
+        {
+            let mut v = vec![before.clone(), during.clone()];
+            v.sort();
+            v
+        },
+        "only acknowledged launches exist"
+    );
+    let new_leader = cluster.wait_for_leader(Duration::from_secs(20));
+    assert!(
+        majority.contains(&new_leader),
+        "the old leader must have stepped down"
+    );
+}
+
+/// A small deterministic random number generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[test]
+fn randomized_launches_cancels_and_reads_under_node_kills_lose_nothing() {
+    let seed: u64 = std::env::var("BATON_CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261124);
+    let seconds: u64 = std::env::var("BATON_CHAOS_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40);
+    eprintln!("chaos seed {seed}, {seconds}s (BATON_CHAOS_SEED, BATON_CHAOS_SECONDS)");
+    let mut rng = Rng(seed.max(1));
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(dir.path(), 3, ClusterOptions::default());
+    cluster.wait_for_leader(Duration::from_secs(20));
+    let _executor = Executor::start(&cluster.all(), "exec-1", 4, &dir.path().join("exec-1"));
+    cluster
+        .baton(&["register", &specs(dir.path(), 3, 0.05)])
+        .ok();
+
+    let mut acknowledged: Vec<String> = Vec::new();
+    let mut cancelled: Vec<String> = Vec::new();
+    let mut down: Option<u64> = None;
+    let mut kills = 0;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(seconds) {
+        match rng.below(10) {
+            0..=4 => {
+                let workflow = if rng.below(4) == 0 { "big" } else { "small" };
+                let out = cluster.baton(&["run", workflow, "--wait-leader", "30s"]);
+                assert_eq!(
+                    out.code, 0,
+                    "a launch failed while a quorum was up: {out:?}"
+                );
+                acknowledged.push(out.stdout.trim().to_owned());
+            }
+            5 if !acknowledged.is_empty() => {
+                let id = acknowledged[rng.below(acknowledged.len() as u64) as usize].clone();
+                let out = cluster.baton(&["cancel", &id, "--wait-leader", "30s"]);
+                assert_eq!(out.code, 0, "cancel failed: {out:?}");
+                cancelled.push(id);
+            }
+            6 | 7 if !acknowledged.is_empty() => {
+                let id = acknowledged[rng.below(acknowledged.len() as u64) as usize].clone();
+                let out = cluster.baton(&["get", &id, "--wait-leader", "30s", "-o", "json"]);
+                assert_eq!(
+                    out.code, 0,
+                    "an acknowledged launch cannot be read: {out:?}"
+                );
+            }
+            _ => match down.take() {
+                Some(id) => cluster.restart(id),
+                None => {
+                    let id = 1 + rng.below(3);
+                    cluster.kill(id);
+                    down = Some(id);
+                    kills += 1;
+                }
+            },
+        }
+    }
+    if let Some(id) = down {
+        cluster.restart(id);
+    }
+    eprintln!(
+        "{} launches, {} cancels, {kills} kills",
+        acknowledged.len(),
+        cancelled.len()
+    );
+    assert!(kills >= 2, "the run should kill nodes repeatedly");
+
+    for id in &acknowledged {
+        let done = wait_finished(&cluster, id, Duration::from_secs(120));
+        let phase = done["phase"].as_str().unwrap();
+        assert!(
+            phase == "SUCCEEDED" || (phase == "CANCELLED" && cancelled.contains(id)),
+            "{id} ended {phase}: {}",
+            done["error"]
+        );
+        let counts = successes_per_node(&cluster, id);
+        assert!(
+            counts.values().all(|&n| n == 1),
+            "{id}: a node's success was recorded twice: {counts:?}"
+        );
+    }
+    let listed = cluster
+        .baton(&["list", "executions", "--limit", "10000", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        acknowledged.len(),
+        "every acknowledged launch exists, nothing else"
+    );
+}
