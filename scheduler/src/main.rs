@@ -30,8 +30,13 @@ struct Args {
     data_dir: PathBuf,
     /// The initial members of a new cluster, `1=host:port,2=host:port,...`
     /// (including this node). Omit for a single-node cluster.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', conflicts_with = "join")]
     peers: Vec<String>,
+    /// Join a running cluster instead of forming one: start with an empty
+    /// data directory, then add this node from any member with
+    /// `baton cluster add-learner ID HOST:PORT` and `baton cluster promote ID`.
+    #[arg(long)]
+    join: bool,
     /// Dial peer ID at HOST:PORT instead of the address it advertises
     /// (`ID=HOST:PORT`, repeatable or comma-separated): for proxies and NAT.
     #[arg(long, value_delimiter = ',')]
@@ -92,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
     config.node_id = args.node_id;
     config.advertise = args.advertise.unwrap_or_default();
     config.peers = peers;
+    config.join = args.join;
     config.routes = routes;
     config.lease = args.lease;
     let node = SchedulerNode::start(config, listener).await?;

@@ -34,6 +34,9 @@ pub struct SchedulerConfig {
     /// Initial members (id -> host:port) of a new cluster; empty for a
     /// single-node cluster. Only the lowest id initializes it, once.
     pub peers: BTreeMap<u64, String>,
+    /// Never initialize a cluster: wait to be added to a running one
+    /// (`baton cluster add-learner`).
+    pub join: bool,
     /// Addresses this node dials some peers at instead of their advertised
     /// ones (through a proxy or NAT).
     pub routes: BTreeMap<u64, String>,
@@ -52,6 +55,7 @@ impl SchedulerConfig {
             data_dir: data_dir.into(),
             peers: BTreeMap::new(),
             routes: BTreeMap::new(),
+            join: false,
             lease: Duration::from_secs(10),
             election_timeout: Duration::from_millis(1000),
             heartbeat_interval: Duration::from_millis(100),
@@ -154,7 +158,8 @@ impl SchedulerNode {
         } else {
             config.peers.clone()
         };
-        if members.keys().next() == Some(&config.node_id) && cluster.initialize(members).await? {
+        let initializer = !config.join && members.keys().next() == Some(&config.node_id);
+        if initializer && cluster.initialize(members).await? {
             info!(node = config.node_id, "initialized a new cluster");
         }
         info!(node = config.node_id, addr = %advertise, data_dir = %config.data_dir.display(), "scheduler node serving");

@@ -112,6 +112,8 @@ pub struct Cluster {
     options: ClusterOptions,
     /// (from, to) -> the proxy `from` dials `to` through.
     proxies: BTreeMap<(u64, u64), Proxy>,
+    /// Nodes started with `--join` (added to the running cluster later).
+    joined: std::collections::BTreeSet<u64>,
 }
 
 impl Cluster {
@@ -134,6 +136,7 @@ impl Cluster {
             nodes: BTreeMap::new(),
             options,
             proxies,
+            joined: Default::default(),
         };
         let ids: Vec<u64> = cluster.addresses.keys().copied().collect();
         // Start them concurrently: each waits for a quorum to be useful.
@@ -166,8 +169,11 @@ impl Cluster {
             .arg(&self.addresses[&id])
             .arg("--data-dir")
             .arg(self.dir.join(format!("node-{id}")))
-            .arg("--peers")
-            .arg(peers.join(","))
+            .args(if self.joined.contains(&id) {
+                vec!["--join".to_owned()]
+            } else {
+                vec!["--peers".to_owned(), peers.join(",")]
+            })
             .arg("--lease")
             .arg(self.options.lease)
             .env("RUST_LOG", "info,openraft=warn");
@@ -185,6 +191,15 @@ impl Cluster {
             "scheduler node serving",
             &format!("scheduler node {id}"),
         )
+    }
+
+    /// Starts a new node `id` that waits to be added (`--join`).
+    pub fn start_joining(&mut self, id: u64) {
+        self.addresses
+            .insert(id, format!("127.0.0.1:{}", free_port()));
+        self.joined.insert(id);
+        let node = self.spawn_node(id);
+        self.nodes.insert(id, node);
     }
 
     /// All addresses, comma-separated (what clients and executors are given).

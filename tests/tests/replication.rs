@@ -483,3 +483,105 @@ fn randomized_launches_cancels_and_reads_under_node_kills_lose_nothing() {
         "every acknowledged launch exists, nothing else"
     );
 }
+
+fn member(status: &Json, id: u64) -> Json {
+    status["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id)
+        .cloned()
+        .unwrap_or(Json::Null)
+}
+
+#[test]
+fn a_node_is_added_promoted_and_the_old_leader_removed_on_a_running_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(dir.path(), 3, ClusterOptions::default());
+    let leader = cluster.wait_for_leader(Duration::from_secs(20));
+    cluster
+        .baton(&["register", &specs(dir.path(), 1, 0.01)])
+        .ok();
+    let launched = cluster
+        .baton(&["run", "small"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+
+    let status = cluster
+        .baton(&["cluster", "status", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(status["leader"], leader);
+    assert!(status["term"].as_u64().unwrap() >= 1);
+    assert_eq!(status["members"].as_array().unwrap().len(), 3);
+    let text = cluster.baton(&["cluster", "status"]).ok().stdout.clone();
+    assert!(
+        text.contains("COMMITTED") && text.contains("APPLIED") && text.contains("Leader"),
+        "{text}"
+    );
+
+    cluster.start_joining(4);
+    let address = cluster.addresses[&4].clone();
+    let added = cluster
+        .baton(&["cluster", "add-learner", "4", &address, "-o", "json"])
+        .ok()
+        .json();
+    assert!(
+        added
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == 4 && m["voter"] == false),
+        "{added}"
+    );
+    cluster.baton(&["cluster", "promote", "4"]).ok();
+    let caught_up = wait_for(Duration::from_secs(20), || {
+        let status = cluster.baton(&["cluster", "status", "-o", "json"]).json();
+        let new = member(&status, 4);
+        let old = member(&status, leader);
+        (new["voter"] == true
+            && new["applied_index"].as_u64()? >= old["committed_index"].as_u64()?)
+        .then_some(())
+    });
+    assert!(
+        caught_up.is_some(),
+        "node 4 did not become an up-to-date voter:\n{}",
+        cluster.logs()
+    );
+    let on_new = baton(&address, &["get", &launched, "--stale", "-o", "json"]);
+    assert_eq!(
+        on_new.ok().json()["id"],
+        launched.as_str(),
+        "the new node holds the replicated state"
+    );
+
+    // Decommission the old leader; the other three carry on.
+    cluster
+        .baton(&["cluster", "remove", &leader.to_string()])
+        .ok();
+    let others: String = cluster
+        .addresses
+        .iter()
+        .filter(|(id, _)| **id != leader)
+        .map(|(_, a)| a.clone())
+        .collect::<Vec<_>>()
+        .join(",");
+    let gone = wait_for(Duration::from_secs(20), || {
+        let status = baton(&others, &["cluster", "status", "-o", "json"]).json();
+        let members = status["members"].as_array()?.clone();
+        (members.len() == 3
+            && members.iter().all(|m| m["id"] != leader)
+            && status["leader"] != leader)
+            .then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "the old leader is still a member:\n{}",
+        cluster.logs()
+    );
+    cluster.kill(leader);
+    let after = baton(&others, &["run", "small", "--wait-leader", "30s"]);
+    after.ok();
+}
