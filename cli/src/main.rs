@@ -1,5 +1,6 @@
 //! `baton`: the user and operator command line.
 
+mod bench;
 mod client;
 mod commands;
 mod embedded;
@@ -105,6 +106,21 @@ enum Command {
     },
     /// Cancel an execution: running tasks are stopped, the rest marked cancelled.
     Cancel { execution: String },
+    /// Run the benchmark workloads (DESIGN.md §11) on a cluster of real
+    /// processes started for the purpose on loopback, with durable storage.
+    Bench {
+        #[arg(long, value_enum, default_value = "all")]
+        workload: bench::Workload,
+        /// Scheduler nodes (Raft voters).
+        #[arg(long, default_value_t = 3)]
+        nodes: u32,
+        /// Runs of each workload; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// Actor workers (task slots) of the one executor.
+        #[arg(long, default_value_t = 64)]
+        workers: u32,
+    },
     /// Inspect and change the scheduler cluster's membership.
     #[command(subcommand)]
     Cluster(commands::ClusterCommand),
@@ -210,6 +226,28 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Cancel { execution } => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
             commands::cancel(&mut client, &execution).await
+        }
+        Command::Bench {
+            workload,
+            nodes,
+            runs,
+            workers,
+        } => {
+            if nodes == 0 || runs == 0 || workers == 0 {
+                return Err(CliError::BadInput(
+                    "--nodes, --runs and --workers must be at least 1".into(),
+                ));
+            }
+            let options = bench::BenchOptions {
+                workload,
+                nodes,
+                runs,
+                workers,
+                w1_tasks: 10_000,
+                w2_length: 300,
+                w3_launches: 200,
+            };
+            bench::run(options, output).await
         }
         Command::Cluster(command) => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;

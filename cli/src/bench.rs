@@ -1,0 +1,374 @@
+//! `baton bench`: the benchmark workloads of DESIGN.md §11 on a cluster of
+//! real processes that it starts itself (`baton-scheduler` × N with durable
+//! storage, one `baton-executor`), all on loopback, driven through the Admin
+//! API like any client.
+//!
+//! - W1 fan-out: 10,000 independent builtin noop tasks in one execution; tasks per second.
+//! - W2 chain: 300 noop tasks in a strict sequence, each consuming its predecessor's output; ms per node.
+//! - W3 latency: one noop task launched and awaited 200 times serially; p50 and p99 ms.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use baton_proto::*;
+use futures::StreamExt;
+
+use crate::client::{CliError, Client};
+use crate::commands::Output;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    W1,
+    W2,
+    W3,
+    All,
+}
+
+pub struct BenchOptions {
+    pub workload: Workload,
+    pub nodes: u32,
+    pub runs: u32,
+    pub workers: u32,
+    pub w1_tasks: usize,
+    pub w2_length: usize,
+    pub w3_launches: usize,
+}
+
+/// Processes started for the benchmark; killed when dropped.
+struct Processes {
+    children: Vec<Child>,
+}
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn sibling_binary(name: &str) -> Result<PathBuf, CliError> {
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::Refused(format!("cannot find this executable: {e}")))?;
+    let path = exe.with_file_name(name);
+    if !path.exists() {
+        return Err(CliError::Refused(format!(
+            "{} is missing; build it (cargo build --release --bins) next to baton",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+fn free_port() -> Result<u16, CliError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| CliError::Refused(format!("no free port on 127.0.0.1: {e}")))
+}
+
+fn start_cluster(dir: &Path, nodes: u32, workers: u32) -> Result<(Processes, String), CliError> {
+    let scheduler = sibling_binary("baton-scheduler")?;
+    let executor = sibling_binary("baton-executor")?;
+    let addresses: Vec<String> = (0..nodes)
+        .map(|_| free_port().map(|p| format!("127.0.0.1:{p}")))
+        .collect::<Result<_, _>>()?;
+    let peers: Vec<String> = addresses
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("{}={a}", i + 1))
+        .collect();
+    let mut processes = Processes {
+        children: Vec::new(),
+    };
+    let spawn = |command: &mut Command, what: &str| {
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .map_err(|e| CliError::Refused(format!("cannot start {what}: {e}")))
+    };
+    for (i, address) in addresses.iter().enumerate() {
+        let mut command = Command::new(&scheduler);
+        command
+            .arg("--node-id")
+            .arg((i + 1).to_string())
+            .arg("--listen")
+            .arg(address)
+            .arg("--data-dir")
+            .arg(dir.join(format!("node-{}", i + 1)));
+        if nodes > 1 {
+            command.arg("--peers").arg(peers.join(","));
+        }
+        processes
+            .children
+            .push(spawn(&mut command, "baton-scheduler")?);
+    }
+    let all = addresses.join(",");
+    let mut command = Command::new(&executor);
+    command
+        .arg("--scheduler")
+        .arg(&all)
+        .arg("--id")
+        .arg("bench-executor")
+        .arg("--workers")
+        .arg(workers.to_string())
+        .arg("--work-dir")
+        .arg(dir.join("executor"));
+    processes
+        .children
+        .push(spawn(&mut command, "baton-executor")?);
+    Ok((processes, all))
+}
+
+fn noop_task() -> TaskSpec {
+    let x = Variable {
+        name: "x".into(),
+        r#type: "int".into(),
+        default: None,
+        description: String::new(),
+    };
+    TaskSpec {
+        id: Some(Identifier {
+            name: "bench-noop".into(),
+            version: "v1".into(),
+            ..Default::default()
+        }),
+        interface: Some(Interface {
+            inputs: vec![x.clone()],
+            outputs: vec![x],
+        }),
+        runner: Some(Runner {
+            kind: Some(runner::Kind::Builtin("noop".into())),
+        }),
+        ..Default::default()
+    }
+}
+
+fn constant(i: i64) -> Binding {
+    Binding {
+        kind: Some(binding::Kind::Constant(Value {
+            kind: Some(value::Kind::IntValue(i)),
+        })),
+    }
+}
+
+fn upstream(node: usize) -> Binding {
+    Binding {
+        kind: Some(binding::Kind::NodeOutput(OutputRef {
+            node: format!("n{node}"),
+            output: "x".into(),
+        })),
+    }
+}
+
+fn workflow(name: &str, nodes: usize, chained: bool) -> WorkflowSpec {
+    let task = Identifier {
+        name: "bench-noop".into(),
+        version: "v1".into(),
+        ..Default::default()
+    };
+    WorkflowSpec {
+        id: Some(Identifier {
+            name: name.into(),
+            version: "v1".into(),
+            ..Default::default()
+        }),
+        nodes: (0..nodes)
+            .map(|i| WorkflowNode {
+                id: format!("n{i}"),
+                task: Some(task.clone()),
+                inputs: HashMap::from([(
+                    "x".to_string(),
+                    if chained && i > 0 {
+                        upstream(i - 1)
+                    } else {
+                        constant(i as i64)
+                    },
+                )]),
+                pool: String::new(),
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// Launches `workflow` and waits for its end; returns the time from the
+/// launch request to the final event.
+async fn launch_and_wait(
+    client: &mut Client,
+    workflow: &str,
+    request_id: String,
+) -> Result<Duration, CliError> {
+    let start = Instant::now();
+    let request = LaunchRequest {
+        workflow: Some(Identifier {
+            name: workflow.into(),
+            ..Default::default()
+        }),
+        request_id,
+        ..Default::default()
+    };
+    let launched = client
+        .call(request, |mut a, r| async move { a.launch(r).await })
+        .await?;
+    let watch = WatchRequest {
+        execution_id: launched.execution_id.clone(),
+    };
+    let mut stream = client
+        .call(watch, |mut a, r| async move { a.watch(r).await })
+        .await?;
+    let mut phase = 0;
+    while let Some(event) = stream.next().await {
+        let event = event.map_err(|s| client.error(s))?;
+        if event.node_id.is_empty() {
+            phase = event.execution_phase;
+        }
+    }
+    let elapsed = start.elapsed();
+    if phase != ExecutionPhase::ExecutionSucceeded as i32 {
+        return Err(CliError::ExecutionFailed(format!(
+            "benchmark execution {} did not succeed",
+            launched.execution_id
+        )));
+    }
+    Ok(elapsed)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+pub async fn run(options: BenchOptions, output: Output) -> Result<(), CliError> {
+    let dir = tempfile::Builder::new()
+        .prefix("baton-bench-")
+        .tempdir()
+        .map_err(|e| CliError::Refused(format!("cannot create a temporary directory: {e}")))?;
+    let (_processes, addresses) = start_cluster(dir.path(), options.nodes, options.workers)?;
+    let mut client = connect_when_ready(&addresses).await?;
+    let register = RegisterRequest {
+        tasks: vec![noop_task()],
+        workflows: vec![
+            workflow("bench-w1", options.w1_tasks, false),
+            workflow("bench-w2", options.w2_length, true),
+            workflow("bench-w3", 1, false),
+        ],
+    };
+    client
+        .call(register, |mut a, r| async move { a.register(r).await })
+        .await?;
+    // The executor connects on its own; one warm-up run makes sure it has.
+    launch_and_wait(&mut client, "bench-w3", "warm-up".into()).await?;
+
+    let wants = |w: Workload| options.workload == w || options.workload == Workload::All;
+    let mut result = serde_json::Map::new();
+    let mut counter = 0u64;
+    let mut next_id = || {
+        counter += 1;
+        format!("bench-{}-{counter}", std::process::id())
+    };
+    if wants(Workload::W1) {
+        let mut rates = Vec::new();
+        for _ in 0..options.runs {
+            let elapsed = launch_and_wait(&mut client, "bench-w1", next_id()).await?;
+            rates.push(options.w1_tasks as f64 / elapsed.as_secs_f64());
+        }
+        result.insert("w1_tasks_per_s".into(), median(rates).round().into());
+    }
+    if wants(Workload::W2) {
+        let mut per_node = Vec::new();
+        for _ in 0..options.runs {
+            let elapsed = launch_and_wait(&mut client, "bench-w2", next_id()).await?;
+            per_node.push(elapsed.as_secs_f64() * 1000.0 / options.w2_length as f64);
+        }
+        result.insert(
+            "w2_ms_per_node".into(),
+            ((median(per_node) * 1000.0).round() / 1000.0).into(),
+        );
+    }
+    if wants(Workload::W3) {
+        let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
+        for _ in 0..options.runs {
+            let mut samples = Vec::with_capacity(options.w3_launches);
+            for _ in 0..options.w3_launches {
+                samples.push(
+                    launch_and_wait(&mut client, "bench-w3", next_id())
+                        .await?
+                        .as_secs_f64()
+                        * 1000.0,
+                );
+            }
+            samples.sort_by(|a, b| a.total_cmp(b));
+            p50s.push(percentile(&samples, 50.0));
+            p99s.push(percentile(&samples, 99.0));
+        }
+        result.insert(
+            "w3_p50_ms".into(),
+            ((median(p50s) * 1000.0).round() / 1000.0).into(),
+        );
+        result.insert(
+            "w3_p99_ms".into(),
+            ((median(p99s) * 1000.0).round() / 1000.0).into(),
+        );
+    }
+    result.insert("nodes".into(), options.nodes.into());
+    result.insert("runs".into(), options.runs.into());
+    result.insert("executor_workers".into(), options.workers.into());
+    result.insert(
+        "cpus".into(),
+        std::thread::available_parallelism()
+            .map_or(0, |n| n.get())
+            .into(),
+    );
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into());
+    result.insert("commit".into(), commit.into());
+    match output {
+        Output::Json => println!("{}", serde_json::Value::Object(result)),
+        Output::Text => {
+            println!("{} scheduler node(s), durable storage, 1 executor with {} workers; medians of {} runs", options.nodes, options.workers, options.runs);
+            for (key, value) in &result {
+                println!("  {key:<18} {value}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn connect_when_ready(addresses: &str) -> Result<Client, CliError> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(mut client) = Client::connect(addresses, false, Duration::from_secs(30)).await {
+            let status = client
+                .call(ClusterStatusRequest {}, |mut a, r| async move {
+                    a.cluster_status(r).await
+                })
+                .await;
+            if status.is_ok_and(|s| s.leader_id != 0) {
+                return Ok(client);
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(CliError::Refused(
+                "the benchmark cluster did not elect a leader within 30s".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
