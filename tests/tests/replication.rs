@@ -257,8 +257,9 @@ fn an_executor_killed_mid_task_has_its_node_run_again_within_the_lease() {
         (node["attempt"] == 2 && node["executor"] == "exec-b").then(|| killed.elapsed())
     })
     .expect("the node runs again on the other executor");
+    // The lease, plus a margin for the lease check period and a loaded 2-core machine.
     assert!(
-        reassigned <= Duration::from_millis(2000 + 1500),
+        reassigned <= Duration::from_millis(2000 + 3000),
         "reassigned after {reassigned:?}; lease is 2s"
     );
     let done = wait_finished(&cluster, &id, Duration::from_secs(20));
