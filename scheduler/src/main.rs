@@ -21,8 +21,10 @@ struct Args {
     /// Address to listen on (Admin, Executor and Raft gRPC).
     #[arg(long, default_value = "127.0.0.1:7070")]
     listen: String,
-    /// Address other nodes, executors and clients reach this node at
-    /// (default: the listen address).
+    /// The address this node records for itself when it forms a
+    /// single-node cluster (default: the listen address). In a multi-node
+    /// cluster a node's address is the one given in --peers or to
+    /// `baton cluster add-learner`.
     #[arg(long)]
     advertise: Option<String>,
     /// Where the Raft log and snapshots live. Keep it across restarts.
@@ -83,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,openraft=warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
     let peers = parse_addresses("peers", &args.peers)?;

@@ -115,11 +115,10 @@ impl SchedulerNode {
         tokio::spawn(follow_leadership(cluster.clone(), dispatcher.clone()));
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        health_reporter
-            .set_serving::<AdminServer<AdminService>>()
-            .await;
+        tokio::spawn(report_health(cluster.clone(), health_reporter));
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(baton_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()?;
 
         let admin = AdminService {
@@ -267,6 +266,33 @@ async fn ready_to_lead(
             .is_ok_and(|r| r.is_err())
         {
             return Err("raft stopped".into());
+        }
+    }
+}
+
+/// Health (grpc.health.v1) follows the cluster: the whole server and the
+/// Admin service are SERVING while this node knows a leader, NOT_SERVING
+/// while it does not (no quorum, an election, a node cut off).
+async fn report_health(
+    cluster: Arc<ClusterNode<SchedulerState>>,
+    reporter: tonic_health::server::HealthReporter,
+) {
+    let mut metrics = cluster.metrics();
+    let mut serving = None;
+    loop {
+        let has_leader = metrics.borrow_and_update().current_leader.is_some();
+        if serving != Some(has_leader) {
+            serving = Some(has_leader);
+            let status = if has_leader {
+                tonic_health::ServingStatus::Serving
+            } else {
+                tonic_health::ServingStatus::NotServing
+            };
+            reporter.set_service_status("", status).await;
+            reporter.set_service_status("baton.v1.Admin", status).await;
+        }
+        if metrics.changed().await.is_err() {
+            return;
         }
     }
 }

@@ -42,3 +42,49 @@ fn help_explains_the_flags() {
         assert!(text.contains(flag), "{flag} missing:\n{text}");
     }
 }
+
+#[tokio::test]
+async fn grpc_health_says_serving_once_a_leader_is_known() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_baton-scheduler"))
+        .args([
+            "--listen",
+            &address,
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut serving = false;
+    for _ in 0..100 {
+        let endpoint =
+            tonic::transport::Endpoint::from_shared(format!("http://{address}")).unwrap();
+        if let Ok(channel) = endpoint.connect().await {
+            let mut health = HealthClient::new(channel);
+            let request = HealthCheckRequest {
+                service: "baton.v1.Admin".into(),
+            };
+            if let Ok(response) = health.check(request).await {
+                if response.into_inner().status == ServingStatus::Serving as i32 {
+                    serving = true;
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(serving, "the health service never said SERVING");
+}
