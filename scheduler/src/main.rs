@@ -43,6 +43,10 @@ struct Args {
     /// (`ID=HOST:PORT`, repeatable or comma-separated): for proxies and NAT.
     #[arg(long, value_delimiter = ',')]
     route: Vec<String>,
+    /// Take a snapshot of the state (and compact the Raft log) every this
+    /// many log entries. Lagging and new nodes receive the snapshot.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    snapshot_every: u64,
     /// How long an executor may stay silent before its running tasks are
     /// run again elsewhere (e.g. 10s, 500ms).
     #[arg(long, default_value = "10s", value_parser = humantime_duration)]
@@ -101,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
     config.advertise = args.advertise.unwrap_or_default();
     config.peers = peers;
     config.join = args.join;
+    config.snapshot_every = args.snapshot_every;
     config.routes = routes;
     config.lease = args.lease;
     let node = SchedulerNode::start(config, listener).await?;

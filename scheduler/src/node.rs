@@ -34,6 +34,9 @@ pub struct SchedulerConfig {
     /// Initial members (id -> host:port) of a new cluster; empty for a
     /// single-node cluster. Only the lowest id initializes it, once.
     pub peers: BTreeMap<u64, String>,
+    /// Take a snapshot (and compact the log) every this many log entries;
+    /// this many entries before a snapshot are kept for lagging followers.
+    pub snapshot_every: u64,
     /// Never initialize a cluster: wait to be added to a running one
     /// (`baton cluster add-learner`).
     pub join: bool,
@@ -56,6 +59,7 @@ impl SchedulerConfig {
             peers: BTreeMap::new(),
             routes: BTreeMap::new(),
             join: false,
+            snapshot_every: 10_000,
             lease: Duration::from_secs(10),
             election_timeout: Duration::from_millis(1000),
             heartbeat_interval: Duration::from_millis(100),
@@ -95,6 +99,8 @@ impl SchedulerNode {
         node_config.election_timeout_max = config.election_timeout * 2;
         node_config.heartbeat_interval = config.heartbeat_interval;
         node_config.routes = config.routes.clone();
+        node_config.snapshot_every_logs = config.snapshot_every;
+        node_config.max_in_snapshot_log_to_keep = (config.snapshot_every / 10).max(1);
         let (effects_tx, effects_rx) = mpsc::unbounded_channel();
         let cluster = Arc::new(ClusterNode::<SchedulerState>::open(node_config, effects_tx).await?);
 

@@ -92,6 +92,8 @@ pub struct ClusterOptions {
     pub lease: &'static str,
     /// Route every node's peer traffic through proxies (for partitions).
     pub proxies: bool,
+    /// Log entries between snapshots.
+    pub snapshot_every: u64,
 }
 
 impl Default for ClusterOptions {
@@ -99,6 +101,7 @@ impl Default for ClusterOptions {
         ClusterOptions {
             lease: "2s",
             proxies: false,
+            snapshot_every: 10_000,
         }
     }
 }
@@ -176,6 +179,8 @@ impl Cluster {
             })
             .arg("--lease")
             .arg(self.options.lease)
+            .arg("--snapshot-every")
+            .arg(self.options.snapshot_every.to_string())
             .env("RUST_LOG", "info,openraft=warn");
         let routes: Vec<String> = self
             .proxies

@@ -229,14 +229,7 @@ fn follower_and_whole_cluster_restarts_keep_all_state() {
 #[test]
 fn an_executor_killed_mid_task_has_its_node_run_again_within_the_lease() {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = Cluster::start(
-        dir.path(),
-        1,
-        ClusterOptions {
-            lease: "2s",
-            proxies: false,
-        },
-    );
+    let cluster = Cluster::start(dir.path(), 1, ClusterOptions::default());
     cluster.wait_for_leader(Duration::from_secs(20));
     let yaml = "kind: Task\nname: long\nversion: v1\ninterface: {inputs: {seconds: float}, outputs: {seconds: float}}\nrunner: {builtin: sleep}\n---\n\
                 kind: Workflow\nname: one\nversion: v1\nnodes: [{id: only, task: long@v1, inputs: {seconds: 3}}]\n";
@@ -298,8 +291,8 @@ fn a_cut_off_leader_accepts_no_writes_and_serves_no_linearizable_reads() {
         dir.path(),
         3,
         ClusterOptions {
-            lease: "2s",
             proxies: true,
+            ..ClusterOptions::default()
         },
     );
     let leader = cluster.wait_for_leader(Duration::from_secs(20));
@@ -498,7 +491,13 @@ fn member(status: &Json, id: u64) -> Json {
 #[test]
 fn a_node_is_added_promoted_and_the_old_leader_removed_on_a_running_cluster() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cluster = Cluster::start(dir.path(), 3, ClusterOptions::default());
+    // Snapshots every 20 entries: the log a new node needs is compacted
+    // away, so it must receive a snapshot.
+    let options = ClusterOptions {
+        snapshot_every: 20,
+        ..ClusterOptions::default()
+    };
+    let mut cluster = Cluster::start(dir.path(), 3, options);
     let leader = cluster.wait_for_leader(Duration::from_secs(20));
     cluster
         .baton(&["register", &specs(dir.path(), 1, 0.01)])
@@ -522,6 +521,15 @@ fn a_node_is_added_promoted_and_the_old_leader_removed_on_a_running_cluster() {
         text.contains("COMMITTED") && text.contains("APPLIED") && text.contains("Leader"),
         "{text}"
     );
+
+    for _ in 0..40 {
+        cluster.baton(&["run", "small"]).ok();
+    }
+    let compacted = wait_for(Duration::from_secs(10), || {
+        let status = cluster.status_of(leader)?;
+        (member(&status, leader)["snapshot_index"].as_u64()? > 20).then_some(())
+    });
+    assert!(compacted.is_some(), "the leader took no snapshot");
 
     cluster.start_joining(4);
     let address = cluster.addresses[&4].clone();
@@ -557,6 +565,13 @@ fn a_node_is_added_promoted_and_the_old_leader_removed_on_a_running_cluster() {
         launched.as_str(),
         "the new node holds the replicated state"
     );
+    let snapshot = cluster
+        .status_of(4)
+        .map(|s| member(&s, 4)["snapshot_index"].clone());
+    assert!(
+        snapshot.as_ref().and_then(Json::as_u64).unwrap_or(0) > 0,
+        "node 4 holds no snapshot ({snapshot:?}): it should have caught up from one"
+    );
 
     // Decommission the old leader; the other three carry on.
     cluster
@@ -585,4 +600,52 @@ fn a_node_is_added_promoted_and_the_old_leader_removed_on_a_running_cluster() {
     cluster.kill(leader);
     let after = baton(&others, &["run", "small", "--wait-leader", "30s"]);
     after.ok();
+}
+
+#[test]
+fn a_late_result_from_a_lost_attempt_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), 1, ClusterOptions::default());
+    cluster.wait_for_leader(Duration::from_secs(20));
+    let yaml = "kind: Task\nname: long\nversion: v1\ninterface: {inputs: {seconds: float}, outputs: {seconds: float}}\nrunner: {builtin: sleep}\n---\n\
+                kind: Workflow\nname: one\nversion: v1\nnodes: [{id: only, task: long@v1, inputs: {seconds: 3}}]\n";
+    cluster
+        .baton(&["register", &write(dir.path(), "one.yaml", yaml)])
+        .ok();
+    // Executor a reaches the scheduler only through a proxy the test can cut.
+    let proxy = proxy::Proxy::start(&cluster.all());
+    let a = Executor::start(&proxy.address(), "exec-a", 1, &dir.path().join("a"));
+    let id = cluster.baton(&["run", "one"]).ok().stdout.trim().to_owned();
+    wait_for(Duration::from_secs(10), || {
+        (execution(&cluster, &id)["nodes"][0]["phase"] == "RUNNING").then_some(())
+    })
+    .expect("the node starts on a");
+    proxy.cut();
+    let _b = Executor::start(&cluster.all(), "exec-b", 1, &dir.path().join("b"));
+    wait_for(Duration::from_secs(10), || {
+        let node = execution(&cluster, &id)["nodes"][0].clone();
+        (node["attempt"] == 2 && node["executor"] == "exec-b").then_some(())
+    })
+    .expect("the lost attempt runs again on b");
+    // a finishes attempt 1 while cut off, then delivers its result late.
+    std::thread::sleep(Duration::from_millis(2500));
+    proxy.heal();
+    let done = wait_finished(&cluster, &id, Duration::from_secs(20));
+    assert_eq!(done["phase"], "SUCCEEDED");
+    assert_eq!(
+        done["nodes"][0]["attempt"], 2,
+        "the recorded result is attempt 2's"
+    );
+    assert_eq!(done["nodes"][0]["executor"], "exec-b");
+    let counts = successes_per_node(&cluster, &id);
+    assert_eq!(counts.get("only"), Some(&1), "{counts:?}");
+    // a reconnected holding attempt 1's unacknowledged result and re-sent it.
+    let delivered = wait_for(Duration::from_secs(10), || {
+        a.log().contains("unacknowledged=1").then_some(())
+    });
+    assert!(
+        delivered.is_some(),
+        "a never re-sent its late result:\n{}",
+        a.log()
+    );
 }
