@@ -23,6 +23,8 @@ pub enum Workload {
     W1,
     W2,
     W3,
+    /// One 100,000-node execution (memory, time) and 1,000 concurrent executions.
+    Scale,
     All,
 }
 
@@ -34,6 +36,8 @@ pub struct BenchOptions {
     pub w1_tasks: usize,
     pub w2_length: usize,
     pub w3_launches: usize,
+    pub scale_nodes: usize,
+    pub concurrent_executions: usize,
 }
 
 /// Processes started for the benchmark; killed when dropped.
@@ -84,12 +88,25 @@ fn start_cluster(dir: &Path, nodes: u32, workers: u32) -> Result<(Processes, Str
     let mut processes = Processes {
         children: Vec::new(),
     };
-    let spawn = |command: &mut Command, what: &str| {
+    // Each process logs (warnings and errors) to a file in the benchmark directory.
+    let mut started = 0;
+    let mut spawn = |command: &mut Command, what: &str| {
+        started += 1;
+        let log =
+            std::fs::File::create(dir.join(format!("{started}-{what}.log"))).map_err(|e| {
+                CliError::Refused(format!(
+                    "cannot create a log file in {}: {e}",
+                    dir.display()
+                ))
+            })?;
         command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .env("RUST_LOG", "warn")
+            .stderr(log)
+            .env(
+                "RUST_LOG",
+                std::env::var("BATON_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .spawn()
             .map_err(|e| CliError::Refused(format!("cannot start {what}: {e}")))
     };
@@ -255,8 +272,23 @@ pub async fn run(options: BenchOptions, output: Output) -> Result<(), CliError> 
         .prefix("baton-bench-")
         .tempdir()
         .map_err(|e| CliError::Refused(format!("cannot create a temporary directory: {e}")))?;
-    let (_processes, addresses) = start_cluster(dir.path(), options.nodes, options.workers)?;
-    let mut client = connect_when_ready(&addresses).await?;
+    let (processes, addresses) = start_cluster(dir.path(), options.nodes, options.workers)?;
+    let outcome = measure(&processes, &addresses, &options, output).await;
+    if outcome.is_err() {
+        // Keep the processes' logs for a failed run.
+        let kept = dir.keep();
+        eprintln!("the cluster's logs are in {}", kept.display());
+    }
+    outcome
+}
+
+async fn measure(
+    processes: &Processes,
+    addresses: &str,
+    options: &BenchOptions,
+    output: Output,
+) -> Result<(), CliError> {
+    let mut client = connect_when_ready(addresses).await?;
     let register = RegisterRequest {
         tasks: vec![noop_task()],
         workflows: vec![
@@ -322,6 +354,9 @@ pub async fn run(options: BenchOptions, output: Output) -> Result<(), CliError> 
             ((median(p99s) * 1000.0).round() / 1000.0).into(),
         );
     }
+    if wants(Workload::Scale) {
+        scale(&mut client, processes, options, &mut result).await?;
+    }
     result.insert("nodes".into(), options.nodes.into());
     result.insert("runs".into(), options.runs.into());
     result.insert("executor_workers".into(), options.workers.into());
@@ -371,4 +406,132 @@ async fn connect_when_ready(addresses: &str) -> Result<Client, CliError> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A value from `/proc/PID/status` (`VmRSS`, `VmHWM`), in bytes.
+fn memory_of(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with(field))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kib| kib * 1024)
+}
+
+/// The scale runs: memory and time of one large execution (with the
+/// scheduler's memory per finished node at a tenth of that size and at full
+/// size), and many concurrent small executions with their launch
+/// acknowledgement latency.
+async fn scale(
+    client: &mut Client,
+    processes: &Processes,
+    options: &BenchOptions,
+    result: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<(), CliError> {
+    let large = options.scale_nodes;
+    let small = (large / 10).max(1);
+    let register = RegisterRequest {
+        tasks: vec![noop_task()],
+        workflows: vec![
+            workflow("bench-scale-small", small, false),
+            workflow("bench-scale-large", large, false),
+            workflow("bench-ten", 10, false),
+        ],
+    };
+    client
+        .call(register, |mut a, r| async move { a.register(r).await })
+        .await?;
+    let status = client
+        .call(ClusterStatusRequest {}, |mut a, r| async move {
+            a.cluster_status(r).await
+        })
+        .await?;
+    // Scheduler processes are started in node-id order, the executor last.
+    let leader_pid = processes.children[(status.leader_id.max(1) - 1) as usize].id();
+
+    let before = memory_of(leader_pid, "VmRSS");
+    launch_and_wait(client, "bench-scale-small", "scale-small".into()).await?;
+    let after_small = memory_of(leader_pid, "VmRSS");
+    let elapsed = launch_and_wait(client, "bench-scale-large", "scale-large".into()).await?;
+    let after_large = memory_of(leader_pid, "VmRSS");
+    let peak: u64 = processes
+        .children
+        .iter()
+        .map(|c| memory_of(c.id(), "VmHWM"))
+        .sum();
+    result.insert("scale_nodes".into(), large.into());
+    result.insert(
+        "scale_seconds".into(),
+        ((elapsed.as_secs_f64() * 1000.0).round() / 1000.0).into(),
+    );
+    result.insert("peak_rss_bytes".into(), peak.into());
+    result.insert(
+        "scheduler_bytes_per_node_small".into(),
+        (after_small.saturating_sub(before) / small as u64).into(),
+    );
+    result.insert(
+        "scheduler_bytes_per_node_large".into(),
+        (after_large.saturating_sub(after_small) / large as u64).into(),
+    );
+
+    // Many executions at once: launch them all concurrently, then wait for each.
+    let start = Instant::now();
+    let launches = (0..options.concurrent_executions).map(|i| {
+        let mut admin = client.admin();
+        async move {
+            let begin = Instant::now();
+            let request = LaunchRequest {
+                workflow: Some(Identifier {
+                    name: "bench-ten".into(),
+                    ..Default::default()
+                }),
+                request_id: format!("concurrent-{}-{i}", std::process::id()),
+                ..Default::default()
+            };
+            let response = admin.launch(request).await;
+            (begin.elapsed(), response)
+        }
+    });
+    let outcomes = futures::future::join_all(launches).await;
+    let mut acks = Vec::with_capacity(outcomes.len());
+    let mut ids = Vec::with_capacity(outcomes.len());
+    for (took, response) in outcomes {
+        let response = response.map_err(|s| client.error(s))?;
+        acks.push(took.as_secs_f64() * 1000.0);
+        ids.push(response.into_inner().execution_id);
+    }
+    for id in &ids {
+        let watch = WatchRequest {
+            execution_id: id.clone(),
+        };
+        let mut stream = client
+            .call(watch, |mut a, r| async move { a.watch(r).await })
+            .await?;
+        while let Some(event) = stream.next().await {
+            let event = event.map_err(|s| client.error(s))?;
+            if event.node_id.is_empty()
+                && event.execution_phase == ExecutionPhase::ExecutionFailed as i32
+            {
+                return Err(CliError::ExecutionFailed(format!(
+                    "benchmark execution {id} failed"
+                )));
+            }
+        }
+    }
+    acks.sort_by(|a, b| a.total_cmp(b));
+    result.insert("concurrent_executions".into(), ids.len().into());
+    result.insert(
+        "concurrent_seconds".into(),
+        ((start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0).into(),
+    );
+    result.insert(
+        "launch_ack_p50_ms".into(),
+        ((percentile(&acks, 50.0) * 1000.0).round() / 1000.0).into(),
+    );
+    result.insert(
+        "launch_ack_p99_ms".into(),
+        ((percentile(&acks, 99.0) * 1000.0).round() / 1000.0).into(),
+    );
+    Ok(())
 }

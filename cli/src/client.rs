@@ -125,6 +125,12 @@ impl Client {
         })
     }
 
+    /// The raw Admin client of the current connection (no retries), for
+    /// callers that issue many requests at once.
+    pub fn admin(&self) -> AdminClient<Channel> {
+        self.admin.clone()
+    }
+
     /// Wraps a request, marking it stale when asked.
     pub fn request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);

@@ -120,6 +120,9 @@ enum Command {
         /// Actor workers (task slots) of the one executor.
         #[arg(long, default_value_t = 64)]
         workers: u32,
+        /// Nodes of the large execution of the scale run.
+        #[arg(long, default_value_t = 100_000)]
+        scale_nodes: usize,
     },
     /// Inspect and change the scheduler cluster's membership.
     #[command(subcommand)]
@@ -233,8 +236,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             nodes,
             runs,
             workers,
+            scale_nodes,
         } => {
-            if nodes == 0 || runs == 0 || workers == 0 {
+            if nodes == 0 || runs == 0 || workers == 0 || scale_nodes == 0 {
                 return Err(CliError::BadInput(
                     "--nodes, --runs and --workers must be at least 1".into(),
                 ));
@@ -247,6 +251,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 w1_tasks: 10_000,
                 w2_length: 300,
                 w3_launches: 200,
+                scale_nodes,
+                concurrent_executions: 1000,
             };
             bench::run(options, output).await
         }

@@ -47,6 +47,15 @@ struct Args {
     /// many log entries. Lagging and new nodes receive the snapshot.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     snapshot_every: u64,
+    /// How often the leader sends heartbeats; also the time limit of one
+    /// replication request (openraft 0.9), so keep it above the time a
+    /// follower needs to receive and store the largest entry.
+    #[arg(long, default_value = "300ms", value_parser = humantime_duration)]
+    heartbeat_interval: Duration,
+    /// A follower that hears no leader for a random time between this and
+    /// twice this starts an election. Keep it several heartbeats long.
+    #[arg(long, default_value = "1500ms", value_parser = humantime_duration)]
+    election_timeout: Duration,
     /// How long an executor may stay silent before its running tasks are
     /// run again elsewhere (e.g. 10s, 500ms).
     #[arg(long, default_value = "10s", value_parser = humantime_duration)]
@@ -106,6 +115,15 @@ async fn main() -> anyhow::Result<()> {
     config.peers = peers;
     config.join = args.join;
     config.snapshot_every = args.snapshot_every;
+    if args.election_timeout < args.heartbeat_interval * 3 {
+        bail!(
+            "--election-timeout ({:?}) must be at least three heartbeat intervals ({:?})",
+            args.election_timeout,
+            args.heartbeat_interval
+        );
+    }
+    config.heartbeat_interval = args.heartbeat_interval;
+    config.election_timeout = args.election_timeout;
     config.routes = routes;
     config.lease = args.lease;
     let node = SchedulerNode::start(config, listener).await?;

@@ -61,8 +61,11 @@ impl SchedulerConfig {
             join: false,
             snapshot_every: 10_000,
             lease: Duration::from_secs(10),
-            election_timeout: Duration::from_millis(1000),
-            heartbeat_interval: Duration::from_millis(100),
+            election_timeout: Duration::from_millis(1500),
+            // openraft 0.9 also uses the heartbeat interval as the timeout of
+            // every AppendEntries: too short, and a large entry (a workflow of
+            // 100,000 nodes) or a busy follower never gets through.
+            heartbeat_interval: Duration::from_millis(300),
         }
     }
 }

@@ -88,3 +88,24 @@ async fn grpc_health_says_serving_once_a_leader_is_known() {
     let _ = child.wait();
     assert!(serving, "the health service never said SERVING");
 }
+
+#[test]
+fn an_election_timeout_shorter_than_three_heartbeats_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = scheduler(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--heartbeat-interval",
+        "500ms",
+        "--election-timeout",
+        "1s",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--election-timeout") && err.contains("three heartbeat intervals"),
+        "{err}"
+    );
+}
