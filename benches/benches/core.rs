@@ -99,5 +99,43 @@ fn apply_fan_out(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, compile_10k, apply_fan_out);
+/// The dispatcher's decisions: 10,000 ready nodes placed on 4 executors of
+/// 64 slots, each slot freed as soon as it is used (as results come back).
+fn dispatch_10k(c: &mut Criterion) {
+    use baton_scheduler::dispatch::book::DispatchBook;
+    use baton_scheduler::state::ExecutionId;
+    let mut group = c.benchmark_group("dispatch");
+    group.throughput(Throughput::Elements(NODES as u64));
+    group.bench_function("place_10k_on_4x64_slots", |b| {
+        b.iter_batched(
+            || {
+                let mut book = DispatchBook::new(10_000);
+                for e in 0..4 {
+                    book.connect(&format!("x{e}"), "default", 64, e, &[], 0);
+                }
+                let execution = ExecutionId("bench-1".into());
+                for node in 0..NODES as u32 {
+                    book.enqueue((execution.clone(), node), "default", 0, 0);
+                }
+                book
+            },
+            |mut book| {
+                let mut placed = 0;
+                while placed < NODES {
+                    let placements = book.plan(1);
+                    assert!(!placements.is_empty());
+                    placed += placements.len();
+                    for placement in placements {
+                        book.release(&placement.executor);
+                    }
+                }
+                book
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, compile_10k, apply_fan_out, dispatch_10k);
 criterion_main!(benches);
