@@ -59,6 +59,7 @@ pub async fn start(options: EmbeddedOptions) -> anyhow::Result<Embedded> {
     config.lease = options.lease;
     // One voter: elections are immediate, so keep them short.
     config.election_timeout = Duration::from_millis(300);
+    config.heartbeat_interval = Duration::from_millis(100);
     let scheduler = SchedulerNode::start(config, listener).await?;
     let address = scheduler.local_addr.to_string();
     scheduler
