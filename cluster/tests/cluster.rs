@@ -350,3 +350,37 @@ async fn learner_joining_after_log_compaction_catches_up_from_a_snapshot() {
     second.stop().await;
     first.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a latency probe, not a check: cargo test -p baton-cluster --release --test cluster -- --ignored --nocapture"]
+async fn probe_three_node_write_latency() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        nodes.push(TestNode::start(i as u64 + 1, dir.path(), |_| {}).await);
+    }
+    let members: BTreeMap<u64, String> = nodes
+        .iter()
+        .map(|n| (n.node.node_id(), n.addr.clone()))
+        .collect();
+    nodes[0].node.initialize(members).await.unwrap();
+    for node in &nodes {
+        node.node.wait_for_leader(WAIT).await.unwrap();
+    }
+    let leader = leader_among(&nodes.iter().collect::<Vec<_>>()).await;
+    let mut samples = Vec::new();
+    for n in 0..300 {
+        let start = Instant::now();
+        nodes[leader]
+            .node
+            .write(CounterCommand::Add(n))
+            .await
+            .unwrap();
+        samples.push(start.elapsed());
+    }
+    samples.sort();
+    eprintln!(
+        "3-node sequential write: p50 {:?} p99 {:?}",
+        samples[150], samples[297]
+    );
+}

@@ -52,8 +52,9 @@ pub enum Input {
         executor: String,
         connection: u64,
     },
-    /// The outcome of proposing a batch of assignments.
-    Assigned(Vec<(Placement, Option<Response>)>),
+    /// The outcome of proposing a batch of assignments (with the attempt
+    /// number each was sent under).
+    Assigned(Vec<((Placement, u32), Option<Response>)>),
     /// Results whose recording failed, to propose again.
     RetryResults(Vec<(String, AttemptRef, Command)>),
     /// This node became leader (its state is current) or stopped being it.
@@ -75,6 +76,19 @@ pub struct DispatcherConfig {
     /// How long an executor may stay silent (or an attempt unconfirmed)
     /// before its attempts run again elsewhere.
     pub lease: Duration,
+}
+
+/// The node a result command is about.
+fn key_of(command: &Command) -> NodeKey {
+    match command {
+        Command::Complete {
+            execution, node, ..
+        }
+        | Command::Fail {
+            execution, node, ..
+        } => (execution.clone(), *node),
+        _ => (ExecutionId(String::new()), u32::MAX),
+    }
 }
 
 pub fn now_ms() -> u64 {
@@ -99,6 +113,8 @@ pub fn start(
         leader: false,
         self_tx: tx.clone(),
         pending_results: Vec::new(),
+        uncommitted: HashMap::new(),
+        early_results: HashMap::new(),
     };
     tokio::spawn(dispatcher.run(rx));
     DispatcherHandle { tx }
@@ -116,6 +132,11 @@ struct Dispatcher {
     self_tx: mpsc::UnboundedSender<Input>,
     /// Results received in this round, proposed together.
     pending_results: Vec<(String, AttemptRef, Command)>,
+    /// Nodes whose assignment was sent but is not yet committed, with the
+    /// attempt number it was sent under.
+    uncommitted: HashMap<NodeKey, u32>,
+    /// Results that arrived before their assignment was committed.
+    early_results: HashMap<NodeKey, (String, AttemptRef, Command)>,
 }
 
 impl Dispatcher {
@@ -162,6 +183,8 @@ impl Dispatcher {
                 self.leader = false;
                 self.book.clear();
                 self.senders.clear();
+                self.uncommitted.clear();
+                self.early_results.clear();
             }
             _ if !self.leader => {}
             Input::Effect(Effect::NodeQueued {
@@ -239,6 +262,8 @@ impl Dispatcher {
     fn become_leader(&mut self, now: u64) {
         self.book.clear();
         self.senders.clear();
+        self.uncommitted.clear();
+        self.early_results.clear();
         self.leader = true;
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
         let mut queued = 0;
@@ -370,7 +395,12 @@ impl Dispatcher {
                 now_ms: now,
             },
         };
-        self.pending_results.push((executor, attempt, command));
+        let key = key_of(&command);
+        if self.uncommitted.get(&key) == Some(&attempt.attempt) {
+            self.early_results.insert(key, (executor, attempt, command));
+        } else {
+            self.pending_results.push((executor, attempt, command));
+        }
     }
 
     /// Proposes this round's results together and acknowledges them to
@@ -438,111 +468,138 @@ impl Dispatcher {
         });
     }
 
+    /// Hands ready nodes to executors. The assignment is sent at once and
+    /// proposed at the same time (dispatch pipelined with commit), under the
+    /// attempt number the state machine will give it: the current one plus
+    /// one, since only this leader assigns. Until the assignment is
+    /// committed, the attempt's result is held back (it would otherwise
+    /// reach a node not yet running); if the assignment does not commit, the
+    /// attempt is cancelled on its executor. Safety does not rest on the
+    /// prediction: a result counts only for the node's current attempt.
     fn place(&mut self) {
         let placements = self.book.plan(now_ms());
         if placements.is_empty() {
             return;
         }
         let now = now_ms();
-        let commands = placements
-            .iter()
-            .map(|p| Command::Assign {
-                execution: p.key.0.clone(),
-                node: p.key.1,
-                executor: p.executor.clone(),
-                now_ms: now,
-            })
-            .collect();
+        let mut commands = Vec::with_capacity(placements.len());
+        let mut placed = Vec::with_capacity(placements.len());
+        {
+            let state = self.state.clone();
+            let state = state.read().unwrap_or_else(|e| e.into_inner());
+            for placement in placements {
+                let Some(assign) = self.assignment(&state, &placement.key) else {
+                    // No longer queued (or gone): give the slot back.
+                    self.book.release(&placement.executor);
+                    continue;
+                };
+                let attempt = assign.attempt.as_ref().map_or(0, |a| a.attempt);
+                self.book
+                    .assigned(placement.key.clone(), attempt, &placement.executor);
+                self.uncommitted.insert(placement.key.clone(), attempt);
+                self.send_to(&placement.executor, ToExecutor::Assign(assign));
+                commands.push(Command::Assign {
+                    execution: placement.key.0.clone(),
+                    node: placement.key.1,
+                    executor: placement.executor.clone(),
+                    now_ms: now,
+                });
+                placed.push((placement, attempt));
+            }
+        }
+        if commands.is_empty() {
+            return;
+        }
         let proposer = self.proposer.clone();
         let tx = self.self_tx.clone();
         tokio::spawn(async move {
             let outcomes = match proposer.propose_many(commands).await {
-                Ok(responses) => placements
+                Ok(responses) => placed
                     .into_iter()
                     .zip(responses.into_iter().map(Some))
                     .collect(),
                 Err(e) => {
                     warn!(error = %e, "proposing assignments failed");
-                    placements.into_iter().map(|p| (p, None)).collect()
+                    placed.into_iter().map(|p| (p, None)).collect()
                 }
             };
             let _ = tx.send(Input::Assigned(outcomes));
         });
     }
 
-    fn on_assigned(&mut self, outcomes: Vec<(Placement, Option<Response>)>) {
-        let state = self.state.clone();
-        let state = state.read().unwrap_or_else(|e| e.into_inner());
-        for (placement, response) in outcomes {
+    /// The Assign message for a queued node, under its next attempt number.
+    fn assignment(&mut self, state: &SchedulerState, key: &NodeKey) -> Option<baton_proto::Assign> {
+        let execution = state.execution(&key.0)?;
+        let node = execution.nodes.get(key.1 as usize)?;
+        if execution.phase != ExecutionPhase::Running || node.phase != NodePhase::Queued {
+            return None;
+        }
+        let workflow = state.workflow_of(execution)?;
+        let inputs = state.node_inputs(execution, key.1)?;
+        let compiled = &workflow.nodes[key.1 as usize];
+        let task = match self.task_protos.get(&compiled.task) {
+            Some(task) => task.clone(),
+            None => {
+                let spec = state.tasks.get(&compiled.task)?;
+                let proto = Arc::new(baton_proto::TaskSpec::from(spec.as_ref()));
+                self.task_protos
+                    .insert(compiled.task.clone(), proto.clone());
+                proto
+            }
+        };
+        Some(baton_proto::Assign {
+            attempt: Some(AttemptRef {
+                execution_id: key.0 .0.clone(),
+                node_id: compiled.id.clone(),
+                attempt: node.attempt + 1,
+            }),
+            task: Some((*task).clone()),
+            inputs: values_to_proto(&inputs),
+        })
+    }
+
+    fn on_assigned(&mut self, outcomes: Vec<((Placement, u32), Option<Response>)>) {
+        for ((placement, sent), response) in outcomes {
             let Placement { key, executor } = placement;
-            let attempt = match response {
-                Some(Response::Assigned { attempt }) => attempt,
-                Some(other) => {
-                    // The node is no longer queued (e.g. cancelled): nothing to do.
-                    debug!(execution = %key.0, node = key.1, ?other, "assignment not made");
-                    self.book.release(&executor);
-                    continue;
+            self.uncommitted.remove(&key);
+            let held = self.early_results.remove(&key);
+            match response {
+                Some(Response::Assigned { attempt }) if attempt == sent => {
+                    // Committed as sent: a result that came early may now be recorded.
+                    if let Some(result) = held {
+                        self.pending_results.push(result);
+                    }
                 }
-                None => {
-                    // The proposal failed: the node is still queued; queue it again.
-                    self.book.release(&executor);
-                    if let Some(node) = state
-                        .execution(&key.0)
-                        .and_then(|e| e.nodes.get(key.1 as usize))
-                    {
-                        if node.phase == NodePhase::Queued {
-                            self.book.enqueue(key.clone(), &node.pool, 0, now_ms());
+                other => {
+                    // Not recorded as sent: stop the attempt where it runs.
+                    debug!(execution = %key.0, node = key.1, sent, ?other, "assignment not committed as sent; cancelling it");
+                    if self.book.settle(&key, sent).is_some() {
+                        self.book.release(&executor);
+                    }
+                    let attempt_ref = self.attempt_ref(&key, sent);
+                    self.send_to(&executor, ToExecutor::Cancel(attempt_ref.clone()));
+                    if let Some((from, attempt, _)) = held {
+                        // Its result is not recorded; let the executor forget it.
+                        self.send_to(
+                            &from,
+                            ToExecutor::Ack(baton_proto::ResultAck {
+                                attempts: vec![attempt],
+                            }),
+                        );
+                    }
+                    if other.is_none() {
+                        // The proposal failed: the node is still queued; queue it again.
+                        let state = self.state.clone();
+                        let state = state.read().unwrap_or_else(|e| e.into_inner());
+                        if let Some(node) = state
+                            .execution(&key.0)
+                            .and_then(|e| e.nodes.get(key.1 as usize))
+                        {
+                            if node.phase == NodePhase::Queued {
+                                self.book.enqueue(key.clone(), &node.pool, 0, now_ms());
+                            }
                         }
                     }
-                    continue;
-                }
-            };
-            let Some(execution) = state.execution(&key.0) else {
-                continue;
-            };
-            let node_state = &execution.nodes[key.1 as usize];
-            if node_state.phase != NodePhase::Running || node_state.attempt != attempt {
-                // Already superseded (e.g. cancelled) before we could send it.
-                self.book.release(&executor);
-                continue;
-            }
-            let (Some(workflow), Some(inputs)) = (
-                state.workflow_of(execution),
-                state.node_inputs(execution, key.1),
-            ) else {
-                continue;
-            };
-            let compiled = &workflow.nodes[key.1 as usize];
-            let task = match self.task_protos.get(&compiled.task) {
-                Some(t) => t.clone(),
-                None => {
-                    let Some(spec) = state.tasks.get(&compiled.task) else {
-                        continue;
-                    };
-                    let proto = Arc::new(baton_proto::TaskSpec::from(spec.as_ref()));
-                    self.task_protos
-                        .insert(compiled.task.clone(), proto.clone());
-                    proto
-                }
-            };
-            let assign = baton_proto::Assign {
-                attempt: Some(AttemptRef {
-                    execution_id: key.0 .0.clone(),
-                    node_id: compiled.id.clone(),
-                    attempt,
-                }),
-                task: Some((*task).clone()),
-                inputs: values_to_proto(&inputs),
-            };
-            self.book.assigned(key, attempt, &executor);
-            if let Some(sender) = self.senders.get(&executor) {
-                if sender
-                    .send(Ok(SchedulerMessage {
-                        kind: Some(ToExecutor::Assign(assign)),
-                    }))
-                    .is_err()
-                {
-                    self.senders.remove(&executor);
                 }
             }
         }
