@@ -407,6 +407,30 @@ impl SchedulerState {
         Response::Assigned { attempt }
     }
 
+    /// Takes an execution out of the state (to change it alongside the rest
+    /// of the state) with its workflow, if `attempt` is the current, running
+    /// attempt of `node`; the caller puts it back.
+    fn take_running(
+        &mut self,
+        id: &ExecutionId,
+        node: u32,
+        attempt: u32,
+    ) -> Result<(Execution, Arc<CompiledWorkflow>), Response> {
+        self.running_attempt(id, node, attempt)
+            .map_err(Response::Ignored)?;
+        let workflow = self
+            .executions
+            .get(id)
+            .and_then(|e| self.workflows.get(&e.workflow))
+            .cloned()
+            .ok_or_else(|| Response::Ignored(format!("workflow of `{id}` is missing")))?;
+        let execution = self
+            .executions
+            .remove(id)
+            .expect("checked by running_attempt");
+        Ok((execution, workflow))
+    }
+
     /// The node's state if `attempt` is its current, running attempt.
     fn running_attempt(&mut self, id: &ExecutionId, node: u32, attempt: u32) -> Result<(), String> {
         let execution = self
@@ -532,16 +556,9 @@ impl SchedulerState {
         now_ms: u64,
         effects: &mut Vec<Effect>,
     ) -> Response {
-        if let Err(why) = self.running_attempt(id, node, attempt) {
-            return Response::Ignored(why);
-        }
-        let mut execution = self
-            .executions
-            .remove(id)
-            .expect("checked by running_attempt");
-        let Some(workflow) = self.workflows.get(&execution.workflow).cloned() else {
-            self.executions.insert(id.clone(), execution);
-            return Response::Ignored(format!("workflow of `{id}` is missing"));
+        let (mut execution, workflow) = match self.take_running(id, node, attempt) {
+            Ok(taken) => taken,
+            Err(ignored) => return ignored,
         };
         let retries = self
             .tasks
@@ -586,16 +603,9 @@ impl SchedulerState {
         now_ms: u64,
         effects: &mut Vec<Effect>,
     ) -> Response {
-        if let Err(why) = self.running_attempt(id, node, attempt) {
-            return Response::Ignored(why);
-        }
-        let mut execution = self
-            .executions
-            .remove(id)
-            .expect("checked by running_attempt");
-        let Some(workflow) = self.workflows.get(&execution.workflow).cloned() else {
-            self.executions.insert(id.clone(), execution);
-            return Response::Ignored(format!("workflow of `{id}` is missing"));
+        let (mut execution, workflow) = match self.take_running(id, node, attempt) {
+            Ok(taken) => taken,
+            Err(ignored) => return ignored,
         };
         let state = &mut execution.nodes[node as usize];
         state.lost_attempts += 1;
