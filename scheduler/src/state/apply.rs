@@ -647,38 +647,7 @@ impl SchedulerState {
         if execution.phase.is_terminal() {
             return Ok(Response::Cancelled(execution.phase));
         }
-        for node in 0..execution.nodes.len() as u32 {
-            let state = &mut execution.nodes[node as usize];
-            if state.phase.is_terminal() {
-                continue;
-            }
-            if state.phase == NodePhase::Running {
-                effects.push(Effect::CancelAttempt {
-                    execution: id.clone(),
-                    node,
-                    attempt: state.attempt,
-                    executor: state.executor.clone(),
-                });
-            }
-            state.phase = NodePhase::Cancelled;
-            state.finished_at_ms = now_ms;
-            let attempt = state.attempt;
-            let event = execution.record(
-                now_ms,
-                EventSubject::Node {
-                    node,
-                    phase: NodePhase::Cancelled,
-                    attempt,
-                },
-                String::new(),
-            );
-            effects.push(Effect::Event {
-                execution: id.clone(),
-                event,
-                finished: false,
-            });
-        }
-        execution.unfinished = 0;
+        end_unfinished_nodes(execution, NodePhase::Cancelled, now_ms, effects);
         finish(
             execution,
             ExecutionPhase::Cancelled,
@@ -719,19 +688,32 @@ fn fail_node(
         event,
         finished: false,
     });
-    for other in 0..execution.nodes.len() as u32 {
-        let state = &mut execution.nodes[other as usize];
+    end_unfinished_nodes(execution, NodePhase::Skipped, now_ms, effects);
+    finish(execution, ExecutionPhase::Failed, why, now_ms, effects);
+}
+
+/// Ends every node not yet finished: running ones are cancelled (and their
+/// executors told to stop), waiting ones take `waiting_becomes`.
+fn end_unfinished_nodes(
+    execution: &mut Execution,
+    waiting_becomes: NodePhase,
+    now_ms: u64,
+    effects: &mut Vec<Effect>,
+) {
+    let id = execution.id.clone();
+    for node in 0..execution.nodes.len() as u32 {
+        let state = &mut execution.nodes[node as usize];
         let phase = match state.phase {
             NodePhase::Running => {
                 effects.push(Effect::CancelAttempt {
                     execution: id.clone(),
-                    node: other,
+                    node,
                     attempt: state.attempt,
                     executor: state.executor.clone(),
                 });
                 NodePhase::Cancelled
             }
-            NodePhase::Pending | NodePhase::Queued => NodePhase::Skipped,
+            NodePhase::Pending | NodePhase::Queued => waiting_becomes,
             _ => continue,
         };
         state.phase = phase;
@@ -740,7 +722,7 @@ fn fail_node(
         let event = execution.record(
             now_ms,
             EventSubject::Node {
-                node: other,
+                node,
                 phase,
                 attempt,
             },
@@ -753,7 +735,6 @@ fn fail_node(
         });
     }
     execution.unfinished = 0;
-    finish(execution, ExecutionPhase::Failed, why, now_ms, effects);
 }
 
 fn finish(
