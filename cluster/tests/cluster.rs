@@ -123,6 +123,23 @@ async fn eventually(what: &str, condition: impl Fn() -> bool) {
     }
 }
 
+/// Three nodes (ids 1..=3, one directory each) that form a new cluster and agree on a leader.
+async fn start_three(dirs: &[tempfile::TempDir]) -> Vec<TestNode> {
+    let mut nodes = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        nodes.push(TestNode::start(i as u64 + 1, dir.path(), |_| {}).await);
+    }
+    let members: BTreeMap<u64, String> = nodes
+        .iter()
+        .map(|n| (n.node.node_id(), n.addr.clone()))
+        .collect();
+    assert!(nodes[0].node.initialize(members).await.unwrap());
+    for node in &nodes {
+        node.node.wait_for_leader(WAIT).await.unwrap();
+    }
+    nodes
+}
+
 /// Index in `nodes` of the one that is leader, once one is.
 async fn leader_among(nodes: &[&TestNode]) -> usize {
     let deadline = Instant::now() + WAIT;
@@ -231,18 +248,7 @@ async fn single_node_restart_loads_snapshot_then_log_after_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_node_cluster_replicates_and_survives_leader_shutdown() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut nodes = Vec::new();
-    for (i, dir) in dirs.iter().enumerate() {
-        nodes.push(TestNode::start(i as u64 + 1, dir.path(), |_| {}).await);
-    }
-    let members: BTreeMap<u64, String> = nodes
-        .iter()
-        .map(|n| (n.node.node_id(), n.addr.clone()))
-        .collect();
-    assert!(nodes[0].node.initialize(members).await.unwrap());
-    for node in &nodes {
-        node.node.wait_for_leader(WAIT).await.unwrap();
-    }
+    let mut nodes = start_three(&dirs).await;
 
     let leader = leader_among(&nodes.iter().collect::<Vec<_>>()).await;
     for n in 1..=5 {
@@ -355,18 +361,7 @@ async fn learner_joining_after_log_compaction_catches_up_from_a_snapshot() {
 #[ignore = "a latency probe, not a check: cargo test -p baton-cluster --release --test cluster -- --ignored --nocapture"]
 async fn probe_three_node_write_latency() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let mut nodes = Vec::new();
-    for (i, dir) in dirs.iter().enumerate() {
-        nodes.push(TestNode::start(i as u64 + 1, dir.path(), |_| {}).await);
-    }
-    let members: BTreeMap<u64, String> = nodes
-        .iter()
-        .map(|n| (n.node.node_id(), n.addr.clone()))
-        .collect();
-    nodes[0].node.initialize(members).await.unwrap();
-    for node in &nodes {
-        node.node.wait_for_leader(WAIT).await.unwrap();
-    }
+    let nodes = start_three(&dirs).await;
     let leader = leader_among(&nodes.iter().collect::<Vec<_>>()).await;
     let mut samples = Vec::new();
     for n in 0..300 {
