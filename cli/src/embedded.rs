@@ -191,16 +191,8 @@ pub async fn dev(options: EmbeddedOptions, examples: Option<PathBuf>) -> Result<
         }
     }
     eprintln!("try: baton run diamond -i n=3 --wait    (Ctrl-C stops)");
-    wait_for_signal().await;
+    baton_scheduler::node::wait_for_shutdown_signal().await;
     eprintln!("baton dev: stopping");
     embedded.stop().await;
     Ok(())
-}
-
-async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-    }
 }

@@ -128,16 +128,8 @@ async fn main() -> anyhow::Result<()> {
     config.lease = args.lease;
     let node = SchedulerNode::start(config, listener).await?;
     info!(addr = %node.local_addr, "ready");
-    wait_for_signal().await;
+    baton_scheduler::node::wait_for_shutdown_signal().await;
     info!("shutting down");
     node.shutdown().await;
     Ok(())
-}
-
-async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-    }
 }

@@ -305,3 +305,20 @@ async fn report_health(
         }
     }
 }
+
+/// Returns on Ctrl-C or SIGTERM: how a daemon (`baton-scheduler`, `baton dev`)
+/// is asked to stop.
+pub async fn wait_for_shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        } => {}
+    }
+}
