@@ -67,6 +67,7 @@ fn run_fan_out(mut state: SchedulerState) -> SchedulerState {
                 execution: execution.clone(),
                 node,
                 attempt: 1,
+                executor: "x".into(),
                 outputs: Values::from([("x".to_string(), Value::Int(node as i64))]),
                 log: String::new(),
                 now_ms: 3,

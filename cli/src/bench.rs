@@ -6,6 +6,10 @@
 //! - W1 fan-out: 10,000 independent builtin noop tasks in one execution; tasks per second.
 //! - W2 chain: 300 noop tasks in a strict sequence, each consuming its predecessor's output; ms per node.
 //! - W3 latency: one noop task launched and awaited 200 times serially; p50 and p99 ms.
+//!
+//! `--runner process` runs the same noop as a process task (`sh -c cp`: the
+//! outputs file is a copy of the inputs file), so the figures include a
+//! fork and exec per task, reported separately from the builtin ones.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,8 +32,18 @@ pub enum Workload {
     All,
 }
 
+/// How the benchmark's noop task runs on the executor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchRunner {
+    /// The builtin noop, inside the executor (the overhead figures).
+    Builtin,
+    /// A process per task: `sh -c 'cp "$BATON_INPUTS" "$BATON_OUTPUTS"'`.
+    Process,
+}
+
 pub struct BenchOptions {
     pub workload: Workload,
+    pub runner: BenchRunner,
     pub nodes: u32,
     pub runs: u32,
     pub workers: u32,
@@ -143,7 +157,7 @@ fn start_cluster(dir: &Path, nodes: u32, workers: u32) -> Result<(Processes, Str
     Ok((processes, all))
 }
 
-fn noop_task() -> TaskSpec {
+fn noop_task(runner: BenchRunner) -> TaskSpec {
     let x = Variable {
         name: "x".into(),
         r#type: "int".into(),
@@ -161,7 +175,15 @@ fn noop_task() -> TaskSpec {
             outputs: vec![x],
         }),
         runner: Some(Runner {
-            kind: Some(runner::Kind::Builtin("noop".into())),
+            kind: Some(match runner {
+                BenchRunner::Builtin => runner::Kind::Builtin("noop".into()),
+                BenchRunner::Process => runner::Kind::Process(ProcessRunner {
+                    command: ["sh", "-c", r#"exec cp "$BATON_INPUTS" "$BATON_OUTPUTS""#]
+                        .map(String::from)
+                        .to_vec(),
+                    ..Default::default()
+                }),
+            }),
         }),
         ..Default::default()
     }
@@ -215,13 +237,20 @@ fn workflow(name: &str, nodes: usize, chained: bool) -> WorkflowSpec {
     }
 }
 
-/// Launches `workflow` and waits for its end; returns the time from the
-/// launch request to the final event.
+/// How long one launch took to be acknowledged and to finish.
+struct Timing {
+    /// From the launch request to its acknowledgement (the launch is committed).
+    ack: Duration,
+    /// From the launch request to the execution's final event.
+    total: Duration,
+}
+
+/// Launches `workflow` and waits for its end.
 async fn launch_and_wait(
     client: &mut Client,
     workflow: &str,
     request_id: String,
-) -> Result<Duration, CliError> {
+) -> Result<Timing, CliError> {
     let start = Instant::now();
     let request = LaunchRequest {
         workflow: Some(Identifier {
@@ -234,6 +263,7 @@ async fn launch_and_wait(
     let launched = client
         .call(request, |mut a, r| async move { a.launch(r).await })
         .await?;
+    let ack = start.elapsed();
     let watch = WatchRequest {
         execution_id: launched.execution_id.clone(),
     };
@@ -247,14 +277,14 @@ async fn launch_and_wait(
             phase = event.execution_phase;
         }
     }
-    let elapsed = start.elapsed();
+    let total = start.elapsed();
     if phase != ExecutionPhase::ExecutionSucceeded as i32 {
         return Err(CliError::ExecutionFailed(format!(
             "benchmark execution {} did not succeed",
             launched.execution_id
         )));
     }
-    Ok(elapsed)
+    Ok(Timing { ack, total })
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -290,7 +320,7 @@ async fn measure(
 ) -> Result<(), CliError> {
     let mut client = connect_when_ready(addresses).await?;
     let register = RegisterRequest {
-        tasks: vec![noop_task()],
+        tasks: vec![noop_task(options.runner)],
         workflows: vec![
             workflow("bench-w1", options.w1_tasks, false),
             workflow("bench-w2", options.w2_length, true),
@@ -313,7 +343,7 @@ async fn measure(
     if wants(Workload::W1) {
         let mut rates = Vec::new();
         for _ in 0..options.runs {
-            let elapsed = launch_and_wait(&mut client, "bench-w1", next_id()).await?;
+            let elapsed = launch_and_wait(&mut client, "bench-w1", next_id()).await?.total;
             rates.push(options.w1_tasks as f64 / elapsed.as_secs_f64());
         }
         result.insert("w1_tasks_per_s".into(), median(rates).round().into());
@@ -321,7 +351,7 @@ async fn measure(
     if wants(Workload::W2) {
         let mut per_node = Vec::new();
         for _ in 0..options.runs {
-            let elapsed = launch_and_wait(&mut client, "bench-w2", next_id()).await?;
+            let elapsed = launch_and_wait(&mut client, "bench-w2", next_id()).await?.total;
             per_node.push(elapsed.as_secs_f64() * 1000.0 / options.w2_length as f64);
         }
         result.insert(
@@ -330,21 +360,26 @@ async fn measure(
         );
     }
     if wants(Workload::W3) {
-        let (mut p50s, mut p99s) = (Vec::new(), Vec::new());
+        let (mut p50s, mut p99s, mut ack_p50s) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..options.runs {
             let mut samples = Vec::with_capacity(options.w3_launches);
+            let mut acks = Vec::with_capacity(options.w3_launches);
             for _ in 0..options.w3_launches {
-                samples.push(
-                    launch_and_wait(&mut client, "bench-w3", next_id())
-                        .await?
-                        .as_secs_f64()
-                        * 1000.0,
-                );
+                let timing = launch_and_wait(&mut client, "bench-w3", next_id()).await?;
+                samples.push(timing.total.as_secs_f64() * 1000.0);
+                acks.push(timing.ack.as_secs_f64() * 1000.0);
             }
             samples.sort_by(|a, b| a.total_cmp(b));
+            acks.sort_by(|a, b| a.total_cmp(b));
             p50s.push(percentile(&samples, 50.0));
             p99s.push(percentile(&samples, 99.0));
+            ack_p50s.push(percentile(&acks, 50.0));
         }
+        // Where W3's time goes: the launch's own commit, then the rest.
+        result.insert(
+            "w3_launch_ack_p50_ms".into(),
+            ((median(ack_p50s) * 1000.0).round() / 1000.0).into(),
+        );
         result.insert(
             "w3_p50_ms".into(),
             ((median(p50s) * 1000.0).round() / 1000.0).into(),
@@ -361,13 +396,22 @@ async fn measure(
     result.insert("runs".into(), options.runs.into());
     result.insert("executor_workers".into(), options.workers.into());
     result.insert(
+        "runner".into(),
+        match options.runner {
+            BenchRunner::Builtin => "builtin",
+            BenchRunner::Process => "process",
+        }
+        .into(),
+    );
+    result.insert(
         "cpus".into(),
         std::thread::available_parallelism()
             .map_or(0, |n| n.get())
             .into(),
     );
     let commit = Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
+        // "-dirty" marks figures measured on uncommitted changes.
+        .args(["describe", "--always", "--dirty", "--abbrev=7"])
         .output()
         .ok()
         .filter(|o| o.status.success())
@@ -377,7 +421,10 @@ async fn measure(
     match output {
         Output::Json => println!("{}", serde_json::Value::Object(result)),
         Output::Text => {
-            println!("{} scheduler node(s), durable storage, 1 executor with {} workers; medians of {} runs", options.nodes, options.workers, options.runs);
+            println!(
+                "{} scheduler node(s), durable storage, 1 executor with {} workers, {:?} noop; medians of {} runs",
+                options.nodes, options.workers, options.runner, options.runs
+            );
             for (key, value) in &result {
                 println!("  {key:<18} {value}");
             }
@@ -432,7 +479,7 @@ async fn scale(
     let large = options.scale_nodes;
     let small = (large / 10).max(1);
     let register = RegisterRequest {
-        tasks: vec![noop_task()],
+        tasks: vec![noop_task(options.runner)],
         workflows: vec![
             workflow("bench-scale-small", small, false),
             workflow("bench-scale-large", large, false),
@@ -453,7 +500,9 @@ async fn scale(
     let before = memory_of(leader_pid, "VmRSS");
     launch_and_wait(client, "bench-scale-small", "scale-small".into()).await?;
     let after_small = memory_of(leader_pid, "VmRSS");
-    let elapsed = launch_and_wait(client, "bench-scale-large", "scale-large".into()).await?;
+    let elapsed = launch_and_wait(client, "bench-scale-large", "scale-large".into())
+        .await?
+        .total;
     let after_large = memory_of(leader_pid, "VmRSS");
     let peak: u64 = processes
         .children

@@ -111,6 +111,10 @@ enum Command {
     Bench {
         #[arg(long, value_enum, default_value = "all")]
         workload: bench::Workload,
+        /// How the noop task runs: inside the executor (builtin), or as a
+        /// process per task (process), reported separately.
+        #[arg(long, value_enum, default_value = "builtin")]
+        runner: bench::BenchRunner,
         /// Scheduler nodes (Raft voters).
         #[arg(long, default_value_t = 3)]
         nodes: u32,
@@ -233,6 +237,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Bench {
             workload,
+            runner,
             nodes,
             runs,
             workers,
@@ -245,6 +250,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             }
             let options = bench::BenchOptions {
                 workload,
+                runner,
                 nodes,
                 runs,
                 workers,

@@ -37,6 +37,7 @@ pub use crate::error::ClusterErrorCode;
 pub use crate::node::ClusterNode;
 pub use crate::node::LeaderInfo;
 pub use crate::node::Metrics;
+pub use crate::node::PendingWrite;
 pub use crate::node::RaftStatus;
 pub use crate::service::RaftService;
 pub use crate::service::RaftServiceServer;

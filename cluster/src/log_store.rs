@@ -388,6 +388,12 @@ impl<S: StateMachine> RaftLogStorage<TypeConfig<S>> for LogStore<S> {
             callback.log_io_completed(Ok(()));
             return Ok(());
         }
+        // The fsync stays in line, before returning: openraft 0.9.25 counts
+        // the leader's own copy toward the quorum as soon as `append`
+        // returns (raft_core.rs, `update_local_progress` right after
+        // `append_to_log`), not when the callback runs. Committing without
+        // fsync and flushing later was tried: it would let a leader crash
+        // lose a committed entry, and it was slower here besides.
         let count = entries.len();
         let result = self
             .db

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use openraft::error::InitializeError;
 use openraft::error::RaftError;
+use openraft::raft::responder::OneshotResponder;
+use openraft::raft::responder::Responder;
 use openraft::BasicNode;
 use openraft::ServerState;
 use tokio::sync::mpsc::UnboundedSender;
@@ -27,12 +29,36 @@ use crate::service::RaftServiceServer;
 use crate::state_machine::StateMachineStore;
 use crate::type_config::Proposal;
 use crate::type_config::Raft;
+use crate::type_config::TypeConfig;
 use crate::ClusterError;
 use crate::NodeConfig;
 use crate::StateMachine;
 
 /// Openraft's view of the node (role, term, leader, log positions, membership), updated live.
 pub type Metrics = openraft::RaftMetrics<u64, BasicNode>;
+
+/// A write that Raft has queued (see [`ClusterNode::submit`]) but that may not be committed yet.
+pub struct PendingWrite<S: StateMachine> {
+    receiver: <OneshotResponder<TypeConfig<S>> as Responder<TypeConfig<S>>>::Receiver,
+    appended: Arc<AtomicBool>,
+}
+
+impl<S: StateMachine> PendingWrite<S> {
+    /// Waits until the write is committed and applied here. Errors mean what they mean for
+    /// [`ClusterNode::write`].
+    pub async fn committed(self) -> Result<S::Response, ClusterError> {
+        match self.receiver.await {
+            Ok(Ok(response)) => Ok(response.data.0),
+            Ok(Err(e)) => Err(ClusterError::from_write(
+                RaftError::APIError(e),
+                self.appended.load(Ordering::Acquire),
+            )),
+            Err(_) => Err(ClusterError::WriteOutcomeUnknown {
+                reason: "the Raft node stopped before answering".to_string(),
+            }),
+        }
+    }
+}
 
 /// The current leader as known by this node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +209,23 @@ impl<S: StateMachine> ClusterNode<S> {
                 e,
                 appended.load(Ordering::Acquire),
             )),
+        }
+    }
+
+    /// Hands `command` to Raft and returns as soon as Raft has queued it, without waiting for the
+    /// commit. Commands submitted one after another (each `submit` awaited before the next) enter
+    /// the log in that order, so a caller may keep several in flight and still rely on their
+    /// order: if an earlier one is lost to a leadership change, so is every later one of the
+    /// same term. [`PendingWrite::committed`] waits for the outcome.
+    pub async fn submit(&self, command: S::Command) -> Result<PendingWrite<S>, ClusterError> {
+        let appended = Arc::new(AtomicBool::new(false));
+        let proposal = Proposal {
+            command,
+            appended: Some(appended.clone()),
+        };
+        match self.raft.client_write_ff(proposal).await {
+            Ok(receiver) => Ok(PendingWrite { receiver, appended }),
+            Err(fatal) => Err(ClusterError::from_write(RaftError::Fatal(fatal), false)),
         }
     }
 

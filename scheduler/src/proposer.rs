@@ -47,16 +47,33 @@ impl Proposer {
         &self,
         commands: Vec<Command>,
     ) -> Result<Vec<Response>, SchedulerError> {
-        if commands.is_empty() {
-            return Ok(Vec::new());
-        }
+        self.enqueue(commands).await
+    }
+
+    /// Queues commands for proposal now and returns a future of their
+    /// responses. Commands enqueued one after another from one task enter
+    /// the log in that order (the dispatcher relies on it: a result is
+    /// proposed right after its assignment, without waiting for that to
+    /// commit).
+    pub fn enqueue(
+        &self,
+        commands: Vec<Command>,
+    ) -> impl std::future::Future<Output = Result<Vec<Response>, SchedulerError>> {
         let (reply_tx, reply_rx) = oneshot::channel();
-        self.tx
-            .send((commands, reply_tx))
-            .map_err(|_| SchedulerError::unavailable("the scheduler is shutting down"))?;
-        reply_rx
-            .await
-            .map_err(|_| SchedulerError::unavailable("the scheduler is shutting down"))?
+        let sent = if commands.is_empty() {
+            let _ = reply_tx.send(Ok(Vec::new()));
+            true
+        } else {
+            self.tx.send((commands, reply_tx)).is_ok()
+        };
+        async move {
+            if !sent {
+                return Err(SchedulerError::unavailable("the scheduler is shutting down"));
+            }
+            reply_rx
+                .await
+                .map_err(|_| SchedulerError::unavailable("the scheduler is shutting down"))?
+        }
     }
 }
 
@@ -81,13 +98,21 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let cluster = cluster.clone();
+        // Handed to Raft here, in order; only the wait for the commit runs
+        // concurrently, so entries keep the order their commands came in.
+        let pending = cluster.submit(commands).await;
         tokio::spawn(async move {
             // A leader cut off from its quorum cannot commit: give up after a
             // while rather than hold the caller forever. The outcome is then
             // unknown (the entry may still commit): callers re-read or retry
             // idempotently.
-            let result = match tokio::time::timeout(PROPOSAL_TIMEOUT, cluster.write(commands)).await {
+            let committed = async {
+                match pending {
+                    Ok(pending) => pending.committed().await,
+                    Err(e) => Err(e),
+                }
+            };
+            let result = match tokio::time::timeout(PROPOSAL_TIMEOUT, committed).await {
                 Ok(result) => result.map_err(|e| {
                     let code = match e.code() {
                         ClusterErrorCode::NotLeader => ErrorCode::NotLeader,

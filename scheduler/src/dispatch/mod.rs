@@ -5,9 +5,10 @@
 //! One task owns all dispatch state ([`book::DispatchBook`]); everything
 //! reaches it as an [`Input`] on one channel: effects of applied commands,
 //! executor connections and messages, the outcome of its own proposals, and
-//! leadership changes. Decisions are committed before they are acted on: an
-//! `Assign` goes to an executor only once the assignment is in the log.
-//! Heartbeats never enter the log (liveness is leader memory).
+//! leadership changes. A node is dispatched only once its upstream results
+//! are committed; the `Assign` itself is sent while its own log entry is in
+//! flight (see [`Dispatcher::place`]). Heartbeats never enter the log
+//! (liveness is leader memory).
 
 pub mod book;
 
@@ -55,8 +56,9 @@ pub enum Input {
     /// The outcome of proposing a batch of assignments (with the attempt
     /// number each was sent under).
     Assigned(Vec<((Placement, u32), Option<Response>)>),
-    /// Results whose recording failed, to propose again.
-    RetryResults(Vec<(String, AttemptRef, Command)>),
+    /// Results whose recording failed, to propose again (under the
+    /// leadership epoch that first proposed them).
+    RetryResults(u64, Vec<(String, AttemptRef, Command)>),
     /// This node became leader (its state is current) or stopped being it.
     Leader(bool),
 }
@@ -76,19 +78,6 @@ pub struct DispatcherConfig {
     /// How long an executor may stay silent (or an attempt unconfirmed)
     /// before its attempts run again elsewhere.
     pub lease: Duration,
-}
-
-/// The node a result command is about.
-fn key_of(command: &Command) -> NodeKey {
-    match command {
-        Command::Complete {
-            execution, node, ..
-        }
-        | Command::Fail {
-            execution, node, ..
-        } => (execution.clone(), *node),
-        _ => (ExecutionId(String::new()), u32::MAX),
-    }
 }
 
 pub fn now_ms() -> u64 {
@@ -113,8 +102,7 @@ pub fn start(
         leader: false,
         self_tx: tx.clone(),
         pending_results: Vec::new(),
-        uncommitted: HashMap::new(),
-        early_results: HashMap::new(),
+        epoch: 0,
     };
     tokio::spawn(dispatcher.run(rx));
     DispatcherHandle { tx }
@@ -132,11 +120,11 @@ struct Dispatcher {
     self_tx: mpsc::UnboundedSender<Input>,
     /// Results received in this round, proposed together.
     pending_results: Vec<(String, AttemptRef, Command)>,
-    /// Nodes whose assignment was sent but is not yet committed, with the
-    /// attempt number it was sent under.
-    uncommitted: HashMap<NodeKey, u32>,
-    /// Results that arrived before their assignment was committed.
-    early_results: HashMap<NodeKey, (String, AttemptRef, Command)>,
+    /// Counts leadership changes. Results that failed to commit are retried
+    /// only under the leadership that proposed them: within one term the
+    /// log keeps proposal order, which is what lets a result be proposed
+    /// before its assignment has committed.
+    epoch: u64,
 }
 
 impl Dispatcher {
@@ -181,10 +169,9 @@ impl Dispatcher {
                     info!("stepping down: dropping executor streams");
                 }
                 self.leader = false;
+                self.epoch += 1;
                 self.book.clear();
                 self.senders.clear();
-                self.uncommitted.clear();
-                self.early_results.clear();
             }
             _ if !self.leader => {}
             Input::Effect(Effect::NodeQueued {
@@ -255,15 +242,24 @@ impl Dispatcher {
             }
             Input::Result { executor, result } => self.on_result(executor, result, now),
             Input::Assigned(outcomes) => self.on_assigned(outcomes),
-            Input::RetryResults(batch) => self.pending_results.extend(batch),
+            Input::RetryResults(epoch, batch) => {
+                if epoch == self.epoch {
+                    self.pending_results.extend(batch);
+                } else {
+                    // Proposed under an earlier leadership, perhaps right
+                    // behind an assignment that never committed. The
+                    // executors re-send unacknowledged results on
+                    // reconnecting, against the state as it now stands.
+                    debug!(results = batch.len(), "dropping results from an earlier leadership");
+                }
+            }
         }
     }
 
     fn become_leader(&mut self, now: u64) {
         self.book.clear();
         self.senders.clear();
-        self.uncommitted.clear();
-        self.early_results.clear();
+        self.epoch += 1;
         self.leader = true;
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
         let mut queued = 0;
@@ -354,6 +350,7 @@ impl Dispatcher {
             self.book.release(&executor);
         }
         let (execution, node) = key;
+        let ran_on = executor.clone();
         let command = match result.outcome {
             Some(attempt_result::Outcome::Succeeded(outputs)) => {
                 match values_from_proto(&outputs.values) {
@@ -361,6 +358,7 @@ impl Dispatcher {
                         execution,
                         node,
                         attempt: attempt.attempt,
+                        executor: ran_on,
                         outputs,
                         log: result.log,
                         now_ms: now,
@@ -369,6 +367,7 @@ impl Dispatcher {
                         execution,
                         node,
                         attempt: attempt.attempt,
+                        executor: ran_on,
                         error: format!("unreadable outputs: {e}"),
                         retryable: false,
                         log: result.log,
@@ -380,6 +379,7 @@ impl Dispatcher {
                 execution,
                 node,
                 attempt: attempt.attempt,
+                executor: ran_on,
                 error: failure.message,
                 retryable: failure.retryable,
                 log: result.log,
@@ -389,18 +389,17 @@ impl Dispatcher {
                 execution,
                 node,
                 attempt: attempt.attempt,
+                executor: ran_on,
                 error: "the executor reported no outcome".into(),
                 retryable: true,
                 log: result.log,
                 now_ms: now,
             },
         };
-        let key = key_of(&command);
-        if self.uncommitted.get(&key) == Some(&attempt.attempt) {
-            self.early_results.insert(key, (executor, attempt, command));
-        } else {
-            self.pending_results.push((executor, attempt, command));
-        }
+        // Proposed at once, even if the assignment is still in flight: it
+        // was proposed first, so it comes first in the log, and if it does
+        // not commit as sent the result is ignored when applied.
+        self.pending_results.push((executor, attempt, command));
     }
 
     /// Proposes this round's results together and acknowledges them to
@@ -420,10 +419,11 @@ impl Dispatcher {
             .iter()
             .map(|(_, _, command)| command.clone())
             .collect();
-        let proposer = self.proposer.clone();
+        let committed = self.proposer.enqueue(commands);
         let retry = self.self_tx.clone();
+        let epoch = self.epoch;
         tokio::spawn(async move {
-            match proposer.propose_many(commands).await {
+            match committed.await {
                 Ok(_) => {
                     let mut acks: HashMap<String, Vec<AttemptRef>> = HashMap::new();
                     for (executor, attempt, _) in batch {
@@ -441,7 +441,7 @@ impl Dispatcher {
                     // leader) re-sends them; while this node leads, try again.
                     warn!(error = %e, "recording results failed; retrying");
                     tokio::time::sleep(Duration::from_millis(200)).await;
-                    let _ = retry.send(Input::RetryResults(batch));
+                    let _ = retry.send(Input::RetryResults(epoch, batch));
                 }
             }
         });
@@ -471,11 +471,12 @@ impl Dispatcher {
     /// Hands ready nodes to executors. The assignment is sent at once and
     /// proposed at the same time (dispatch pipelined with commit), under the
     /// attempt number the state machine will give it: the current one plus
-    /// one, since only this leader assigns. Until the assignment is
-    /// committed, the attempt's result is held back (it would otherwise
-    /// reach a node not yet running); if the assignment does not commit, the
-    /// attempt is cancelled on its executor. Safety does not rest on the
-    /// prediction: a result counts only for the node's current attempt.
+    /// one, since only this leader assigns. The attempt's result may be
+    /// proposed before the assignment commits: the proposer keeps order, so
+    /// the result lands behind its assignment in the log. If the assignment
+    /// does not commit as sent, the attempt is cancelled on its executor.
+    /// Safety does not rest on the prediction: a result counts only for the
+    /// node's current attempt, on the executor it was assigned to.
     fn place(&mut self) {
         let placements = self.book.plan(now_ms());
         if placements.is_empty() {
@@ -496,7 +497,6 @@ impl Dispatcher {
                 let attempt = assign.attempt.as_ref().map_or(0, |a| a.attempt);
                 self.book
                     .assigned(placement.key.clone(), attempt, &placement.executor);
-                self.uncommitted.insert(placement.key.clone(), attempt);
                 self.send_to(&placement.executor, ToExecutor::Assign(assign));
                 commands.push(Command::Assign {
                     execution: placement.key.0.clone(),
@@ -510,10 +510,11 @@ impl Dispatcher {
         if commands.is_empty() {
             return;
         }
-        let proposer = self.proposer.clone();
+        // Enqueued now, before any result of these attempts can be proposed.
+        let committed = self.proposer.enqueue(commands);
         let tx = self.self_tx.clone();
         tokio::spawn(async move {
-            let outcomes = match proposer.propose_many(commands).await {
+            let outcomes = match committed.await {
                 Ok(responses) => placed
                     .into_iter()
                     .zip(responses.into_iter().map(Some))
@@ -561,15 +562,8 @@ impl Dispatcher {
     fn on_assigned(&mut self, outcomes: Vec<((Placement, u32), Option<Response>)>) {
         for ((placement, sent), response) in outcomes {
             let Placement { key, executor } = placement;
-            self.uncommitted.remove(&key);
-            let held = self.early_results.remove(&key);
             match response {
-                Some(Response::Assigned { attempt }) if attempt == sent => {
-                    // Committed as sent: a result that came early may now be recorded.
-                    if let Some(result) = held {
-                        self.pending_results.push(result);
-                    }
-                }
+                Some(Response::Assigned { attempt }) if attempt == sent => {}
                 other => {
                     // Not recorded as sent: stop the attempt where it runs.
                     debug!(execution = %key.0, node = key.1, sent, ?other, "assignment not committed as sent; cancelling it");
@@ -577,16 +571,7 @@ impl Dispatcher {
                         self.book.release(&executor);
                     }
                     let attempt_ref = self.attempt_ref(&key, sent);
-                    self.send_to(&executor, ToExecutor::Cancel(attempt_ref.clone()));
-                    if let Some((from, attempt, _)) = held {
-                        // Its result is not recorded; let the executor forget it.
-                        self.send_to(
-                            &from,
-                            ToExecutor::Ack(baton_proto::ResultAck {
-                                attempts: vec![attempt],
-                            }),
-                        );
-                    }
+                    self.send_to(&executor, ToExecutor::Cancel(attempt_ref));
                     if other.is_none() {
                         // The proposal failed: the node is still queued; queue it again.
                         let state = self.state.clone();

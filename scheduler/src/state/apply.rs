@@ -37,20 +37,24 @@ impl SchedulerState {
                 execution,
                 node,
                 attempt,
+                executor,
                 outputs,
                 log,
                 now_ms,
-            } => Ok(self.complete(&execution, node, attempt, outputs, log, now_ms, effects)),
+            } => Ok(self.complete(
+                &execution, node, attempt, &executor, outputs, log, now_ms, effects,
+            )),
             Command::Fail {
                 execution,
                 node,
                 attempt,
+                executor,
                 error,
                 retryable,
                 log,
                 now_ms,
             } => Ok(self.fail(
-                &execution, node, attempt, error, retryable, log, now_ms, effects,
+                &execution, node, attempt, &executor, error, retryable, log, now_ms, effects,
             )),
             Command::LeaseLost {
                 execution,
@@ -415,8 +419,9 @@ impl SchedulerState {
         id: &ExecutionId,
         node: u32,
         attempt: u32,
+        executor: Option<&str>,
     ) -> Result<(Execution, Arc<CompiledWorkflow>), Response> {
-        self.running_attempt(id, node, attempt)
+        self.running_attempt(id, node, attempt, executor)
             .map_err(Response::Ignored)?;
         let workflow = self
             .executions
@@ -431,8 +436,18 @@ impl SchedulerState {
         Ok((execution, workflow))
     }
 
-    /// The node's state if `attempt` is its current, running attempt.
-    fn running_attempt(&mut self, id: &ExecutionId, node: u32, attempt: u32) -> Result<(), String> {
+    /// Whether `attempt` is the node's current, running attempt (and, when
+    /// `executor` is given, whether it was assigned to that executor: a
+    /// result re-sent by an executor that ran an assignment which never
+    /// committed must not count for another executor's attempt of the same
+    /// number).
+    fn running_attempt(
+        &mut self,
+        id: &ExecutionId,
+        node: u32,
+        attempt: u32,
+        executor: Option<&str>,
+    ) -> Result<(), String> {
         let execution = self
             .executions
             .get(id)
@@ -447,6 +462,14 @@ impl SchedulerState {
                 state.phase, state.attempt
             ));
         }
+        if let Some(executor) = executor {
+            if state.executor != executor {
+                return Err(format!(
+                    "attempt {attempt} of node #{node} of `{id}` runs on `{}`, not on `{executor}`",
+                    state.executor
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -456,12 +479,13 @@ impl SchedulerState {
         id: &ExecutionId,
         node: u32,
         attempt: u32,
+        executor: &str,
         outputs: Values,
         log: String,
         now_ms: u64,
         effects: &mut Vec<Effect>,
     ) -> Response {
-        if let Err(why) = self.running_attempt(id, node, attempt) {
+        if let Err(why) = self.running_attempt(id, node, attempt, Some(executor)) {
             return Response::Ignored(why);
         }
         let execution = &self.executions[id];
@@ -471,7 +495,9 @@ impl SchedulerState {
         let compiled = &workflow.nodes[node as usize];
         if let Some(task) = self.tasks.get(&compiled.task) {
             if let Err(why) = check_outputs(task, &outputs) {
-                return self.fail(id, node, attempt, why, false, log, now_ms, effects);
+                return self.fail(
+                    id, node, attempt, executor, why, false, log, now_ms, effects,
+                );
             }
         }
         let Some(execution) = self.executions.get_mut(id) else {
@@ -550,13 +576,14 @@ impl SchedulerState {
         id: &ExecutionId,
         node: u32,
         attempt: u32,
+        executor: &str,
         error: String,
         retryable: bool,
         log: String,
         now_ms: u64,
         effects: &mut Vec<Effect>,
     ) -> Response {
-        let (mut execution, workflow) = match self.take_running(id, node, attempt) {
+        let (mut execution, workflow) = match self.take_running(id, node, attempt, Some(executor)) {
             Ok(taken) => taken,
             Err(ignored) => return ignored,
         };
@@ -603,7 +630,7 @@ impl SchedulerState {
         now_ms: u64,
         effects: &mut Vec<Effect>,
     ) -> Response {
-        let (mut execution, workflow) = match self.take_running(id, node, attempt) {
+        let (mut execution, workflow) = match self.take_running(id, node, attempt, None) {
             Ok(taken) => taken,
             Err(ignored) => return ignored,
         };

@@ -55,6 +55,9 @@ pub enum Command {
         execution: ExecutionId,
         node: u32,
         attempt: u32,
+        /// The executor that ran the attempt: a result counts only if it
+        /// comes from the executor the attempt was assigned to.
+        executor: String,
         outputs: Values,
         log: String,
         now_ms: u64,
@@ -63,6 +66,7 @@ pub enum Command {
         execution: ExecutionId,
         node: u32,
         attempt: u32,
+        executor: String,
         error: String,
         retryable: bool,
         log: String,

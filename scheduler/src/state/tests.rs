@@ -125,6 +125,7 @@ impl Harness {
             execution: id.clone(),
             node,
             attempt,
+            executor: "x".into(),
             outputs,
             log: String::new(),
             now_ms,
@@ -137,6 +138,7 @@ impl Harness {
             execution: id.clone(),
             node,
             attempt,
+            executor: "x".into(),
             error: "boom".into(),
             retryable,
             log: "trace".into(),
@@ -178,6 +180,45 @@ fn diamond_runs_in_dependency_order_to_its_outputs() {
         .effects
         .iter()
         .any(|e| matches!(e, Effect::Event { finished: true, .. })));
+}
+
+#[test]
+fn a_result_from_another_executor_is_ignored() {
+    // An executor that ran an assignment which never committed may re-send
+    // its result to the next leader, which has given the same attempt
+    // number to another executor: that result must not count.
+    let mut h = Harness::new();
+    let id = h.launch(2);
+    let a = h.assign(&id, 0);
+    let now_ms = h.now;
+    for command in [
+        Command::Complete {
+            execution: id.clone(),
+            node: 0,
+            attempt: a,
+            executor: "y".into(),
+            outputs: Values::new(),
+            log: String::new(),
+            now_ms,
+        },
+        Command::Fail {
+            execution: id.clone(),
+            node: 0,
+            attempt: a,
+            executor: "y".into(),
+            error: "boom".into(),
+            retryable: false,
+            log: String::new(),
+            now_ms,
+        },
+    ] {
+        match h.apply(command) {
+            Response::Ignored(why) => assert!(why.contains("not on `y`"), "{why}"),
+            other => panic!("expected Ignored, got {other:?}"),
+        }
+        assert_eq!(h.phase(&id, 0), NodePhase::Running);
+    }
+    assert_eq!(h.complete(&id, 0, a), Response::Done);
 }
 
 #[test]
