@@ -35,7 +35,9 @@ pub fn fan_out(width: usize) -> WorkflowSpec {
         .map(|i| NodeSpec {
             id: format!("n{i}"),
             task: Identifier::new("default", "development", "pass", "v1"),
-            inputs: BTreeMap::from([("x".to_string(), Binding::Constant(Value::Int(i as i64)))]),
+            inputs: [("x".to_string(), Binding::Constant(Value::Int(i as i64)))]
+                .into_iter()
+                .collect(),
             pool: String::new(),
         })
         .collect();
@@ -48,7 +50,7 @@ pub fn chain(length: usize) -> WorkflowSpec {
         .map(|i| NodeSpec {
             id: format!("n{i}"),
             task: Identifier::new("default", "development", "pass", "v1"),
-            inputs: BTreeMap::from([(
+            inputs: [(
                 "x".to_string(),
                 if i == 0 {
                     Binding::Constant(Value::Int(0))
@@ -58,7 +60,9 @@ pub fn chain(length: usize) -> WorkflowSpec {
                         output: "x".into(),
                     }
                 },
-            )]),
+            )]
+            .into_iter()
+            .collect(),
             pool: String::new(),
         })
         .collect();

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_yaml_ng::Value as Yaml;
 use sha2::{Digest, Sha256};
 
+use crate::bindings::Bindings;
 use crate::id::Identifier;
 use crate::types::Type;
 use crate::value::{parse_duration, Value};
@@ -104,7 +105,7 @@ impl Binding {
 pub struct NodeSpec {
     pub id: String,
     pub task: Identifier,
-    pub inputs: BTreeMap<String, Binding>,
+    pub inputs: Bindings,
     pub pool: String,
 }
 
@@ -718,14 +719,16 @@ impl TryFrom<&baton_proto::Binding> for Binding {
     }
 }
 
-fn bindings_to_proto(b: &BTreeMap<String, Binding>) -> HashMap<String, baton_proto::Binding> {
-    b.iter().map(|(k, v)| (k.clone(), v.into())).collect()
+fn bindings_to_proto<'a>(
+    b: impl IntoIterator<Item = (&'a String, &'a Binding)>,
+) -> HashMap<String, baton_proto::Binding> {
+    b.into_iter().map(|(k, v)| (k.clone(), v.into())).collect()
 }
 
-fn bindings_from_proto(
+fn bindings_from_proto<B: FromIterator<(String, Binding)>>(
     b: &HashMap<String, baton_proto::Binding>,
     owner: &str,
-) -> Result<BTreeMap<String, Binding>, ModelError> {
+) -> Result<B, ModelError> {
     b.iter()
         .map(|(k, v)| {
             Binding::try_from(v)
@@ -746,7 +749,7 @@ impl From<&WorkflowSpec> for baton_proto::WorkflowSpec {
                 .map(|n| baton_proto::WorkflowNode {
                     id: n.id.clone(),
                     task: Some((&n.task).into()),
-                    inputs: bindings_to_proto(&n.inputs),
+                    inputs: bindings_to_proto(n.inputs.iter()),
                     pool: n.pool.clone(),
                 })
                 .collect(),

@@ -210,6 +210,9 @@ impl Admin for AdminService {
         if tasks.is_empty() && workflows.is_empty() {
             return Err(Status::invalid_argument("nothing to register"));
         }
+        // The wire form is not needed any more: free it before the (large,
+        // for a big workflow) command waits in the log.
+        drop(request);
         let response = self
             .proposer
             .propose(Command::Register { tasks, workflows })

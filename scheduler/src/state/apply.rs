@@ -122,27 +122,28 @@ impl SchedulerState {
                     .or_else(|| self.tasks.get(&full))
                     .cloned()
             };
-            let compiled = match compile(&workflow, resolve) {
+            let compiled = match compile(workflow, resolve) {
                 Ok(c) => c,
                 Err(e) => {
                     problems.push(e.to_string());
                     continue;
                 }
             };
+            let id = &compiled.spec.id;
             let existing = self
                 .workflows
-                .get(&workflow.id)
-                .or_else(|| new_workflows.iter().find(|w| w.spec.id == workflow.id));
+                .get(&id)
+                .or_else(|| new_workflows.iter().find(|w| w.spec.id == *id));
             match existing {
                 Some(existing) if existing.spec == compiled.spec => {
-                    registered.push(("workflow".into(), workflow.id.clone(), false))
+                    registered.push(("workflow".into(), id.clone(), false))
                 }
                 Some(_) => problems.push(format!(
                     "workflow `{}` is already registered with different content; a registered version never changes: register a new version",
-                    workflow.id
+                    id
                 )),
                 None => {
-                    registered.push(("workflow".into(), workflow.id.clone(), true));
+                    registered.push(("workflow".into(), id.clone(), true));
                     new_workflows.push(Arc::new(compiled));
                 }
             }

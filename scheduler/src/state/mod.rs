@@ -191,7 +191,7 @@ impl SchedulerState {
         let task = self.tasks.get(&compiled.task)?;
         let mut values = Values::new();
         for var in &task.interface.inputs {
-            let value = match compiled.inputs.get(&var.name) {
+            let value = match compiled.input(&var.name) {
                 Some(binding) => evaluate(binding, execution)?,
                 None => match &var.default {
                     Some(default) => default.clone(),
