@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_yaml_ng::Value as Yaml;
 use sha2::{Digest, Sha256};
 
-use crate::bindings::Bindings;
+use crate::sorted_map::SortedMap;
 use crate::id::Identifier;
 use crate::types::Type;
 use crate::value::{parse_duration, Value};
@@ -100,6 +100,9 @@ impl Binding {
         }
     }
 }
+
+/// A node's input name -> binding.
+pub type Bindings = SortedMap<Binding>;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NodeSpec {

@@ -44,7 +44,8 @@ pub enum Value {
 }
 
 /// Named values: the inputs or outputs of a task, workflow or execution.
-pub type Values = BTreeMap<String, Value>;
+/// Name -> value: inputs and outputs of nodes and executions.
+pub type Values = crate::SortedMap<Value>;
 
 impl Value {
     /// Checks that this value is of type `ty`; the error names the path inside

@@ -110,7 +110,6 @@ async fn echo(dirs: &WorkDirs, assignment: &Assignment) -> Report {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
     use std::sync::Arc;
     use std::time::Instant;
 
@@ -145,7 +144,7 @@ mod tests {
         let (report, _dir) = run_it(a, Control::new()).await;
         assert_eq!(
             report.outcome,
-            Outcome::Succeeded(BTreeMap::from([("x".into(), Value::Int(7))]))
+            Outcome::Succeeded(Values::from([("x".into(), Value::Int(7))]))
         );
     }
 
@@ -174,7 +173,7 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(200));
         assert_eq!(
             report.outcome,
-            Outcome::Succeeded(BTreeMap::from([("seconds".into(), Value::Float(0.2))]))
+            Outcome::Succeeded(Values::from([("seconds".into(), Value::Float(0.2))]))
         );
     }
 
@@ -220,7 +219,7 @@ mod tests {
         );
         assert_eq!(
             report.outcome,
-            Outcome::Succeeded(BTreeMap::from([("msg".into(), Value::String("hi".into()))]))
+            Outcome::Succeeded(Values::from([("msg".into(), Value::String("hi".into()))]))
         );
     }
 

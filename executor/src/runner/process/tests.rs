@@ -1,6 +1,5 @@
 //! Process runner tests: real child processes (sh and python3).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -322,7 +321,7 @@ async fn stray_background_processes_do_not_outlive_a_successful_attempt() {
     let started = Instant::now();
     let report = run_it(&fixture, assignment(spec, &[]), Control::new()).await;
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert_eq!(report.outcome, Outcome::Succeeded(BTreeMap::new()));
+    assert_eq!(report.outcome, Outcome::Succeeded(Values::new()));
     assert_gone(read_pid(&pid_file).await).await;
 }
 
@@ -349,7 +348,7 @@ async fn runs_in_the_task_working_dir_and_refuses_a_missing_one() {
     let here = Value::String(place_path.display().to_string());
     assert_eq!(
         report.outcome,
-        Outcome::Succeeded(BTreeMap::from([("here".into(), here)]))
+        Outcome::Succeeded(Values::from([("here".into(), here)]))
     );
 
     let Runner::Process { working_dir, .. } = &mut spec.runner else {
