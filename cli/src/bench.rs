@@ -343,7 +343,9 @@ async fn measure(
     if wants(Workload::W1) {
         let mut rates = Vec::new();
         for _ in 0..options.runs {
-            let elapsed = launch_and_wait(&mut client, "bench-w1", next_id()).await?.total;
+            let elapsed = launch_and_wait(&mut client, "bench-w1", next_id())
+                .await?
+                .total;
             rates.push(options.w1_tasks as f64 / elapsed.as_secs_f64());
         }
         result.insert("w1_tasks_per_s".into(), median(rates).round().into());
@@ -351,7 +353,9 @@ async fn measure(
     if wants(Workload::W2) {
         let mut per_node = Vec::new();
         for _ in 0..options.runs {
-            let elapsed = launch_and_wait(&mut client, "bench-w2", next_id()).await?.total;
+            let elapsed = launch_and_wait(&mut client, "bench-w2", next_id())
+                .await?
+                .total;
             per_node.push(elapsed.as_secs_f64() * 1000.0 / options.w2_length as f64);
         }
         result.insert(
@@ -494,16 +498,26 @@ async fn scale(
             a.cluster_status(r).await
         })
         .await?;
-    // Scheduler processes are started in node-id order, the executor last.
-    let leader_pid = processes.children[(status.leader_id.max(1) - 1) as usize].id();
+    // The leader's own view of its heap (each node answers status for itself).
+    let leader = Client::connect(&status.leader_address, true, Duration::from_secs(5)).await?;
+    let heap = || {
+        let mut leader = leader.admin();
+        async move {
+            leader
+                .cluster_status(ClusterStatusRequest {})
+                .await
+                .map(|s| s.into_inner().heap_bytes)
+                .unwrap_or(0)
+        }
+    };
 
-    let before = memory_of(leader_pid, "VmRSS");
+    let before = heap().await;
     launch_and_wait(client, "bench-scale-small", "scale-small".into()).await?;
-    let after_small = memory_of(leader_pid, "VmRSS");
+    let after_small = heap().await;
     let elapsed = launch_and_wait(client, "bench-scale-large", "scale-large".into())
         .await?
         .total;
-    let after_large = memory_of(leader_pid, "VmRSS");
+    let after_large = heap().await;
     let peak: u64 = processes
         .children
         .iter()
@@ -516,19 +530,21 @@ async fn scale(
     );
     result.insert("peak_rss_bytes".into(), peak.into());
     result.insert(
-        "scheduler_bytes_per_node_small".into(),
+        "scheduler_heap_bytes_per_node_small".into(),
         (after_small.saturating_sub(before) / small as u64).into(),
     );
     result.insert(
-        "scheduler_bytes_per_node_large".into(),
+        "scheduler_heap_bytes_per_node_large".into(),
         (after_large.saturating_sub(after_small) / large as u64).into(),
     );
 
     // Many executions at once: launch them all concurrently, then wait for each.
     let start = Instant::now();
+    // Each launch is its own task, as independent clients' would be. (Spread
+    // over 8 connections instead of one, the acknowledgements took as long.)
     let launches = (0..options.concurrent_executions).map(|i| {
         let mut admin = client.admin();
-        async move {
+        tokio::spawn(async move {
             let begin = Instant::now();
             let request = LaunchRequest {
                 workflow: Some(Identifier {
@@ -540,12 +556,14 @@ async fn scale(
             };
             let response = admin.launch(request).await;
             (begin.elapsed(), response)
-        }
+        })
     });
     let outcomes = futures::future::join_all(launches).await;
     let mut acks = Vec::with_capacity(outcomes.len());
     let mut ids = Vec::with_capacity(outcomes.len());
-    for (took, response) in outcomes {
+    for outcome in outcomes {
+        let (took, response) =
+            outcome.map_err(|e| CliError::Refused(format!("a launch task failed: {e}")))?;
         let response = response.map_err(|s| client.error(s))?;
         acks.push(took.as_secs_f64() * 1000.0);
         ids.push(response.into_inner().execution_id);

@@ -588,6 +588,7 @@ async fn cluster_status(client: &mut Client, output: Output) -> Result<(), CliEr
                 "committed_index": s.as_ref().map(|s| s.committed_index),
                 "applied_index": s.as_ref().map(|s| s.applied_index),
                 "snapshot_index": s.as_ref().map(|s| s.snapshot_index),
+                "heap_bytes": s.as_ref().map(|s| s.heap_bytes),
             })).collect::<Vec<_>>(),
         })),
         Output::Text => {
@@ -596,14 +597,22 @@ async fn cluster_status(client: &mut Client, output: Output) -> Result<(), CliEr
                 id => println!("leader   {id} at {} (term {})", leader.1, leader.2),
             }
             println!(
-                "{:>4}  {:<22} {:<8} {:<10} {:>5} {:>9} {:>9} {:>9}",
-                "ID", "ADDRESS", "MEMBER", "ROLE", "TERM", "LAST LOG", "COMMITTED", "APPLIED"
+                "{:>4}  {:<22} {:<8} {:<10} {:>5} {:>9} {:>9} {:>9} {:>9}",
+                "ID",
+                "ADDRESS",
+                "MEMBER",
+                "ROLE",
+                "TERM",
+                "LAST LOG",
+                "COMMITTED",
+                "APPLIED",
+                "HEAP MiB"
             );
             for (m, s) in &rows {
                 let member = if m.voter { "voter" } else { "learner" };
                 match s {
                     Some(s) => println!(
-                        "{:>4}  {:<22} {:<8} {:<10} {:>5} {:>9} {:>9} {:>9}",
+                        "{:>4}  {:<22} {:<8} {:<10} {:>5} {:>9} {:>9} {:>9} {:>9.1}",
                         m.id,
                         m.address,
                         member,
@@ -611,7 +620,8 @@ async fn cluster_status(client: &mut Client, output: Output) -> Result<(), CliEr
                         s.term,
                         s.last_log_index,
                         s.committed_index,
-                        s.applied_index
+                        s.applied_index,
+                        s.heap_bytes as f64 / (1024.0 * 1024.0)
                     ),
                     None => println!("{:>4}  {:<22} {:<8} unreachable", m.id, m.address, member),
                 }

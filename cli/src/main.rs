@@ -127,6 +127,9 @@ enum Command {
         /// Nodes of the large execution of the scale run.
         #[arg(long, default_value_t = 100_000)]
         scale_nodes: usize,
+        /// Executions of a 10-node workflow launched at once in the scale run.
+        #[arg(long, default_value_t = 1000)]
+        concurrent_executions: usize,
     },
     /// Inspect and change the scheduler cluster's membership.
     #[command(subcommand)]
@@ -242,10 +245,16 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             runs,
             workers,
             scale_nodes,
+            concurrent_executions,
         } => {
-            if nodes == 0 || runs == 0 || workers == 0 || scale_nodes == 0 {
+            if nodes == 0
+                || runs == 0
+                || workers == 0
+                || scale_nodes == 0
+                || concurrent_executions == 0
+            {
                 return Err(CliError::BadInput(
-                    "--nodes, --runs and --workers must be at least 1".into(),
+                    "--nodes, --runs, --workers, --scale-nodes and --concurrent-executions must be at least 1".into(),
                 ));
             }
             let options = bench::BenchOptions {
@@ -258,7 +267,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 w2_length: 300,
                 w3_launches: 200,
                 scale_nodes,
-                concurrent_executions: 1000,
+                concurrent_executions,
             };
             bench::run(options, output).await
         }

@@ -2,15 +2,15 @@
 //! typed values, and task and workflow specs with their YAML form. Pure data
 //! and pure functions, shared by the scheduler, the executors and the CLI.
 
-pub mod sorted_map;
 pub mod id;
+pub mod sorted_map;
 pub mod spec;
 pub mod types;
 pub mod value;
 
+pub use id::Identifier;
 pub use sorted_map::SortedMap;
 pub use spec::Bindings;
-pub use id::Identifier;
 pub use spec::{
     Binding, Interface, NodeSpec, Runner, SpecDocument, TaskSpec, Variable, WorkflowSpec,
 };

@@ -113,7 +113,10 @@ impl<V> IntoIterator for SortedMap<V> {
 
 impl<'a, V> IntoIterator for &'a SortedMap<V> {
     type Item = (&'a String, &'a V);
-    type IntoIter = std::iter::Map<std::slice::Iter<'a, (String, V)>, fn(&'a (String, V)) -> (&'a String, &'a V)>;
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, V)>,
+        fn(&'a (String, V)) -> (&'a String, &'a V),
+    >;
 
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter().map(|(n, v)| (n, v))
@@ -186,8 +189,11 @@ mod tests {
 
     #[test]
     fn serializes_like_the_map_it_replaces() {
-        let map: BTreeMap<String, Value> =
-            [("y".to_string(), Value::Int(1)), ("x".to_string(), Value::Int(2))].into();
+        let map: BTreeMap<String, Value> = [
+            ("y".to_string(), Value::Int(1)),
+            ("x".to_string(), Value::Int(2)),
+        ]
+        .into();
         let list: SortedMap<Value> = map.clone().into_iter().collect();
         assert_eq!(
             serde_json::to_string(&list).unwrap(),
@@ -195,6 +201,9 @@ mod tests {
         );
         let bytes = postcard::to_allocvec(&list).unwrap();
         assert_eq!(bytes, postcard::to_allocvec(&map).unwrap());
-        assert_eq!(postcard::from_bytes::<SortedMap<Value>>(&bytes).unwrap(), list);
+        assert_eq!(
+            postcard::from_bytes::<SortedMap<Value>>(&bytes).unwrap(),
+            list
+        );
     }
 }

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_yaml_ng::Value as Yaml;
 use sha2::{Digest, Sha256};
 
-use crate::sorted_map::SortedMap;
 use crate::id::Identifier;
+use crate::sorted_map::SortedMap;
 use crate::types::Type;
 use crate::value::{parse_duration, Value};
 use crate::ModelError;

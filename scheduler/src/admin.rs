@@ -545,6 +545,7 @@ impl Admin for AdminService {
             purged_index: status.purged_index,
             members: members(&status.voters, &status.learners),
             matched: status.matched.into_iter().collect(),
+            heap_bytes: crate::memory::heap_in_use(),
         }))
     }
 

@@ -68,7 +68,9 @@ impl Proposer {
         };
         async move {
             if !sent {
-                return Err(SchedulerError::unavailable("the scheduler is shutting down"));
+                return Err(SchedulerError::unavailable(
+                    "the scheduler is shutting down",
+                ));
             }
             reply_rx
                 .await

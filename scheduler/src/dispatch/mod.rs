@@ -14,7 +14,7 @@ pub mod book;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use baton_model::value::{values_from_proto, values_to_proto};
 use baton_model::Identifier;
@@ -28,6 +28,14 @@ use crate::proposer::Proposer;
 use crate::state::{
     Command, Effect, ExecutionId, ExecutionPhase, NodePhase, Response, SchedulerState,
 };
+
+/// How long an assignment already sent to its executor may wait for
+/// company before it is proposed on its own. A short task's result usually
+/// comes back within it, and then the assignment and the result share one
+/// log entry: one commit per node instead of two, in a chain or for a
+/// single task (W2, W3). A long task's assignment is recorded this much
+/// later, which changes nothing it does.
+const ASSIGN_LINGER: Duration = Duration::from_millis(2);
 
 /// The outbound half of an executor's stream.
 pub type ExecutorSender = mpsc::UnboundedSender<Result<SchedulerMessage, tonic::Status>>;
@@ -102,6 +110,8 @@ pub fn start(
         leader: false,
         self_tx: tx.clone(),
         pending_results: Vec::new(),
+        pending_assigns: Vec::new(),
+        assigns_due: None,
         epoch: 0,
     };
     tokio::spawn(dispatcher.run(rx));
@@ -118,8 +128,13 @@ struct Dispatcher {
     task_protos: HashMap<Identifier, Arc<baton_proto::TaskSpec>>,
     leader: bool,
     self_tx: mpsc::UnboundedSender<Input>,
-    /// Results received in this round, proposed together.
+    /// Results received and not yet proposed.
     pending_results: Vec<(String, AttemptRef, Command)>,
+    /// Assignments sent to executors and not yet proposed, with the attempt
+    /// number each was sent under (see [`Dispatcher::place`]).
+    pending_assigns: Vec<(Placement, u32, Command)>,
+    /// When the oldest pending assignment is to be proposed even alone.
+    assigns_due: Option<Instant>,
     /// Counts leadership changes. Results that failed to commit are retried
     /// only under the leadership that proposed them: within one term the
     /// log keeps proposal order, which is what lets a result be proposed
@@ -132,9 +147,12 @@ impl Dispatcher {
         let tick = Duration::from_millis((self.lease_ms / 4).clamp(20, 1000));
         loop {
             let now = now_ms();
-            let wake = self.book.next_wakeup_ms().map_or(tick, |t| {
+            let mut wake = self.book.next_wakeup_ms().map_or(tick, |t| {
                 Duration::from_millis(t.saturating_sub(now)).min(tick)
             });
+            if let Some(due) = self.assigns_due {
+                wake = wake.min(due.saturating_duration_since(Instant::now()));
+            }
             let input = tokio::select! {
                 input = rx.recv() => match input {
                     Some(input) => Some(input),
@@ -153,9 +171,9 @@ impl Dispatcher {
                 }
             }
             if self.leader {
-                self.flush_results();
                 self.expire_leases();
                 self.place();
+                self.propose_round();
             }
         }
     }
@@ -172,6 +190,11 @@ impl Dispatcher {
                 self.epoch += 1;
                 self.book.clear();
                 self.senders.clear();
+                // Unacknowledged results are re-sent by their executors
+                // to whichever node leads next.
+                self.pending_results.clear();
+                self.pending_assigns.clear();
+                self.assigns_due = None;
             }
             _ if !self.leader => {}
             Input::Effect(Effect::NodeQueued {
@@ -250,7 +273,10 @@ impl Dispatcher {
                     // behind an assignment that never committed. The
                     // executors re-send unacknowledged results on
                     // reconnecting, against the state as it now stands.
-                    debug!(results = batch.len(), "dropping results from an earlier leadership");
+                    debug!(
+                        results = batch.len(),
+                        "dropping results from an earlier leadership"
+                    );
                 }
             }
         }
@@ -259,6 +285,9 @@ impl Dispatcher {
     fn become_leader(&mut self, now: u64) {
         self.book.clear();
         self.senders.clear();
+        self.pending_results.clear();
+        self.pending_assigns.clear();
+        self.assigns_due = None;
         self.epoch += 1;
         self.leader = true;
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
@@ -402,31 +431,57 @@ impl Dispatcher {
         self.pending_results.push((executor, attempt, command));
     }
 
-    /// Proposes this round's results together and acknowledges them to
-    /// their executors once committed.
-    fn flush_results(&mut self) {
-        if self.pending_results.is_empty() {
+    /// Proposes this round's results, behind the assignments still waiting
+    /// to be proposed, in one batch; acknowledges the results to their
+    /// executors once committed. Assignments alone are proposed only once
+    /// they have waited [`ASSIGN_LINGER`].
+    fn propose_round(&mut self) {
+        let assigns_due = self.assigns_due.is_some_and(|due| Instant::now() >= due);
+        if self.pending_results.is_empty() && !assigns_due {
             return;
         }
-        let batch = std::mem::take(&mut self.pending_results);
-        let senders: HashMap<String, ExecutorSender> = batch
+        self.assigns_due = None;
+        let placed = std::mem::take(&mut self.pending_assigns);
+        let results = std::mem::take(&mut self.pending_results);
+        let senders: HashMap<String, ExecutorSender> = results
             .iter()
             .filter_map(|(executor, _, _)| {
                 Some((executor.clone(), self.senders.get(executor)?.clone()))
             })
             .collect();
-        let commands = batch
-            .iter()
-            .map(|(_, _, command)| command.clone())
+        let mut commands = Vec::with_capacity(placed.len() + results.len());
+        let assign_count = placed.len();
+        let placed: Vec<(Placement, u32)> = placed
+            .into_iter()
+            .map(|(placement, attempt, command)| {
+                commands.push(command);
+                (placement, attempt)
+            })
             .collect();
+        commands.extend(results.iter().map(|(_, _, command)| command.clone()));
+        // Enqueued in this order: each assignment lands in the log before
+        // any result of its attempt.
         let committed = self.proposer.enqueue(commands);
-        let retry = self.self_tx.clone();
+        let tx = self.self_tx.clone();
         let epoch = self.epoch;
         tokio::spawn(async move {
             match committed.await {
-                Ok(_) => {
+                Ok(mut responses) => {
+                    responses.truncate(assign_count);
+                    if !placed.is_empty() {
+                        let outcomes = placed
+                            .into_iter()
+                            .zip(
+                                responses
+                                    .into_iter()
+                                    .map(Some)
+                                    .chain(std::iter::repeat(None)),
+                            )
+                            .collect();
+                        let _ = tx.send(Input::Assigned(outcomes));
+                    }
                     let mut acks: HashMap<String, Vec<AttemptRef>> = HashMap::new();
-                    for (executor, attempt, _) in batch {
+                    for (executor, attempt, _) in results {
                         acks.entry(executor).or_default().push(attempt);
                     }
                     for (executor, attempts) in acks {
@@ -437,11 +492,18 @@ impl Dispatcher {
                     }
                 }
                 Err(e) => {
-                    // Not acknowledged, so an executor that reconnects (to the next
-                    // leader) re-sends them; while this node leads, try again.
-                    warn!(error = %e, "recording results failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    let _ = retry.send(Input::RetryResults(epoch, batch));
+                    warn!(error = %e, "proposing assignments and results failed");
+                    if !placed.is_empty() {
+                        let _ = tx.send(Input::Assigned(
+                            placed.into_iter().map(|p| (p, None)).collect(),
+                        ));
+                    }
+                    if !results.is_empty() {
+                        // Not acknowledged, so an executor that reconnects (to the next
+                        // leader) re-sends them; while this node leads, try again.
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        let _ = tx.send(Input::RetryResults(epoch, results));
+                    }
                 }
             }
         });
@@ -468,11 +530,12 @@ impl Dispatcher {
         });
     }
 
-    /// Hands ready nodes to executors. The assignment is sent at once and
-    /// proposed at the same time (dispatch pipelined with commit), under the
+    /// Hands ready nodes to executors. The assignment is sent at once,
+    /// before it is committed (dispatch pipelined with commit), under the
     /// attempt number the state machine will give it: the current one plus
-    /// one, since only this leader assigns. The attempt's result may be
-    /// proposed before the assignment commits: the proposer keeps order, so
+    /// one, since only this leader assigns. It is proposed with the next
+    /// results, or alone after [`ASSIGN_LINGER`] ([`Self::propose_round`]);
+    /// either way ahead of its own result, and the proposer keeps order, so
     /// the result lands behind its assignment in the log. If the assignment
     /// does not commit as sent, the attempt is cancelled on its executor.
     /// Safety does not rest on the prediction: a result counts only for the
@@ -483,8 +546,6 @@ impl Dispatcher {
             return;
         }
         let now = now_ms();
-        let mut commands = Vec::with_capacity(placements.len());
-        let mut placed = Vec::with_capacity(placements.len());
         {
             let state = self.state.clone();
             let state = state.read().unwrap_or_else(|e| e.into_inner());
@@ -498,34 +559,17 @@ impl Dispatcher {
                 self.book
                     .assigned(placement.key.clone(), attempt, &placement.executor);
                 self.send_to(&placement.executor, ToExecutor::Assign(assign));
-                commands.push(Command::Assign {
+                let command = Command::Assign {
                     execution: placement.key.0.clone(),
                     node: placement.key.1,
                     executor: placement.executor.clone(),
                     now_ms: now,
-                });
-                placed.push((placement, attempt));
+                };
+                self.pending_assigns.push((placement, attempt, command));
+                self.assigns_due
+                    .get_or_insert_with(|| Instant::now() + ASSIGN_LINGER);
             }
         }
-        if commands.is_empty() {
-            return;
-        }
-        // Enqueued now, before any result of these attempts can be proposed.
-        let committed = self.proposer.enqueue(commands);
-        let tx = self.self_tx.clone();
-        tokio::spawn(async move {
-            let outcomes = match committed.await {
-                Ok(responses) => placed
-                    .into_iter()
-                    .zip(responses.into_iter().map(Some))
-                    .collect(),
-                Err(e) => {
-                    warn!(error = %e, "proposing assignments failed");
-                    placed.into_iter().map(|p| (p, None)).collect()
-                }
-            };
-            let _ = tx.send(Input::Assigned(outcomes));
-        });
     }
 
     /// The Assign message for a queued node, under its next attempt number.

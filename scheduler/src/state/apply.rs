@@ -132,7 +132,7 @@ impl SchedulerState {
             let id = &compiled.spec.id;
             let existing = self
                 .workflows
-                .get(&id)
+                .get(id)
                 .or_else(|| new_workflows.iter().find(|w| w.spec.id == *id));
             match existing {
                 Some(existing) if existing.spec == compiled.spec => {

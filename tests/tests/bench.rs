@@ -1,0 +1,92 @@
+//! `baton bench` end to end, at a size for the default test run: it starts
+//! its own cluster of real processes, runs the workloads and prints the JSON
+//! object other tools compare (issue 4). The figures themselves are not
+//! checked here (a debug build on a shared machine); their presence and
+//! sanity are.
+
+use baton_tests::*;
+
+/// `baton bench ARGS... -o json`; the bench starts its own processes, so
+/// the scheduler address is unused.
+fn bench(args: &[&str]) -> Outcome {
+    let mut all = vec!["bench"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-o", "json"]);
+    baton("127.0.0.1:1", &all)
+}
+
+fn positive(report: &serde_json::Value, key: &str) -> f64 {
+    let value = report[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("`{key}` missing from {report}"));
+    assert!(value > 0.0, "`{key}` is {value} in {report}");
+    value
+}
+
+#[test]
+fn bench_runs_every_workload_and_prints_one_json_object() {
+    let report = bench(&[
+        "--nodes",
+        "1",
+        "--runs",
+        "1",
+        "--scale-nodes",
+        "2000",
+        "--concurrent-executions",
+        "20",
+    ])
+    .ok()
+    .json();
+    positive(&report, "w1_tasks_per_s");
+    positive(&report, "w2_ms_per_node");
+    let p50 = positive(&report, "w3_p50_ms");
+    let p99 = positive(&report, "w3_p99_ms");
+    assert!(p50 <= p99, "{report}");
+    assert!(positive(&report, "w3_launch_ack_p50_ms") < p50, "{report}");
+    positive(&report, "peak_rss_bytes");
+    positive(&report, "scale_seconds");
+    positive(&report, "scheduler_heap_bytes_per_node_large");
+    positive(&report, "launch_ack_p99_ms");
+    assert_eq!(report["concurrent_executions"], 20, "{report}");
+    assert_eq!(report["scale_nodes"], 2000, "{report}");
+    assert_eq!(report["runner"], "builtin", "{report}");
+    assert_eq!(report["nodes"], 1, "{report}");
+}
+
+#[test]
+fn bench_runs_process_tasks() {
+    let report = bench(&[
+        "--nodes",
+        "1",
+        "--runs",
+        "1",
+        "--workload",
+        "w3",
+        "--runner",
+        "process",
+    ])
+    .ok()
+    .json();
+    assert_eq!(report["runner"], "process", "{report}");
+    positive(&report, "w3_p50_ms");
+    assert!(report.get("w1_tasks_per_s").is_none(), "{report}");
+}
+
+#[test]
+fn bench_refuses_empty_sizes_and_unknown_choices() {
+    for (args, expected) in [
+        (vec!["--nodes", "0"], "must be at least 1"),
+        (vec!["--runs", "0"], "must be at least 1"),
+        (vec!["--concurrent-executions", "0"], "must be at least 1"),
+        (vec!["--runner", "docker"], "invalid value 'docker'"),
+        (vec!["--workload", "w9"], "invalid value 'w9'"),
+    ] {
+        let outcome = bench(&args);
+        assert_eq!(outcome.code, 2, "{args:?}: {outcome:?}");
+        assert!(
+            outcome.stderr.contains(expected),
+            "{args:?}: `{expected}` missing from {}",
+            outcome.stderr
+        );
+    }
+}
