@@ -101,7 +101,7 @@ impl Db {
 fn create_waiting_for_release(path: &Path) -> Result<Database, ClusterError> {
     let deadline = Instant::now() + RELEASE_WAIT;
     loop {
-        match Database::create(path) {
+        match Database::builder().set_cache_size(CACHE_BYTES).create(path) {
             Ok(database) => return Ok(database),
             Err(DatabaseError::DatabaseAlreadyOpen) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(20));
@@ -117,6 +117,12 @@ fn create_waiting_for_release(path: &Path) -> Result<Database, ClusterError> {
 }
 
 const RELEASE_WAIT: Duration = Duration::from_secs(5);
+
+/// redb's page cache (its default is 1 GiB). The log is written once and
+/// read back soon after (replication, apply), and the state lives in memory
+/// anyway, so a large cache only holds old log pages: with the default, a
+/// scheduler's heap grew with the length of its log until the next snapshot.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// A database task panicked or was cancelled.
 #[derive(Debug, thiserror::Error)]

@@ -16,6 +16,27 @@ pub fn heap_in_use() -> u64 {
     0
 }
 
+/// Caps glibc's malloc arenas at one per CPU (its default is eight per
+/// CPU). Every arena keeps the memory freed into it, so with many arenas a
+/// scheduler held far more than its live heap after a burst (a large
+/// registration, a 100,000-node execution): in the 3-node bench this cut
+/// the peak resident memory summed over all processes by about 110 MB
+/// (0.93 GB to 0.82 GB). Threads beyond one per CPU mostly wait on I/O, so
+/// sharing arenas costs little. Call before other threads start.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn limit_arenas() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = libc::c_int::try_from(cpus).unwrap_or(libc::c_int::MAX);
+    // SAFETY: mallopt only sets an allocator parameter; M_ARENA_MAX takes a
+    // positive count. Its failure (0) leaves glibc's default, which is fine.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, cpus);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn limit_arenas() {}
+
 #[cfg(test)]
 mod tests {
     #[test]
