@@ -132,7 +132,7 @@ struct Dispatcher {
     pending_results: Vec<(String, AttemptRef, Command)>,
     /// Assignments sent to executors and not yet proposed, with the attempt
     /// number each was sent under (see [`Dispatcher::place`]).
-    pending_assigns: Vec<(Placement, u32, Command)>,
+    pending_assigns: Vec<(Placement, u32)>,
     /// When the oldest pending assignment is to be proposed even alone.
     assigns_due: Option<Instant>,
     /// Counts leadership changes. Results that failed to commit are retried
@@ -449,15 +449,15 @@ impl Dispatcher {
                 Some((executor.clone(), self.senders.get(executor)?.clone()))
             })
             .collect();
-        let mut commands = Vec::with_capacity(placed.len() + results.len());
+        let now = now_ms();
         let assign_count = placed.len();
-        let placed: Vec<(Placement, u32)> = placed
-            .into_iter()
-            .map(|(placement, attempt, command)| {
-                commands.push(command);
-                (placement, attempt)
-            })
-            .collect();
+        let mut commands = Vec::with_capacity(placed.len() + results.len());
+        commands.extend(placed.iter().map(|(placement, _)| Command::Assign {
+            execution: placement.key.0.clone(),
+            node: placement.key.1,
+            executor: placement.executor.clone(),
+            now_ms: now,
+        }));
         commands.extend(results.iter().map(|(_, _, command)| command.clone()));
         // Enqueued in this order: each assignment lands in the log before
         // any result of its attempt.
@@ -545,30 +545,21 @@ impl Dispatcher {
         if placements.is_empty() {
             return;
         }
-        let now = now_ms();
-        {
-            let state = self.state.clone();
-            let state = state.read().unwrap_or_else(|e| e.into_inner());
-            for placement in placements {
-                let Some(assign) = self.assignment(&state, &placement.key) else {
-                    // No longer queued (or gone): give the slot back.
-                    self.book.release(&placement.executor);
-                    continue;
-                };
-                let attempt = assign.attempt.as_ref().map_or(0, |a| a.attempt);
-                self.book
-                    .assigned(placement.key.clone(), attempt, &placement.executor);
-                self.send_to(&placement.executor, ToExecutor::Assign(assign));
-                let command = Command::Assign {
-                    execution: placement.key.0.clone(),
-                    node: placement.key.1,
-                    executor: placement.executor.clone(),
-                    now_ms: now,
-                };
-                self.pending_assigns.push((placement, attempt, command));
-                self.assigns_due
-                    .get_or_insert_with(|| Instant::now() + ASSIGN_LINGER);
-            }
+        let state = self.state.clone();
+        let state = state.read().unwrap_or_else(|e| e.into_inner());
+        for placement in placements {
+            let Some(assign) = self.assignment(&state, &placement.key) else {
+                // No longer queued (or gone): give the slot back.
+                self.book.release(&placement.executor);
+                continue;
+            };
+            let attempt = assign.attempt.as_ref().map_or(0, |a| a.attempt);
+            self.book
+                .assigned(placement.key.clone(), attempt, &placement.executor);
+            self.send_to(&placement.executor, ToExecutor::Assign(assign));
+            self.pending_assigns.push((placement, attempt));
+            self.assigns_due
+                .get_or_insert_with(|| Instant::now() + ASSIGN_LINGER);
         }
     }
 
