@@ -169,6 +169,9 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // `baton dev` embeds a scheduler: the same allocator setting as
+    // baton-scheduler (see memory::limit_arenas), before threads start.
+    baton_scheduler::memory::limit_arenas();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
