@@ -198,18 +198,7 @@ impl<S: StateMachine> ClusterNode<S> {
     /// Errors: [`ClusterError::NotLeader`] means the command was certainly not applied;
     /// any other error means it may have been applied (re-read the state, never retry blindly).
     pub async fn write(&self, command: S::Command) -> Result<S::Response, ClusterError> {
-        let appended = Arc::new(AtomicBool::new(false));
-        let proposal = Proposal {
-            command,
-            appended: Some(appended.clone()),
-        };
-        match self.raft.client_write(proposal).await {
-            Ok(response) => Ok(response.data.0),
-            Err(e) => Err(ClusterError::from_write(
-                e,
-                appended.load(Ordering::Acquire),
-            )),
-        }
+        self.submit(command).await?.committed().await
     }
 
     /// Hands `command` to Raft and returns as soon as Raft has queued it, without waiting for the
