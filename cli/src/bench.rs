@@ -287,6 +287,11 @@ async fn launch_and_wait(
     Ok(Timing { ack, total })
 }
 
+/// A figure in milliseconds for the report, to the microsecond.
+fn milliseconds(ms: f64) -> serde_json::Value {
+    ((ms * 1000.0).round() / 1000.0).into()
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
     values[values.len() / 2]
@@ -358,10 +363,7 @@ async fn measure(
                 .total;
             per_node.push(elapsed.as_secs_f64() * 1000.0 / options.w2_length as f64);
         }
-        result.insert(
-            "w2_ms_per_node".into(),
-            ((median(per_node) * 1000.0).round() / 1000.0).into(),
-        );
+        result.insert("w2_ms_per_node".into(), milliseconds(median(per_node)));
     }
     if wants(Workload::W3) {
         let (mut p50s, mut p99s, mut ack_p50s) = (Vec::new(), Vec::new(), Vec::new());
@@ -382,16 +384,10 @@ async fn measure(
         // Where W3's time goes: the launch's own commit, then the rest.
         result.insert(
             "w3_launch_ack_p50_ms".into(),
-            ((median(ack_p50s) * 1000.0).round() / 1000.0).into(),
+            milliseconds(median(ack_p50s)),
         );
-        result.insert(
-            "w3_p50_ms".into(),
-            ((median(p50s) * 1000.0).round() / 1000.0).into(),
-        );
-        result.insert(
-            "w3_p99_ms".into(),
-            ((median(p99s) * 1000.0).round() / 1000.0).into(),
-        );
+        result.insert("w3_p50_ms".into(), milliseconds(median(p50s)));
+        result.insert("w3_p99_ms".into(), milliseconds(median(p99s)));
     }
     if wants(Workload::Scale) {
         scale(&mut client, processes, options, &mut result).await?;
@@ -399,14 +395,9 @@ async fn measure(
     result.insert("nodes".into(), options.nodes.into());
     result.insert("runs".into(), options.runs.into());
     result.insert("executor_workers".into(), options.workers.into());
-    result.insert(
-        "runner".into(),
-        match options.runner {
-            BenchRunner::Builtin => "builtin",
-            BenchRunner::Process => "process",
-        }
-        .into(),
-    );
+    if let Some(runner) = clap::ValueEnum::to_possible_value(&options.runner) {
+        result.insert("runner".into(), runner.get_name().into());
+    }
     result.insert(
         "cpus".into(),
         std::thread::available_parallelism()
@@ -501,36 +492,34 @@ async fn scale(
     // The leader's own view of its heap (each node answers status for itself).
     let leader = Client::connect(&status.leader_address, true, Duration::from_secs(5)).await?;
     let heap = || {
-        let mut leader = leader.admin();
+        let mut admin = leader.admin();
+        let leader = &leader;
         async move {
-            leader
+            admin
                 .cluster_status(ClusterStatusRequest {})
                 .await
                 .map(|s| s.into_inner().heap_bytes)
-                .unwrap_or(0)
+                .map_err(|s| leader.error(s))
         }
     };
 
     // A first small run fills the fixed-size buffers (the event broadcast
     // ring, caches), which would otherwise count toward the small figure.
     launch_and_wait(client, "bench-scale-small", "scale-warm-up".into()).await?;
-    let before = heap().await;
+    let before = heap().await?;
     launch_and_wait(client, "bench-scale-small", "scale-small".into()).await?;
-    let after_small = heap().await;
+    let after_small = heap().await?;
     let elapsed = launch_and_wait(client, "bench-scale-large", "scale-large".into())
         .await?
         .total;
-    let after_large = heap().await;
+    let after_large = heap().await?;
     let peak: u64 = processes
         .children
         .iter()
         .map(|c| memory_of(c.id(), "VmHWM"))
         .sum();
     result.insert("scale_nodes".into(), large.into());
-    result.insert(
-        "scale_seconds".into(),
-        ((elapsed.as_secs_f64() * 1000.0).round() / 1000.0).into(),
-    );
+    result.insert("scale_seconds".into(), milliseconds(elapsed.as_secs_f64()));
     result.insert("peak_rss_bytes".into(), peak.into());
     result.insert(
         "scheduler_heap_bytes_per_node_small".into(),
@@ -593,15 +582,15 @@ async fn scale(
     result.insert("concurrent_executions".into(), ids.len().into());
     result.insert(
         "concurrent_seconds".into(),
-        ((start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0).into(),
+        milliseconds(start.elapsed().as_secs_f64()),
     );
     result.insert(
         "launch_ack_p50_ms".into(),
-        ((percentile(&acks, 50.0) * 1000.0).round() / 1000.0).into(),
+        milliseconds(percentile(&acks, 50.0)),
     );
     result.insert(
         "launch_ack_p99_ms".into(),
-        ((percentile(&acks, 99.0) * 1000.0).round() / 1000.0).into(),
+        milliseconds(percentile(&acks, 99.0)),
     );
     Ok(())
 }
