@@ -5,8 +5,11 @@
 //! - `meta`: `vote`, `committed`, `last_purged` -> encoded value;
 //! - `snapshot`: `current` -> the encoded stored snapshot (see `state_machine`).
 //!
-//! Every database call blocks (a write transaction fsyncs on commit), so async callers run them
-//! through [`Db::run`], on tokio's blocking pool (`Db::open` and `Db::flush` are called there too).
+//! Every database call blocks (a write transaction fsyncs on commit). Async callers run most of
+//! them through [`Db::run`], on tokio's blocking pool (`Db::open` and `Db::flush` are called there
+//! too). The two on the latency path of every commit, appending entries and reading them back for
+//! replication, run in line through [`Db::run_inline`]: the hop to the pool and back cost more
+//! than the work (W2 2.54 -> 1.83 ms per node on three nodes; docs/performance.md).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -82,6 +85,16 @@ impl Db {
             Ok(result) => result,
             Err(join_error) => Err(E::from(BlockingTaskFailed(join_error.to_string()))),
         }
+    }
+
+    /// Runs a short database operation on the calling thread. For the latency path of
+    /// replication (append, read of recent entries), where a hop to the blocking pool and back
+    /// costs more than the operation: two thread wake-ups, on a machine whose cores are shared.
+    pub(crate) fn run_inline<T, E, F>(&self, operation: F) -> Result<T, E>
+    where
+        F: FnOnce(&Database) -> Result<T, E>,
+    {
+        operation(&self.database)
     }
 
     /// Makes every earlier commit durable, including those committed with `Durability::None`.

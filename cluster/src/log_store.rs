@@ -4,8 +4,9 @@
 //! Every write openraft relies on being durable (append, save_vote, truncate, purge) is one redb
 //! write transaction committed with immediate durability (fsync) before the callback is called or
 //! the method returns; an `append` of a batch of entries is one transaction. The committed log id
-//! is saved without fsync: it becomes durable with the next durable commit (or on shutdown), and a
-//! stale committed id only means fewer entries are re-applied on restart, never wrong ones.
+//! is kept in memory and written in the transaction of the next append (or at shutdown), not in
+//! a transaction of its own: openraft reports it on every commit, on every node, and a stale
+//! committed id only means fewer entries are re-applied on restart, never wrong ones.
 //! Records that fail to decode are returned as storage errors naming the record.
 
 // openraft's storage traits dictate `StorageError` (a large type) as the error of every
@@ -20,6 +21,8 @@ use std::ops::Bound;
 use std::ops::RangeBounds;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::PoisonError;
 
 use openraft::storage::LogFlushed;
 use openraft::storage::RaftLogStorage;
@@ -57,6 +60,8 @@ pub(crate) struct LogStore<S> {
     db: Db,
     /// The last committed index this node learned (0: none), for status reports.
     committed: Arc<AtomicU64>,
+    /// The committed log id openraft last reported and that is not written yet.
+    unsaved_committed: UnsavedCommitted,
     _state_machine: PhantomData<fn() -> S>,
 }
 
@@ -65,6 +70,7 @@ impl<S> Clone for LogStore<S> {
         LogStore {
             db: self.db.clone(),
             committed: self.committed.clone(),
+            unsaved_committed: self.unsaved_committed.clone(),
             _state_machine: PhantomData,
         }
     }
@@ -75,8 +81,14 @@ impl<S: StateMachine> LogStore<S> {
         LogStore {
             db,
             committed: Arc::default(),
+            unsaved_committed: UnsavedCommitted::default(),
             _state_machine: PhantomData,
         }
+    }
+
+    /// The committed log id not written yet, for the node to write at shutdown.
+    pub(crate) fn unsaved_committed(&self) -> UnsavedCommitted {
+        self.unsaved_committed.clone()
     }
 
     /// A live view of the last committed index this node learned (0: none).
@@ -87,6 +99,43 @@ impl<S: StateMachine> LogStore<S> {
     #[cfg(test)]
     pub(crate) fn db(&self) -> &Db {
         &self.db
+    }
+}
+
+/// The last committed log id reported by openraft and not written to `meta` yet.
+#[derive(Clone, Default)]
+pub(crate) struct UnsavedCommitted(Arc<Mutex<Option<LogId>>>);
+
+impl UnsavedCommitted {
+    fn set(&self, log_id: LogId) {
+        let mut unsaved = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if unsaved.is_none_or(|saved| saved < log_id) {
+            *unsaved = Some(log_id);
+        }
+    }
+
+    pub(crate) fn take(&self) -> Option<LogId> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    /// Puts back a value whose write failed, unless a newer one arrived meanwhile.
+    fn restore(&self, log_id: LogId) {
+        self.set(log_id);
+    }
+
+    /// Writes the unsaved committed log id, durably, if there is one.
+    pub(crate) fn save(&self, db: &Database) -> Result<(), StorageError> {
+        let Some(log_id) = self.take() else {
+            return Ok(());
+        };
+        write_meta(
+            db,
+            META_COMMITTED,
+            &Some(log_id),
+            Durability::Immediate,
+            ErrorSubject::Store,
+        )
+        .inspect_err(|_| self.restore(log_id))
     }
 }
 
@@ -269,9 +318,11 @@ fn delete_entries(
         .map_err(|e| logs_write_error(format!("cannot commit log deletion: {e}")))
 }
 
+/// Appends `entries`, and the committed log id if one is given, in one durable transaction.
 pub(crate) fn append_entries<S: StateMachine>(
     db: &Database,
     entries: Vec<Entry<S>>,
+    committed: Option<LogId>,
 ) -> Result<(), StorageError> {
     let mut txn = db
         .begin_write()
@@ -293,6 +344,16 @@ pub(crate) fn append_entries<S: StateMachine>(
                 .map_err(|e| error(format!("cannot write log entry {}: {e}", entry.log_id)))?;
         }
     }
+    if let Some(log_id) = committed {
+        let record = codec::encode(&Some(log_id))
+            .map_err(|e| logs_write_error(format!("meta {META_COMMITTED}: {e}")))?;
+        let mut table = txn
+            .open_table(META)
+            .map_err(|e| logs_write_error(format!("cannot open table meta: {e}")))?;
+        table
+            .insert(META_COMMITTED, record.as_slice())
+            .map_err(|e| logs_write_error(format!("cannot write meta {META_COMMITTED}: {e}")))?;
+    }
     txn.commit()
         .map_err(|e| logs_write_error(format!("cannot commit {} log entries: {e}", entries.len())))
 }
@@ -303,7 +364,7 @@ impl<S: StateMachine> RaftLogReader<TypeConfig<S>> for LogStore<S> {
         range: RB,
     ) -> Result<Vec<Entry<S>>, StorageError> {
         let bounds = (range.start_bound().cloned(), range.end_bound().cloned());
-        self.db.run(move |db| read_entries::<S>(db, bounds)).await
+        self.db.run_inline(move |db| read_entries::<S>(db, bounds))
     }
 }
 
@@ -343,18 +404,9 @@ impl<S: StateMachine> RaftLogStorage<TypeConfig<S>> for LogStore<S> {
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
         if let Some(log_id) = committed {
             self.committed.fetch_max(log_id.index, Ordering::Relaxed);
+            self.unsaved_committed.set(log_id);
         }
-        self.db
-            .run(move |db| {
-                write_meta(
-                    db,
-                    META_COMMITTED,
-                    &committed,
-                    Durability::None,
-                    ErrorSubject::Store,
-                )
-            })
-            .await
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
@@ -395,10 +447,13 @@ impl<S: StateMachine> RaftLogStorage<TypeConfig<S>> for LogStore<S> {
         // fsync and flushing later was tried: it would let a leader crash
         // lose a committed entry, and it was slower here besides.
         let count = entries.len();
+        let committed = self.unsaved_committed.take();
         let result = self
             .db
-            .run(move |db| append_entries::<S>(db, entries))
-            .await;
+            .run_inline(move |db| append_entries::<S>(db, entries, committed));
+        if let (Err(_), Some(log_id)) = (&result, committed) {
+            self.unsaved_committed.restore(log_id);
+        }
         match result {
             Ok(()) => {
                 tracing::trace!(count, "appended log entries");

@@ -23,6 +23,7 @@ use tokio::sync::watch;
 
 use crate::db::Db;
 use crate::log_store::LogStore;
+use crate::log_store::UnsavedCommitted;
 use crate::network::NetworkFactory;
 use crate::service::RaftService;
 use crate::service::RaftServiceServer;
@@ -76,6 +77,7 @@ pub struct ClusterNode<S: StateMachine> {
     state: Arc<RwLock<S>>,
     db: Db,
     committed: Arc<AtomicU64>,
+    unsaved_committed: UnsavedCommitted,
 }
 
 /// One node's own view of the cluster, for `baton cluster status`.
@@ -115,6 +117,7 @@ impl<S: StateMachine> ClusterNode<S> {
             .map_err(|e| ClusterError::storage(format!("opening the database failed: {e}")))??;
         let log_store = LogStore::<S>::new(db.clone());
         let committed = log_store.committed_index();
+        let unsaved_committed = log_store.unsaved_committed();
         let state_machine = StateMachineStore::<S>::open(db.clone(), effects).await?;
         let state = state_machine.state();
         let network = NetworkFactory::new(config.node_id, config.routes.clone());
@@ -139,6 +142,7 @@ impl<S: StateMachine> ClusterNode<S> {
             state,
             db,
             committed,
+            unsaved_committed,
         })
     }
 
@@ -392,9 +396,16 @@ impl<S: StateMachine> ClusterNode<S> {
                 reason: format!("raft task failed: {e}"),
             })?;
         let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.flush())
-            .await
-            .map_err(|e| ClusterError::storage(format!("flushing the database failed: {e}")))?
+        let unsaved_committed = self.unsaved_committed.clone();
+        tokio::task::spawn_blocking(move || {
+            db.run_inline(|database| unsaved_committed.save(database))
+                .map_err(|e| {
+                    ClusterError::storage(format!("saving the committed id failed: {e}"))
+                })?;
+            db.flush()
+        })
+        .await
+        .map_err(|e| ClusterError::storage(format!("flushing the database failed: {e}")))?
     }
 }
 

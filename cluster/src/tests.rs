@@ -283,7 +283,7 @@ async fn a_corrupt_log_record_is_a_storage_error_naming_the_entry() {
         normal(1, 1, CounterCommand::Add(1)),
         normal(1, 2, CounterCommand::Add(2)),
     ];
-    append_entries::<Counter>(log_store.db().database(), entries).unwrap();
+    append_entries::<Counter>(log_store.db().database(), entries, None).unwrap();
     assert_eq!(log_store.try_get_log_entries(1..3).await.unwrap().len(), 2);
 
     // Flip a bit in the stored record of index 2.
@@ -387,4 +387,56 @@ async fn state_machine_reloads_its_latest_snapshot_on_open() {
     assert_eq!(current.meta, snapshot.meta);
     let data: Counter = codec::decode(current.snapshot.get_ref()).unwrap();
     assert_eq!(data.total, 11);
+}
+
+#[tokio::test]
+async fn the_committed_id_is_written_with_the_next_append_or_at_shutdown() {
+    let (dir, mut log_store, sm, _effects) = open_stores(None).await;
+    let database = log_store.db().database();
+    append_entries::<Counter>(database, vec![normal(1, 1, CounterCommand::Add(1))], None).unwrap();
+    let unsaved = log_store.unsaved_committed();
+    log_store
+        .save_committed(Some(log_id(1, 1, 1)))
+        .await
+        .unwrap();
+    // Reported, but not written in a transaction of its own.
+    assert_eq!(read_committed_from_disk(&log_store).await, None);
+
+    // `append` writes what `take` gives it in the same transaction as the entries.
+    let database = log_store.db().database();
+    append_entries::<Counter>(
+        database,
+        vec![normal(1, 2, CounterCommand::Add(2))],
+        unsaved.take(),
+    )
+    .unwrap();
+    assert_eq!(
+        read_committed_from_disk(&log_store).await,
+        Some(log_id(1, 1, 1))
+    );
+    assert_eq!(unsaved.take(), None, "a written id stays pending");
+
+    log_store
+        .save_committed(Some(log_id(1, 1, 2)))
+        .await
+        .unwrap();
+    // An older report does not replace a newer one.
+    log_store
+        .save_committed(Some(log_id(1, 1, 1)))
+        .await
+        .unwrap();
+    // What the node does at shutdown.
+    unsaved.save(log_store.db().database()).unwrap();
+    drop((log_store, sm));
+    let (_dir, mut reopened, _sm, _effects) = open_stores(Some(dir)).await;
+    assert_eq!(
+        reopened.read_committed().await.unwrap(),
+        Some(log_id(1, 1, 2))
+    );
+}
+
+/// The committed id as a fresh handle on the same database reads it.
+async fn read_committed_from_disk(log_store: &LogStore<Counter>) -> Option<LogId> {
+    let mut reader = LogStore::<Counter>::new(log_store.db().clone());
+    reader.read_committed().await.unwrap()
 }
