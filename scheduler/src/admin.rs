@@ -4,7 +4,8 @@
 //! anything is proposed where the leader's state can tell (a launch's
 //! inputs), and otherwise by the state machine, which changes nothing for a
 //! rejected command. Reads are served from the leader's state after a
-//! linearizable read barrier.
+//! linearizable read barrier (a watch of an execution the leader holds
+//! starts without one: its history is committed).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -383,7 +384,22 @@ impl Admin for AdminService {
 
     async fn watch(&self, request: Request<WatchRequest>) -> Result<Self::WatchStream> {
         let (metadata, extensions, inner) = request.into_parts();
-        if let Route::Leader(mut leader) = self.route_read(&metadata).await? {
+        // A leader that holds the execution streams it without a read barrier: every event in
+        // its state is committed, so the history it sends is true, and the barrier (a heartbeat
+        // round to a quorum) would only delay the first event. Only a miss takes the barrier,
+        // so that "unknown execution" is never a stale answer.
+        let held_here = self.cluster.is_leader()
+            && self.read(|state| {
+                state
+                    .execution(&ExecutionId(inner.execution_id.clone()))
+                    .is_some()
+            });
+        let route = if held_here {
+            Route::Local
+        } else {
+            self.route_read(&metadata).await?
+        };
+        if let Route::Leader(mut leader) = route {
             let stream = leader.watch(forwarded(inner)).await?.into_inner();
             return Ok(Response::new(Box::pin(stream)));
         }
