@@ -53,6 +53,7 @@ use crate::type_config::LogId;
 use crate::type_config::StorageError;
 use crate::type_config::TypeConfig;
 use crate::type_config::Vote;
+use crate::ClusterError;
 use crate::StateMachine;
 
 /// The Raft log of one node. Cloning gives another handle on the same database (the log reader).
@@ -123,19 +124,24 @@ impl UnsavedCommitted {
         self.set(log_id);
     }
 
-    /// Writes the unsaved committed log id, durably, if there is one.
-    pub(crate) fn save(&self, db: &Database) -> Result<(), StorageError> {
+    /// Writes the unsaved committed log id, durably, if there is one (blocks).
+    pub(crate) fn save(&self, db: &Db) -> Result<(), ClusterError> {
         let Some(log_id) = self.take() else {
             return Ok(());
         };
-        write_meta(
-            db,
-            META_COMMITTED,
-            &Some(log_id),
-            Durability::Immediate,
-            ErrorSubject::Store,
-        )
-        .inspect_err(|_| self.restore(log_id))
+        db.run_inline(|database| {
+            write_meta(
+                database,
+                META_COMMITTED,
+                &Some(log_id),
+                Durability::Immediate,
+                ErrorSubject::Store,
+            )
+            .map_err(|e| {
+                self.restore(log_id);
+                ClusterError::storage(format!("cannot save the committed log id: {e}"))
+            })
+        })
     }
 }
 

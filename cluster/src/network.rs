@@ -2,7 +2,10 @@
 //! the tonic `Raft` service of `baton-proto`.
 //!
 //! Each RPC sends the codec-encoded openraft request in a `RaftPayload` and receives the encoded
-//! `Result<response, RaftError>`. Channels are created lazily, one per peer, shared by all of
+//! `Result<response, RaftError>`. AppendEntries, sent several times per commit (the entries, then
+//! the new commit index, plus heartbeats), travels on one long-lived stream per follower, which
+//! costs an HTTP/2 DATA frame each way instead of a new stream with headers and trailers on both
+//! sides; votes and snapshots are unary calls. Channels are created lazily, one per peer, shared by all of
 //! openraft's clients of that peer (HTTP/2 multiplexes them) and reconnect by themselves. Errors
 //! are classified so that openraft behaves well: a peer that cannot be reached (connection refused,
 //! transport failure, stopped Raft) is `Unreachable`, so openraft backs off; an RPC exceeding the
@@ -36,8 +39,11 @@ use openraft::RaftNetwork;
 use openraft::RaftNetworkFactory;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tonic::transport::Endpoint;
+use tonic::Streaming;
 
 use crate::codec;
 use crate::type_config::TypeConfig;
@@ -81,6 +87,7 @@ impl<S: StateMachine> RaftNetworkFactory<TypeConfig<S>> for NetworkFactory {
             target,
             node,
             channels: self.channels.clone(),
+            replication: None,
         }
     }
 }
@@ -91,6 +98,32 @@ pub(crate) struct PeerClient {
     target: u64,
     node: BasicNode,
     channels: Arc<Mutex<HashMap<u64, (String, Channel)>>>,
+    /// The AppendEntries stream to the peer, opened on first use and dropped on any failure.
+    replication: Option<ReplicationStream>,
+}
+
+/// The Raft RPCs sent as unary gRPC calls (AppendEntries has its stream).
+#[derive(Clone, Copy)]
+enum UnaryRpc {
+    Vote,
+    InstallSnapshot,
+}
+
+impl UnaryRpc {
+    fn action(self) -> RPCTypes {
+        match self {
+            UnaryRpc::Vote => RPCTypes::Vote,
+            UnaryRpc::InstallSnapshot => RPCTypes::InstallSnapshot,
+        }
+    }
+}
+
+/// One open AppendEntries stream: requests go out in order, and each answer is the answer to
+/// the oldest request not answered yet. openraft's replication sends one request at a time and
+/// waits for its answer (`&mut self`), so at most one is outstanding.
+struct ReplicationStream {
+    requests: mpsc::Sender<RaftPayload>,
+    answers: Streaming<RaftPayload>,
 }
 
 impl PeerClient {
@@ -116,7 +149,7 @@ impl PeerClient {
 
     async fn call<Req, Resp, E>(
         &self,
-        action: RPCTypes,
+        rpc: UnaryRpc,
         request: &Req,
         option: &RPCOption,
     ) -> RpcResult<Resp, E>
@@ -133,11 +166,11 @@ impl PeerClient {
         let ttl = option.hard_ttl();
         let mut request = tonic::Request::new(RaftPayload { data });
         request.set_timeout(ttl);
+        let action = rpc.action();
         let exchange = async {
-            match action {
-                RPCTypes::AppendEntries => client.append_entries(request).await,
-                RPCTypes::Vote => client.vote(request).await,
-                RPCTypes::InstallSnapshot => client.install_snapshot(request).await,
+            match rpc {
+                UnaryRpc::Vote => client.vote(request).await,
+                UnaryRpc::InstallSnapshot => client.install_snapshot(request).await,
             }
         };
         let response = match tokio::time::timeout(ttl, exchange).await {
@@ -154,6 +187,78 @@ impl PeerClient {
         };
         let result: Result<Resp, RaftError<u64, E>> =
             codec::decode(&response.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        result.map_err(|e| {
+            RPCError::RemoteError(RemoteError::new_with_node(
+                self.target,
+                self.node.clone(),
+                e,
+            ))
+        })
+    }
+
+    /// Sends one AppendEntries on the replication stream (opening it if needed) and waits for
+    /// its answer. Any failure drops the stream, so that a late answer can never be taken for
+    /// the answer to a later request; the next call opens a new one.
+    async fn append_entries_on_stream<S: StateMachine>(
+        &mut self,
+        rpc: &AppendEntriesRequest<TypeConfig<S>>,
+        option: &RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<u64>> {
+        let action = RPCTypes::AppendEntries;
+        let data = codec::encode(rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let channel = match &self.replication {
+            Some(_) => None,
+            None => Some(self.channel(option)?),
+        };
+        let ttl = option.hard_ttl();
+        let replication = &mut self.replication;
+        let exchange =
+            async {
+                if let Some(channel) = channel {
+                    let mut client = RaftClient::new(channel)
+                        .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
+                        .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
+                    let (requests, outgoing) = mpsc::channel(1);
+                    let answers = client
+                        .append_entries(ReceiverStream::new(outgoing))
+                        .await?
+                        .into_inner();
+                    *replication = Some(ReplicationStream { requests, answers });
+                }
+                let Some(stream) = replication.as_mut() else {
+                    return Err(tonic::Status::internal("no replication stream"));
+                };
+                stream
+                    .requests
+                    .send(RaftPayload { data })
+                    .await
+                    .map_err(|_| tonic::Status::unavailable("the replication stream was closed"))?;
+                stream.answers.message().await?.ok_or_else(|| {
+                    tonic::Status::unavailable("the peer ended the replication stream")
+                })
+            };
+        let outcome = tokio::time::timeout(ttl, exchange).await;
+        let answer = match outcome {
+            Ok(Ok(answer)) => answer,
+            Err(_elapsed) => {
+                self.replication = None;
+                return Err(RPCError::Timeout(Timeout {
+                    action,
+                    id: self.source,
+                    target: self.target,
+                    timeout: ttl,
+                }));
+            }
+            Ok(Err(status)) => {
+                self.replication = None;
+                return Err(self.classify_status(action, ttl, status));
+            }
+        };
+        let result: Result<AppendEntriesResponse<u64>, RaftError<u64>> =
+            codec::decode(&answer.data).map_err(|e| {
+                self.replication = None;
+                RPCError::Network(NetworkError::new(&e))
+            })?;
         result.map_err(|e| {
             RPCError::RemoteError(RemoteError::new_with_node(
                 self.target,
@@ -191,7 +296,7 @@ impl<S: StateMachine> RaftNetwork<TypeConfig<S>> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig<S>>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<u64>> {
-        self.call(RPCTypes::AppendEntries, &rpc, &option).await
+        self.append_entries_on_stream::<S>(&rpc, &option).await
     }
 
     async fn install_snapshot(
@@ -199,7 +304,7 @@ impl<S: StateMachine> RaftNetwork<TypeConfig<S>> for PeerClient {
         rpc: InstallSnapshotRequest<TypeConfig<S>>,
         option: RPCOption,
     ) -> RpcResult<InstallSnapshotResponse<u64>, InstallSnapshotError> {
-        self.call(RPCTypes::InstallSnapshot, &rpc, &option).await
+        self.call(UnaryRpc::InstallSnapshot, &rpc, &option).await
     }
 
     async fn vote(
@@ -207,6 +312,6 @@ impl<S: StateMachine> RaftNetwork<TypeConfig<S>> for PeerClient {
         rpc: VoteRequest<u64>,
         option: RPCOption,
     ) -> RpcResult<VoteResponse<u64>> {
-        self.call(RPCTypes::Vote, &rpc, &option).await
+        self.call(UnaryRpc::Vote, &rpc, &option).await
     }
 }

@@ -398,10 +398,7 @@ impl<S: StateMachine> ClusterNode<S> {
         let db = self.db.clone();
         let unsaved_committed = self.unsaved_committed.clone();
         tokio::task::spawn_blocking(move || {
-            db.run_inline(|database| unsaved_committed.save(database))
-                .map_err(|e| {
-                    ClusterError::storage(format!("saving the committed id failed: {e}"))
-                })?;
+            unsaved_committed.save(&db)?;
             db.flush()
         })
         .await

@@ -5,20 +5,26 @@
 //!
 //! The reply is the encoded `Result<response, RaftError>`, except that a stopped Raft answers
 //! with gRPC `UNAVAILABLE`, which the peer treats as unreachable and backs off from. An
-//! undecodable request is refused with `INVALID_ARGUMENT` naming the request.
+//! undecodable request is refused with `INVALID_ARGUMENT` naming the request. AppendEntries
+//! travels on one long-lived stream per leader and follower (see `network`); votes and snapshots
+//! are unary calls.
 
 use baton_proto::v1::raft_server::Raft as RaftGrpc;
 use baton_proto::v1::raft_server::RaftServer;
 use baton_proto::v1::RaftPayload;
+use futures::Stream;
+use futures::StreamExt;
 use openraft::error::RaftError;
 use openraft::raft::AppendEntriesRequest;
 use openraft::raft::InstallSnapshotRequest;
 use openraft::raft::VoteRequest;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::pin::Pin;
 use tonic::Request;
 use tonic::Response;
 use tonic::Status;
+use tonic::Streaming;
 
 use crate::codec;
 use crate::network::MAX_RAFT_MESSAGE_BYTES;
@@ -73,12 +79,40 @@ where
 
 #[tonic::async_trait]
 impl<S: StateMachine> RaftGrpc for RaftService<S> {
+    type AppendEntriesStream = Pin<Box<dyn Stream<Item = Result<RaftPayload, Status>> + Send>>;
+
+    /// Answers each AppendEntries of the stream in turn. The answers are computed as the
+    /// response stream is polled, by the task that serves the stream: no task or channel per
+    /// message. A request that cannot be decoded, or a stopped Raft, ends the stream with an
+    /// error status (the leader opens a new stream for its next request).
     async fn append_entries(
         &self,
-        request: Request<RaftPayload>,
-    ) -> Result<Response<RaftPayload>, Status> {
-        let rpc: AppendEntriesRequest<TypeConfig<S>> = decode_request(request, "append-entries")?;
-        respond("append-entries", self.raft.append_entries(rpc).await)
+        request: Request<Streaming<RaftPayload>>,
+    ) -> Result<Response<Self::AppendEntriesStream>, Status> {
+        let raft = self.raft.clone();
+        let answers = request.into_inner().then(move |message| {
+            let raft = raft.clone();
+            async move {
+                let payload = message?;
+                let rpc: AppendEntriesRequest<TypeConfig<S>> = codec::decode(&payload.data)
+                    .map_err(|e| {
+                        Status::invalid_argument(format!(
+                            "undecodable raft append-entries request: {e}"
+                        ))
+                    })?;
+                respond("append-entries", raft.append_entries(rpc).await).map(Response::into_inner)
+            }
+        });
+        // The first error ends the stream: the answers after it would not line up with the
+        // requests the leader still waits for.
+        let answers = answers.scan(false, |failed, answer| {
+            let item = (!*failed).then(|| {
+                *failed = answer.is_err();
+                answer
+            });
+            futures::future::ready(item)
+        });
+        Ok(Response::new(Box::pin(answers)))
     }
 
     async fn vote(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {

@@ -426,7 +426,7 @@ async fn the_committed_id_is_written_with_the_next_append_or_at_shutdown() {
         .await
         .unwrap();
     // What the node does at shutdown.
-    unsaved.save(log_store.db().database()).unwrap();
+    unsaved.save(log_store.db()).unwrap();
     drop((log_store, sm));
     let (_dir, mut reopened, _sm, _effects) = open_stores(Some(dir)).await;
     assert_eq!(

@@ -11,6 +11,8 @@ use baton_cluster::ClusterError;
 use baton_cluster::ClusterNode;
 use baton_cluster::NodeConfig;
 use baton_cluster::StateMachine;
+use baton_proto::v1::raft_client::RaftClient;
+use baton_proto::v1::RaftPayload;
 use serde::Deserialize;
 use serde::Serialize;
 use tokio::net::TcpListener;
@@ -67,7 +69,17 @@ struct TestNode {
 
 impl TestNode {
     async fn start(node_id: u64, data_dir: &Path, tune: impl FnOnce(&mut NodeConfig)) -> TestNode {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        TestNode::start_on("127.0.0.1:0", node_id, data_dir, tune).await
+    }
+
+    /// Like `start`, listening on `addr` (to restart a node where its peers know it).
+    async fn start_on(
+        addr: &str,
+        node_id: u64,
+        data_dir: &Path,
+        tune: impl FnOnce(&mut NodeConfig),
+    ) -> TestNode {
+        let listener = TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let mut config = test_config(node_id, &addr, data_dir);
         tune(&mut config);
@@ -311,6 +323,72 @@ async fn three_node_cluster_replicates_and_survives_leader_shutdown() {
     for node in nodes {
         node.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_restarted_in_place_is_replicated_to_again() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes = start_three(&dirs).await;
+    let leader = leader_among(&nodes.iter().collect::<Vec<_>>()).await;
+    nodes[leader]
+        .node
+        .write(CounterCommand::Add(1))
+        .await
+        .unwrap();
+
+    // Stopping the follower breaks the leader's replication stream to it; the leader must open
+    // a new one to the restarted node, or the node never hears of the writes made meanwhile.
+    let follower = (leader + 1) % 3;
+    let (id, addr) = (nodes[follower].node.node_id(), nodes[follower].addr.clone());
+    nodes.remove(follower).stop().await;
+    let leader = leader_among(&nodes.iter().collect::<Vec<_>>()).await;
+    nodes[leader]
+        .node
+        .write(CounterCommand::Add(2))
+        .await
+        .unwrap();
+    let restarted = TestNode::start_on(&addr, id, dirs[id as usize - 1].path(), |_| {}).await;
+    nodes.push(restarted);
+    let leader = leader_among(&nodes.iter().collect::<Vec<_>>()).await;
+    nodes[leader]
+        .node
+        .write(CounterCommand::Add(3))
+        .await
+        .unwrap();
+    let expected = Counter { total: 6, adds: 3 };
+    eventually("the restarted follower to apply every write", || {
+        nodes.iter().all(|n| n.state() == expected)
+    })
+    .await;
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_replication_message_ends_the_stream_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(1, dir.path(), |_| {}).await;
+    let mut client = RaftClient::connect(format!("http://{}", node.addr))
+        .await
+        .unwrap();
+    let garbage = RaftPayload {
+        data: vec![0xff; 7],
+    };
+    let mut answers = client
+        .append_entries(tokio_stream::iter([garbage]))
+        .await
+        .unwrap()
+        .into_inner();
+    let status = answers.message().await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(
+        status
+            .message()
+            .contains("undecodable raft append-entries request"),
+        "{status:?}"
+    );
+    node.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

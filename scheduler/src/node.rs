@@ -179,13 +179,15 @@ impl SchedulerNode {
         })
     }
 
-    /// Stops serving and shuts Raft down.
+    /// Stops serving and shuts Raft down. Raft stops before the server is awaited: a leader's
+    /// replication stream to this node lasts until this node's Raft answers it no more, and the
+    /// server's graceful stop waits for open streams.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;
         if let Err(e) = self.cluster.shutdown().await {
             warn!(error = %e, "raft shutdown");
         }
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;
     }
 }
 
