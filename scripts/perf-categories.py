@@ -4,7 +4,7 @@
 import sys, collections
 rules = [
     ("idle / parked (waiting for work)", ["park_timeout", "park_internal", "Parker::park", "epoll_wait", "futex_wait", "Condvar::wait"]),
-    ("log append (redb write + fsync)", ["append_entries<", "log_store::append_entries", "fdatasync", "fsync"]),
+    ("log append (write + fsync)", ["append_entries<", "log_store::append_entries", "LogFile::append", "fdatasync", "fsync"]),
     ("state-machine apply", ["state_machine::StateMachineStore", "SchedulerState>::apply", "apply_one"]),
     ("dispatcher (placement, Assign messages)", ["dispatch::Dispatcher", "DispatchBook"]),
     ("proposer / Raft core", ["proposer::run", "openraft::core::raft_core", "openraft::engine"]),

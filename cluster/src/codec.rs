@@ -45,6 +45,16 @@ fn seal(mut record: Vec<u8>) -> Vec<u8> {
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(record: &[u8]) -> Result<T, DecodeError> {
+    let body = check(record)?;
+    let (value, rest) = postcard::take_from_bytes(body)?;
+    if !rest.is_empty() {
+        return Err(DecodeError::TrailingBytes(rest.len()));
+    }
+    Ok(value)
+}
+
+/// Checks a record's header and checksum without decoding it; returns its body.
+pub(crate) fn check(record: &[u8]) -> Result<&[u8], DecodeError> {
     if record.len() < HEADER_LEN {
         return Err(DecodeError::TooShort { len: record.len() });
     }
@@ -58,11 +68,7 @@ pub(crate) fn decode<T: DeserializeOwned>(record: &[u8]) -> Result<T, DecodeErro
     if stored != computed {
         return Err(DecodeError::Checksum { stored, computed });
     }
-    let (value, rest) = postcard::take_from_bytes(body)?;
-    if !rest.is_empty() {
-        return Err(DecodeError::TrailingBytes(rest.len()));
-    }
-    Ok(value)
+    Ok(body)
 }
 
 /// CRC-32 (IEEE 802.3, the zlib/PNG polynomial), table driven.

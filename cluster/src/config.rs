@@ -16,7 +16,7 @@ pub struct NodeConfig {
     pub node_id: u64,
     /// The `host:port` other nodes reach this node's Raft service at.
     pub advertise_addr: String,
-    /// Where the Raft log, vote and snapshots live (`DATA_DIR/raft.redb`).
+    /// Where the Raft log (`DATA_DIR/log/`), vote and snapshots (`DATA_DIR/raft.redb`) live.
     pub data_dir: PathBuf,
     /// How often the leader sends heartbeats.
     pub heartbeat_interval: Duration,

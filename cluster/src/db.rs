@@ -1,15 +1,15 @@
 //! The node's one redb database, `DATA_DIR/raft.redb`, shared by the log store and the
 //! state-machine store, and the tables in it:
 //!
-//! - `log`: log index -> encoded log entry;
 //! - `meta`: `vote`, `committed`, `last_purged` -> encoded value;
 //! - `snapshot`: `current` -> the encoded stored snapshot (see `state_machine`).
 //!
-//! Every database call blocks (a write transaction fsyncs on commit). Async callers run most of
-//! them through [`Db::run`], on tokio's blocking pool (`Db::open` and `Db::flush` are called there
-//! too). The two on the latency path of every commit, appending entries and reading them back for
-//! replication, run in line through [`Db::run_inline`]: the hop to the pool and back cost more
-//! than the work (W2 2.54 -> 1.83 ms per node on three nodes; docs/performance.md).
+//! The log's entries are not here but in segment files (`log_file`): a redb commit rewrites
+//! several B-tree pages and its fsync cost three times that of one appended page.
+//!
+//! Every database call blocks (a write transaction fsyncs on commit). Async callers run them
+//! through [`Db::run`], on tokio's blocking pool (`Db::open` and `Db::flush` are called there
+//! too); code already on a blocking thread uses [`Db::run_inline`].
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,7 +22,6 @@ use redb::TableDefinition;
 
 use crate::ClusterError;
 
-pub(crate) const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(crate) const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 
@@ -54,8 +53,6 @@ impl Db {
         let txn = database.begin_write().map_err(|e| {
             ClusterError::storage(format!("cannot write database {}: {e}", path.display()))
         })?;
-        txn.open_table(LOG)
-            .map_err(|e| ClusterError::storage(format!("cannot open table log: {e}")))?;
         txn.open_table(META)
             .map_err(|e| ClusterError::storage(format!("cannot open table meta: {e}")))?;
         txn.open_table(SNAPSHOT)
@@ -87,9 +84,7 @@ impl Db {
         }
     }
 
-    /// Runs a short database operation on the calling thread. For the latency path of
-    /// replication (append, read of recent entries), where a hop to the blocking pool and back
-    /// costs more than the operation: two thread wake-ups, on a machine whose cores are shared.
+    /// Runs a database operation on the calling thread, for callers already on a blocking one.
     pub(crate) fn run_inline<T, E, F>(&self, operation: F) -> Result<T, E>
     where
         F: FnOnce(&Database) -> Result<T, E>,

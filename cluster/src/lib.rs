@@ -10,15 +10,16 @@
 //! - [`ClusterError`]: the crate's one error enum.
 //!
 //! Data flow: `ClusterNode::write` proposes one command as one Raft log entry; the log store
-//! (redb, `DIR/raft.redb`) makes it durable; once committed, the state-machine store applies it to
+//! (segment files in `DIR/log/`) makes it durable; once committed, the state-machine store applies it to
 //! the shared `S`, returns the response to the writer and sends the effects produced by `apply` on
-//! the node's effect channel. Snapshots of `S` are persisted in the same database; a restarted node
+//! the node's effect channel. Snapshots of `S`, the vote and the purge point are persisted in redb (`DIR/raft.redb`); a restarted node
 //! loads the latest one and re-applies the committed log after it.
 
 mod codec;
 mod config;
 mod db;
 mod error;
+mod log_file;
 mod log_store;
 mod network;
 mod node;

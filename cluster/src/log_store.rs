@@ -1,13 +1,14 @@
-//! The durable Raft log: openraft's `RaftLogStorage` and `RaftLogReader` over the `log` and
-//! `meta` tables of the node's redb database.
+//! The durable Raft log: openraft's `RaftLogStorage` and `RaftLogReader` over the entries in
+//! segment files ([`crate::log_file`]) and the `meta` table of the node's redb database.
 //!
-//! Every write openraft relies on being durable (append, save_vote, truncate, purge) is one redb
-//! write transaction committed with immediate durability (fsync) before the callback is called or
-//! the method returns; an `append` of a batch of entries is one transaction. The committed log id
-//! is kept in memory and written in the transaction of the next append (or at shutdown), not in
-//! a transaction of its own: openraft reports it on every commit, on every node, and a stale
-//! committed id only means fewer entries are re-applied on restart, never wrong ones.
-//! Records that fail to decode are returned as storage errors naming the record.
+//! Every write openraft relies on being durable is durable before the callback is called or the
+//! method returns: an `append` (of any number of entries) is one `pwrite` and one `fdatasync` of
+//! the last segment; `save_vote` and the purge point are redb transactions with immediate
+//! durability; a truncation is an fsynced `ftruncate` (and deleted segments). The committed log
+//! id is only a hint for re-applying entries at start-up: openraft reports it after every commit,
+//! on every node, so it is kept in memory and written at shutdown; after a crash a node re-applies
+//! fewer entries at start-up and learns the rest from the leader, never wrong ones.
+//! Records that fail to check or decode are reported as storage errors naming the entry.
 
 // openraft's storage traits dictate `StorageError` (a large type) as the error of every
 // operation; the helpers below return the same type rather than converting at each call site.
@@ -19,6 +20,7 @@ use std::io;
 use std::marker::PhantomData;
 use std::ops::Bound;
 use std::ops::RangeBounds;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -37,17 +39,17 @@ use openraft::StorageIOError;
 use redb::Database;
 use redb::Durability;
 use redb::ReadableDatabase;
-use redb::ReadableTable;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::codec;
 use crate::db::Db;
-use crate::db::LOG;
 use crate::db::META;
 use crate::db::META_COMMITTED;
 use crate::db::META_LAST_PURGED;
 use crate::db::META_VOTE;
+use crate::log_file::Frame;
+use crate::log_file::LogFile;
 use crate::type_config::Entry;
 use crate::type_config::LogId;
 use crate::type_config::StorageError;
@@ -56,9 +58,13 @@ use crate::type_config::Vote;
 use crate::ClusterError;
 use crate::StateMachine;
 
+/// The directory of the log's segment files, in the node's data directory.
+pub(crate) const LOG_DIR_NAME: &str = "log";
+
 /// The Raft log of one node. Cloning gives another handle on the same database (the log reader).
 pub(crate) struct LogStore<S> {
     db: Db,
+    entries: Arc<Mutex<LogFile>>,
     /// The last committed index this node learned (0: none), for status reports.
     committed: Arc<AtomicU64>,
     /// The committed log id openraft last reported and that is not written yet.
@@ -70,6 +76,7 @@ impl<S> Clone for LogStore<S> {
     fn clone(&self) -> Self {
         LogStore {
             db: self.db.clone(),
+            entries: self.entries.clone(),
             committed: self.committed.clone(),
             unsaved_committed: self.unsaved_committed.clone(),
             _state_machine: PhantomData,
@@ -78,18 +85,33 @@ impl<S> Clone for LogStore<S> {
 }
 
 impl<S: StateMachine> LogStore<S> {
-    pub(crate) fn new(db: Db) -> Self {
-        LogStore {
+    /// Opens the log of the node whose database is `db`; the entries are in `log_dir`. Blocks.
+    pub(crate) fn open(db: Db, log_dir: &Path) -> Result<Self, ClusterError> {
+        let purged: Option<LogId> = db
+            .run_inline(|database| read_meta(database, META_LAST_PURGED, ErrorSubject::Logs))
+            .map_err(|e| ClusterError::storage(format!("cannot read the purge point: {e}")))?;
+        let entries = LogFile::open(log_dir, purged.map(|log_id| log_id.index)).map_err(|e| {
+            ClusterError::storage(format!(
+                "cannot open the raft log in {}: {e}",
+                log_dir.display()
+            ))
+        })?;
+        Ok(LogStore {
             db,
+            entries: Arc::new(Mutex::new(entries)),
             committed: Arc::default(),
             unsaved_committed: UnsavedCommitted::default(),
             _state_machine: PhantomData,
-        }
+        })
     }
 
     /// The committed log id not written yet, for the node to write at shutdown.
     pub(crate) fn unsaved_committed(&self) -> UnsavedCommitted {
         self.unsaved_committed.clone()
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, LogFile> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A live view of the last committed index this node learned (0: none).
@@ -153,16 +175,8 @@ fn storage_error(
     StorageIOError::new(subject, verb, AnyError::error(message)).into()
 }
 
-fn logs_read_error(message: impl Display) -> StorageError {
-    storage_error(ErrorSubject::Logs, ErrorVerb::Read, message)
-}
-
-fn logs_write_error(message: impl Display) -> StorageError {
-    storage_error(ErrorSubject::Logs, ErrorVerb::Write, message)
-}
-
 /// Reads one `meta` value, `None` if it was never written.
-fn read_meta<T: DeserializeOwned>(
+pub(crate) fn read_meta<T: DeserializeOwned>(
     db: &Database,
     key: &'static str,
     subject: ErrorSubject<u64>,
@@ -227,26 +241,39 @@ fn decode_entry<S: StateMachine>(index: u64, record: &[u8]) -> Result<Entry<S>, 
 }
 
 fn read_entries<S: StateMachine>(
-    db: &Database,
+    log: &LogFile,
     (start, end): (Bound<u64>, Bound<u64>),
 ) -> Result<Vec<Entry<S>>, StorageError> {
     if range_is_empty(start, end) {
         return Ok(Vec::new());
     }
-    let txn = db
-        .begin_read()
-        .map_err(|e| logs_read_error(format!("cannot begin read of log: {e}")))?;
-    let table = txn
-        .open_table(LOG)
-        .map_err(|e| logs_read_error(format!("cannot open table log: {e}")))?;
-    let range = table
-        .range::<u64>((start, end))
-        .map_err(|e| logs_read_error(format!("cannot read log range {start:?}..{end:?}: {e}")))?;
-    let mut entries = Vec::new();
-    for item in range {
-        let (key, value) =
-            item.map_err(|e| logs_read_error(format!("cannot read log entry: {e}")))?;
-        entries.push(decode_entry::<S>(key.value(), value.value())?);
+    let Some(last) = log.last_index() else {
+        return Ok(Vec::new());
+    };
+    let first = match start {
+        Bound::Included(i) => i,
+        Bound::Excluded(i) => i + 1,
+        Bound::Unbounded => 0,
+    };
+    let last = match end {
+        Bound::Included(i) => i.min(last),
+        Bound::Excluded(i) => (i - 1).min(last),
+        Bound::Unbounded => last,
+    };
+    let mut entries =
+        Vec::with_capacity(last.saturating_sub(first).saturating_add(1).min(1024) as usize);
+    for index in first..=last {
+        let record = log.read(index).map_err(|e| {
+            storage_error(
+                ErrorSubject::LogIndex(index),
+                ErrorVerb::Read,
+                format!("cannot read log entry {index}: {e}"),
+            )
+        })?;
+        // Below the first entry kept (purged) there is nothing to return.
+        if let Some(record) = record {
+            entries.push(decode_entry::<S>(index, &record)?);
+        }
     }
     Ok(entries)
 }
@@ -267,101 +294,25 @@ fn range_is_empty(start: Bound<u64>, end: Bound<u64>) -> bool {
     }
 }
 
-fn read_log_state<S: StateMachine>(db: &Database) -> Result<LogState<TypeConfig<S>>, StorageError> {
+fn read_log_state<S: StateMachine>(
+    db: &Database,
+    log: &LogFile,
+) -> Result<LogState<TypeConfig<S>>, StorageError> {
     let last_purged_log_id: Option<LogId> = read_meta(db, META_LAST_PURGED, ErrorSubject::Logs)?;
-    let txn = db
-        .begin_read()
-        .map_err(|e| logs_read_error(format!("cannot begin read of log: {e}")))?;
-    let table = txn
-        .open_table(LOG)
-        .map_err(|e| logs_read_error(format!("cannot open table log: {e}")))?;
-    let last = table
-        .last()
-        .map_err(|e| logs_read_error(format!("cannot read last log entry: {e}")))?;
-    let last_log_id = match last {
-        Some((key, value)) => Some(decode_entry::<S>(key.value(), value.value())?.log_id),
-        None => last_purged_log_id,
+    let last = match log.last_index() {
+        Some(last) => read_entries::<S>(log, (Bound::Included(last), Bound::Included(last)))?
+            .pop()
+            .map(|entry| entry.log_id),
+        None => None,
     };
     Ok(LogState {
         last_purged_log_id,
-        last_log_id,
+        last_log_id: last.or(last_purged_log_id),
     })
 }
 
-/// Deletes the entries in `range` and, for a purge, records the last purged log id, in one durable
-/// transaction.
-fn delete_entries(
-    db: &Database,
-    range: (Bound<u64>, Bound<u64>),
-    last_purged: Option<LogId>,
-) -> Result<(), StorageError> {
-    let mut txn = db
-        .begin_write()
-        .map_err(|e| logs_write_error(format!("cannot begin write of log: {e}")))?;
-    txn.set_durability(Durability::Immediate)
-        .map_err(|e| logs_write_error(format!("cannot set durability: {e}")))?;
-    {
-        if let Some(log_id) = &last_purged {
-            let record = codec::encode(log_id)
-                .map_err(|e| logs_write_error(format!("last purged log id: {e}")))?;
-            let mut meta = txn
-                .open_table(META)
-                .map_err(|e| logs_write_error(format!("cannot open table meta: {e}")))?;
-            meta.insert(META_LAST_PURGED, record.as_slice())
-                .map_err(|e| logs_write_error(format!("cannot write last purged log id: {e}")))?;
-        }
-        let mut log = txn
-            .open_table(LOG)
-            .map_err(|e| logs_write_error(format!("cannot open table log: {e}")))?;
-        log.retain_in::<u64, _>(range, |_, _| false).map_err(|e| {
-            logs_write_error(format!(
-                "cannot delete log range {:?}..{:?}: {e}",
-                range.0, range.1
-            ))
-        })?;
-    }
-    txn.commit()
-        .map_err(|e| logs_write_error(format!("cannot commit log deletion: {e}")))
-}
-
-/// Appends `entries`, and the committed log id if one is given, in one durable transaction.
-pub(crate) fn append_entries<S: StateMachine>(
-    db: &Database,
-    entries: Vec<Entry<S>>,
-    committed: Option<LogId>,
-) -> Result<(), StorageError> {
-    let mut txn = db
-        .begin_write()
-        .map_err(|e| logs_write_error(format!("cannot begin write of log: {e}")))?;
-    txn.set_durability(Durability::Immediate)
-        .map_err(|e| logs_write_error(format!("cannot set durability: {e}")))?;
-    {
-        let mut table = txn
-            .open_table(LOG)
-            .map_err(|e| logs_write_error(format!("cannot open table log: {e}")))?;
-        for entry in &entries {
-            let error = |message: String| {
-                storage_error(ErrorSubject::Log(entry.log_id), ErrorVerb::Write, message)
-            };
-            let record = codec::encode(entry)
-                .map_err(|e| error(format!("log entry {}: {e}", entry.log_id)))?;
-            table
-                .insert(entry.log_id.index, record.as_slice())
-                .map_err(|e| error(format!("cannot write log entry {}: {e}", entry.log_id)))?;
-        }
-    }
-    if let Some(log_id) = committed {
-        let record = codec::encode(&Some(log_id))
-            .map_err(|e| logs_write_error(format!("meta {META_COMMITTED}: {e}")))?;
-        let mut table = txn
-            .open_table(META)
-            .map_err(|e| logs_write_error(format!("cannot open table meta: {e}")))?;
-        table
-            .insert(META_COMMITTED, record.as_slice())
-            .map_err(|e| logs_write_error(format!("cannot write meta {META_COMMITTED}: {e}")))?;
-    }
-    txn.commit()
-        .map_err(|e| logs_write_error(format!("cannot commit {} log entries: {e}", entries.len())))
+fn log_write_error(index: u64, message: impl Display) -> StorageError {
+    storage_error(ErrorSubject::LogIndex(index), ErrorVerb::Write, message)
 }
 
 impl<S: StateMachine> RaftLogReader<TypeConfig<S>> for LogStore<S> {
@@ -370,7 +321,7 @@ impl<S: StateMachine> RaftLogReader<TypeConfig<S>> for LogStore<S> {
         range: RB,
     ) -> Result<Vec<Entry<S>>, StorageError> {
         let bounds = (range.start_bound().cloned(), range.end_bound().cloned());
-        self.db.run_inline(move |db| read_entries::<S>(db, bounds))
+        read_entries::<S>(&self.entries(), bounds)
     }
 }
 
@@ -378,7 +329,13 @@ impl<S: StateMachine> RaftLogStorage<TypeConfig<S>> for LogStore<S> {
     type LogReader = LogStore<S>;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig<S>>, StorageError> {
-        self.db.run(read_log_state::<S>).await
+        let entries = self.entries.clone();
+        self.db
+            .run(move |db| {
+                let log = entries.lock().unwrap_or_else(PoisonError::into_inner);
+                read_log_state::<S>(db, &log)
+            })
+            .await
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -453,13 +410,7 @@ impl<S: StateMachine> RaftLogStorage<TypeConfig<S>> for LogStore<S> {
         // fsync and flushing later was tried: it would let a leader crash
         // lose a committed entry, and it was slower here besides.
         let count = entries.len();
-        let committed = self.unsaved_committed.take();
-        let result = self
-            .db
-            .run_inline(move |db| append_entries::<S>(db, entries, committed));
-        if let (Err(_), Some(log_id)) = (&result, committed) {
-            self.unsaved_committed.restore(log_id);
-        }
+        let result = self.append_entries(&entries);
         match result {
             Ok(()) => {
                 tracing::trace!(count, "appended log entries");
@@ -476,16 +427,60 @@ impl<S: StateMachine> RaftLogStorage<TypeConfig<S>> for LogStore<S> {
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         tracing::debug!(%log_id, "truncating log from (inclusive)");
-        let range = (Bound::Included(log_id.index), Bound::Unbounded);
-        self.db.run(move |db| delete_entries(db, range, None)).await
+        self.entries()
+            .truncate_from(log_id.index)
+            .map_err(|e| log_write_error(log_id.index, format!("cannot truncate the log: {e}")))
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         tracing::debug!(%log_id, "purging log up to (inclusive)");
-        let range = (Bound::Unbounded, Bound::Included(log_id.index));
+        // The purge point is durable before any entry goes, so that a crash part way is
+        // finished when the log is next opened.
         self.db
-            .run(move |db| delete_entries(db, range, Some(log_id)))
-            .await
+            .run(move |db| {
+                write_meta(
+                    db,
+                    META_LAST_PURGED,
+                    &log_id,
+                    Durability::Immediate,
+                    ErrorSubject::Logs,
+                )
+            })
+            .await?;
+        self.entries()
+            .purge_upto(log_id.index)
+            .map_err(|e| log_write_error(log_id.index, format!("cannot purge the log: {e}")))
+    }
+}
+
+impl<S: StateMachine> LogStore<S> {
+    /// Encodes the entries and appends them to the log file, durably.
+    pub(crate) fn append_entries(&self, entries: &[Entry<S>]) -> Result<(), StorageError> {
+        let mut records = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let record = codec::encode(entry).map_err(|e| {
+                log_write_error(
+                    entry.log_id.index,
+                    format!("log entry {}: {e}", entry.log_id),
+                )
+            })?;
+            records.push(record);
+        }
+        let frames: Vec<Frame<'_>> = entries
+            .iter()
+            .zip(&records)
+            .map(|(entry, record)| Frame {
+                index: entry.log_id.index,
+                record,
+            })
+            .collect();
+        let first = entries.first().map_or(0, |e| e.log_id.index);
+        self.entries().append(&frames).map_err(|e| {
+            log_write_error(
+                first,
+                format!("cannot append {} log entries: {e}", entries.len()),
+            )
+        })
     }
 }
 

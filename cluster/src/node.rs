@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use crate::db::Db;
 use crate::log_store::LogStore;
 use crate::log_store::UnsavedCommitted;
+use crate::log_store::LOG_DIR_NAME;
 use crate::network::NetworkFactory;
 use crate::service::RaftService;
 use crate::service::RaftServiceServer;
@@ -112,10 +113,13 @@ impl<S: StateMachine> ClusterNode<S> {
     ) -> Result<Self, ClusterError> {
         let raft_config = Arc::new(config.to_raft_config()?);
         let data_dir = config.data_dir.clone();
-        let db = tokio::task::spawn_blocking(move || Db::open(&data_dir))
-            .await
-            .map_err(|e| ClusterError::storage(format!("opening the database failed: {e}")))??;
-        let log_store = LogStore::<S>::new(db.clone());
+        let (db, log_store) = tokio::task::spawn_blocking(move || {
+            let db = Db::open(&data_dir)?;
+            let log_store = LogStore::<S>::open(db.clone(), &data_dir.join(LOG_DIR_NAME))?;
+            Ok::<_, ClusterError>((db, log_store))
+        })
+        .await
+        .map_err(|e| ClusterError::storage(format!("opening the database failed: {e}")))??;
         let committed = log_store.committed_index();
         let unsaved_committed = log_store.unsaved_committed();
         let state_machine = StateMachineStore::<S>::open(db.clone(), effects).await?;

@@ -23,11 +23,11 @@ use openraft::testing::Suite;
 use openraft::BasicNode;
 use openraft::CommittedLeaderId;
 use openraft::EntryPayload;
+use openraft::ErrorSubject;
 use openraft::Membership;
 use openraft::RaftLogReader;
 use openraft::RaftSnapshotBuilder;
 use openraft::SnapshotSegmentId;
-use redb::ReadableTable;
 use serde::Deserialize;
 use serde::Serialize;
 use tempfile::TempDir;
@@ -35,10 +35,10 @@ use tokio::sync::mpsc;
 
 use crate::codec;
 use crate::db::Db;
-use crate::db::LOG;
+use crate::db::META_COMMITTED;
 use crate::db::SNAPSHOT;
 use crate::db::SNAPSHOT_CURRENT;
-use crate::log_store::append_entries;
+use crate::log_store::read_meta;
 use crate::log_store::LogStore;
 use crate::state_machine::StateMachineStore;
 use crate::type_config::Entry;
@@ -132,7 +132,8 @@ async fn open_stores(
     let state_machine = StateMachineStore::open(db.clone(), effects_tx)
         .await
         .unwrap();
-    (dir, LogStore::new(db), state_machine, effects_rx)
+    let log_store = LogStore::open(db, &dir.path().join("log")).unwrap();
+    (dir, log_store, state_machine, effects_rx)
 }
 
 /// Takes about 8 s, nearly all of it fixed sleeps inside openraft's suite.
@@ -278,24 +279,21 @@ fn openraft_rpc_messages_roundtrip_through_postcard() {
 
 #[tokio::test]
 async fn a_corrupt_log_record_is_a_storage_error_naming_the_entry() {
-    let (_dir, mut log_store, _sm, _effects) = open_stores(None).await;
+    let (dir, mut log_store, _sm, _effects) = open_stores(None).await;
     let entries = vec![
         normal(1, 1, CounterCommand::Add(1)),
         normal(1, 2, CounterCommand::Add(2)),
     ];
-    append_entries::<Counter>(log_store.db().database(), entries, None).unwrap();
+    log_store.append_entries(&entries).unwrap();
     assert_eq!(log_store.try_get_log_entries(1..3).await.unwrap().len(), 2);
 
-    // Flip a bit in the stored record of index 2.
-    let txn = log_store.db().database().begin_write().unwrap();
-    {
-        let mut table = txn.open_table(LOG).unwrap();
-        let mut record = table.get(2).unwrap().unwrap().value().to_vec();
-        let last = record.len() - 1;
-        record[last] ^= 0x01;
-        table.insert(2, record.as_slice()).unwrap();
-    }
-    txn.commit().unwrap();
+    // Flip a bit in the body of the stored record of index 2, the segment's second frame
+    // (frames are `[length: u32][index: u64][record]`; a record's header is 5 bytes).
+    let segment = dir.path().join("log").join(format!("{:020}.log", 1));
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let first_record_len = u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
+    bytes[12 + first_record_len + 12 + 6] ^= 0x01;
+    std::fs::write(&segment, bytes).unwrap();
 
     let message = log_store
         .try_get_log_entries(1..3)
@@ -390,10 +388,11 @@ async fn state_machine_reloads_its_latest_snapshot_on_open() {
 }
 
 #[tokio::test]
-async fn the_committed_id_is_written_with_the_next_append_or_at_shutdown() {
+async fn the_committed_id_is_written_at_shutdown_not_at_every_commit() {
     let (dir, mut log_store, sm, _effects) = open_stores(None).await;
-    let database = log_store.db().database();
-    append_entries::<Counter>(database, vec![normal(1, 1, CounterCommand::Add(1))], None).unwrap();
+    log_store
+        .append_entries(&[normal(1, 1, CounterCommand::Add(1))])
+        .unwrap();
     let unsaved = log_store.unsaved_committed();
     log_store
         .save_committed(Some(log_id(1, 1, 1)))
@@ -401,20 +400,6 @@ async fn the_committed_id_is_written_with_the_next_append_or_at_shutdown() {
         .unwrap();
     // Reported, but not written in a transaction of its own.
     assert_eq!(read_committed_from_disk(&log_store).await, None);
-
-    // `append` writes what `take` gives it in the same transaction as the entries.
-    let database = log_store.db().database();
-    append_entries::<Counter>(
-        database,
-        vec![normal(1, 2, CounterCommand::Add(2))],
-        unsaved.take(),
-    )
-    .unwrap();
-    assert_eq!(
-        read_committed_from_disk(&log_store).await,
-        Some(log_id(1, 1, 1))
-    );
-    assert_eq!(unsaved.take(), None, "a written id stays pending");
 
     log_store
         .save_committed(Some(log_id(1, 1, 2)))
@@ -427,6 +412,7 @@ async fn the_committed_id_is_written_with_the_next_append_or_at_shutdown() {
         .unwrap();
     // What the node does at shutdown.
     unsaved.save(log_store.db()).unwrap();
+    assert_eq!(unsaved.take(), None, "a written id stays pending");
     drop((log_store, sm));
     let (_dir, mut reopened, _sm, _effects) = open_stores(Some(dir)).await;
     assert_eq!(
@@ -437,6 +423,8 @@ async fn the_committed_id_is_written_with_the_next_append_or_at_shutdown() {
 
 /// The committed id as a fresh handle on the same database reads it.
 async fn read_committed_from_disk(log_store: &LogStore<Counter>) -> Option<LogId> {
-    let mut reader = LogStore::<Counter>::new(log_store.db().clone());
-    reader.read_committed().await.unwrap()
+    let database = log_store.db().database();
+    read_meta::<Option<LogId>>(database, META_COMMITTED, ErrorSubject::Store)
+        .unwrap()
+        .flatten()
 }
