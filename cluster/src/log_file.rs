@@ -284,12 +284,12 @@ impl LogFile {
             .get(position + 1)
             .copied()
             .unwrap_or(segment.len);
-        let mut frame = vec![0; (end - start) as usize];
+        let record_start = start + FRAME_HEADER as u64;
+        let mut record = vec![0; end.saturating_sub(record_start) as usize];
         segment
             .file
-            .read_exact_at(&mut frame, start)
+            .read_exact_at(&mut record, record_start)
             .map_err(|e| annotate(e, "cannot read", &segment.path))?;
-        let record = frame.split_off(FRAME_HEADER);
         Ok(Some(record))
     }
 
