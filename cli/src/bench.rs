@@ -52,6 +52,8 @@ pub struct BenchOptions {
     pub w3_launches: usize,
     pub scale_nodes: usize,
     pub concurrent_executions: usize,
+    /// TOKIO_WORKER_THREADS of the started processes; 0: tokio's default.
+    pub process_threads: u32,
 }
 
 /// Processes started for the benchmark; killed when dropped.
@@ -88,7 +90,12 @@ fn free_port() -> Result<u16, CliError> {
         .map_err(|e| CliError::Refused(format!("no free port on 127.0.0.1: {e}")))
 }
 
-fn start_cluster(dir: &Path, nodes: u32, workers: u32) -> Result<(Processes, String), CliError> {
+fn start_cluster(
+    dir: &Path,
+    nodes: u32,
+    workers: u32,
+    process_threads: u32,
+) -> Result<(Processes, String), CliError> {
     let scheduler = sibling_binary("baton-scheduler")?;
     let executor = sibling_binary("baton-executor")?;
     let addresses: Vec<String> = (0..nodes)
@@ -120,7 +127,11 @@ fn start_cluster(dir: &Path, nodes: u32, workers: u32) -> Result<(Processes, Str
             .env(
                 "RUST_LOG",
                 std::env::var("BATON_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
-            )
+            );
+        if process_threads > 0 {
+            command.env("TOKIO_WORKER_THREADS", process_threads.to_string());
+        }
+        command
             .spawn()
             .map_err(|e| CliError::Refused(format!("cannot start {what}: {e}")))
     };
@@ -307,7 +318,12 @@ pub async fn run(options: BenchOptions, output: Output) -> Result<(), CliError> 
         .prefix("baton-bench-")
         .tempdir()
         .map_err(|e| CliError::Refused(format!("cannot create a temporary directory: {e}")))?;
-    let (processes, addresses) = start_cluster(dir.path(), options.nodes, options.workers)?;
+    let (processes, addresses) = start_cluster(
+        dir.path(),
+        options.nodes,
+        options.workers,
+        options.process_threads,
+    )?;
     let outcome = measure(&processes, &addresses, &options, output).await;
     if outcome.is_err() {
         // Keep the processes' logs for a failed run.
@@ -395,6 +411,7 @@ async fn measure(
     result.insert("nodes".into(), options.nodes.into());
     result.insert("runs".into(), options.runs.into());
     result.insert("executor_workers".into(), options.workers.into());
+    result.insert("process_threads".into(), options.process_threads.into());
     if let Some(runner) = clap::ValueEnum::to_possible_value(&options.runner) {
         result.insert("runner".into(), runner.get_name().into());
     }

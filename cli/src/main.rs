@@ -130,6 +130,11 @@ enum Command {
         /// Executions of a 10-node workflow launched at once in the scale run.
         #[arg(long, default_value_t = 1000)]
         concurrent_executions: usize,
+        /// Async worker threads of each process the benchmark starts (schedulers and
+        /// executor), passed as TOKIO_WORKER_THREADS; 0 keeps tokio's default of one per core.
+        /// They all share this machine's cores, and with fewer threads each waits less for one.
+        #[arg(long, default_value_t = 0)]
+        process_threads: u32,
     },
     /// Inspect and change the scheduler cluster's membership.
     #[command(subcommand)]
@@ -249,6 +254,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             workers,
             scale_nodes,
             concurrent_executions,
+            process_threads,
         } => {
             if nodes == 0
                 || runs == 0
@@ -271,6 +277,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 w3_launches: 200,
                 scale_nodes,
                 concurrent_executions,
+                process_threads,
             };
             bench::run(options, output).await
         }

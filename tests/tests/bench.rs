@@ -64,10 +64,13 @@ fn bench_runs_process_tasks() {
         "w3",
         "--runner",
         "process",
+        "--process-threads",
+        "1",
     ])
     .ok()
     .json();
     assert_eq!(report["runner"], "process", "{report}");
+    assert_eq!(report["process_threads"], 1, "{report}");
     positive(&report, "w3_p50_ms");
     assert!(report.get("w1_tasks_per_s").is_none(), "{report}");
 }
@@ -80,6 +83,7 @@ fn bench_refuses_empty_sizes_and_unknown_choices() {
         (vec!["--concurrent-executions", "0"], "must be at least 1"),
         (vec!["--runner", "docker"], "invalid value 'docker'"),
         (vec!["--workload", "w9"], "invalid value 'w9'"),
+        (vec!["--process-threads", "many"], "invalid value 'many'"),
     ] {
         let outcome = bench(&args);
         assert_eq!(outcome.code, 2, "{args:?}: {outcome:?}");
