@@ -47,37 +47,56 @@ async fn open(dir: &str) -> ClusterNode<Log> {
 async fn acknowledged_writes_survive_sigkill() {
     if let Ok(dir) = std::env::var(CHILD) {
         let node = open(&dir).await;
-        for i in 0.. {
+        // Continue after what an earlier child wrote.
+        node.ensure_linearizable().await.unwrap();
+        let start = node.state().read().unwrap().entries.len() as u64;
+        for i in start.. {
             node.write(i).await.unwrap();
             println!("acked {i}");
         }
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "acknowledged_writes_survive_sigkill",
-            "--nocapture",
-        ])
-        .env(CHILD, dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
+    // Three children in a row on the same directory, each killed mid-stream: every restart
+    // reopens a log whose last append may have been cut short, then appends after it.
     let mut last = None;
-    for line in stdout.lines().map_while(Result::ok) {
-        if let Some(n) = line.strip_prefix("acked ") {
-            last = Some(n.parse::<u64>().unwrap());
-            if last >= Some(300) {
-                break;
+    for round in 0..3u64 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "acknowledged_writes_survive_sigkill",
+                "--nocapture",
+            ])
+            .env(CHILD, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let before = last;
+        let mut first = None;
+        for line in stdout.lines().map_while(Result::ok) {
+            if let Some(n) = line.strip_prefix("acked ") {
+                let n = n.parse::<u64>().unwrap();
+                first.get_or_insert(n);
+                last = Some(n);
+                if n >= 300 * (round + 1) {
+                    break;
+                }
             }
         }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // The child starts after the entries it finds: one it would write again was lost.
+        if let (Some(before), Some(first)) = (before, first) {
+            assert!(
+                first > before,
+                "round {round}: {before} was acknowledged, but the restarted node holds only \
+                 {first} entries"
+            );
+        }
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let last = last.expect("the child acknowledged writes");
+    let last = last.expect("the children acknowledged writes");
     let node = open(dir.path().to_str().unwrap()).await;
     node.ensure_linearizable().await.unwrap();
     let state = node.state().read().unwrap().clone();
