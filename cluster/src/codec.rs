@@ -71,35 +71,11 @@ pub(crate) fn check(record: &[u8]) -> Result<&[u8], DecodeError> {
     Ok(body)
 }
 
-/// CRC-32 (IEEE 802.3, the zlib/PNG polynomial), table driven.
+/// CRC-32 (IEEE 802.3, the zlib/PNG polynomial). crc32fast uses the CPU's carry-less multiply
+/// where it has one: the byte-at-a-time table this replaced was 3-5% of a scheduler's CPU, every
+/// log entry being checked on each read (replication, apply).
 fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in bytes {
-        crc = CRC32_TABLE[((crc ^ byte as u32) & 0xff) as usize] ^ (crc >> 8);
-    }
-    !crc
-}
-
-const CRC32_TABLE: [u32; 256] = crc32_table();
-
-const fn crc32_table() -> [u32; 256] {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut crc = i as u32;
-        let mut bit = 0;
-        while bit < 8 {
-            crc = if crc & 1 == 1 {
-                0xEDB8_8320 ^ (crc >> 1)
-            } else {
-                crc >> 1
-            };
-            bit += 1;
-        }
-        table[i] = crc;
-        i += 1;
-    }
-    table
+    crc32fast::hash(bytes)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
+use std::ops::Bound;
 
 use openraft::error::ClientWriteError;
 use openraft::error::Fatal;
@@ -40,6 +41,9 @@ use crate::db::SNAPSHOT;
 use crate::db::SNAPSHOT_CURRENT;
 use crate::log_store::read_meta;
 use crate::log_store::LogStore;
+use crate::log_store::RecentEntries;
+use crate::log_store::RECENT_BYTES;
+use crate::log_store::RECENT_ENTRIES;
 use crate::state_machine::StateMachineStore;
 use crate::type_config::Entry;
 use crate::type_config::LogId;
@@ -284,8 +288,10 @@ async fn a_corrupt_log_record_is_a_storage_error_naming_the_entry() {
         normal(1, 1, CounterCommand::Add(1)),
         normal(1, 2, CounterCommand::Add(2)),
     ];
-    log_store.append_entries(&entries).unwrap();
+    log_store.append_entries(entries).unwrap();
     assert_eq!(log_store.try_get_log_entries(1..3).await.unwrap().len(), 2);
+    // Read what is on disk, not the decoded copies of the last appended entries.
+    log_store.forget_recent();
 
     // Flip a bit in the body of the stored record of index 2, the segment's second frame
     // (frames are `[length: u32][index: u64][record]`; a record's header is 5 bytes).
@@ -391,7 +397,7 @@ async fn state_machine_reloads_its_latest_snapshot_on_open() {
 async fn the_committed_id_is_written_at_shutdown_not_at_every_commit() {
     let (dir, mut log_store, sm, _effects) = open_stores(None).await;
     log_store
-        .append_entries(&[normal(1, 1, CounterCommand::Add(1))])
+        .append_entries(vec![normal(1, 1, CounterCommand::Add(1))])
         .unwrap();
     let unsaved = log_store.unsaved_committed();
     log_store
@@ -427,4 +433,81 @@ async fn read_committed_from_disk(log_store: &LogStore<Counter>) -> Option<LogId
     read_meta::<Option<LogId>>(database, META_COMMITTED, ErrorSubject::Store)
         .unwrap()
         .flatten()
+}
+
+#[tokio::test]
+async fn the_last_appended_entries_are_read_from_memory_until_truncated_or_purged() {
+    let (dir, mut log_store, _sm, _effects) = open_stores(None).await;
+    log_store
+        .append_entries(
+            (1..=3)
+                .map(|i| normal(1, i, CounterCommand::Add(i)))
+                .collect(),
+        )
+        .unwrap();
+    // Spoil every record on disk: what is still read comes from memory.
+    let segment = dir.path().join("log").join(format!("{:020}.log", 1));
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let first_record_len = u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
+    bytes[12 + 6] ^= 0x01;
+    bytes[12 + first_record_len + 12 + 6] ^= 0x01;
+    std::fs::write(&segment, bytes).unwrap();
+    let read = log_store.try_get_log_entries(1..=3).await.unwrap();
+    let indexes: Vec<u64> = read.iter().map(|e| e.log_id.index).collect();
+    assert_eq!(indexes, vec![1, 2, 3]);
+    assert_eq!(log_store.try_get_log_entries(2..).await.unwrap().len(), 2);
+
+    // Truncated entries are gone from memory as from disk.
+    log_store.truncate(log_id(1, 1, 3)).await.unwrap();
+    assert_eq!(log_store.try_get_log_entries(3..).await.unwrap().len(), 0);
+    // Purged ones too; the rest still come from memory.
+    log_store.purge(log_id(1, 1, 1)).await.unwrap();
+    assert_eq!(log_store.try_get_log_entries(1..2).await.unwrap().len(), 0);
+    assert_eq!(log_store.try_get_log_entries(2..3).await.unwrap().len(), 1);
+    // Without the copies in memory, entry 2 is read from the spoiled file.
+    log_store.forget_recent();
+    let message = log_store
+        .try_get_log_entries(2..3)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("index 2"), "{message}");
+}
+
+#[test]
+fn recent_entries_keep_a_run_without_gaps_within_their_limits() {
+    let mut recent = RecentEntries::<Counter>::default();
+    let entry = |i: u64| (normal(1, i, CounterCommand::Add(i)), 10);
+    recent.push((1..=3).map(entry));
+    let all = (Bound::Included(1), Bound::Unbounded);
+    assert_eq!(recent.get(all).map(|v| v.len()), Some(3));
+    // Before the first kept one: not kept, read the file.
+    assert!(recent
+        .get((Bound::Included(0), Bound::Included(2)))
+        .is_none());
+    assert!(recent.get((Bound::Unbounded, Bound::Included(2))).is_none());
+    // A gap replaces what was kept.
+    recent.push([entry(7)]);
+    assert!(recent.get(all).is_none());
+    assert_eq!(
+        recent
+            .get((Bound::Included(7), Bound::Unbounded))
+            .map(|v| v.len()),
+        Some(1)
+    );
+    // The oldest go beyond the count limit.
+    recent.push((8..8 + RECENT_ENTRIES as u64).map(entry));
+    assert!(recent.get((Bound::Included(7), Bound::Unbounded)).is_none());
+    assert_eq!(
+        recent
+            .get((Bound::Included(8), Bound::Unbounded))
+            .map(|v| v.len()),
+        Some(RECENT_ENTRIES)
+    );
+    // And beyond the byte limit: an entry larger than it is not kept, nor anything before it.
+    recent.push([(
+        normal(1, 8 + RECENT_ENTRIES as u64, CounterCommand::Add(0)),
+        RECENT_BYTES + 1,
+    )]);
+    assert!(recent.get((Bound::Included(8), Bound::Unbounded)).is_none());
 }
