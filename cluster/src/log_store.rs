@@ -8,7 +8,9 @@
 //! id is only a hint for re-applying entries at start-up: openraft reports it after every commit,
 //! on every node, so it is kept in memory and written at shutdown; after a crash a node re-applies
 //! fewer entries at start-up and learns the rest from the leader, never wrong ones.
-//! Records that fail to check or decode are reported as storage errors naming the entry.
+//! Records that fail to check or decode are reported as storage errors naming the entry. The
+//! last appended entries are also kept decoded ([`RecentEntries`]), for the reads that follow
+//! every append.
 
 // openraft's storage traits dictate `StorageError` (a large type) as the error of every
 // operation; the helpers below return the same type rather than converting at each call site.

@@ -130,7 +130,10 @@ impl PeerClient {
     /// The channel to the peer, created (lazily connecting) on first use or when its address
     /// changed.
     fn channel(&self, option: &RPCOption) -> Result<Channel, Unreachable> {
-        let mut channels = self.channels.lock().expect("channel map lock poisoned");
+        let mut channels = self
+            .channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((addr, channel)) = channels.get(&self.target) {
             if *addr == self.node.addr {
                 return Ok(channel.clone());
