@@ -605,13 +605,19 @@ mod tests {
         assert!(message.contains("checksum"), "{message}");
     }
 
-    #[test]
-    fn truncation_deletes_the_tail_durably() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut log = LogFile::open_with_segment_bytes(dir.path(), None, 60).unwrap();
+    /// Entries 1 to 8, appended one by one to segments of 60 bytes (a few entries each).
+    fn eight_entries_in_small_segments(dir: &Path) -> LogFile {
+        let mut log = LogFile::open_with_segment_bytes(dir, None, 60).unwrap();
         for i in 1..=8 {
             append(&mut log, i..=i);
         }
+        log
+    }
+
+    #[test]
+    fn truncation_deletes_the_tail_durably() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = eight_entries_in_small_segments(dir.path());
         let segments_before = segment_files(dir.path()).len();
         log.truncate_from(4).unwrap();
         assert_eq!(log.last_index(), Some(3));
@@ -634,10 +640,7 @@ mod tests {
     #[test]
     fn purging_forgets_entries_and_deletes_whole_segments() {
         let dir = tempfile::tempdir().unwrap();
-        let mut log = LogFile::open_with_segment_bytes(dir.path(), None, 60).unwrap();
-        for i in 1..=8 {
-            append(&mut log, i..=i);
-        }
+        let mut log = eight_entries_in_small_segments(dir.path());
         let segments_before = segment_files(dir.path()).len();
         log.purge_upto(5).unwrap();
         assert!(segment_files(dir.path()).len() < segments_before);
