@@ -162,10 +162,7 @@ impl PeerClient {
         E: std::error::Error + DeserializeOwned,
     {
         let data = codec::encode(request).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        let channel = self.channel(option)?;
-        let mut client = RaftClient::new(channel)
-            .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
+        let mut client = raft_client(self.channel(option)?);
         let ttl = option.hard_ttl();
         let mut request = tonic::Request::new(RaftPayload { data });
         request.set_timeout(ttl);
@@ -176,26 +173,43 @@ impl PeerClient {
                 UnaryRpc::InstallSnapshot => client.install_snapshot(request).await,
             }
         };
-        let response = match tokio::time::timeout(ttl, exchange).await {
-            Err(_elapsed) => {
-                return Err(RPCError::Timeout(Timeout {
-                    action,
-                    id: self.source,
-                    target: self.target,
-                    timeout: ttl,
-                }));
-            }
-            Ok(Err(status)) => return Err(self.classify_status(action, ttl, status)),
-            Ok(Ok(response)) => response.into_inner(),
-        };
+        match tokio::time::timeout(ttl, exchange).await {
+            Err(_elapsed) => Err(self.timed_out(action, ttl)),
+            Ok(Err(status)) => Err(self.classify_status(action, ttl, status)),
+            Ok(Ok(response)) => self.answer(&response.into_inner().data),
+        }
+    }
+
+    /// The peer's encoded `Result<response, RaftError>`: the response, or its error as a remote
+    /// one. An answer that does not decode is a network error.
+    // The error type is the one openraft's `RaftNetwork` methods return.
+    #[allow(clippy::result_large_err)]
+    fn answer<Resp, E>(&self, data: &[u8]) -> RpcResult<Resp, E>
+    where
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
         let result: Result<Resp, RaftError<u64, E>> =
-            codec::decode(&response.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+            codec::decode(data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         result.map_err(|e| {
             RPCError::RemoteError(RemoteError::new_with_node(
                 self.target,
                 self.node.clone(),
                 e,
             ))
+        })
+    }
+
+    fn timed_out<E: std::error::Error>(
+        &self,
+        action: RPCTypes,
+        ttl: std::time::Duration,
+    ) -> RPCError<u64, BasicNode, RaftError<u64, E>> {
+        RPCError::Timeout(Timeout {
+            action,
+            id: self.source,
+            target: self.target,
+            timeout: ttl,
         })
     }
 
@@ -218,11 +232,8 @@ impl PeerClient {
         let exchange =
             async {
                 if let Some(channel) = channel {
-                    let mut client = RaftClient::new(channel)
-                        .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
-                        .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
                     let (requests, outgoing) = mpsc::channel(1);
-                    let answers = client
+                    let answers = raft_client(channel)
                         .append_entries(ReceiverStream::new(outgoing))
                         .await?
                         .into_inner();
@@ -240,35 +251,17 @@ impl PeerClient {
                     tonic::Status::unavailable("the peer ended the replication stream")
                 })
             };
-        let outcome = tokio::time::timeout(ttl, exchange).await;
-        let answer = match outcome {
-            Ok(Ok(answer)) => answer,
-            Err(_elapsed) => {
-                self.replication = None;
-                return Err(RPCError::Timeout(Timeout {
-                    action,
-                    id: self.source,
-                    target: self.target,
-                    timeout: ttl,
-                }));
-            }
-            Ok(Err(status)) => {
-                self.replication = None;
-                return Err(self.classify_status(action, ttl, status));
-            }
+        let outcome = match tokio::time::timeout(ttl, exchange).await {
+            Ok(Ok(answer)) => self.answer(&answer.data),
+            Err(_elapsed) => Err(self.timed_out(action, ttl)),
+            Ok(Err(status)) => Err(self.classify_status(action, ttl, status)),
         };
-        let result: Result<AppendEntriesResponse<u64>, RaftError<u64>> =
-            codec::decode(&answer.data).map_err(|e| {
-                self.replication = None;
-                RPCError::Network(NetworkError::new(&e))
-            })?;
-        result.map_err(|e| {
-            RPCError::RemoteError(RemoteError::new_with_node(
-                self.target,
-                self.node.clone(),
-                e,
-            ))
-        })
+        // The peer's own error is an answer like any other; anything else leaves the stream in
+        // an unknown place.
+        if matches!(&outcome, Err(e) if !matches!(e, RPCError::RemoteError(_))) {
+            self.replication = None;
+        }
+        outcome
     }
 
     fn classify_status<E: std::error::Error>(
@@ -282,12 +275,7 @@ impl PeerClient {
             tonic::Code::Unavailable | tonic::Code::Unimplemented => {
                 RPCError::Unreachable(Unreachable::new(&status))
             }
-            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => RPCError::Timeout(Timeout {
-                action,
-                id: self.source,
-                target: self.target,
-                timeout: ttl,
-            }),
+            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => self.timed_out(action, ttl),
             _ => RPCError::Network(NetworkError::new(&status)),
         }
     }
@@ -317,4 +305,11 @@ impl<S: StateMachine> RaftNetwork<TypeConfig<S>> for PeerClient {
     ) -> RpcResult<VoteResponse<u64>> {
         self.call(UnaryRpc::Vote, &rpc, &option).await
     }
+}
+
+/// A client of the peer's Raft service on `channel`, accepting Raft-sized messages.
+fn raft_client(channel: Channel) -> RaftClient<Channel> {
+    RaftClient::new(channel)
+        .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES)
 }
