@@ -27,7 +27,6 @@ use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use crate::codec;
 
@@ -46,7 +45,7 @@ const GROWTH_BYTES: u64 = 1024 * 1024;
 struct Segment {
     first_index: u64,
     path: PathBuf,
-    file: Arc<File>,
+    file: File,
     /// Where each entry's frame starts.
     offsets: Vec<u64>,
     /// Where the next frame goes.
@@ -261,7 +260,7 @@ impl LogFile {
         self.segments.push(Segment {
             first_index,
             path,
-            file: Arc::new(file),
+            file,
             offsets: Vec::new(),
             len: 0,
             allocated: 0,
@@ -429,7 +428,7 @@ fn scan_segment(first_index: u64, path: PathBuf, is_last: bool) -> io::Result<Se
     Ok(Segment {
         first_index,
         path,
-        file: Arc::new(file),
+        file,
         offsets,
         len: at as u64,
         allocated: bytes.len() as u64,

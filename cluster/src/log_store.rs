@@ -158,11 +158,6 @@ impl UnsavedCommitted {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 
-    /// Puts back a value whose write failed, unless a newer one arrived meanwhile.
-    fn restore(&self, log_id: LogId) {
-        self.set(log_id);
-    }
-
     /// Writes the unsaved committed log id, durably, if there is one (blocks).
     pub(crate) fn save(&self, db: &Db) -> Result<(), ClusterError> {
         let Some(log_id) = self.take() else {
@@ -177,7 +172,8 @@ impl UnsavedCommitted {
                 ErrorSubject::Store,
             )
             .map_err(|e| {
-                self.restore(log_id);
+                // Put it back for the next try, unless a newer one arrived meanwhile.
+                self.set(log_id);
                 ClusterError::storage(format!("cannot save the committed log id: {e}"))
             })
         })
@@ -261,21 +257,11 @@ fn read_entries<S: StateMachine>(
     log: &LogFile,
     (start, end): (Bound<u64>, Bound<u64>),
 ) -> Result<Vec<Entry<S>>, StorageError> {
-    if range_is_empty(start, end) {
+    let Some((first, last)) = log
+        .last_index()
+        .and_then(|last| inclusive_range((start, end), last))
+    else {
         return Ok(Vec::new());
-    }
-    let Some(last) = log.last_index() else {
-        return Ok(Vec::new());
-    };
-    let first = match start {
-        Bound::Included(i) => i,
-        Bound::Excluded(i) => i + 1,
-        Bound::Unbounded => 0,
-    };
-    let last = match end {
-        Bound::Included(i) => i.min(last),
-        Bound::Excluded(i) => (i - 1).min(last),
-        Bound::Unbounded => last,
     };
     let mut entries =
         Vec::with_capacity(last.saturating_sub(first).saturating_add(1).min(1024) as usize);
@@ -295,20 +281,20 @@ fn read_entries<S: StateMachine>(
     Ok(entries)
 }
 
-fn range_is_empty(start: Bound<u64>, end: Bound<u64>) -> bool {
+/// The first and last index of `(start, end)`, the end capped at `last`; `None` if that holds no
+/// index.
+fn inclusive_range((start, end): (Bound<u64>, Bound<u64>), last: u64) -> Option<(u64, u64)> {
     let first = match start {
         Bound::Included(i) => i,
-        Bound::Excluded(i) => match i.checked_add(1) {
-            Some(next) => next,
-            None => return true,
-        },
+        Bound::Excluded(i) => i.checked_add(1)?,
         Bound::Unbounded => 0,
     };
-    match end {
-        Bound::Included(last) => first > last,
-        Bound::Excluded(stop) => first >= stop,
-        Bound::Unbounded => false,
-    }
+    let last = match end {
+        Bound::Included(i) => i.min(last),
+        Bound::Excluded(i) => i.checked_sub(1)?.min(last),
+        Bound::Unbounded => last,
+    };
+    (first <= last).then_some((first, last))
 }
 
 fn read_log_state<S: StateMachine>(
@@ -504,7 +490,6 @@ impl<S: StateMachine> LogStore<S> {
                 format!("cannot append {} log entries: {e}", entries.len()),
             )
         })?;
-        drop(frames);
         let sizes = records.iter().map(Vec::len);
         self.recent().push(entries.into_iter().zip(sizes));
         Ok(())
@@ -561,24 +546,17 @@ impl<S: StateMachine> RecentEntries<S> {
     }
 
     /// Clones of the entries in `range`, if every one of them is kept.
-    pub(crate) fn get(&self, (start, end): (Bound<u64>, Bound<u64>)) -> Option<Vec<Entry<S>>> {
+    /// An empty range, or one that starts before the kept entries (an unbounded start is the
+    /// log's first entry), is left to the file.
+    pub(crate) fn get(&self, range: (Bound<u64>, Bound<u64>)) -> Option<Vec<Entry<S>>> {
         let first_kept = self.entries.front()?.0.log_id.index;
         let last_kept = self.entries.back()?.0.log_id.index;
-        let first = match start {
-            Bound::Included(i) => i,
-            Bound::Excluded(i) => i.checked_add(1)?,
-            Bound::Unbounded => return None,
-        };
-        let last = match end {
-            Bound::Included(i) => i.min(last_kept),
-            Bound::Excluded(i) => i.checked_sub(1)?.min(last_kept),
-            Bound::Unbounded => last_kept,
-        };
-        if first < first_kept || first > last_kept {
+        if range.0 == Bound::Unbounded {
             return None;
         }
-        if last < first {
-            return Some(Vec::new());
+        let (first, last) = inclusive_range(range, last_kept)?;
+        if first < first_kept {
+            return None;
         }
         let skip = (first - first_kept) as usize;
         let count = (last - first + 1) as usize;
@@ -623,11 +601,29 @@ mod tests {
 
     #[test]
     fn empty_ranges_are_recognised() {
-        assert!(range_is_empty(Bound::Included(5), Bound::Excluded(5)));
-        assert!(range_is_empty(Bound::Included(6), Bound::Included(5)));
-        assert!(range_is_empty(Bound::Excluded(u64::MAX), Bound::Unbounded));
-        assert!(!range_is_empty(Bound::Included(5), Bound::Included(5)));
-        assert!(!range_is_empty(Bound::Unbounded, Bound::Excluded(1)));
-        assert!(range_is_empty(Bound::Unbounded, Bound::Excluded(0)));
+        let whole = u64::MAX;
+        let range = |start, end| inclusive_range((start, end), whole);
+        assert_eq!(range(Bound::Included(5), Bound::Excluded(5)), None);
+        assert_eq!(range(Bound::Included(6), Bound::Included(5)), None);
+        assert_eq!(range(Bound::Excluded(u64::MAX), Bound::Unbounded), None);
+        assert_eq!(range(Bound::Included(5), Bound::Included(5)), Some((5, 5)));
+        assert_eq!(range(Bound::Unbounded, Bound::Excluded(1)), Some((0, 0)));
+        assert_eq!(range(Bound::Unbounded, Bound::Excluded(0)), None);
+    }
+
+    #[test]
+    fn a_range_ends_at_the_last_index() {
+        assert_eq!(
+            inclusive_range((Bound::Included(3), Bound::Unbounded), 7),
+            Some((3, 7))
+        );
+        assert_eq!(
+            inclusive_range((Bound::Included(3), Bound::Included(9)), 7),
+            Some((3, 7))
+        );
+        assert_eq!(
+            inclusive_range((Bound::Included(8), Bound::Included(9)), 7),
+            None
+        );
     }
 }
