@@ -53,11 +53,8 @@ impl<S: StateMachine> RaftService<S> {
     }
 }
 
-fn decode_request<T: DeserializeOwned>(
-    request: Request<RaftPayload>,
-    what: &str,
-) -> Result<T, Status> {
-    codec::decode(&request.into_inner().data)
+fn decode_request<T: DeserializeOwned>(payload: &RaftPayload, what: &str) -> Result<T, Status> {
+    codec::decode(&payload.data)
         .map_err(|e| Status::invalid_argument(format!("undecodable raft {what} request: {e}")))
 }
 
@@ -93,13 +90,8 @@ impl<S: StateMachine> RaftGrpc for RaftService<S> {
         let answers = request.into_inner().then(move |message| {
             let raft = raft.clone();
             async move {
-                let payload = message?;
-                let rpc: AppendEntriesRequest<TypeConfig<S>> = codec::decode(&payload.data)
-                    .map_err(|e| {
-                        Status::invalid_argument(format!(
-                            "undecodable raft append-entries request: {e}"
-                        ))
-                    })?;
+                let rpc: AppendEntriesRequest<TypeConfig<S>> =
+                    decode_request(&message?, "append-entries")?;
                 respond("append-entries", raft.append_entries(rpc).await).map(Response::into_inner)
             }
         });
@@ -116,7 +108,7 @@ impl<S: StateMachine> RaftGrpc for RaftService<S> {
     }
 
     async fn vote(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
-        let rpc: VoteRequest<u64> = decode_request(request, "vote")?;
+        let rpc: VoteRequest<u64> = decode_request(request.get_ref(), "vote")?;
         respond("vote", self.raft.vote(rpc).await)
     }
 
@@ -125,7 +117,7 @@ impl<S: StateMachine> RaftGrpc for RaftService<S> {
         request: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
         let rpc: InstallSnapshotRequest<TypeConfig<S>> =
-            decode_request(request, "install-snapshot")?;
+            decode_request(request.get_ref(), "install-snapshot")?;
         respond("install-snapshot", self.raft.install_snapshot(rpc).await)
     }
 }
