@@ -478,6 +478,44 @@ fn memory_of(pid: u32, field: &str) -> u64 {
         .map_or(0, |kib| kib * 1024)
 }
 
+/// Sends `count` stale reads of an unknown execution at once, each from its
+/// own task like the concurrent launches; returns their latencies in ms,
+/// sorted.
+async fn concurrent_reads(client: &Client, count: usize) -> Result<Vec<f64>, CliError> {
+    let reads = (0..count).map(|i| {
+        let mut admin = client.admin();
+        let mut request = tonic::Request::new(GetExecutionRequest {
+            execution_id: format!("bench-no-such-execution-{i}"),
+        });
+        request.metadata_mut().insert(
+            "baton-read",
+            tonic::metadata::MetadataValue::from_static("stale"),
+        );
+        tokio::spawn(async move {
+            let begin = Instant::now();
+            let response = admin.get_execution(request).await;
+            (begin.elapsed(), response)
+        })
+    });
+    let mut latencies = Vec::with_capacity(count);
+    for outcome in futures::future::join_all(reads).await {
+        let (took, response) =
+            outcome.map_err(|e| CliError::Refused(format!("a read task failed: {e}")))?;
+        match response {
+            Err(status) if status.code() == tonic::Code::NotFound => {}
+            Err(status) => return Err(client.error(status)),
+            Ok(_) => {
+                return Err(CliError::Refused(
+                    "a read of an execution that does not exist found one".into(),
+                ))
+            }
+        }
+        latencies.push(took.as_secs_f64() * 1000.0);
+    }
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    Ok(latencies)
+}
+
 /// The scale runs: memory and time of one large execution (with the
 /// scheduler's memory per finished node at a tenth of that size and at full
 /// size), and many concurrent small executions with their launch
@@ -545,6 +583,19 @@ async fn scale(
     result.insert(
         "scheduler_heap_bytes_per_node_large".into(),
         (after_large.saturating_sub(after_small) / large as u64).into(),
+    );
+
+    // The floor under the launch acknowledgements: as many requests at once,
+    // of the cheapest kind the Admin API serves (a stale read of an unknown
+    // execution: no Raft, no write), over the same connection.
+    let floor = concurrent_reads(client, options.concurrent_executions).await?;
+    result.insert(
+        "concurrent_read_p50_ms".into(),
+        milliseconds(percentile(&floor, 50.0)),
+    );
+    result.insert(
+        "concurrent_read_p99_ms".into(),
+        milliseconds(percentile(&floor, 99.0)),
     );
 
     // Many executions at once: launch them all concurrently, then wait for each.

@@ -47,6 +47,8 @@ fn bench_runs_every_workload_and_prints_one_json_object() {
     positive(&report, "scale_seconds");
     positive(&report, "scheduler_heap_bytes_per_node_large");
     positive(&report, "launch_ack_p99_ms");
+    positive(&report, "concurrent_read_p50_ms");
+    positive(&report, "concurrent_read_p99_ms");
     assert_eq!(report["concurrent_executions"], 20, "{report}");
     assert_eq!(report["scale_nodes"], 2000, "{report}");
     assert_eq!(report["runner"], "builtin", "{report}");
