@@ -20,6 +20,7 @@ mod config;
 mod db;
 mod error;
 mod log_file;
+mod log_flush;
 mod log_store;
 mod network;
 mod node;

@@ -9,15 +9,16 @@
 //! (docs/performance.md).
 //!
 //! An append writes its frames at the end of the last segment with one `pwrite` and one
-//! `fdatasync` before it returns. A segment longer than [`SEGMENT_BYTES`] is closed and the next
+//! `fdatasync` before it returns, except a leader's append of its own entries, whose flush runs
+//! beside replication ([`crate::log_flush`]). A segment longer than [`SEGMENT_BYTES`] is closed and the next
 //! append starts a new one. Only openraft's core writes (append, truncate, purge), one call at a
 //! time; readers (replication, the state machine) read frames already written, under the same
 //! lock, with `pread`.
 //!
 //! Opening scans every segment and checks every frame. A frame that is cut short or does not
-//! check at the end of the *last* segment is what a crash in the middle of an append leaves: that
-//! append never returned, so nothing acknowledged is lost by cutting the segment there (the cut
-//! is logged). Anywhere else, a frame that does not check is corruption, and opening fails naming
+//! check at the end of the *last* segment is what a crash in the middle of an append leaves, or
+//! a power loss before a leader's flush: nothing acknowledged is lost by cutting the segment
+//! there, since nothing is acknowledged before it is durable (the cut is logged). Anywhere else, a frame that does not check is corruption, and opening fails naming
 //! the file and the offset. Reads check each record's checksum again.
 
 use std::fs::File;
@@ -27,6 +28,7 @@ use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::codec;
 
@@ -45,7 +47,8 @@ const GROWTH_BYTES: u64 = 1024 * 1024;
 struct Segment {
     first_index: u64,
     path: PathBuf,
-    file: File,
+    /// Shared with the leader's flush thread ([`crate::log_flush`]).
+    file: Arc<File>,
     /// Where each entry's frame starts.
     offsets: Vec<u64>,
     /// Where the next frame goes.
@@ -169,8 +172,35 @@ impl LogFile {
 
     /// Appends the frames, which must continue the log, and makes them durable.
     pub(crate) fn append(&mut self, frames: &[Frame<'_>]) -> io::Result<()> {
+        self.write(frames, true).map(drop)
+    }
+
+    /// Appends the frames, which must continue the log, without flushing them; returns the file
+    /// to flush (the leader's appends, [`crate::log_flush`]). Entries in an earlier segment are
+    /// flushed before a new segment starts, so that only the last segment can end in entries
+    /// that never reached the disk, which is what opening the log cuts off.
+    pub(crate) fn append_unsynced(
+        &mut self,
+        frames: &[Frame<'_>],
+    ) -> io::Result<Option<Arc<File>>> {
+        self.write(frames, false)
+    }
+
+    /// Flushes the last segment (at start-up: a process that crashed may have left writes
+    /// that never reached the disk).
+    pub(crate) fn flush_last(&self) -> io::Result<()> {
+        match self.segments.last() {
+            Some(segment) => segment
+                .file
+                .sync_data()
+                .map_err(|e| annotate(e, "cannot flush", &segment.path)),
+            None => Ok(()),
+        }
+    }
+
+    fn write(&mut self, frames: &[Frame<'_>], sync: bool) -> io::Result<Option<Arc<File>>> {
         let Some(first) = frames.first() else {
-            return Ok(());
+            return Ok(None);
         };
         if let Some(last) = self.last_index() {
             if first.index <= last {
@@ -195,6 +225,12 @@ impl LogFile {
             }
         };
         if needs_new_segment {
+            if let Some(previous) = self.segments.last() {
+                previous
+                    .file
+                    .sync_data()
+                    .map_err(|e| annotate(e, "cannot flush", &previous.path))?;
+            }
             self.start_segment(first.index)?;
         }
         let Some(segment) = self.segments.last_mut() else {
@@ -232,11 +268,17 @@ impl LogFile {
         segment
             .file
             .write_all_at(&buffer, segment.len)
-            .and_then(|()| segment.file.sync_data())
+            .and_then(|()| {
+                if sync {
+                    segment.file.sync_data()
+                } else {
+                    Ok(())
+                }
+            })
             .map_err(|e| annotate(e, "cannot append to", &segment.path))?;
         segment.len += buffer.len() as u64;
         segment.offsets.extend(offsets);
-        Ok(())
+        Ok(Some(segment.file.clone()))
     }
 
     fn start_segment(&mut self, first_index: u64) -> io::Result<()> {
@@ -260,7 +302,7 @@ impl LogFile {
         self.segments.push(Segment {
             first_index,
             path,
-            file,
+            file: Arc::new(file),
             offsets: Vec::new(),
             len: 0,
             allocated: 0,
@@ -428,7 +470,7 @@ fn scan_segment(first_index: u64, path: PathBuf, is_last: bool) -> io::Result<Se
     Ok(Segment {
         first_index,
         path,
-        file,
+        file: Arc::new(file),
         offsets,
         len: at as u64,
         allocated: bytes.len() as u64,

@@ -2,8 +2,10 @@
 //! segment files ([`crate::log_file`]) and the `meta` table of the node's redb database.
 //!
 //! Every write openraft relies on being durable is durable before the callback is called or the
-//! method returns: an `append` (of any number of entries) is one `pwrite` and one `fdatasync` of
-//! the last segment; `save_vote` and the purge point are redb transactions with immediate
+//! method returns: a follower's `append` (of any number of entries) is one `pwrite` and one
+//! `fdatasync` of the last segment; a leader's append of its own term's entries is one `pwrite`,
+//! flushed beside replication, and nothing learns those entries are committed before the flush
+//! is done ([`crate::log_flush`]); `save_vote` and the purge point are redb transactions with immediate
 //! durability; a truncation is an fsynced `ftruncate` (and deleted segments). The committed log
 //! id is only a hint for re-applying entries at start-up: openraft reports it after every commit,
 //! on every node, so it is kept in memory and written at shutdown; after a crash a node re-applies
@@ -53,6 +55,8 @@ use crate::db::META_LAST_PURGED;
 use crate::db::META_VOTE;
 use crate::log_file::Frame;
 use crate::log_file::LogFile;
+use crate::log_flush::DurableIndex;
+use crate::log_flush::LogFlush;
 use crate::type_config::Entry;
 use crate::type_config::LogId;
 use crate::type_config::StorageError;
@@ -66,8 +70,14 @@ pub(crate) const LOG_DIR_NAME: &str = "log";
 
 /// The Raft log of one node. Cloning gives another handle on the same database (the log reader).
 pub(crate) struct LogStore<S: StateMachine> {
+    /// This node: the entries of a term it leads are its own appends.
+    node_id: u64,
     db: Db,
     entries: Arc<Mutex<LogFile>>,
+    /// The vote last saved (or read at start-up).
+    vote: Arc<Mutex<Option<Vote>>>,
+    /// Flushes the leader's own appends beside replication.
+    flush: Arc<LogFlush>,
     /// The entries appended last, decoded (see [`RecentEntries`]).
     recent: Arc<Mutex<RecentEntries<S>>>,
     /// The last committed index this node learned (0: none), for status reports.
@@ -80,8 +90,11 @@ pub(crate) struct LogStore<S: StateMachine> {
 impl<S: StateMachine> Clone for LogStore<S> {
     fn clone(&self) -> Self {
         LogStore {
+            node_id: self.node_id,
             db: self.db.clone(),
             entries: self.entries.clone(),
+            vote: self.vote.clone(),
+            flush: self.flush.clone(),
             recent: self.recent.clone(),
             committed: self.committed.clone(),
             unsaved_committed: self.unsaved_committed.clone(),
@@ -91,25 +104,61 @@ impl<S: StateMachine> Clone for LogStore<S> {
 }
 
 impl<S: StateMachine> LogStore<S> {
-    /// Opens the log of the node whose database is `db`; the entries are in `log_dir`. Blocks.
-    pub(crate) fn open(db: Db, log_dir: &Path) -> Result<Self, ClusterError> {
+    /// Opens the log of node `node_id`, whose database is `db`; the entries are in `log_dir`.
+    /// Blocks.
+    pub(crate) fn open(node_id: u64, db: Db, log_dir: &Path) -> Result<Self, ClusterError> {
         let purged: Option<LogId> = db
             .run_inline(|database| read_meta(database, META_LAST_PURGED, ErrorSubject::Logs))
             .map_err(|e| ClusterError::storage(format!("cannot read the purge point: {e}")))?;
-        let entries = LogFile::open(log_dir, purged.map(|log_id| log_id.index)).map_err(|e| {
+        let cannot_open = |e: io::Error| {
             ClusterError::storage(format!(
                 "cannot open the raft log in {}: {e}",
                 log_dir.display()
             ))
-        })?;
+        };
+        let entries =
+            LogFile::open(log_dir, purged.map(|log_id| log_id.index)).map_err(cannot_open)?;
+        // A leader that crashed may have left appends that never reached the disk.
+        entries.flush_last().map_err(cannot_open)?;
+        let flush =
+            Arc::new(LogFlush::start(entries.last_index().unwrap_or(0)).map_err(cannot_open)?);
         Ok(LogStore {
+            node_id,
             db,
             entries: Arc::new(Mutex::new(entries)),
+            vote: Arc::default(),
+            unsaved_committed: UnsavedCommitted {
+                committed: Arc::default(),
+                flush: flush.clone(),
+            },
+            flush,
             recent: Arc::new(Mutex::new(RecentEntries::default())),
             committed: Arc::default(),
-            unsaved_committed: UnsavedCommitted::default(),
             _state_machine: PhantomData,
         })
+    }
+
+    /// How far the log is on disk, for what must not run ahead of it (applying entries, telling
+    /// followers what is committed).
+    pub(crate) fn durable_index(&self) -> DurableIndex {
+        self.flush.durable_index()
+    }
+
+    /// Whether `entries` are this node's own, as the leader of the term it voted for: those are
+    /// flushed beside replication. Anything else (a follower's append, a leader's entries of an
+    /// earlier term) is flushed before `append` returns.
+    pub(crate) fn own_term(&self, entries: &[Entry<S>]) -> bool {
+        let vote = self.vote.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*vote {
+            Some(vote) if vote.committed && vote.leader_id.voted_for() == Some(self.node_id) => {
+                entries.iter().all(|e| e.log_id.leader_id == vote.leader_id)
+            }
+            _ => false,
+        }
+    }
+
+    fn remember_vote(&self, vote: Option<Vote>) {
+        *self.vote.lock().unwrap_or_else(PoisonError::into_inner) = vote;
     }
 
     /// The committed log id not written yet, for the node to write at shutdown.
@@ -143,19 +192,29 @@ impl<S: StateMachine> LogStore<S> {
 }
 
 /// The last committed log id reported by openraft and not written to `meta` yet.
-#[derive(Clone, Default)]
-pub(crate) struct UnsavedCommitted(Arc<Mutex<Option<LogId>>>);
+#[derive(Clone)]
+pub(crate) struct UnsavedCommitted {
+    committed: Arc<Mutex<Option<LogId>>>,
+    /// Flushed before the id is written, so that the id never names an entry not on disk.
+    flush: Arc<LogFlush>,
+}
 
 impl UnsavedCommitted {
     fn set(&self, log_id: LogId) {
-        let mut unsaved = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut unsaved = self
+            .committed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if unsaved.is_none_or(|saved| saved < log_id) {
             *unsaved = Some(log_id);
         }
     }
 
     pub(crate) fn take(&self) -> Option<LogId> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+        self.committed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     /// Writes the unsaved committed log id, durably, if there is one (blocks).
@@ -163,6 +222,9 @@ impl UnsavedCommitted {
         let Some(log_id) = self.take() else {
             return Ok(());
         };
+        self.flush
+            .flush_now()
+            .map_err(|e| ClusterError::storage(format!("cannot flush the raft log: {e}")))?;
         db.run_inline(|database| {
             write_meta(
                 database,
@@ -361,13 +423,18 @@ impl<S: StateMachine> RaftLogStorage<TypeConfig<S>> for LogStore<S> {
                     ErrorSubject::Vote,
                 )
             })
-            .await
+            .await?;
+        self.remember_vote(Some(vote));
+        Ok(())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
-        self.db
+        let vote: Option<Vote> = self
+            .db
             .run(|db| read_meta(db, META_VOTE, ErrorSubject::Vote))
-            .await
+            .await?;
+        self.remember_vote(vote);
+        Ok(vote)
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
@@ -409,14 +476,12 @@ impl<S: StateMachine> RaftLogStorage<TypeConfig<S>> for LogStore<S> {
             callback.log_io_completed(Ok(()));
             return Ok(());
         }
-        // The fsync stays in line, before returning: openraft 0.9.25 counts
-        // the leader's own copy toward the quorum as soon as `append`
-        // returns (raft_core.rs, `update_local_progress` right after
-        // `append_to_log`), not when the callback runs. Committing without
-        // fsync and flushing later was tried: it would let a leader crash
-        // lose a committed entry, and it was slower here besides.
+        // openraft 0.9.25 waits for the callback inside its core loop and
+        // replicates only after it: the leader's own entries are called
+        // appended once written, and flushed beside replication.
         let count = entries.len();
-        let result = self.append_entries(entries);
+        let own = self.own_term(&entries);
+        let result = self.append_entries(entries, own);
         match result {
             Ok(()) => {
                 tracing::trace!(count, "appended log entries");
@@ -433,10 +498,15 @@ impl<S: StateMachine> RaftLogStorage<TypeConfig<S>> for LogStore<S> {
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         tracing::debug!(%log_id, "truncating log from (inclusive)");
+        let cannot =
+            |e: io::Error| log_write_error(log_id.index, format!("cannot truncate the log: {e}"));
         self.recent().truncate_from(log_id.index);
-        self.entries()
-            .truncate_from(log_id.index)
-            .map_err(|e| log_write_error(log_id.index, format!("cannot truncate the log: {e}")))
+        let mut entries = self.entries();
+        self.flush.flush_now().map_err(cannot)?;
+        entries.truncate_from(log_id.index).map_err(cannot)?;
+        self.flush
+            .durable_in_line(entries.last_index().unwrap_or(0));
+        Ok(())
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
@@ -462,9 +532,13 @@ impl<S: StateMachine> RaftLogStorage<TypeConfig<S>> for LogStore<S> {
 }
 
 impl<S: StateMachine> LogStore<S> {
-    /// Encodes the entries and appends them to the log file, durably; then keeps them among the
-    /// recent entries.
-    pub(crate) fn append_entries(&self, entries: Vec<Entry<S>>) -> Result<(), StorageError> {
+    /// Encodes the entries and appends them to the log file, durably unless they are the
+    /// leader's `own` (then flushed by [`LogFlush`]); then keeps them among the recent entries.
+    pub(crate) fn append_entries(
+        &self,
+        entries: Vec<Entry<S>>,
+        own: bool,
+    ) -> Result<(), StorageError> {
         let mut records = Vec::with_capacity(entries.len());
         for entry in &entries {
             let record = codec::encode(entry).map_err(|e| {
@@ -484,12 +558,25 @@ impl<S: StateMachine> LogStore<S> {
             })
             .collect();
         let first = entries.first().map_or(0, |e| e.log_id.index);
-        self.entries().append(&frames).map_err(|e| {
+        let last = entries.last().map_or(0, |e| e.log_id.index);
+        let cannot = |e: io::Error| {
             log_write_error(
                 first,
                 format!("cannot append {} log entries: {e}", entries.len()),
             )
-        })?;
+        };
+        {
+            let mut log = self.entries();
+            if own {
+                if let Some(file) = log.append_unsynced(&frames).map_err(cannot)? {
+                    self.flush.flush_later(&file, last);
+                }
+            } else {
+                self.flush.flush_now().map_err(cannot)?;
+                log.append(&frames).map_err(cannot)?;
+                self.flush.durable_in_line(last);
+            }
+        }
         let sizes = records.iter().map(Vec::len);
         self.recent().push(entries.into_iter().zip(sizes));
         Ok(())

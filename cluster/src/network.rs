@@ -46,6 +46,7 @@ use tonic::transport::Endpoint;
 use tonic::Streaming;
 
 use crate::codec;
+use crate::log_flush::DurableIndex;
 use crate::type_config::TypeConfig;
 use crate::StateMachine;
 
@@ -59,15 +60,19 @@ type RpcResult<T, E = openraft::error::Infallible> =
 #[derive(Clone)]
 pub(crate) struct NetworkFactory {
     source: u64,
+    /// This node's durable log index: followers learn an entry is committed only once it is
+    /// durable here too ([`crate::log_flush`]).
+    durable: DurableIndex,
     channels: Arc<Mutex<HashMap<u64, (String, Channel)>>>,
     /// Addresses this node dials for some peers instead of their advertised ones.
     routes: Arc<BTreeMap<u64, String>>,
 }
 
 impl NetworkFactory {
-    pub(crate) fn new(source: u64, routes: BTreeMap<u64, String>) -> Self {
+    pub(crate) fn new(source: u64, routes: BTreeMap<u64, String>, durable: DurableIndex) -> Self {
         NetworkFactory {
             source,
+            durable,
             channels: Arc::default(),
             routes: Arc::new(routes),
         }
@@ -84,6 +89,7 @@ impl<S: StateMachine> RaftNetworkFactory<TypeConfig<S>> for NetworkFactory {
         };
         PeerClient {
             source: self.source,
+            durable: self.durable.clone(),
             target,
             node,
             channels: self.channels.clone(),
@@ -95,6 +101,7 @@ impl<S: StateMachine> RaftNetworkFactory<TypeConfig<S>> for NetworkFactory {
 /// openraft's client of one peer.
 pub(crate) struct PeerClient {
     source: u64,
+    durable: DurableIndex,
     target: u64,
     node: BasicNode,
     channels: Arc<Mutex<HashMap<u64, (String, Channel)>>>,
@@ -287,6 +294,15 @@ impl<S: StateMachine> RaftNetwork<TypeConfig<S>> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig<S>>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<u64>> {
+        // The leader counts its own copy before its flush ends; what it tells followers is
+        // committed must be durable here first, or a follower could apply an entry that a
+        // power loss here then takes out of the log.
+        if let Some(committed) = &rpc.leader_commit {
+            self.durable
+                .wait_for(committed.index)
+                .await
+                .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        }
         self.append_entries_on_stream::<S>(&rpc, &option).await
     }
 

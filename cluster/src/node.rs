@@ -113,18 +113,21 @@ impl<S: StateMachine> ClusterNode<S> {
     ) -> Result<Self, ClusterError> {
         let raft_config = Arc::new(config.to_raft_config()?);
         let data_dir = config.data_dir.clone();
+        let node_id = config.node_id;
         let (db, log_store) = tokio::task::spawn_blocking(move || {
             let db = Db::open(&data_dir)?;
-            let log_store = LogStore::<S>::open(db.clone(), &data_dir.join(LOG_DIR_NAME))?;
+            let log_store = LogStore::<S>::open(node_id, db.clone(), &data_dir.join(LOG_DIR_NAME))?;
             Ok::<_, ClusterError>((db, log_store))
         })
         .await
         .map_err(|e| ClusterError::storage(format!("opening the database failed: {e}")))??;
         let committed = log_store.committed_index();
         let unsaved_committed = log_store.unsaved_committed();
-        let state_machine = StateMachineStore::<S>::open(db.clone(), effects).await?;
+        let durable = log_store.durable_index();
+        let state_machine =
+            StateMachineStore::<S>::open(db.clone(), effects, durable.clone()).await?;
         let state = state_machine.state();
-        let network = NetworkFactory::new(config.node_id, config.routes.clone());
+        let network = NetworkFactory::new(config.node_id, config.routes.clone(), durable);
         let raft = Raft::<S>::new(
             config.node_id,
             raft_config,
@@ -248,6 +251,35 @@ impl<S: StateMachine> ClusterNode<S> {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();
         metrics.state == ServerState::Leader && metrics.current_leader == Some(self.node_id)
+    }
+
+    /// Waits, for at most `timeout`, until this node leads and its state holds every entry
+    /// committed before it did: it has applied an entry of its own term (its first entry, which
+    /// commits all earlier ones). A node elected right after a restart learns what was committed
+    /// only then, so a write checked against its state before that could be refused wrongly (an
+    /// "unknown workflow" that was registered). Returns whether it got there.
+    pub async fn wait_until_leading_with_current_state(&self, timeout: Duration) -> bool {
+        let mut metrics = self.raft.metrics();
+        let current = |m: &Metrics| {
+            m.state == ServerState::Leader
+                && m.current_leader == Some(self.node_id)
+                && m.last_applied
+                    .is_some_and(|applied| applied.leader_id.term == m.current_term)
+        };
+        let wait = async {
+            match metrics
+                .wait_for(|m| {
+                    current(m)
+                        || m.state != ServerState::Leader
+                        || m.current_leader != Some(self.node_id)
+                })
+                .await
+            {
+                Ok(m) => current(&m),
+                Err(_) => false,
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.unwrap_or(false)
     }
 
     /// The leader as currently known by this node.

@@ -41,6 +41,7 @@ use crate::codec;
 use crate::db::Db;
 use crate::db::SNAPSHOT;
 use crate::db::SNAPSHOT_CURRENT;
+use crate::log_flush::DurableIndex;
 use crate::type_config::Applied;
 use crate::type_config::Entry;
 use crate::type_config::LogId;
@@ -73,6 +74,9 @@ pub(crate) struct StateMachineStore<S: StateMachine> {
     position: Arc<Mutex<AppliedPosition>>,
     db: Db,
     effects: UnboundedSender<S::Effect>,
+    /// How far the log is on disk: an entry is applied only once it is durable on this node
+    /// ([`crate::log_flush`]).
+    durable: DurableIndex,
 }
 
 /// Builds a snapshot of the state on openraft's snapshot task.
@@ -146,6 +150,7 @@ impl<S: StateMachine> StateMachineStore<S> {
     pub(crate) async fn open(
         db: Db,
         effects: UnboundedSender<S::Effect>,
+        durable: DurableIndex,
     ) -> Result<Self, ClusterError> {
         let loaded = db
             .run(|db| {
@@ -173,6 +178,7 @@ impl<S: StateMachine> StateMachineStore<S> {
             position: Arc::new(Mutex::new(position)),
             db,
             effects,
+            durable,
         })
     }
 
@@ -198,7 +204,16 @@ impl<S: StateMachine> RaftStateMachine<TypeConfig<S>> for StateMachineStore<S> {
         I: IntoIterator<Item = Entry<S>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut replies = Vec::new();
+        let entries: Vec<Entry<S>> = entries.into_iter().collect();
+        if let Some(last) = entries.last() {
+            // The leader counts its own copy before its flush ends: apply (and so answer
+            // writers) only what is on disk here too.
+            self.durable
+                .wait_for(last.log_id.index)
+                .await
+                .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
+        }
+        let mut replies = Vec::with_capacity(entries.len());
         let mut effects = Vec::new();
         {
             let mut state = self.state.write().expect("state lock poisoned");

@@ -39,11 +39,14 @@ use crate::db::Db;
 use crate::db::META_COMMITTED;
 use crate::db::SNAPSHOT;
 use crate::db::SNAPSHOT_CURRENT;
+use crate::log_flush::DurableIndex;
+use crate::log_flush::LogFlush;
 use crate::log_store::read_meta;
 use crate::log_store::LogStore;
 use crate::log_store::RecentEntries;
 use crate::log_store::RECENT_BYTES;
 use crate::log_store::RECENT_ENTRIES;
+use crate::network::NetworkFactory;
 use crate::state_machine::StateMachineStore;
 use crate::type_config::Entry;
 use crate::type_config::LogId;
@@ -133,10 +136,11 @@ async fn open_stores(
     let dir = dir.unwrap_or_else(|| tempfile::tempdir().unwrap());
     let db = Db::open(dir.path()).unwrap();
     let (effects_tx, effects_rx) = mpsc::unbounded_channel();
-    let state_machine = StateMachineStore::open(db.clone(), effects_tx)
+    let log_store = LogStore::open(1, db.clone(), &dir.path().join("log")).unwrap();
+    // The suite and these tests apply entries that are in no log.
+    let state_machine = StateMachineStore::open(db, effects_tx, DurableIndex::everything())
         .await
         .unwrap();
-    let log_store = LogStore::open(db, &dir.path().join("log")).unwrap();
     (dir, log_store, state_machine, effects_rx)
 }
 
@@ -288,7 +292,7 @@ async fn a_corrupt_log_record_is_a_storage_error_naming_the_entry() {
         normal(1, 1, CounterCommand::Add(1)),
         normal(1, 2, CounterCommand::Add(2)),
     ];
-    log_store.append_entries(entries).unwrap();
+    log_store.append_entries(entries, false).unwrap();
     assert_eq!(log_store.try_get_log_entries(1..3).await.unwrap().len(), 2);
     // Read what is on disk, not the decoded copies of the last appended entries.
     log_store.forget_recent();
@@ -339,7 +343,8 @@ async fn a_corrupt_snapshot_fails_open_with_a_message() {
 
     let db = Db::open(dir.path()).unwrap();
     let (effects_tx, _effects_rx) = mpsc::unbounded_channel();
-    let Err(err) = StateMachineStore::<Counter>::open(db, effects_tx).await else {
+    let durable = DurableIndex::everything();
+    let Err(err) = StateMachineStore::<Counter>::open(db, effects_tx, durable).await else {
         panic!("a corrupt snapshot was loaded");
     };
     let message = err.to_string();
@@ -397,7 +402,7 @@ async fn state_machine_reloads_its_latest_snapshot_on_open() {
 async fn the_committed_id_is_written_at_shutdown_not_at_every_commit() {
     let (dir, mut log_store, sm, _effects) = open_stores(None).await;
     log_store
-        .append_entries(vec![normal(1, 1, CounterCommand::Add(1))])
+        .append_entries(vec![normal(1, 1, CounterCommand::Add(1))], false)
         .unwrap();
     let unsaved = log_store.unsaved_committed();
     log_store
@@ -443,6 +448,7 @@ async fn the_last_appended_entries_are_read_from_memory_until_truncated_or_purge
             (1..=3)
                 .map(|i| normal(1, i, CounterCommand::Add(i)))
                 .collect(),
+            false,
         )
         .unwrap();
     // Spoil every record on disk: what is still read comes from memory.
@@ -510,4 +516,129 @@ fn recent_entries_keep_a_run_without_gaps_within_their_limits() {
         RECENT_BYTES + 1,
     )]);
     assert!(recent.get((Bound::Included(8), Bound::Unbounded)).is_none());
+}
+
+#[tokio::test]
+async fn only_the_leaders_own_entries_are_flushed_beside_replication() {
+    let (_dir, mut log_store, _sm, _effects) = open_stores(None).await;
+    let entries = |term| vec![normal(term, 1, CounterCommand::Add(1))];
+    assert!(!log_store.own_term(&entries(1)), "no vote yet");
+    // This node (1) leads term 2: its entries of term 2 are its own, not those of term 1.
+    log_store
+        .save_vote(&Vote::new_committed(2, 1))
+        .await
+        .unwrap();
+    assert!(log_store.own_term(&entries(2)));
+    assert!(!log_store.own_term(&entries(1)));
+    let mut mixed = entries(1);
+    mixed.extend(entries(2));
+    assert!(!log_store.own_term(&mixed));
+    // A candidate's vote for itself, not yet granted by a quorum.
+    log_store.save_vote(&Vote::new(3, 1)).await.unwrap();
+    assert!(!log_store.own_term(&entries(3)));
+    // Following node 2 in term 4: the entries are node 2's.
+    log_store
+        .save_vote(&Vote::new_committed(4, 2))
+        .await
+        .unwrap();
+    let from_leader = vec![Entry::<Counter> {
+        log_id: log_id(4, 2, 1),
+        payload: EntryPayload::Blank,
+    }];
+    assert!(!log_store.own_term(&from_leader));
+}
+
+#[tokio::test]
+async fn the_durable_index_covers_own_appends_once_flushed_and_the_rest_at_once() {
+    let (_dir, log_store, _sm, _effects) = open_stores(None).await;
+    let durable = log_store.durable_index();
+    log_store
+        .append_entries(
+            (1..=3)
+                .map(|i| normal(1, i, CounterCommand::Add(i)))
+                .collect(),
+            true,
+        )
+        .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), durable.wait_for(3))
+        .await
+        .expect("the flush thread reached index 3")
+        .unwrap();
+    log_store
+        .append_entries(vec![normal(2, 4, CounterCommand::Add(4))], false)
+        .unwrap();
+    assert_eq!(
+        durable.current().index,
+        4,
+        "a follower's append is durable on return"
+    );
+}
+
+#[tokio::test]
+async fn entries_are_applied_only_once_durable_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    let (effects_tx, _effects_rx) = mpsc::unbounded_channel();
+    let flush = LogFlush::start(0).unwrap();
+    let mut sm = StateMachineStore::<Counter>::open(db, effects_tx, flush.durable_index())
+        .await
+        .unwrap();
+    let state = sm.state();
+    let apply = tokio::spawn(async move {
+        sm.apply(vec![normal(1, 1, CounterCommand::Add(5))])
+            .await
+            .unwrap()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(!apply.is_finished(), "applied before the entry was durable");
+    assert_eq!(state.read().unwrap().total, 0);
+    flush.durable_in_line(1);
+    tokio::time::timeout(std::time::Duration::from_secs(5), apply)
+        .await
+        .expect("applied once durable")
+        .unwrap();
+    assert_eq!(state.read().unwrap().total, 5);
+}
+
+#[tokio::test]
+async fn followers_are_told_of_a_commit_only_once_it_is_durable_here() {
+    use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+
+    let flush = LogFlush::start(0).unwrap();
+    let mut factory = NetworkFactory::new(1, BTreeMap::new(), flush.durable_index());
+    // Nothing listens on port 1: once sent, the request fails at once.
+    let mut peer = <NetworkFactory as RaftNetworkFactory<TypeConfig<Counter>>>::new_client(
+        &mut factory,
+        2,
+        &BasicNode::new("127.0.0.1:1"),
+    )
+    .await;
+    let request = |committed| AppendEntriesRequest::<TypeConfig<Counter>> {
+        vote: Vote::new_committed(1, 1),
+        prev_log_id: None,
+        entries: Vec::new(),
+        leader_commit: Some(log_id(1, 1, committed)),
+    };
+    let option = RPCOption::new(std::time::Duration::from_secs(5));
+    let send = tokio::spawn(async move {
+        let sent = peer.append_entries(request(5), option.clone()).await;
+        (peer, sent)
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(!send.is_finished(), "sent a commit index not durable here");
+    flush.durable_in_line(5);
+    let (mut peer, sent) = tokio::time::timeout(std::time::Duration::from_secs(5), send)
+        .await
+        .expect("sent once durable")
+        .unwrap();
+    assert!(sent.is_err(), "nothing listens on port 1");
+    // What is durable goes at once.
+    let option = RPCOption::new(std::time::Duration::from_secs(5));
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        peer.append_entries(request(4), option),
+    )
+    .await
+    .expect("a durable commit index is not held back")
+    .unwrap_err();
 }
