@@ -81,8 +81,21 @@ impl AdminService {
     /// to the leader. A request already forwarded once is refused with the
     /// leader's address instead (the client retries there).
     async fn route(&self, metadata: &MetadataMap) -> std::result::Result<Route, Status> {
+        // Writes are checked against the leader's state (a launch's workflow, a cancel's
+        // execution): it must hold everything committed before this node led.
         if self.cluster.is_leader() {
-            return Ok(Route::Local);
+            if self
+                .cluster
+                .wait_until_leading_with_current_state(Duration::from_secs(5))
+                .await
+            {
+                return Ok(Route::Local);
+            }
+            if self.cluster.is_leader() {
+                return Err(Status::unavailable(
+                    "this node was just elected and has not yet applied what was committed before; retry",
+                ));
+            }
         }
         // Dial the leader the way Raft traffic does (through a configured
         // route if there is one), so forwarding sees the same network.
