@@ -445,6 +445,12 @@ fn scan_segment(first_index: u64, path: PathBuf, is_last: bool) -> io::Result<Se
             }
         }
     }
+    // Zeros end the frames; anything written past them is an append whose earlier pages never
+    // reached the disk (a power loss before a leader's flush). It must go: a later append would
+    // write up to it and the next scan would read it as frames.
+    if problem.is_none() && bytes[at..].iter().any(|&b| b != 0) {
+        problem = Some("data after the zeros that end the frames".to_owned());
+    }
     if let Some(message) = problem {
         if !is_last {
             return Err(io::Error::new(
@@ -623,6 +629,35 @@ mod tests {
         assert_eq!(std::fs::metadata(&path).unwrap().len(), whole);
         append(&mut log, 4..=4);
         assert_eq!(contents(&log, 4..=4), vec![Some("entry 4".to_owned())]);
+    }
+
+    #[test]
+    fn frames_past_a_hole_of_zeros_at_the_end_are_cut_off_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = LogFile::open(dir.path(), None).unwrap();
+        append(&mut log, 1..=2);
+        let whole = log.segments[0].len;
+        append(&mut log, 3..=5);
+        let frame_3 = log.segments[0].offsets[2];
+        let frame_4 = log.segments[0].offsets[3];
+        drop(log);
+        let path = dir.path().join(format!("{:020}.log", 1));
+        // Entries 3-5 were written but not flushed; after a power loss the page holding entry 3
+        // reads back as zeros while entries 4 and 5 did reach the disk.
+        let file = OpenOptions::new().write(true).open(&path).unwrap();
+        let hole = vec![0u8; (frame_4 - frame_3) as usize];
+        file.write_all_at(&hole, frame_3).unwrap();
+        drop(file);
+
+        let mut log = LogFile::open(dir.path(), None).unwrap();
+        assert_eq!(log.last_index(), Some(2));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), whole);
+        append(&mut log, 3..=3);
+        drop(log);
+        // Nothing of the old entries 4 and 5 is read back after the new entry 3.
+        let log = LogFile::open(dir.path(), None).unwrap();
+        assert_eq!(log.last_index(), Some(3));
+        assert_eq!(contents(&log, 3..=3), vec![Some("entry 3".to_owned())]);
     }
 
     #[test]

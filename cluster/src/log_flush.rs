@@ -51,6 +51,11 @@ impl DurableIndex {
         }
     }
 
+    /// The last index durable now.
+    pub(crate) fn index(&self) -> u64 {
+        self.0.borrow().index
+    }
+
     /// An index that holds every entry: for tests that apply entries not in any log.
     #[cfg(test)]
     pub(crate) fn everything() -> DurableIndex {
@@ -145,6 +150,13 @@ impl LogFlush {
     /// Flushes in line whatever was handed over and not flushed yet, before the log is changed
     /// in line (a follower's append, a truncation, a purge).
     pub(crate) fn flush_now(&self) -> io::Result<()> {
+        // After a failed flush a later one may succeed with the failed pages lost: nothing
+        // that is flushed in line may count as durable any more.
+        if let Some(why) = &self.shared.durable.borrow().failed {
+            return Err(io::Error::other(format!(
+                "flushing the raft log failed earlier: {why}"
+            )));
+        }
         let files = {
             let mut pending = self.shared.pending();
             while pending.in_flight {
@@ -280,7 +292,8 @@ mod tests {
         flush.shared.fail("disk on fire".into());
         let error = wait.await.unwrap_err().to_string();
         assert!(error.contains("disk on fire"), "{error}");
-        // Even for what was durable before.
+        // Even for what was durable before, and for what is flushed in line from now on.
         assert!(durable.wait_for(1).await.is_err());
+        assert!(flush.flush_now().is_err());
     }
 }

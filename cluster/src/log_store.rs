@@ -157,6 +157,20 @@ impl<S: StateMachine> LogStore<S> {
         }
     }
 
+    /// openraft 0.9 resumes leading at start-up when the saved vote is this node's own,
+    /// committed. A leader's last appends may not have reached its disk before a power loss
+    /// (they are flushed beside replication), yet followers may hold them: leading on in the
+    /// same term would give new entries the log ids of lost ones, and followers compare entries
+    /// by log id. So this node's own committed vote is read back as uncommitted (it voted for
+    /// itself in that term, and still did), which makes it stand for election in a new term.
+    fn no_leadership_across_restarts(&self, vote: Vote) -> Vote {
+        if vote.committed && vote.leader_id.voted_for() == Some(self.node_id) {
+            Vote::new(vote.leader_id.term, self.node_id)
+        } else {
+            vote
+        }
+    }
+
     fn remember_vote(&self, vote: Option<Vote>) {
         *self.vote.lock().unwrap_or_else(PoisonError::into_inner) = vote;
     }
@@ -433,6 +447,7 @@ impl<S: StateMachine> RaftLogStorage<TypeConfig<S>> for LogStore<S> {
             .db
             .run(|db| read_meta(db, META_VOTE, ErrorSubject::Vote))
             .await?;
+        let vote = vote.map(|vote| self.no_leadership_across_restarts(vote));
         self.remember_vote(vote);
         Ok(vote)
     }

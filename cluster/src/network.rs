@@ -221,8 +221,14 @@ impl PeerClient {
     }
 
     /// Sends one AppendEntries on the replication stream (opening it if needed) and waits for
-    /// its answer. Any failure drops the stream, so that a late answer can never be taken for
+    /// its answer. The stream is taken out for the exchange and put back only after a whole
+    /// answer: if the exchange fails, times out or is dropped part way (openraft gives up after
+    /// its own timeout), the stream goes with it, so that a late answer can never be taken for
     /// the answer to a later request; the next call opens a new one.
+    ///
+    /// The leader counts its own copy before its flush ends; a commit index is sent only once it
+    /// is durable here, or a follower could apply an entry that a power loss here then takes out
+    /// of the log ([`crate::log_flush`]). That wait is inside the same deadline.
     async fn append_entries_on_stream<S: StateMachine>(
         &mut self,
         rpc: &AppendEntriesRequest<TypeConfig<S>>,
@@ -230,45 +236,56 @@ impl PeerClient {
     ) -> RpcResult<AppendEntriesResponse<u64>> {
         let action = RPCTypes::AppendEntries;
         let data = codec::encode(rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        let channel = match &self.replication {
+        let mut open = self.replication.take();
+        let channel = match &open {
             Some(_) => None,
             None => Some(self.channel(option)?),
         };
         let ttl = option.hard_ttl();
-        let replication = &mut self.replication;
-        let exchange =
-            async {
-                if let Some(channel) = channel {
+        let durable = &self.durable;
+        let committed = rpc.leader_commit.as_ref().map(|c| c.index);
+        let exchange = async {
+            if let Some(committed) = committed {
+                durable
+                    .wait_for(committed)
+                    .await
+                    .map_err(|e| tonic::Status::internal(e.to_string()))?;
+            }
+            let mut stream = match (open.take(), channel) {
+                (Some(stream), _) => stream,
+                (None, Some(channel)) => {
                     let (requests, outgoing) = mpsc::channel(1);
                     let answers = raft_client(channel)
                         .append_entries(ReceiverStream::new(outgoing))
                         .await?
                         .into_inner();
-                    *replication = Some(ReplicationStream { requests, answers });
+                    ReplicationStream { requests, answers }
                 }
-                let Some(stream) = replication.as_mut() else {
-                    return Err(tonic::Status::internal("no replication stream"));
-                };
-                stream
-                    .requests
-                    .send(RaftPayload { data })
-                    .await
-                    .map_err(|_| tonic::Status::unavailable("the replication stream was closed"))?;
-                stream.answers.message().await?.ok_or_else(|| {
-                    tonic::Status::unavailable("the peer ended the replication stream")
-                })
+                (None, None) => return Err(tonic::Status::internal("no replication stream")),
             };
-        let outcome = match tokio::time::timeout(ttl, exchange).await {
-            Ok(Ok(answer)) => self.answer(&answer.data),
+            stream
+                .requests
+                .send(RaftPayload { data })
+                .await
+                .map_err(|_| tonic::Status::unavailable("the replication stream was closed"))?;
+            let answer = stream.answers.message().await?.ok_or_else(|| {
+                tonic::Status::unavailable("the peer ended the replication stream")
+            })?;
+            Ok((stream, answer))
+        };
+        match tokio::time::timeout(ttl, exchange).await {
+            Ok(Ok((stream, answer))) => {
+                let outcome = self.answer(&answer.data);
+                // The peer's own error is an answer like any other; anything else leaves the
+                // stream in an unknown place.
+                if !matches!(&outcome, Err(e) if !matches!(e, RPCError::RemoteError(_))) {
+                    self.replication = Some(stream);
+                }
+                outcome
+            }
             Err(_elapsed) => Err(self.timed_out(action, ttl)),
             Ok(Err(status)) => Err(self.classify_status(action, ttl, status)),
-        };
-        // The peer's own error is an answer like any other; anything else leaves the stream in
-        // an unknown place.
-        if matches!(&outcome, Err(e) if !matches!(e, RPCError::RemoteError(_))) {
-            self.replication = None;
         }
-        outcome
     }
 
     fn classify_status<E: std::error::Error>(
@@ -294,15 +311,6 @@ impl<S: StateMachine> RaftNetwork<TypeConfig<S>> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig<S>>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<u64>> {
-        // The leader counts its own copy before its flush ends; what it tells followers is
-        // committed must be durable here first, or a follower could apply an entry that a
-        // power loss here then takes out of the log.
-        if let Some(committed) = &rpc.leader_commit {
-            self.durable
-                .wait_for(committed.index)
-                .await
-                .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        }
         self.append_entries_on_stream::<S>(&rpc, &option).await
     }
 

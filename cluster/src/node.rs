@@ -22,6 +22,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 
 use crate::db::Db;
+use crate::log_flush::DurableIndex;
 use crate::log_store::LogStore;
 use crate::log_store::UnsavedCommitted;
 use crate::log_store::LOG_DIR_NAME;
@@ -78,6 +79,9 @@ pub struct ClusterNode<S: StateMachine> {
     state: Arc<RwLock<S>>,
     db: Db,
     committed: Arc<AtomicU64>,
+    /// How far the log is on disk here: the leader learns of a commit before its own flush ends
+    /// ([`crate::log_flush`]), and status reports only what is durable.
+    durable: DurableIndex,
     unsaved_committed: UnsavedCommitted,
 }
 
@@ -124,6 +128,7 @@ impl<S: StateMachine> ClusterNode<S> {
         let committed = log_store.committed_index();
         let unsaved_committed = log_store.unsaved_committed();
         let durable = log_store.durable_index();
+        let log_store_durable = durable.clone();
         let state_machine =
             StateMachineStore::<S>::open(db.clone(), effects, durable.clone()).await?;
         let state = state_machine.state();
@@ -136,6 +141,21 @@ impl<S: StateMachine> ClusterNode<S> {
             state_machine,
         )
         .await?;
+        // A leader restarts as a candidate (see `LogStore::read_vote`); the only voter of its
+        // cluster need not wait out an election timeout for a vote nobody else casts.
+        let only_voter = raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .eq([config.node_id]);
+        if only_voter {
+            raft.trigger()
+                .elect()
+                .await
+                .map_err(|e| ClusterError::storage(format!("cannot start an election: {e}")))?;
+        }
         tracing::info!(
             node_id = config.node_id,
             addr = %config.advertise_addr,
@@ -149,6 +169,7 @@ impl<S: StateMachine> ClusterNode<S> {
             state,
             db,
             committed,
+            durable: log_store_durable,
             unsaved_committed,
         })
     }
@@ -344,7 +365,10 @@ impl<S: StateMachine> ClusterNode<S> {
             term: m.current_term,
             leader: leader_of(&m),
             last_log_index: m.last_log_index.unwrap_or(0),
-            committed_index: self.committed.load(Ordering::Relaxed),
+            committed_index: self
+                .committed
+                .load(Ordering::Relaxed)
+                .min(self.durable.index()),
             applied_index: m.last_applied.map_or(0, |l| l.index),
             snapshot_index: m.snapshot.map_or(0, |l| l.index),
             purged_index: m.purged.map_or(0, |l| l.index),

@@ -642,3 +642,28 @@ async fn followers_are_told_of_a_commit_only_once_it_is_durable_here() {
     .expect("a durable commit index is not held back")
     .unwrap_err();
 }
+
+#[tokio::test]
+async fn a_leader_restarted_in_its_term_stands_for_election_again() {
+    let (dir, mut log_store, sm, _effects) = open_stores(None).await;
+    log_store
+        .save_vote(&Vote::new_committed(2, 1))
+        .await
+        .unwrap();
+    drop((log_store, sm));
+    let (dir, mut reopened, sm, _effects) = open_stores(Some(dir)).await;
+    // Its last appends may be lost: leading on in term 2 could reuse their log ids.
+    assert_eq!(reopened.read_vote().await.unwrap(), Some(Vote::new(2, 1)));
+    assert!(!reopened.own_term(&[normal(2, 1, CounterCommand::Add(1))]));
+    // Another leader's committed vote is read back as it was.
+    reopened
+        .save_vote(&Vote::new_committed(3, 2))
+        .await
+        .unwrap();
+    drop((reopened, sm));
+    let (_dir, mut reopened, _sm, _effects) = open_stores(Some(dir)).await;
+    assert_eq!(
+        reopened.read_vote().await.unwrap(),
+        Some(Vote::new_committed(3, 2))
+    );
+}
