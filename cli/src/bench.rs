@@ -478,6 +478,20 @@ fn memory_of(pid: u32, field: &str) -> u64 {
         .map_or(0, |kib| kib * 1024)
 }
 
+/// Records `{name}_p50_ms` and `{name}_p99_ms` of latencies in ms, sorted.
+fn insert_p50_p99(
+    result: &mut serde_json::Map<String, serde_json::Value>,
+    name: &str,
+    sorted: &[f64],
+) {
+    for p in [50, 99] {
+        result.insert(
+            format!("{name}_p{p}_ms"),
+            milliseconds(percentile(sorted, f64::from(p))),
+        );
+    }
+}
+
 /// Sends `count` stale reads of an unknown execution at once, each from its
 /// own task like the concurrent launches; returns their latencies in ms,
 /// sorted.
@@ -589,14 +603,7 @@ async fn scale(
     // of the cheapest kind the Admin API serves (a stale read of an unknown
     // execution: no Raft, no write), over the same connection.
     let floor = concurrent_reads(client, options.concurrent_executions).await?;
-    result.insert(
-        "concurrent_read_p50_ms".into(),
-        milliseconds(percentile(&floor, 50.0)),
-    );
-    result.insert(
-        "concurrent_read_p99_ms".into(),
-        milliseconds(percentile(&floor, 99.0)),
-    );
+    insert_p50_p99(result, "concurrent_read", &floor);
 
     // Many executions at once: launch them all concurrently, then wait for each.
     let start = Instant::now();
@@ -652,13 +659,6 @@ async fn scale(
         "concurrent_seconds".into(),
         milliseconds(start.elapsed().as_secs_f64()),
     );
-    result.insert(
-        "launch_ack_p50_ms".into(),
-        milliseconds(percentile(&acks, 50.0)),
-    );
-    result.insert(
-        "launch_ack_p99_ms".into(),
-        milliseconds(percentile(&acks, 99.0)),
-    );
+    insert_p50_p99(result, "launch_ack", &acks);
     Ok(())
 }

@@ -548,6 +548,12 @@ mod tests {
             .collect()
     }
 
+    /// Overwrites part of a segment file, as a crash or a power loss would leave it.
+    fn write_at(path: &Path, offset: u64, bytes: &[u8]) {
+        let file = OpenOptions::new().write(true).open(path).unwrap();
+        file.write_all_at(bytes, offset).unwrap();
+    }
+
     fn segment_files(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
@@ -620,9 +626,7 @@ mod tests {
             frame.extend_from_slice(&r[..r.len() / 2]);
             frame
         };
-        let file = OpenOptions::new().write(true).open(&path).unwrap();
-        file.write_all_at(&partial, whole).unwrap();
-        drop(file);
+        write_at(&path, whole, &partial);
 
         let mut log = LogFile::open(dir.path(), None).unwrap();
         assert_eq!(log.last_index(), Some(3));
@@ -644,10 +648,7 @@ mod tests {
         let path = dir.path().join(format!("{:020}.log", 1));
         // Entries 3-5 were written but not flushed; after a power loss the page holding entry 3
         // reads back as zeros while entries 4 and 5 did reach the disk.
-        let file = OpenOptions::new().write(true).open(&path).unwrap();
-        let hole = vec![0u8; (frame_4 - frame_3) as usize];
-        file.write_all_at(&hole, frame_3).unwrap();
-        drop(file);
+        write_at(&path, frame_3, &vec![0u8; (frame_4 - frame_3) as usize]);
 
         let mut log = LogFile::open(dir.path(), None).unwrap();
         assert_eq!(log.last_index(), Some(2));
