@@ -128,11 +128,14 @@ impl<S: StateMachine> ClusterNode<S> {
         let committed = log_store.committed_index();
         let unsaved_committed = log_store.unsaved_committed();
         let durable = log_store.durable_index();
-        let log_store_durable = durable.clone();
         let state_machine =
-            StateMachineStore::<S>::open(db.clone(), effects, durable.clone()).await?;
+            StateMachineStore::<S>::open(db.clone(), effects, log_store.durable_index()).await?;
         let state = state_machine.state();
-        let network = NetworkFactory::new(config.node_id, config.routes.clone(), durable);
+        let network = NetworkFactory::new(
+            config.node_id,
+            config.routes.clone(),
+            log_store.durable_index(),
+        );
         let raft = Raft::<S>::new(
             config.node_id,
             raft_config,
@@ -169,7 +172,7 @@ impl<S: StateMachine> ClusterNode<S> {
             state,
             db,
             committed,
-            durable: log_store_durable,
+            durable,
             unsaved_committed,
         })
     }
