@@ -150,11 +150,16 @@ impl<S: StateMachine> LogStore<S> {
     pub(crate) fn own_term(&self, entries: &[Entry<S>]) -> bool {
         let vote = self.vote.lock().unwrap_or_else(PoisonError::into_inner);
         match &*vote {
-            Some(vote) if vote.committed && vote.leader_id.voted_for() == Some(self.node_id) => {
+            Some(vote) if self.leads_by(vote) => {
                 entries.iter().all(|e| e.log_id.leader_id == vote.leader_id)
             }
             _ => false,
         }
+    }
+
+    /// Whether `vote` makes this node the leader of its term (granted by a quorum).
+    fn leads_by(&self, vote: &Vote) -> bool {
+        vote.committed && vote.leader_id.voted_for() == Some(self.node_id)
     }
 
     /// openraft 0.9 resumes leading at start-up when the saved vote is this node's own,
@@ -164,7 +169,7 @@ impl<S: StateMachine> LogStore<S> {
     /// by log id. So this node's own committed vote is read back as uncommitted (it voted for
     /// itself in that term, and still did), which makes it stand for election in a new term.
     fn no_leadership_across_restarts(&self, vote: Vote) -> Vote {
-        if vote.committed && vote.leader_id.voted_for() == Some(self.node_id) {
+        if self.leads_by(&vote) {
             Vote::new(vote.leader_id.term, self.node_id)
         } else {
             vote
