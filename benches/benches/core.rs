@@ -28,10 +28,15 @@ fn compile_10k(c: &mut Criterion) {
 }
 
 fn registered_state() -> SchedulerState {
+    registered_fan(NODES)
+}
+
+/// A state with the fan-out of `width` nodes registered as `fan@v1`.
+fn registered_fan(width: usize) -> SchedulerState {
     let mut state = SchedulerState::default();
     let register = Command::Register {
         tasks: vec![baton_benches::pass_task()],
-        workflows: vec![baton_benches::fan_out(NODES)],
+        workflows: vec![baton_benches::fan_out(width)],
     };
     let response = state.apply_one(register, &mut Vec::new());
     assert!(matches!(response, Response::Registered(_)), "{response:?}");
@@ -100,6 +105,37 @@ fn apply_fan_out(c: &mut Criterion) {
     group.finish();
 }
 
+/// The scale run's burst as one log entry: 1,000 launches of a 10-node
+/// fan-out, each queueing its ten nodes.
+fn apply_launches(c: &mut Criterion) {
+    const LAUNCHES: usize = 1000;
+    let mut group = c.benchmark_group("state_machine");
+    group.throughput(Throughput::Elements(LAUNCHES as u64));
+    group.bench_function("launch_1000_ten_node_fans", |b| {
+        b.iter_batched(
+            || {
+                let launches: Vec<Command> = (0..LAUNCHES)
+                    .map(|i| Command::Launch {
+                        workflow: Identifier::new("default", "development", "fan", "v1"),
+                        inputs: Values::new(),
+                        pool: String::new(),
+                        request_id: format!("launch-{i}"),
+                        now_ms: 1,
+                    })
+                    .collect();
+                (registered_fan(10), launches)
+            },
+            |(mut state, launches)| {
+                let mut effects = Vec::new();
+                apply_all(&mut state, launches, &mut effects);
+                (state, effects)
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
 /// The dispatcher's decisions: 10,000 ready nodes placed on 4 executors of
 /// 64 slots, each slot freed as soon as it is used (as results come back).
 fn dispatch_10k(c: &mut Criterion) {
@@ -138,5 +174,11 @@ fn dispatch_10k(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, compile_10k, apply_fan_out, dispatch_10k);
+criterion_group!(
+    benches,
+    compile_10k,
+    apply_fan_out,
+    apply_launches,
+    dispatch_10k
+);
 criterion_main!(benches);

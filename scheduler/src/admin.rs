@@ -266,7 +266,7 @@ impl Admin for AdminService {
         let known = self.read(|state| {
             let id = state.launch_requests.get(&request.request_id)?;
             Some(LaunchResponse {
-                execution_id: id.0.clone(),
+                execution_id: id.to_string(),
                 workflow: state.execution(id).map(|e| (&e.workflow).into()),
             })
         });
@@ -317,7 +317,7 @@ impl Admin for AdminService {
                 execution,
                 workflow,
             } => Ok(Response::new(LaunchResponse {
-                execution_id: execution.0,
+                execution_id: execution.to_string(),
                 workflow: Some((&workflow).into()),
             })),
             other => Err(Status::internal(format!("unexpected response {other:?}"))),
@@ -330,7 +330,7 @@ impl Admin for AdminService {
             return leader.get_execution(forwarded(inner)).await;
         }
         let request = Request::from_parts(metadata, extensions, inner);
-        let id = ExecutionId(request.into_inner().execution_id);
+        let id = ExecutionId(request.into_inner().execution_id.into());
         self.read(|state| {
             let execution = state
                 .execution(&id)
@@ -404,7 +404,7 @@ impl Admin for AdminService {
         let held_here = self.cluster.is_leader()
             && self.read(|state| {
                 state
-                    .execution(&ExecutionId(inner.execution_id.clone()))
+                    .execution(&ExecutionId(inner.execution_id.as_str().into()))
                     .is_some()
             });
         let route = if held_here {
@@ -417,7 +417,7 @@ impl Admin for AdminService {
             return Ok(Response::new(Box::pin(stream)));
         }
         let request = Request::from_parts(metadata, extensions, inner);
-        let id = ExecutionId(request.into_inner().execution_id);
+        let id = ExecutionId(request.into_inner().execution_id.into());
         // Subscribe before reading the history, so no event falls in between.
         let mut live = self.events.subscribe();
         let exists = self.read(|state| state.execution(&id).is_some());
@@ -497,7 +497,7 @@ impl Admin for AdminService {
             return leader.cancel(forwarded(inner)).await;
         }
         let request = Request::from_parts(metadata, extensions, inner);
-        let id = ExecutionId(request.into_inner().execution_id);
+        let id = ExecutionId(request.into_inner().execution_id.into());
         let response = self
             .proposer
             .propose(Command::Cancel {
@@ -523,7 +523,7 @@ impl Admin for AdminService {
         }
         let request = Request::from_parts(metadata, extensions, inner);
         let request = request.into_inner();
-        let id = ExecutionId(request.execution_id);
+        let id = ExecutionId(request.execution_id.into());
         self.read(|state| {
             let execution = state
                 .execution(&id)

@@ -55,9 +55,50 @@ pub struct CompiledWorkflow {
     /// Node id -> index, built on first use (not part of the replicated form).
     #[serde(skip)]
     index: std::sync::OnceLock<HashMap<String, u32>>,
+    /// Each node's pool but for a launch's pin, built on first use (not
+    /// part of the replicated form): shared, so that queueing a node
+    /// allocates no pool name.
+    #[serde(skip)]
+    pools: std::sync::OnceLock<Vec<NodePool>>,
+}
+
+/// Where a node runs, as far as its workflow and task decide.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodePool {
+    /// The node pins its own pool, which a launch's pin does not override.
+    pub pinned: bool,
+    /// The pool: the node's pin, else the workflow's, else the task's, else `default`.
+    pub name: Arc<str>,
 }
 
 impl CompiledWorkflow {
+    /// Each node's pool but for a launch's pin (pin precedence: node,
+    /// launch, workflow, task, `default`). `task_pool` gives a task's
+    /// default pool; tasks never change once registered, so the answer is
+    /// computed once.
+    pub fn node_pools<'a>(
+        &self,
+        task_pool: impl Fn(&Identifier) -> Option<&'a str>,
+    ) -> &[NodePool] {
+        self.pools.get_or_init(|| {
+            let mut shared: HashMap<&str, Arc<str>> = HashMap::new();
+            self.nodes
+                .iter()
+                .map(|node| {
+                    let name = [node.pool.as_str(), self.spec.pool.as_str()]
+                        .into_iter()
+                        .chain(task_pool(&node.task))
+                        .find(|p| !p.is_empty())
+                        .unwrap_or("default");
+                    NodePool {
+                        pinned: !node.pool.is_empty(),
+                        name: shared.entry(name).or_insert_with(|| name.into()).clone(),
+                    }
+                })
+                .collect()
+        })
+    }
+
     pub fn node_index(&self, id: &str) -> Option<u32> {
         self.index
             .get_or_init(|| {
@@ -229,6 +270,7 @@ pub fn compile(
         nodes,
         outputs,
         index: Default::default(),
+        pools: Default::default(),
     })
 }
 

@@ -21,7 +21,7 @@ pub fn execution_to_proto(
                 phase: node.phase.to_proto() as i32,
                 attempt: node.attempt,
                 executor: node.executor.clone(),
-                pool: node.pool.clone(),
+                pool: node.pool.to_string(),
                 error: node.error.clone(),
                 outputs: values_to_proto(&node.outputs),
                 started_at_ms: node.started_at_ms,
@@ -32,7 +32,7 @@ pub fn execution_to_proto(
         _ => Vec::new(),
     };
     baton_proto::Execution {
-        id: execution.id.0.clone(),
+        id: execution.id.to_string(),
         workflow: Some((&execution.workflow).into()),
         phase: execution.phase.to_proto() as i32,
         inputs: values_to_proto(&execution.inputs),

@@ -85,7 +85,11 @@ impl DispatchBook {
         if !self.queued.insert(key.clone()) {
             return;
         }
-        let queue = self.pools.entry(pool.to_owned()).or_default();
+        // Looked up by reference first: a pool's name is allocated once, not per node.
+        let queue = match self.pools.get_mut(pool) {
+            Some(queue) => queue,
+            None => self.pools.entry(pool.to_owned()).or_default(),
+        };
         if not_before_ms > now_ms {
             queue.delayed.push(Reverse((not_before_ms, key)));
         } else {

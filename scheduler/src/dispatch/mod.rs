@@ -325,7 +325,7 @@ impl Dispatcher {
 
     fn node_key(&self, r: &AttemptRef) -> Option<NodeKey> {
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-        let id = ExecutionId(r.execution_id.clone());
+        let id = ExecutionId(r.execution_id.as_str().into());
         let execution = state.execution(&id)?;
         let node = state.workflow_of(execution)?.node_index(&r.node_id)?;
         Some((id, node))
@@ -340,7 +340,7 @@ impl Dispatcher {
             .map(|n| n.id.clone())
             .unwrap_or_default();
         AttemptRef {
-            execution_id: key.0 .0.clone(),
+            execution_id: key.0.to_string(),
             node_id,
             attempt,
         }
@@ -585,7 +585,7 @@ impl Dispatcher {
         };
         Some(baton_proto::Assign {
             attempt: Some(AttemptRef {
-                execution_id: key.0 .0.clone(),
+                execution_id: key.0.to_string(),
                 node_id: compiled.id.clone(),
                 attempt: node.attempt + 1,
             }),

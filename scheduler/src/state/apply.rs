@@ -246,17 +246,24 @@ impl SchedulerState {
         }
         let (compiled, inputs) = self.check_launch(workflow, inputs)?;
         self.launches += 1;
-        let id = ExecutionId(format!("{}-{}", compiled.spec.id.name, self.launches));
+        let id = ExecutionId(format!("{}-{}", compiled.spec.id.name, self.launches).into());
+        let tasks = &self.tasks;
+        let node_pools = compiled.node_pools(|task| tasks.get(task).map(|t| t.pool.as_str()));
+        let launch_pool: Option<Arc<str>> = (!pool.is_empty()).then(|| pool.as_str().into());
         let nodes = compiled
             .nodes
             .iter()
-            .map(|n| NodeState {
+            .zip(node_pools)
+            .map(|(n, node_pool)| NodeState {
                 phase: NodePhase::Pending,
                 attempt: 0,
                 retries_used: 0,
                 lost_attempts: 0,
                 waiting_on: n.upstream.len() as u32,
-                pool: String::new(),
+                pool: match &launch_pool {
+                    Some(launch_pool) if !node_pool.pinned => launch_pool.clone(),
+                    _ => node_pool.name.clone(),
+                },
                 executor: String::new(),
                 not_before_ms: 0,
                 outputs: Values::new(),
@@ -278,7 +285,9 @@ impl SchedulerState {
             error: String::new(),
             created_at_ms: now_ms,
             finished_at_ms: 0,
-            events: Vec::new(),
+            // Launched, then queued, running and succeeded for each node,
+            // then finished: the history's usual length, reserved at once.
+            events: Vec::with_capacity(2 + 3 * compiled.nodes.len()),
         };
         let event = execution.record(
             now_ms,
@@ -294,7 +303,6 @@ impl SchedulerState {
             if node.upstream.is_empty() {
                 self.queue_node(
                     &mut execution,
-                    &compiled,
                     i as u32,
                     now_ms,
                     now_ms,
@@ -314,38 +322,19 @@ impl SchedulerState {
         })
     }
 
-    /// Moves a node to Queued in its pool (pin precedence: node, launch,
-    /// workflow, task, `default`).
-    #[allow(clippy::too_many_arguments)]
+    /// Moves a node to Queued in the pool settled at launch.
     fn queue_node(
         &self,
         execution: &mut Execution,
-        workflow: &CompiledWorkflow,
         node: u32,
         now_ms: u64,
         not_before_ms: u64,
         message: String,
         effects: &mut Vec<Effect>,
     ) {
-        let compiled = &workflow.nodes[node as usize];
-        let task_pool = self
-            .tasks
-            .get(&compiled.task)
-            .map(|t| t.pool.as_str())
-            .unwrap_or("");
-        let pool = [
-            compiled.pool.as_str(),
-            execution.pool.as_str(),
-            workflow.spec.pool.as_str(),
-            task_pool,
-        ]
-        .into_iter()
-        .find(|p| !p.is_empty())
-        .unwrap_or("default")
-        .to_owned();
         let state = &mut execution.nodes[node as usize];
         state.phase = NodePhase::Queued;
-        state.pool = pool.clone();
+        let pool = state.pool.clone();
         state.not_before_ms = not_before_ms;
         let attempt = state.attempt;
         let event = execution.record(
@@ -530,15 +519,7 @@ impl SchedulerState {
             let state = &mut execution.nodes[down as usize];
             state.waiting_on -= 1;
             if state.waiting_on == 0 && state.phase == NodePhase::Pending {
-                self.queue_node(
-                    &mut execution,
-                    &workflow,
-                    down,
-                    now_ms,
-                    now_ms,
-                    String::new(),
-                    effects,
-                );
+                self.queue_node(&mut execution, down, now_ms, now_ms, String::new(), effects);
             }
         }
         if execution.unfinished == 0 {
@@ -604,7 +585,6 @@ impl SchedulerState {
             );
             self.queue_node(
                 &mut execution,
-                &workflow,
                 node,
                 now_ms,
                 now_ms + backoff,
@@ -631,7 +611,7 @@ impl SchedulerState {
         now_ms: u64,
         effects: &mut Vec<Effect>,
     ) -> Response {
-        let (mut execution, workflow) = match self.take_running(id, node, attempt, None) {
+        let (mut execution, _) = match self.take_running(id, node, attempt, None) {
             Ok(taken) => taken,
             Err(ignored) => return ignored,
         };
@@ -646,15 +626,7 @@ impl SchedulerState {
             fail_node(&mut execution, node, attempt, why, now_ms, effects);
         } else {
             let message = format!("attempt {attempt} lost with executor {executor}; running again");
-            self.queue_node(
-                &mut execution,
-                &workflow,
-                node,
-                now_ms,
-                now_ms,
-                message,
-                effects,
-            );
+            self.queue_node(&mut execution, node, now_ms, now_ms, message, effects);
         }
         self.executions.insert(id.clone(), execution);
         Response::Done

@@ -2,13 +2,14 @@
 //! phase enums whose transitions the state machine performs.
 
 use std::fmt;
+use std::sync::Arc;
 
 use baton_model::{Identifier, Values};
 use serde::{Deserialize, Serialize};
 
 /// The id of one execution, unique in the cluster: `{workflow name}-{seq}`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct ExecutionId(pub String);
+pub struct ExecutionId(pub Arc<str>);
 
 impl fmt::Display for ExecutionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -92,7 +93,9 @@ pub struct NodeState {
     pub lost_attempts: u32,
     /// Upstream nodes not yet succeeded.
     pub waiting_on: u32,
-    pub pool: String,
+    /// Where the node runs (pin precedence: node, launch, workflow, task,
+    /// `default`), settled at launch; shared with its other nodes.
+    pub pool: Arc<str>,
     pub executor: String,
     /// Earliest time (ms) a queued retry may be dispatched.
     pub not_before_ms: u64,

@@ -113,7 +113,7 @@ pub enum Effect {
     NodeQueued {
         execution: ExecutionId,
         node: u32,
-        pool: String,
+        pool: Arc<str>,
         not_before_ms: u64,
     },
     /// A running attempt must be stopped on its executor.
