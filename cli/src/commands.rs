@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use baton_model::spec::{parse_yaml, SpecDocument};
 use baton_model::Identifier;
 use baton_proto::*;
+use baton_scheduler::admin::MAX_BATCH_LAUNCHES;
 use futures::StreamExt;
 
 use crate::client::{retryable, CliError, Client};
@@ -117,6 +118,117 @@ pub async fn launch(
     client
         .call(request, |mut a, r| async move { a.launch(r).await })
         .await
+}
+
+/// Reads a batch of launches, one JSON object per line (blank lines and
+/// lines starting with `#` are skipped); nothing is sent if any line is bad.
+pub fn read_batch(file: &std::path::Path) -> Result<LaunchBatchRequest, CliError> {
+    let name = file.display().to_string();
+    let text = if name == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(file)
+    }
+    .map_err(|e| CliError::BadInput(format!("cannot read {name}: {e}")))?;
+    let request_id = new_request_id();
+    let mut launches = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let at = format!("{name}:{}", number + 1);
+        let launch =
+            parse_batch_line(line).map_err(|why| CliError::BadInput(format!("{at}: {why}")))?;
+        launches.push(LaunchRequest {
+            // Unique per line, so a retried batch launches nothing twice.
+            request_id: format!("{request_id}-{}", number + 1),
+            ..launch
+        });
+    }
+    if launches.is_empty() {
+        return Err(CliError::BadInput(format!("{name} holds no launches")));
+    }
+    if launches.len() > MAX_BATCH_LAUNCHES {
+        return Err(CliError::BadInput(format!(
+            "{name} holds {} launches; at most {MAX_BATCH_LAUNCHES} go in one batch",
+            launches.len()
+        )));
+    }
+    Ok(LaunchBatchRequest { launches })
+}
+
+/// One line of a batch: `{"workflow": ..., "inputs": {...}, "pool": ...}`.
+fn parse_batch_line(line: &str) -> Result<LaunchRequest, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| format!("not a JSON object: {e}"))?;
+    let serde_json::Value::Object(fields) = value else {
+        return Err("not a JSON object".into());
+    };
+    let mut launch = LaunchRequest::default();
+    for (key, value) in fields {
+        match (key.as_str(), value) {
+            ("workflow", serde_json::Value::String(name)) => {
+                let id = Identifier::parse(&name).map_err(|e| e.to_string())?;
+                launch.workflow = Some((&id).into());
+            }
+            ("pool", serde_json::Value::String(pool)) => launch.pool = pool,
+            ("inputs", serde_json::Value::Object(inputs)) => {
+                // As text, parsed against the declared types by the
+                // scheduler: a string as it is, anything else as JSON.
+                for (name, value) in inputs {
+                    let text = match value {
+                        serde_json::Value::String(text) => text,
+                        other => other.to_string(),
+                    };
+                    launch.text_inputs.insert(name, text);
+                }
+            }
+            ("workflow" | "pool", _) => return Err(format!("`{key}` must be a string")),
+            ("inputs", _) => return Err("`inputs` must be an object of NAME: VALUE".into()),
+            _ => {
+                return Err(format!(
+                    "unknown field `{key}`; a launch has workflow, inputs and pool"
+                ))
+            }
+        }
+    }
+    if launch.workflow.is_none() {
+        return Err("no `workflow` named".into());
+    }
+    Ok(launch)
+}
+
+pub async fn run_batch(
+    client: &mut Client,
+    request: LaunchBatchRequest,
+    output: Output,
+) -> Result<(), CliError> {
+    let response = client
+        .call(request, |mut a, r| async move { a.launch_batch(r).await })
+        .await?;
+    match output {
+        Output::Json => print_json(&serde_json::Value::Array(
+            response
+                .launched
+                .iter()
+                .map(|l| {
+                    serde_json::json!({
+                        "execution": l.execution_id,
+                        "workflow": render::id(&l.workflow),
+                    })
+                })
+                .collect(),
+        )),
+        Output::Text => {
+            let mut out = std::io::stdout().lock();
+            for launched in &response.launched {
+                writeln!(out, "{}", launched.execution_id)
+                    .map_err(|e| CliError::Refused(format!("cannot write the output: {e}")))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 pub async fn run(

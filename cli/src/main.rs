@@ -92,6 +92,14 @@ enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// Launch many executions in one request, all or nothing (one log entry).
+    ///
+    /// FILE (`-` for stdin) holds one launch per line, as JSON:
+    /// `{"workflow": "al-loop@v2", "inputs": {"lr": 0.1, "rounds": 3}, "pool": "gpu"}`.
+    /// Inputs are read as their declared types, like `run -i`; `pool` is optional.
+    /// A bad launch refuses the whole batch and names its line. Prints one
+    /// execution id per line, in the file's order.
+    RunBatch { file: PathBuf },
     /// Show an execution, its inputs, outputs and nodes.
     Get { execution: String },
     /// Follow an execution's events until it ends.
@@ -229,6 +237,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             commands::parse_inputs(&inputs)?;
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
             commands::run(&mut client, &workflow, &inputs, pool, wait, output).await
+        }
+        Command::RunBatch { file } => {
+            let request = commands::read_batch(&file)?;
+            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
+            commands::run_batch(&mut client, request, output).await
         }
         Command::Get { execution } => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;

@@ -190,6 +190,144 @@ fn rejected(response: state::Response) -> std::result::Result<state::Response, S
     }
 }
 
+/// Most launches one LaunchBatch request may hold.
+pub const MAX_BATCH_LAUNCHES: usize = 10_000;
+
+/// A launch checked against the leader's state.
+enum PreparedLaunch {
+    /// Launched before under the same request id: that launch's answer.
+    Known(LaunchResponse),
+    /// New and valid: the command to propose.
+    New(Command),
+}
+
+/// Checks a launch on the current state, so that a bad launch never
+/// reaches the log: the workflow exists, text inputs parse as their
+/// declared types, and the inputs fit the workflow's interface.
+fn prepare_launch(
+    state: &SchedulerState,
+    request: LaunchRequest,
+) -> std::result::Result<PreparedLaunch, Status> {
+    let workflow: Identifier = request
+        .workflow
+        .as_ref()
+        .map(Into::into)
+        .unwrap_or_default();
+    if workflow.name.is_empty() {
+        return Err(Status::invalid_argument("no workflow named"));
+    }
+    let workflow = workflow.with_global_defaults();
+    // A retried launch whose first attempt went through: answer with its execution.
+    if let Some(id) = state.launch_requests.get(&request.request_id) {
+        return Ok(PreparedLaunch::Known(LaunchResponse {
+            execution_id: id.to_string(),
+            workflow: state.execution(id).map(|e| (&e.workflow).into()),
+        }));
+    }
+    let mut inputs =
+        values_from_proto(&request.inputs).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let compiled = state
+        .workflow(&workflow)
+        .ok_or_else(|| SchedulerError::not_found(format!("unknown workflow `{workflow}`")))?;
+    let mut problems = Vec::new();
+    for (name, text) in request.text_inputs {
+        match compiled.spec.interface.input(&name) {
+            Some(var) => match Value::parse_text(&var.ty, &text) {
+                Ok(v) => {
+                    inputs.insert(name, v);
+                }
+                Err(why) => problems.push(format!("input `{name}` ({}): {why}", var.ty)),
+            },
+            None => {
+                // Reported by check_launch with the list of inputs.
+                inputs.insert(name, Value::String(text));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Status::invalid_argument(problems.join("; ")));
+    }
+    // The checked inputs (defaults filled in) are what the state machine
+    // would compute again at apply.
+    let (_, inputs) = state.check_launch(&workflow, inputs)?;
+    Ok(PreparedLaunch::New(Command::Launch {
+        workflow,
+        inputs,
+        pool: request.pool,
+        request_id: request.request_id,
+        now_ms: now_ms(),
+    }))
+}
+
+/// The answer to a launch the state machine applied.
+fn launched(response: state::Response) -> std::result::Result<LaunchResponse, Status> {
+    match response {
+        state::Response::Launched {
+            execution,
+            workflow,
+        } => Ok(LaunchResponse {
+            execution_id: execution.to_string(),
+            workflow: Some((&workflow).into()),
+        }),
+        other => Err(Status::internal(format!("unexpected response {other:?}"))),
+    }
+}
+
+/// Refuses a batch that is empty, too large, or repeats a request id (the
+/// second launch would silently answer with the first one's execution).
+fn check_batch(launches: &[LaunchRequest]) -> std::result::Result<(), Status> {
+    if launches.is_empty() {
+        return Err(Status::invalid_argument("the batch holds no launches"));
+    }
+    if launches.len() > MAX_BATCH_LAUNCHES {
+        return Err(Status::invalid_argument(format!(
+            "the batch holds {} launches; at most {MAX_BATCH_LAUNCHES} go in one batch",
+            launches.len()
+        )));
+    }
+    let mut first_with_id: HashMap<&str, usize> = HashMap::new();
+    for (i, launch) in launches.iter().enumerate() {
+        if launch.request_id.is_empty() {
+            continue;
+        }
+        if let Some(first) = first_with_id.insert(&launch.request_id, i) {
+            return Err(Status::invalid_argument(format!(
+                "launch #{} repeats the request id `{}` of launch #{}",
+                i + 1,
+                launch.request_id,
+                first + 1
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A refusal of one launch of a batch, naming it (counted from 1).
+fn in_batch(index: usize, status: &Status) -> Status {
+    Status::new(
+        status.code(),
+        format!("launch #{}: {}", index + 1, status.message()),
+    )
+}
+
+/// A launch of a batch that the state machine refused after its check,
+/// naming the launches before it, which did go through.
+fn refused_midway(index: usize, status: &Status, before: &[LaunchResponse]) -> Status {
+    let status = in_batch(index, status);
+    if before.is_empty() {
+        return status;
+    }
+    let ids: Vec<&str> = before.iter().map(|a| a.execution_id.as_str()).collect();
+    Status::new(
+        status.code(),
+        format!(
+            "{} (launched before it in the batch: {})",
+            status.message(),
+            ids.join(", ")
+        ),
+    )
+}
+
 #[tonic::async_trait]
 impl Admin for AdminService {
     async fn register(&self, request: Request<RegisterRequest>) -> Result<RegisterResponse> {
@@ -251,77 +389,64 @@ impl Admin for AdminService {
         if let Route::Leader(mut leader) = self.route(&metadata).await? {
             return leader.launch(forwarded(inner)).await;
         }
-        let request = Request::from_parts(metadata, extensions, inner);
-        let request = request.into_inner();
-        let workflow: Identifier = request
-            .workflow
-            .as_ref()
-            .map(Into::into)
-            .unwrap_or_default();
-        if workflow.name.is_empty() {
-            return Err(Status::invalid_argument("no workflow named"));
+        let request = Request::from_parts(metadata, extensions, inner).into_inner();
+        let command = match self.read(|state| prepare_launch(state, request))? {
+            PreparedLaunch::Known(known) => return Ok(Response::new(known)),
+            PreparedLaunch::New(command) => command,
+        };
+        let response = self.proposer.propose(command).await?;
+        Ok(Response::new(launched(rejected(response)?)?))
+    }
+
+    async fn launch_batch(
+        &self,
+        request: Request<LaunchBatchRequest>,
+    ) -> Result<LaunchBatchResponse> {
+        let (metadata, extensions, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route(&metadata).await? {
+            return leader.launch_batch(forwarded(inner)).await;
         }
-        let workflow = workflow.with_global_defaults();
-        // A retried launch whose first attempt went through: answer with its execution.
-        let known = self.read(|state| {
-            let id = state.launch_requests.get(&request.request_id)?;
-            Some(LaunchResponse {
-                execution_id: id.to_string(),
-                workflow: state.execution(id).map(|e| (&e.workflow).into()),
-            })
-        });
-        if let Some(known) = known {
-            return Ok(Response::new(known));
-        }
-        let mut inputs = values_from_proto(&request.inputs)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        // Parse text inputs against the declared types and check everything
-        // on the current state, so a bad launch never reaches the log.
+        let launches = Request::from_parts(metadata, extensions, inner)
+            .into_inner()
+            .launches;
+        check_batch(&launches)?;
+        // Every launch is checked before any is proposed: one bad launch
+        // refuses the whole batch.
+        let mut answers: Vec<Option<LaunchResponse>> = Vec::with_capacity(launches.len());
+        let mut commands = Vec::with_capacity(launches.len());
         self.read(|state| -> std::result::Result<(), Status> {
-            let compiled = state.workflow(&workflow).ok_or_else(|| {
-                SchedulerError::not_found(format!("unknown workflow `{workflow}`"))
-            })?;
-            let mut problems = Vec::new();
-            for (name, text) in &request.text_inputs {
-                match compiled.spec.interface.input(name) {
-                    Some(var) => match Value::parse_text(&var.ty, text) {
-                        Ok(v) => {
-                            inputs.insert(name.clone(), v);
-                        }
-                        Err(why) => problems.push(format!("input `{name}` ({}): {why}", var.ty)),
-                    },
-                    None => {
-                        // Reported by check_launch with the list of inputs.
-                        inputs.insert(name.clone(), Value::String(text.clone()));
+            for (i, launch) in launches.into_iter().enumerate() {
+                match prepare_launch(state, launch).map_err(|s| in_batch(i, &s))? {
+                    PreparedLaunch::Known(known) => answers.push(Some(known)),
+                    PreparedLaunch::New(command) => {
+                        answers.push(None);
+                        commands.push(command);
                     }
                 }
             }
-            if !problems.is_empty() {
-                return Err(Status::invalid_argument(problems.join("; ")));
-            }
-            state.check_launch(&workflow, inputs.clone())?;
             Ok(())
         })?;
-        let response = self
-            .proposer
-            .propose(Command::Launch {
-                workflow,
-                inputs,
-                pool: request.pool,
-                request_id: request.request_id,
-                now_ms: now_ms(),
-            })
-            .await?;
-        match rejected(response)? {
-            state::Response::Launched {
-                execution,
-                workflow,
-            } => Ok(Response::new(LaunchResponse {
-                execution_id: execution.to_string(),
-                workflow: Some((&workflow).into()),
-            })),
-            other => Err(Status::internal(format!("unexpected response {other:?}"))),
+        // One enqueue goes into one log entry, so the batch commits (or is
+        // lost before it is acknowledged) as a whole.
+        let mut responses = self.proposer.propose_many(commands).await?.into_iter();
+        let mut out = Vec::with_capacity(answers.len());
+        for (i, answer) in answers.into_iter().enumerate() {
+            let answer = match answer {
+                Some(known) => known,
+                None => {
+                    let response = responses.next().ok_or_else(|| {
+                        Status::internal("the state machine returned too few responses")
+                    })?;
+                    // Checked just before, so only a change of state in
+                    // between could refuse it; say what did go through.
+                    rejected(response)
+                        .and_then(launched)
+                        .map_err(|status| refused_midway(i, &status, &out))?
+                }
+            };
+            out.push(answer);
         }
+        Ok(Response::new(LaunchBatchResponse { launched: out }))
     }
 
     async fn get_execution(&self, request: Request<GetExecutionRequest>) -> Result<Execution> {
@@ -671,5 +796,48 @@ impl AdminService {
         MembershipResponse {
             members: members(&status.voters, &status.learners),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn launch(request_id: &str) -> LaunchRequest {
+        LaunchRequest {
+            request_id: request_id.into(),
+            ..Default::default()
+        }
+    }
+
+    fn refusal(launches: &[LaunchRequest]) -> String {
+        let status = check_batch(launches).expect_err("the batch should be refused");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        status.message().to_owned()
+    }
+
+    #[test]
+    fn a_batch_must_hold_launches_and_not_too_many() {
+        assert_eq!(refusal(&[]), "the batch holds no launches");
+        let too_many = vec![launch(""); MAX_BATCH_LAUNCHES + 1];
+        assert!(refusal(&too_many).contains("holds 10001 launches; at most 10000"));
+        assert!(check_batch(&vec![launch(""); MAX_BATCH_LAUNCHES]).is_ok());
+    }
+
+    #[test]
+    fn a_batch_may_not_repeat_a_request_id() {
+        let repeated = [
+            launch("a"),
+            launch(""),
+            launch("b"),
+            launch(""),
+            launch("a"),
+        ];
+        assert_eq!(
+            refusal(&repeated),
+            "launch #5 repeats the request id `a` of launch #1"
+        );
+        // Launches without an id are never idempotent, so never repeats.
+        assert!(check_batch(&[launch(""), launch(""), launch("a")]).is_ok());
     }
 }

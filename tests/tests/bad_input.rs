@@ -133,6 +133,47 @@ fn bad_launches_and_reads_are_refused_and_launch_nothing() {
         &cluster.baton(&["run", "nope", "-i", "n=1"]),
         &["unknown workflow `default/development/nope`"],
     );
+    // A batch is all or nothing: the good launches before a bad one are not launched.
+    let batch = |name: &str, lines: &str| {
+        let file = write(dir.path(), name, lines);
+        cluster.baton(&["run-batch", &file])
+    };
+    refused(
+        &batch(
+            "bad-value.jsonl",
+            "{\"workflow\": \"w\", \"inputs\": {\"n\": 1}}\n{\"workflow\": \"w\", \"inputs\": {\"n\": \"abc\"}}\n",
+        ),
+        &["launch #2: input `n` (int)", "`abc` is not a valid int"],
+    );
+    refused(
+        &batch(
+            "unknown-workflow.jsonl",
+            "{\"workflow\": \"w\", \"inputs\": {\"n\": 1}}\n{\"workflow\": \"nope\"}\n",
+        ),
+        &["launch #2: unknown workflow `default/development/nope`"],
+    );
+    refused(
+        &batch(
+            "not-json.jsonl",
+            "{\"workflow\": \"w\", \"inputs\": {\"n\": 1}}\n\nw -i n=2\n",
+        ),
+        &["not-json.jsonl:3: not a JSON object"],
+    );
+    refused(
+        &batch(
+            "unknown-field.jsonl",
+            "{\"workflow\": \"w\", \"flavour\": 2}\n",
+        ),
+        &["unknown-field.jsonl:1: unknown field `flavour`"],
+    );
+    refused(
+        &batch("no-workflow.jsonl", "{\"inputs\": {\"n\": 1}}\n"),
+        &["no-workflow.jsonl:1: no `workflow` named"],
+    );
+    refused(
+        &batch("empty.jsonl", "# nothing here\n\n"),
+        &["empty.jsonl holds no launches"],
+    );
     refused(
         &cluster.baton(&["get", "nope-1"]),
         &["unknown execution `nope-1`"],

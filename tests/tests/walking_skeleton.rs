@@ -41,6 +41,39 @@ fn diamond_of_python_tasks_computes_its_total() {
 }
 
 #[test]
+fn a_batch_launches_each_execution_with_its_own_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = DevCluster::start(&dir.path().join("data"));
+    register(
+        &cluster,
+        dir.path(),
+        "wf.yaml",
+        "kind: Task\nname: pass\nversion: v1\ninterface: {inputs: {x: int, tags: list<string>}, outputs: {x: int}}\nrunner: {builtin: noop}\n---\n\
+         kind: Workflow\nname: sweep\nversion: v1\ninterface: {inputs: {n: int, tags: {type: list<string>, default: []}}, outputs: {x: int}}\n\
+         nodes: [{id: a, task: pass@v1, inputs: {x: \"${inputs.n}\", tags: \"${inputs.tags}\"}}]\noutputs: {x: \"${a.x}\"}\n",
+    );
+    let file = write(
+        dir.path(),
+        "sweep.jsonl",
+        "# one launch per line\n\
+         {\"workflow\": \"sweep@v1\", \"inputs\": {\"n\": 1}}\n\
+         {\"workflow\": \"sweep\", \"inputs\": {\"n\": \"2\", \"tags\": [\"b\"]}}\n\
+         \n\
+         {\"workflow\": \"sweep\", \"inputs\": {\"n\": 3}, \"pool\": \"default\"}\n",
+    );
+    let launched = cluster.baton(&["run-batch", &file]).ok().stdout.clone();
+    let ids: Vec<&str> = launched.lines().collect();
+    assert_eq!(ids.len(), 3, "{launched}");
+    for (id, n) in ids.iter().zip(1..) {
+        cluster.baton(&["watch", id]).ok();
+        let execution = cluster.baton(&["get", id, "-o", "json"]).ok().json();
+        assert_eq!(execution["phase"], "SUCCEEDED", "{execution}");
+        assert_eq!(execution["inputs"]["n"], n, "{execution}");
+        assert_eq!(execution["outputs"]["x"], n, "{execution}");
+    }
+}
+
+#[test]
 fn fan_out_of_a_thousand_builtin_nodes_completes() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = DevCluster::start(&dir.path().join("data"));
