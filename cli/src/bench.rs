@@ -52,6 +52,8 @@ pub struct BenchOptions {
     pub w3_launches: usize,
     pub scale_nodes: usize,
     pub concurrent_executions: usize,
+    /// Executions per request of the batched burst.
+    pub launch_batch_size: usize,
     /// TOKIO_WORKER_THREADS of the started processes; 0: tokio's default.
     pub process_threads: u32,
 }
@@ -635,7 +637,64 @@ async fn scale(
         acks.push(took.as_secs_f64() * 1000.0);
         ids.push(response.into_inner().execution_id);
     }
-    for id in &ids {
+    wait_all(client, &ids).await?;
+    acks.sort_by(|a, b| a.total_cmp(b));
+    result.insert("concurrent_executions".into(), ids.len().into());
+    result.insert(
+        "concurrent_seconds".into(),
+        milliseconds(start.elapsed().as_secs_f64()),
+    );
+    insert_p50_p99(result, "launch_ack", &acks);
+
+    // The same number again, launched as batches (one request and one log
+    // entry each) from concurrent clients, as tenants launching sweeps
+    // would: each execution's acknowledgement is its batch's.
+    let batch_size = options.launch_batch_size;
+    let batches = options.concurrent_executions.div_ceil(batch_size);
+    let launches = (0..batches).map(|b| {
+        let mut admin = client.admin();
+        let first = b * batch_size;
+        let last = (first + batch_size).min(options.concurrent_executions);
+        let request = LaunchBatchRequest {
+            launches: (first..last)
+                .map(|i| LaunchRequest {
+                    workflow: Some(Identifier {
+                        name: "bench-ten".into(),
+                        ..Default::default()
+                    }),
+                    request_id: format!("batched-{}-{i}", std::process::id()),
+                    ..Default::default()
+                })
+                .collect(),
+        };
+        tokio::spawn(async move {
+            let begin = Instant::now();
+            let response = admin.launch_batch(request).await;
+            (begin.elapsed(), response)
+        })
+    });
+    let mut acks = Vec::with_capacity(options.concurrent_executions);
+    let mut ids = Vec::with_capacity(options.concurrent_executions);
+    for outcome in futures::future::join_all(launches).await {
+        let (took, response) =
+            outcome.map_err(|e| CliError::Refused(format!("a launch task failed: {e}")))?;
+        let launched = response.map_err(|s| client.error(s))?.into_inner().launched;
+        acks.extend(std::iter::repeat_n(
+            took.as_secs_f64() * 1000.0,
+            launched.len(),
+        ));
+        ids.extend(launched.into_iter().map(|l| l.execution_id));
+    }
+    wait_all(client, &ids).await?;
+    acks.sort_by(|a, b| a.total_cmp(b));
+    result.insert("launch_batch_size".into(), batch_size.into());
+    insert_p50_p99(result, "launch_batch_ack", &acks);
+    Ok(())
+}
+
+/// Waits for each execution to end; one that failed is an error.
+async fn wait_all(client: &mut Client, ids: &[String]) -> Result<(), CliError> {
+    for id in ids {
         let watch = WatchRequest {
             execution_id: id.clone(),
         };
@@ -653,12 +712,5 @@ async fn scale(
             }
         }
     }
-    acks.sort_by(|a, b| a.total_cmp(b));
-    result.insert("concurrent_executions".into(), ids.len().into());
-    result.insert(
-        "concurrent_seconds".into(),
-        milliseconds(start.elapsed().as_secs_f64()),
-    );
-    insert_p50_p99(result, "launch_ack", &acks);
     Ok(())
 }

@@ -138,6 +138,10 @@ enum Command {
         /// Executions of a 10-node workflow launched at once in the scale run.
         #[arg(long, default_value_t = 1000)]
         concurrent_executions: usize,
+        /// Executions per LaunchBatch request in the scale run's second, batched burst
+        /// (at most 10,000, the scheduler's limit per batch).
+        #[arg(long, default_value_t = 100)]
+        launch_batch_size: usize,
         /// Async worker threads of each process the benchmark starts (schedulers and
         /// executor), passed as TOKIO_WORKER_THREADS; 0 keeps tokio's default of one per core.
         /// They all share this machine's cores, and with fewer threads each waits less for one.
@@ -267,6 +271,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             workers,
             scale_nodes,
             concurrent_executions,
+            launch_batch_size,
             process_threads,
         } => {
             if nodes == 0
@@ -274,10 +279,17 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 || workers == 0
                 || scale_nodes == 0
                 || concurrent_executions == 0
+                || launch_batch_size == 0
             {
                 return Err(CliError::BadInput(
-                    "--nodes, --runs, --workers, --scale-nodes and --concurrent-executions must be at least 1".into(),
+                    "--nodes, --runs, --workers, --scale-nodes, --concurrent-executions and --launch-batch-size must be at least 1".into(),
                 ));
+            }
+            if launch_batch_size > baton_scheduler::admin::MAX_BATCH_LAUNCHES {
+                return Err(CliError::BadInput(format!(
+                    "--launch-batch-size is {launch_batch_size}; the scheduler takes at most {} launches per batch",
+                    baton_scheduler::admin::MAX_BATCH_LAUNCHES
+                )));
             }
             let options = bench::BenchOptions {
                 workload,
@@ -290,6 +302,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 w3_launches: 200,
                 scale_nodes,
                 concurrent_executions,
+                launch_batch_size,
                 process_threads,
             };
             bench::run(options, output).await

@@ -34,6 +34,8 @@ fn bench_runs_every_workload_and_prints_one_json_object() {
         "2000",
         "--concurrent-executions",
         "20",
+        "--launch-batch-size",
+        "7",
     ])
     .ok()
     .json();
@@ -47,9 +49,11 @@ fn bench_runs_every_workload_and_prints_one_json_object() {
     positive(&report, "scale_seconds");
     positive(&report, "scheduler_heap_bytes_per_node_large");
     positive(&report, "launch_ack_p99_ms");
+    positive(&report, "launch_batch_ack_p99_ms");
     positive(&report, "concurrent_read_p50_ms");
     positive(&report, "concurrent_read_p99_ms");
     assert_eq!(report["concurrent_executions"], 20, "{report}");
+    assert_eq!(report["launch_batch_size"], 7, "{report}");
     assert_eq!(report["scale_nodes"], 2000, "{report}");
     assert_eq!(report["runner"], "builtin", "{report}");
     assert_eq!(report["nodes"], 1, "{report}");
@@ -83,6 +87,11 @@ fn bench_refuses_empty_sizes_and_unknown_choices() {
         (vec!["--nodes", "0"], "must be at least 1"),
         (vec!["--runs", "0"], "must be at least 1"),
         (vec!["--concurrent-executions", "0"], "must be at least 1"),
+        (vec!["--launch-batch-size", "0"], "must be at least 1"),
+        (
+            vec!["--launch-batch-size", "10001"],
+            "--launch-batch-size is 10001; the scheduler takes at most 10000",
+        ),
         (vec!["--runner", "docker"], "invalid value 'docker'"),
         (vec!["--workload", "w9"], "invalid value 'w9'"),
         (vec!["--process-threads", "many"], "invalid value 'many'"),
