@@ -120,9 +120,16 @@ pub async fn launch(
         .await
 }
 
+/// A batch read from a file, with where each launch came from.
+pub struct Batch {
+    pub request: LaunchBatchRequest,
+    /// `FILE:LINE` of each launch, in order.
+    pub origins: Vec<String>,
+}
+
 /// Reads a batch of launches, one JSON object per line (blank lines and
 /// lines starting with `#` are skipped); nothing is sent if any line is bad.
-pub fn read_batch(file: &std::path::Path) -> Result<LaunchBatchRequest, CliError> {
+pub fn read_batch(file: &std::path::Path) -> Result<Batch, CliError> {
     let name = file.display().to_string();
     let text = if name == "-" {
         std::io::read_to_string(std::io::stdin())
@@ -132,6 +139,7 @@ pub fn read_batch(file: &std::path::Path) -> Result<LaunchBatchRequest, CliError
     .map_err(|e| CliError::BadInput(format!("cannot read {name}: {e}")))?;
     let request_id = new_request_id();
     let mut launches = Vec::new();
+    let mut origins = Vec::new();
     for (number, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -145,6 +153,7 @@ pub fn read_batch(file: &std::path::Path) -> Result<LaunchBatchRequest, CliError
             request_id: format!("{request_id}-{}", number + 1),
             ..launch
         });
+        origins.push(at);
     }
     if launches.is_empty() {
         return Err(CliError::BadInput(format!("{name} holds no launches")));
@@ -155,7 +164,26 @@ pub fn read_batch(file: &std::path::Path) -> Result<LaunchBatchRequest, CliError
             launches.len()
         )));
     }
-    Ok(LaunchBatchRequest { launches })
+    Ok(Batch {
+        request: LaunchBatchRequest { launches },
+        origins,
+    })
+}
+
+/// The scheduler names a refused launch by its place in the batch
+/// (`launch #N: ...`); name its line instead, which the user can open.
+fn at_origin(error: CliError, origins: &[String]) -> CliError {
+    let CliError::Refused(message) = error else {
+        return error;
+    };
+    let origin = message
+        .strip_prefix("launch #")
+        .and_then(|rest| rest.split_once(": "))
+        .and_then(|(number, why)| {
+            let origin = origins.get(number.parse::<usize>().ok()?.checked_sub(1)?)?;
+            Some(format!("{origin}: {why}"))
+        });
+    CliError::Refused(origin.unwrap_or(message))
 }
 
 /// One line of a batch: `{"workflow": ..., "inputs": {...}, "pool": ...}`.
@@ -199,14 +227,14 @@ fn parse_batch_line(line: &str) -> Result<LaunchRequest, String> {
     Ok(launch)
 }
 
-pub async fn run_batch(
-    client: &mut Client,
-    request: LaunchBatchRequest,
-    output: Output,
-) -> Result<(), CliError> {
+pub async fn run_batch(client: &mut Client, batch: Batch, output: Output) -> Result<(), CliError> {
     let response = client
-        .call(request, |mut a, r| async move { a.launch_batch(r).await })
-        .await?;
+        .call(
+            batch.request,
+            |mut a, r| async move { a.launch_batch(r).await },
+        )
+        .await
+        .map_err(|e| at_origin(e, &batch.origins))?;
     match output {
         Output::Json => print_json(&serde_json::Value::Array(
             response
@@ -741,4 +769,38 @@ async fn cluster_status(client: &mut Client, output: Output) -> Result<(), CliEr
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+
+    fn refused(message: &str) -> CliError {
+        CliError::Refused(message.into())
+    }
+
+    #[test]
+    fn a_refused_launch_is_named_by_its_line() {
+        let origins = vec!["sweep.jsonl:2".to_string(), "sweep.jsonl:5".to_string()];
+        let named = at_origin(refused("launch #2: unknown input `m`"), &origins);
+        assert_eq!(named.to_string(), "sweep.jsonl:5: unknown input `m`");
+    }
+
+    #[test]
+    fn messages_that_name_no_launch_of_the_batch_are_kept() {
+        let origins = vec!["sweep.jsonl:2".to_string()];
+        for message in [
+            "launch #3: out of range",
+            "launch #0: not counted from one",
+            "launch #x: not a number",
+            "no leader",
+        ] {
+            assert_eq!(at_origin(refused(message), &origins).to_string(), message);
+        }
+        let not_refused = CliError::BadInput("launch #1: bad".into());
+        assert_eq!(
+            at_origin(not_refused, &origins).to_string(),
+            "launch #1: bad"
+        );
+    }
 }

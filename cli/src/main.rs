@@ -243,9 +243,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             commands::run(&mut client, &workflow, &inputs, pool, wait, output).await
         }
         Command::RunBatch { file } => {
-            let request = commands::read_batch(&file)?;
+            let batch = commands::read_batch(&file)?;
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
-            commands::run_batch(&mut client, request, output).await
+            commands::run_batch(&mut client, batch, output).await
         }
         Command::Get { execution } => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;

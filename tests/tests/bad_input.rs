@@ -141,16 +141,16 @@ fn bad_launches_and_reads_are_refused_and_launch_nothing() {
     refused(
         &batch(
             "bad-value.jsonl",
-            "{\"workflow\": \"w\", \"inputs\": {\"n\": 1}}\n{\"workflow\": \"w\", \"inputs\": {\"n\": \"abc\"}}\n",
+            "# the scheduler refuses the third line (launch #2)\n{\"workflow\": \"w\", \"inputs\": {\"n\": 1}}\n{\"workflow\": \"w\", \"inputs\": {\"n\": \"abc\"}}\n",
         ),
-        &["launch #2: input `n` (int)", "`abc` is not a valid int"],
+        &["bad-value.jsonl:3: input `n` (int)", "`abc` is not a valid int"],
     );
     refused(
         &batch(
             "unknown-workflow.jsonl",
             "{\"workflow\": \"w\", \"inputs\": {\"n\": 1}}\n{\"workflow\": \"nope\"}\n",
         ),
-        &["launch #2: unknown workflow `default/development/nope`"],
+        &["unknown-workflow.jsonl:2: unknown workflow `default/development/nope`"],
     );
     refused(
         &batch(
