@@ -145,6 +145,7 @@ impl SchedulerNode {
         };
         let (shutdown, mut shutdown_rx) = watch::channel(false);
         let router = tonic::transport::Server::builder()
+            .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
             .add_service(health_service)
             .add_service(reflection)
             .add_service(AdminServer::new(admin).max_decoding_message_size(64 << 20))
@@ -190,6 +191,13 @@ impl SchedulerNode {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;
     }
 }
+
+/// Streams open at once on one client connection. A client that sends more
+/// requests at once (a burst of launches) keeps the rest queued on its side.
+/// Without a bound, h2's guard against floods of small DATA frames closes the
+/// connection, failing every request on it, once about 2,000 requests' bodies
+/// wait unread here (`tests/burst.rs`).
+const MAX_STREAMS_PER_CONNECTION: u32 = 1024;
 
 /// Hands the effects of applied commands to the dispatcher and the watchers.
 async fn route_effects(
