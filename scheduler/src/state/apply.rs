@@ -10,7 +10,7 @@ use std::sync::Arc;
 use baton_model::{Identifier, Runner, TaskSpec, Value, Values, WorkflowSpec};
 
 use super::*;
-use crate::compiler::compile;
+use crate::compiler::{compile, NodePool};
 use crate::error::{ErrorCode, SchedulerError};
 
 /// The builtin functions every executor offers.
@@ -260,10 +260,7 @@ impl SchedulerState {
                 retries_used: 0,
                 lost_attempts: 0,
                 waiting_on: n.upstream.len() as u32,
-                pool: match &launch_pool {
-                    Some(launch_pool) if !node_pool.pinned => launch_pool.clone(),
-                    _ => node_pool.name.clone(),
-                },
+                pool: settle_pool(node_pool, launch_pool.as_ref()),
                 executor: String::new(),
                 not_before_ms: 0,
                 outputs: Values::new(),
@@ -322,6 +319,22 @@ impl SchedulerState {
         })
     }
 
+    /// The pool of a node whose pool was not settled at launch.
+    fn unsettled_pool(&self, execution: &Execution, node: u32) -> Arc<str> {
+        let tasks = &self.tasks;
+        let launch_pool: Option<Arc<str>> =
+            (!execution.pool.is_empty()).then(|| execution.pool.as_str().into());
+        self.workflows
+            .get(&execution.workflow)
+            .and_then(|compiled| {
+                let pools = compiled.node_pools(|task| tasks.get(task).map(|t| t.pool.as_str()));
+                pools
+                    .get(node as usize)
+                    .map(|p| settle_pool(p, launch_pool.as_ref()))
+            })
+            .unwrap_or_else(|| "default".into())
+    }
+
     /// Moves a node to Queued in the pool settled at launch.
     fn queue_node(
         &self,
@@ -332,6 +345,12 @@ impl SchedulerState {
         message: String,
         effects: &mut Vec<Effect>,
     ) {
+        if execution.nodes[node as usize].pool.is_empty() {
+            // Left waiting by a version that settled pools at queueing (a
+            // snapshot written before a24bcd7): settle it now.
+            let pool = self.unsettled_pool(execution, node);
+            execution.nodes[node as usize].pool = pool;
+        }
         let state = &mut execution.nodes[node as usize];
         state.phase = NodePhase::Queued;
         let pool = state.pool.clone();
@@ -819,4 +838,13 @@ pub fn check_outputs(task: &TaskSpec, outputs: &Values) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A node's pool: its own pin, else the launch's, else its workflow's, its
+/// task's or `default` (what `node_pool` already holds).
+fn settle_pool(node_pool: &NodePool, launch_pool: Option<&Arc<str>>) -> Arc<str> {
+    match launch_pool {
+        Some(launch_pool) if !node_pool.pinned => launch_pool.clone(),
+        _ => node_pool.name.clone(),
+    }
 }

@@ -575,3 +575,104 @@ fn a_launch_retried_with_its_request_id_creates_one_execution() {
     assert_eq!(first, again);
     assert_eq!(h.state.executions.len(), 1);
 }
+
+const POOL_SPECS: &str = r#"
+kind: Task
+name: on-gpu
+version: v1
+interface: {inputs: {x: int}, outputs: {x: int}}
+runner: {builtin: noop}
+pool: gpu
+---
+kind: Task
+name: anywhere
+version: v1
+interface: {inputs: {x: int}, outputs: {x: int}}
+runner: {builtin: noop}
+---
+kind: Workflow
+name: pools
+version: v1
+interface: {inputs: {n: int}, outputs: {x: int}}
+nodes:
+  - {id: own, task: anywhere@v1, inputs: {x: "${inputs.n}"}, pool: big}
+  - {id: task, task: on-gpu@v1, inputs: {x: "${own.x}"}}
+  - {id: plain, task: anywhere@v1, inputs: {x: "${own.x}"}}
+outputs: {x: "${plain.x}"}
+---
+kind: Workflow
+name: pinned
+version: v1
+interface: {inputs: {n: int}, outputs: {x: int}}
+pool: cpu
+nodes:
+  - {id: task, task: on-gpu@v1, inputs: {x: "${inputs.n}"}}
+outputs: {x: "${task.x}"}
+"#;
+
+/// Launches `workflow` pinned to `pool` ("" for none) and returns each
+/// node's pool, as queued once the first node has completed.
+fn queued_pools(workflow: &str, pool: &str, forget_pools: bool) -> Vec<String> {
+    let mut h = Harness::new();
+    assert!(matches!(
+        h.apply(register_command(POOL_SPECS)),
+        Response::Registered(_)
+    ));
+    let now_ms = h.now;
+    let id = match h.apply(Command::Launch {
+        workflow: Identifier::parse(workflow).unwrap(),
+        inputs: Values::from([("n".to_string(), Value::Int(2))]),
+        pool: pool.into(),
+        request_id: String::new(),
+        now_ms,
+    }) {
+        Response::Launched { execution, .. } => execution,
+        other => panic!("launch failed: {other:?}"),
+    };
+    if forget_pools {
+        // As a snapshot written before pools were settled at launch holds
+        // its waiting nodes: with no pool yet.
+        let execution = h.state.executions.get_mut(&id).unwrap();
+        for node in execution.nodes.iter_mut().filter(|n| n.waiting_on > 0) {
+            node.pool = "".into();
+        }
+        h.state = postcard_roundtrip(&h.state);
+    }
+    let mut pools = BTreeMap::new();
+    let mut take = |effects: &mut Vec<Effect>| {
+        for effect in effects.drain(..) {
+            if let Effect::NodeQueued { node, pool, .. } = effect {
+                pools.insert(node, pool.to_string());
+            }
+        }
+    };
+    take(&mut h.effects);
+    let attempt = h.assign(&id, 0);
+    let r = h.complete(&id, 0, attempt);
+    assert!(matches!(r, Response::Done), "{r:?}");
+    take(&mut h.effects);
+    pools.into_values().collect()
+}
+
+#[test]
+fn a_node_runs_in_the_first_pool_pinned_by_node_launch_workflow_task() {
+    // Node pin, task pool, default.
+    assert_eq!(queued_pools("pools", "", false), ["big", "gpu", "default"]);
+    // A launch pin beats the task's pool, not the node's own.
+    assert_eq!(
+        queued_pools("pools", "tenant-a", false),
+        ["big", "tenant-a", "tenant-a"]
+    );
+    // A workflow pin beats the task's pool; a launch pin beats the workflow's.
+    assert_eq!(queued_pools("pinned", "", false), ["cpu"]);
+    assert_eq!(queued_pools("pinned", "tenant-a", false), ["tenant-a"]);
+}
+
+#[test]
+fn nodes_left_waiting_without_a_pool_by_an_older_version_get_theirs_when_queued() {
+    assert_eq!(queued_pools("pools", "", true), ["big", "gpu", "default"]);
+    assert_eq!(
+        queued_pools("pools", "tenant-a", true),
+        ["big", "tenant-a", "tenant-a"]
+    );
+}
