@@ -146,6 +146,7 @@ impl SchedulerNode {
         let (shutdown, mut shutdown_rx) = watch::channel(false);
         let router = tonic::transport::Server::builder()
             .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+            .initial_connection_window_size(CONNECTION_WINDOW)
             .add_service(health_service)
             .add_service(reflection)
             .add_service(AdminServer::new(admin).max_decoding_message_size(64 << 20))
@@ -192,12 +193,20 @@ impl SchedulerNode {
     }
 }
 
-/// Streams open at once on one client connection. A client that sends more
+/// Streams open at once on one connection. A client that sends more
 /// requests at once (a burst of launches) keeps the rest queued on its side.
 /// Without a bound, h2's guard against floods of small DATA frames closes the
-/// connection, failing every request on it, once about 2,000 requests' bodies
-/// wait unread here (`tests/burst.rs`).
-const MAX_STREAMS_PER_CONNECTION: u32 = 1024;
+/// connection, failing every request on it, once the unread small bodies
+/// exceed half the connection window (each counts as 256 bytes less its
+/// size: about 2,000 requests with the default 1 MiB; `tests/burst.rs`).
+/// Watches hold a stream for as long as they last, and a follower forwards
+/// all its clients' watches over one connection, so the bound is high.
+const MAX_STREAMS_PER_CONNECTION: u32 = 16_384;
+
+/// The connection's receive window: its half, 8 MiB, covers the small
+/// bodies of `MAX_STREAMS_PER_CONNECTION` requests (16,384 × 256 B = 4 MiB)
+/// with room to spare.
+const CONNECTION_WINDOW: u32 = 16 << 20;
 
 /// Hands the effects of applied commands to the dispatcher and the watchers.
 async fn route_effects(

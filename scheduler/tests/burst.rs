@@ -31,7 +31,7 @@ async fn read(channel: Channel, id: String) -> Result<(), tonic::Status> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_thousand_requests_at_once_on_one_connection_are_all_answered() {
+async fn twenty_thousand_requests_at_once_on_one_connection_are_all_answered() {
     let dir = tempfile::tempdir().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let node = SchedulerNode::start(SchedulerConfig::new(dir.path()), listener)
@@ -46,8 +46,9 @@ async fn ten_thousand_requests_at_once_on_one_connection_are_all_answered() {
     // Each request is a HEADERS and one small DATA frame. Once more of
     // those wait unread on the server than h2's flood guard allows (about
     // 2,000 with the default window), it closes the connection and every
-    // request on it fails with "transport error".
-    let requests = (0..10_000).map(|i| tokio::spawn(read(channel.clone(), format!("nope-{i}"))));
+    // request on it fails with "transport error". 20,000 is also more
+    // than the streams one connection may open at once.
+    let requests = (0..20_000).map(|i| tokio::spawn(read(channel.clone(), format!("nope-{i}"))));
     let outcomes = futures::future::join_all(requests).await;
     let failed: Vec<String> = outcomes
         .into_iter()
@@ -56,7 +57,7 @@ async fn ten_thousand_requests_at_once_on_one_connection_are_all_answered() {
         .collect();
     assert!(
         failed.is_empty(),
-        "{} of 10,000 requests failed, the first: {}",
+        "{} of 20,000 requests failed, the first: {}",
         failed.len(),
         failed[0]
     );
