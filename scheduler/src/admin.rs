@@ -311,17 +311,17 @@ fn in_batch(index: usize, status: &Status) -> Status {
 }
 
 /// A launch of a batch that the state machine refused after its check,
-/// naming the launches before it, which did go through.
-fn refused_midway(index: usize, status: &Status, before: &[LaunchResponse]) -> Status {
+/// naming the launches of the batch that did go through.
+fn refused_midway(index: usize, status: &Status, launched: &[LaunchResponse]) -> Status {
     let status = in_batch(index, status);
-    if before.is_empty() {
+    if launched.is_empty() {
         return status;
     }
-    let ids: Vec<&str> = before.iter().map(|a| a.execution_id.as_str()).collect();
+    let ids: Vec<&str> = launched.iter().map(|a| a.execution_id.as_str()).collect();
     Status::new(
         status.code(),
         format!(
-            "{} (launched before it in the batch: {})",
+            "{} (launched from this batch nonetheless: {})",
             status.message(),
             ids.join(", ")
         ),
@@ -430,6 +430,7 @@ impl Admin for AdminService {
         // lost before it is acknowledged) as a whole.
         let mut responses = self.proposer.propose_many(commands).await?.into_iter();
         let mut out = Vec::with_capacity(answers.len());
+        let mut refused = None;
         for (i, answer) in answers.into_iter().enumerate() {
             let answer = match answer {
                 Some(known) => known,
@@ -438,15 +439,23 @@ impl Admin for AdminService {
                         Status::internal("the state machine returned too few responses")
                     })?;
                     // Checked just before, so only a change of state in
-                    // between could refuse it; say what did go through.
-                    rejected(response)
-                        .and_then(launched)
-                        .map_err(|status| refused_midway(i, &status, &out))?
+                    // between could refuse it. The others in the entry
+                    // were applied regardless: all must be reported.
+                    match rejected(response).and_then(launched) {
+                        Ok(answer) => answer,
+                        Err(status) => {
+                            refused.get_or_insert((i, status));
+                            continue;
+                        }
+                    }
                 }
             };
             out.push(answer);
         }
-        Ok(Response::new(LaunchBatchResponse { launched: out }))
+        match refused {
+            Some((i, status)) => Err(refused_midway(i, &status, &out)),
+            None => Ok(Response::new(LaunchBatchResponse { launched: out })),
+        }
     }
 
     async fn get_execution(&self, request: Request<GetExecutionRequest>) -> Result<Execution> {
@@ -822,6 +831,28 @@ mod tests {
         let too_many = vec![launch(""); MAX_BATCH_LAUNCHES + 1];
         assert!(refusal(&too_many).contains("holds 10001 launches; at most 10000"));
         assert!(check_batch(&vec![launch(""); MAX_BATCH_LAUNCHES]).is_ok());
+    }
+
+    #[test]
+    fn a_launch_refused_at_apply_names_itself_and_what_went_through() {
+        let refused = Status::failed_precondition("unknown workflow `w`");
+        let alone = refused_midway(2, &refused, &[]);
+        assert_eq!(alone.code(), tonic::Code::FailedPrecondition);
+        assert_eq!(alone.message(), "launch #3: unknown workflow `w`");
+        let others = [
+            LaunchResponse {
+                execution_id: "w-1".into(),
+                ..Default::default()
+            },
+            LaunchResponse {
+                execution_id: "w-4".into(),
+                ..Default::default()
+            },
+        ];
+        assert_eq!(
+            refused_midway(2, &refused, &others).message(),
+            "launch #3: unknown workflow `w` (launched from this batch nonetheless: w-1, w-4)"
+        );
     }
 
     #[test]
