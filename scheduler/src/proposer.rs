@@ -84,22 +84,22 @@ async fn run(
     mut rx: mpsc::UnboundedReceiver<(Vec<Command>, Reply)>,
 ) {
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    while let Some(first) = rx.recv().await {
+    let mut held_back = None;
+    loop {
+        let first = match held_back.take() {
+            Some(write) => write,
+            None => match rx.recv().await {
+                Some(write) => write,
+                None => return,
+            },
+        };
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             return;
         };
         // Take everything that queued up meanwhile (while a write was in flight).
-        let mut commands = first.0;
-        let mut replies = vec![(first.1, commands.len())];
-        while commands.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok((more, reply)) => {
-                    replies.push((reply, more.len()));
-                    commands.extend(more);
-                }
-                Err(_) => break,
-            }
-        }
+        let joined = join_writes(first, MAX_BATCH, || rx.try_recv().ok());
+        let (commands, replies) = (joined.commands, joined.replies);
+        held_back = joined.held_back;
         // Handed to Raft here, in order; only the wait for the commit runs
         // concurrently, so entries keep the order their commands came in.
         let pending = cluster.submit(commands).await;
@@ -141,5 +141,87 @@ async fn run(
                 }
             }
         });
+    }
+}
+
+/// One caller's commands and where their responses go.
+type Write<C, R> = (Vec<C>, R);
+
+/// Joins `first` and the writes `next` yields into one entry of at most
+/// `max` commands, each reply with its number of commands. A write that
+/// would pass `max` is handed back for the next entry, so only a write
+/// larger than `max` on its own (a big `LaunchBatch`) makes a larger entry.
+fn join_writes<C, R>(
+    first: Write<C, R>,
+    max: usize,
+    mut next: impl FnMut() -> Option<Write<C, R>>,
+) -> Joined<C, R> {
+    let (mut commands, reply) = first;
+    let mut replies = vec![(reply, commands.len())];
+    let mut held_back = None;
+    while commands.len() < max {
+        let Some((more, reply)) = next() else {
+            break;
+        };
+        if commands.len() + more.len() > max {
+            held_back = Some((more, reply));
+            break;
+        }
+        replies.push((reply, more.len()));
+        commands.extend(more);
+    }
+    Joined {
+        commands,
+        replies,
+        held_back,
+    }
+}
+
+/// The commands of one entry, and the write left for the next.
+#[derive(Debug, PartialEq)]
+struct Joined<C, R> {
+    commands: Vec<C>,
+    /// Each write's reply and how many of `commands` are its.
+    replies: Vec<(R, usize)>,
+    held_back: Option<Write<C, R>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{join_writes, Joined};
+
+    #[test]
+    fn writes_join_up_to_the_limit_and_the_one_past_it_waits() {
+        let mut queue = vec![(vec![4, 5, 6], "c"), (vec![2, 3], "b")];
+        let joined = join_writes((vec![1], "a"), 4, || queue.pop());
+        assert_eq!(joined.commands, [1, 2, 3]);
+        assert_eq!(joined.replies, [("a", 1), ("b", 2)]);
+        assert_eq!(joined.held_back, Some((vec![4, 5, 6], "c")));
+        assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn a_write_larger_than_the_limit_goes_alone() {
+        let mut queue = vec![(vec![9], "b")];
+        let joined = join_writes((vec![1; 10], "a"), 4, || queue.pop());
+        assert_eq!(joined.commands.len(), 10);
+        assert_eq!(joined.replies, [("a", 10)]);
+        assert_eq!(joined.held_back, None);
+        assert_eq!(
+            queue,
+            [(vec![9], "b")],
+            "nothing more is taken past the limit"
+        );
+    }
+
+    #[test]
+    fn an_empty_queue_ends_the_entry() {
+        let joined = join_writes((vec![1, 2], "a"), 4, || None);
+        let expected = Joined {
+            commands: vec![1, 2],
+            replies: vec![("a", 2)],
+            held_back: None,
+        };
+        assert_eq!(joined, expected);
     }
 }
