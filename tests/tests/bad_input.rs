@@ -175,6 +175,35 @@ fn bad_launches_and_reads_are_refused_and_launch_nothing() {
         &["empty.jsonl holds no launches"],
     );
     refused(
+        &batch("workflow-type.jsonl", "{\"workflow\": 3}\n"),
+        &["workflow-type.jsonl:1: `workflow` must be a string"],
+    );
+    refused(
+        &batch(
+            "inputs-type.jsonl",
+            "{\"workflow\": \"w\", \"inputs\": [1]}\n",
+        ),
+        &["inputs-type.jsonl:1: `inputs` must be an object of NAME: VALUE"],
+    );
+    refused(
+        &batch(
+            "unknown-input.jsonl",
+            "{\"workflow\": \"w\", \"inputs\": {\"n\": 1, \"m\": 2}}\n",
+        ),
+        &["unknown-input.jsonl:1: unknown input `m`", "n (int)"],
+    );
+    refused(
+        &batch("missing-input.jsonl", "{\"workflow\": \"w\"}\n"),
+        &["missing-input.jsonl:1: missing required input `n` (int)"],
+    );
+    refused(
+        &batch(
+            "too-many.jsonl",
+            &"{\"workflow\": \"w\", \"inputs\": {\"n\": 1}}\n".repeat(10_001),
+        ),
+        &["too-many.jsonl holds 10001 launches; at most 10000 go in one batch"],
+    );
+    refused(
         &cluster.baton(&["get", "nope-1"]),
         &["unknown execution `nope-1`"],
     );

@@ -1,0 +1,149 @@
+//! LaunchBatch through the Admin API of a real node: request ids make a
+//! batch safe to retry, and a refused batch launches nothing.
+
+use std::time::Duration;
+
+use baton_model::spec::{parse_yaml, SpecDocument};
+use baton_proto::v1::admin_client::AdminClient;
+use baton_proto::v1::{
+    Identifier, LaunchBatchRequest, LaunchRequest, ListExecutionsRequest, RegisterRequest,
+};
+use baton_scheduler::{SchedulerConfig, SchedulerNode};
+use tokio::net::TcpListener;
+use tonic::transport::{Channel, Endpoint};
+use tonic::Code;
+
+const SPECS: &str = r#"
+kind: Task
+name: echo
+version: v1
+interface: {inputs: {x: int}, outputs: {x: int}}
+runner: {builtin: noop}
+---
+kind: Workflow
+name: one
+version: v1
+interface: {inputs: {x: int}, outputs: {x: int}}
+nodes:
+  - {id: a, task: echo@v1, inputs: {x: "${inputs.x}"}}
+outputs: {x: "${a.x}"}
+"#;
+
+fn launch(request_id: &str, x: &str) -> LaunchRequest {
+    LaunchRequest {
+        workflow: Some(Identifier {
+            name: "one".into(),
+            ..Default::default()
+        }),
+        text_inputs: [("x".to_string(), x.to_string())].into(),
+        request_id: request_id.into(),
+        ..Default::default()
+    }
+}
+
+async fn batch(
+    admin: &mut AdminClient<Channel>,
+    launches: Vec<LaunchRequest>,
+) -> Result<Vec<String>, tonic::Status> {
+    let response = admin.launch_batch(LaunchBatchRequest { launches }).await?;
+    Ok(response
+        .into_inner()
+        .launched
+        .into_iter()
+        .map(|l| l.execution_id)
+        .collect())
+}
+
+async fn executions(admin: &mut AdminClient<Channel>) -> usize {
+    let request = ListExecutionsRequest { limit: 1000 };
+    admin
+        .list_executions(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .executions
+        .len()
+}
+
+/// Registers SPECS, retrying while the new node elects itself.
+async fn register(admin: &mut AdminClient<Channel>) {
+    let mut request = RegisterRequest::default();
+    for document in parse_yaml(SPECS, "specs").unwrap() {
+        match document {
+            SpecDocument::Task(t) => request.tasks.push((&t).into()),
+            SpecDocument::Workflow(w) => request.workflows.push((&w).into()),
+        }
+    }
+    for _ in 0..100 {
+        match admin.register(request.clone()).await {
+            Ok(_) => return,
+            Err(status) if status.code() == Code::Unavailable => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(status) => panic!("register: {status}"),
+        }
+    }
+    panic!("the node never became leader");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_idempotent_by_request_id_and_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let node = SchedulerNode::start(SchedulerConfig::new(dir.path()), listener)
+        .await
+        .unwrap();
+    let channel = Endpoint::from_shared(format!("http://{}", node.local_addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut admin = AdminClient::new(channel);
+    register(&mut admin).await;
+
+    let first = batch(&mut admin, vec![launch("r1", "1"), launch("r2", "2")])
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 2);
+    assert_ne!(first[0], first[1]);
+
+    // Retried as a whole (its answer was lost): the same executions.
+    let retried = batch(&mut admin, vec![launch("r1", "1"), launch("r2", "2")])
+        .await
+        .unwrap();
+    assert_eq!(retried, first);
+
+    // Known and new ids mixed: answers in the batch's order.
+    let mixed = batch(&mut admin, vec![launch("r3", "3"), launch("r2", "2")])
+        .await
+        .unwrap();
+    assert_eq!(mixed[1], first[1]);
+    assert!(!first.contains(&mixed[0]), "{mixed:?}");
+    assert_eq!(executions(&mut admin).await, 3);
+
+    // Refused whole, naming the launch; nothing launched.
+    let refusals = [
+        (
+            vec![launch("r4", "4"), launch("r4", "5")],
+            "launch #2 repeats the request id `r4` of launch #1",
+        ),
+        (
+            vec![launch("r5", "5"), launch("r6", "six")],
+            "launch #2: input `x` (int)",
+        ),
+        (vec![], "the batch holds no launches"),
+    ];
+    for (launches, expected) in refusals {
+        let status = batch(&mut admin, launches).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+        assert!(status.message().contains(expected), "{status}");
+    }
+    assert_eq!(executions(&mut admin).await, 3);
+    // The refused ids are free: nothing was recorded under them.
+    let later = batch(&mut admin, vec![launch("r4", "4"), launch("r5", "5")])
+        .await
+        .unwrap();
+    assert_eq!(later.len(), 2);
+    assert_eq!(executions(&mut admin).await, 5);
+    node.shutdown().await;
+}
