@@ -2,11 +2,11 @@
 //! streams: the surplus waits its turn in the client instead of costing every
 //! request on the connection.
 
+mod common;
+
 use baton_proto::v1::admin_client::AdminClient;
 use baton_proto::v1::GetExecutionRequest;
-use baton_scheduler::{SchedulerConfig, SchedulerNode};
-use tokio::net::TcpListener;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::Code;
 
 /// A stale read of an execution that does not exist: no Raft, no write.
@@ -32,23 +32,15 @@ async fn read(channel: Channel, id: String) -> Result<(), tonic::Status> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_thousand_requests_at_once_on_one_connection_are_all_answered() {
-    let dir = tempfile::tempdir().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let node = SchedulerNode::start(SchedulerConfig::new(dir.path()), listener)
-        .await
-        .unwrap();
-    let channel = Endpoint::from_shared(format!("http://{}", node.local_addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let one = common::start().await;
 
     // Each request is a HEADERS and one small DATA frame. Once more of
     // those wait unread on the server than h2's flood guard allows (about
     // 2,000 with the default window), it closes the connection and every
     // request on it fails with "transport error". 20,000 is also more
     // than the streams one connection may open at once.
-    let requests = (0..20_000).map(|i| tokio::spawn(read(channel.clone(), format!("nope-{i}"))));
+    let requests =
+        (0..20_000).map(|i| tokio::spawn(read(one.channel.clone(), format!("nope-{i}"))));
     let outcomes = futures::future::join_all(requests).await;
     let failed: Vec<String> = outcomes
         .into_iter()
@@ -61,5 +53,5 @@ async fn twenty_thousand_requests_at_once_on_one_connection_are_all_answered() {
         failed.len(),
         failed[0]
     );
-    node.shutdown().await;
+    one.node.shutdown().await;
 }

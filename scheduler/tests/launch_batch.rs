@@ -1,6 +1,8 @@
 //! LaunchBatch through the Admin API of a real node: request ids make a
 //! batch safe to retry, and a refused batch launches nothing.
 
+mod common;
+
 use std::time::Duration;
 
 use baton_model::spec::{parse_yaml, SpecDocument};
@@ -8,9 +10,7 @@ use baton_proto::v1::admin_client::AdminClient;
 use baton_proto::v1::{
     Identifier, LaunchBatchRequest, LaunchRequest, ListExecutionsRequest, RegisterRequest,
 };
-use baton_scheduler::{SchedulerConfig, SchedulerNode};
-use tokio::net::TcpListener;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::Code;
 
 const SPECS: &str = r#"
@@ -88,17 +88,8 @@ async fn register(admin: &mut AdminClient<Channel>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_is_idempotent_by_request_id_and_refused_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let node = SchedulerNode::start(SchedulerConfig::new(dir.path()), listener)
-        .await
-        .unwrap();
-    let channel = Endpoint::from_shared(format!("http://{}", node.local_addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut admin = AdminClient::new(channel);
+    let one = common::start().await;
+    let mut admin = AdminClient::new(one.channel.clone());
     register(&mut admin).await;
 
     let first = batch(&mut admin, vec![launch("r1", "1"), launch("r2", "2")])
@@ -145,5 +136,5 @@ async fn a_batch_is_idempotent_by_request_id_and_refused_whole() {
         .unwrap();
     assert_eq!(later.len(), 2);
     assert_eq!(executions(&mut admin).await, 5);
-    node.shutdown().await;
+    one.node.shutdown().await;
 }
