@@ -649,3 +649,74 @@ fn a_late_result_from_a_lost_attempt_is_ignored() {
         a.log()
     );
 }
+
+/// Each node of a chain starts on its upstream's result before that result
+/// is committed. With the leader killed in the middle of a chain, every node
+/// is still recorded once, after its upstream's success in the history, and
+/// the chain's output is the value passed all the way down.
+#[test]
+fn leader_killed_mid_chain_records_each_node_once_after_its_upstream() {
+    const LENGTH: usize = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(dir.path(), 3, ClusterOptions::default());
+    let leader = cluster.wait_for_leader(Duration::from_secs(20));
+    let _executor = Executor::start(&cluster.all(), "exec-1", 2, &dir.path().join("exec-1"));
+    let mut yaml = String::from(
+        "kind: Task\nname: nap\nversion: v1\ninterface: {inputs: {seconds: float, x: int}, outputs: {x: int}}\nrunner: {builtin: sleep}\n---\n\
+         kind: Workflow\nname: chain\nversion: v1\ninterface: {inputs: {x: int}, outputs: {x: int}}\nnodes:\n  \
+         - {id: n0, task: nap@v1, inputs: {seconds: 0.005, x: \"${inputs.x}\"}}\n",
+    );
+    for i in 1..LENGTH {
+        yaml.push_str(&format!(
+            "  - {{id: n{i}, task: nap@v1, inputs: {{seconds: 0.005, x: \"${{n{}.x}}\"}}}}\n",
+            i - 1
+        ));
+    }
+    yaml.push_str(&format!("outputs: {{x: \"${{n{}.x}}\"}}\n", LENGTH - 1));
+    cluster
+        .baton(&["register", &write(dir.path(), "chain.yaml", &yaml)])
+        .ok();
+    let id = cluster
+        .baton(&["run", "chain", "-i", "x=41"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    wait_for(Duration::from_secs(30), || {
+        (succeeded_nodes(&execution(&cluster, &id)) >= 50).then_some(())
+    })
+    .expect("the chain makes progress");
+    cluster.kill(leader);
+    assert_ne!(cluster.wait_for_leader(Duration::from_secs(20)), leader);
+
+    let done = wait_finished(&cluster, &id, Duration::from_secs(120));
+    assert_eq!(done["phase"], "SUCCEEDED", "{}", done["error"]);
+    assert_eq!(done["outputs"]["x"], 41);
+    let history = cluster
+        .baton(&["watch", &id, "-o", "json"])
+        .ok()
+        .stdout
+        .clone();
+    let mut succeeded = BTreeMap::new();
+    for (at, line) in history.lines().enumerate() {
+        let event: Json = serde_json::from_str(line).unwrap();
+        let Some(node) = event["node"].as_str() else {
+            continue;
+        };
+        let index: usize = node[1..].parse().unwrap();
+        if event["phase"] == "RUNNING" && index > 0 {
+            assert!(
+                succeeded.contains_key(&(index - 1)),
+                "{node} started before n{} succeeded:\n{history}",
+                index - 1
+            );
+        }
+        if event["phase"] == "SUCCEEDED" {
+            assert!(
+                succeeded.insert(index, at).is_none(),
+                "{node} succeeded twice"
+            );
+        }
+    }
+    assert_eq!(succeeded.len(), LENGTH);
+}

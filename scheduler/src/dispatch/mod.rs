@@ -5,10 +5,12 @@
 //! One task owns all dispatch state ([`book::DispatchBook`]); everything
 //! reaches it as an [`Input`] on one channel: effects of applied commands,
 //! executor connections and messages, the outcome of its own proposals, and
-//! leadership changes. A node is dispatched only once its upstream results
-//! are committed; the `Assign` itself is sent while its own log entry is in
-//! flight (see [`Dispatcher::place`]). Heartbeats never enter the log
-//! (liveness is leader memory).
+//! leadership changes. A node is dispatched once its upstream nodes have
+//! succeeded: their results are committed, or received and on their way
+//! into the log ahead of the node's own assignment (see
+//! [`Dispatcher::start_downstream`]); the `Assign` is sent while its own log
+//! entry is in flight (see [`Dispatcher::place`]). Heartbeats never enter the
+//! log (liveness is leader memory).
 
 pub mod book;
 
@@ -17,7 +19,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use baton_model::value::{values_from_proto, values_to_proto};
-use baton_model::Identifier;
+use baton_model::{Identifier, Values};
 use baton_proto::scheduler_message::Kind as ToExecutor;
 use baton_proto::{attempt_result, AttemptRef, AttemptResult, SchedulerMessage};
 use tokio::sync::mpsc;
@@ -26,7 +28,8 @@ use tracing::{debug, info, warn};
 use self::book::{DispatchBook, NodeKey, Placement};
 use crate::proposer::Proposer;
 use crate::state::{
-    Command, Effect, ExecutionId, ExecutionPhase, NodePhase, Response, SchedulerState,
+    check_outputs, Command, Effect, ExecutionId, ExecutionPhase, NodePhase, Response,
+    SchedulerState,
 };
 
 /// How long an assignment already sent to its executor may wait for
@@ -67,6 +70,9 @@ pub enum Input {
     /// Results whose recording failed, to propose again (under the
     /// leadership epoch that first proposed them).
     RetryResults(u64, Vec<(String, AttemptRef, Command)>),
+    /// Successful results whose log entry is settled (committed or not):
+    /// their outputs are no longer provisional.
+    Recorded(Vec<(NodeKey, u32)>),
     /// This node became leader (its state is current) or stopped being it.
     Leader(bool),
 }
@@ -80,6 +86,23 @@ impl DispatcherHandle {
     pub fn send(&self, input: Input) {
         let _ = self.tx.send(input);
     }
+}
+
+/// Something the dispatcher did that the log must record.
+// Results are most of them (and as large inline as they were as tuples);
+// boxing them would cost an allocation per result.
+#[allow(clippy::large_enum_variant)]
+enum Pending {
+    /// An assignment sent to its executor, under this attempt number.
+    Assign(Placement, u32),
+    /// A result received from an executor; `provisional` when its outputs
+    /// are in [`Dispatcher::provisional`].
+    Result {
+        executor: String,
+        attempt: AttemptRef,
+        command: Command,
+        provisional: bool,
+    },
 }
 
 pub struct DispatcherConfig {
@@ -109,9 +132,10 @@ pub fn start(
         task_protos: HashMap::new(),
         leader: false,
         self_tx: tx.clone(),
-        pending_results: Vec::new(),
-        pending_assigns: Vec::new(),
+        pending: Vec::new(),
+        pending_results: 0,
         assigns_due: None,
+        provisional: HashMap::new(),
         epoch: 0,
     };
     tokio::spawn(dispatcher.run(rx));
@@ -128,13 +152,16 @@ struct Dispatcher {
     task_protos: HashMap<Identifier, Arc<baton_proto::TaskSpec>>,
     leader: bool,
     self_tx: mpsc::UnboundedSender<Input>,
-    /// Results received and not yet proposed.
-    pending_results: Vec<(String, AttemptRef, Command)>,
-    /// Assignments sent to executors and not yet proposed, with the attempt
-    /// number each was sent under (see [`Dispatcher::place`]).
-    pending_assigns: Vec<(Placement, u32)>,
+    /// Assignments sent and results received, not yet proposed, in the
+    /// order they happened: the order they must take in the log.
+    pending: Vec<Pending>,
+    /// How many of `pending` are results.
+    pending_results: usize,
     /// When the oldest pending assignment is to be proposed even alone.
     assigns_due: Option<Instant>,
+    /// Outputs of successful results proposed and not yet settled, for
+    /// nodes with downstream nodes, by node (with the attempt).
+    provisional: HashMap<NodeKey, (u32, Values)>,
     /// Counts leadership changes. Results that failed to commit are retried
     /// only under the leadership that proposed them: within one term the
     /// log keeps proposal order, which is what lets a result be proposed
@@ -192,9 +219,10 @@ impl Dispatcher {
                 self.senders.clear();
                 // Unacknowledged results are re-sent by their executors
                 // to whichever node leads next.
-                self.pending_results.clear();
-                self.pending_assigns.clear();
+                self.pending.clear();
+                self.pending_results = 0;
                 self.assigns_due = None;
+                self.provisional.clear();
             }
             _ if !self.leader => {}
             Input::Effect(Effect::NodeQueued {
@@ -203,8 +231,12 @@ impl Dispatcher {
                 pool,
                 not_before_ms,
             }) => {
-                self.book
-                    .enqueue((execution, node), &pool, not_before_ms, now);
+                let key = (execution, node);
+                // Already assigned when its upstream result came in (see
+                // `start_downstream`); that assignment is right behind.
+                if !self.book.owned.contains_key(&key) {
+                    self.book.enqueue(key, &pool, not_before_ms, now);
+                }
             }
             Input::Effect(Effect::CancelAttempt {
                 execution,
@@ -265,9 +297,29 @@ impl Dispatcher {
             }
             Input::Result { executor, result } => self.on_result(executor, result, now),
             Input::Assigned(outcomes) => self.on_assigned(outcomes),
+            Input::Recorded(settled) => {
+                for (key, attempt) in settled {
+                    if self
+                        .provisional
+                        .get(&key)
+                        .is_some_and(|(a, _)| *a == attempt)
+                    {
+                        self.provisional.remove(&key);
+                    }
+                }
+            }
             Input::RetryResults(epoch, batch) => {
                 if epoch == self.epoch {
-                    self.pending_results.extend(batch);
+                    self.pending_results += batch.len();
+                    self.pending
+                        .extend(batch.into_iter().map(|(executor, attempt, command)| {
+                            Pending::Result {
+                                executor,
+                                attempt,
+                                command,
+                                provisional: false,
+                            }
+                        }));
                 } else {
                     // Proposed under an earlier leadership, perhaps right
                     // behind an assignment that never committed. The
@@ -285,9 +337,10 @@ impl Dispatcher {
     fn become_leader(&mut self, now: u64) {
         self.book.clear();
         self.senders.clear();
-        self.pending_results.clear();
-        self.pending_assigns.clear();
+        self.pending.clear();
+        self.pending_results = 0;
         self.assigns_due = None;
+        self.provisional.clear();
         self.epoch += 1;
         self.leader = true;
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
@@ -375,26 +428,38 @@ impl Dispatcher {
             );
             return;
         };
-        if self.book.settle(&key, attempt.attempt).is_some() {
+        let owned = self.book.settle(&key, attempt.attempt);
+        if owned.is_some() {
             self.book.release(&executor);
         }
-        let (execution, node) = key;
+        // The attempt this leader handed to this executor (not a stale one
+        // re-sent): its result will count, so its outputs may feed the
+        // downstream nodes before it is committed.
+        let current = owned.is_some_and(|o| o.executor == executor);
+        let mut provisional = false;
         let ran_on = executor.clone();
         let command = match result.outcome {
             Some(attempt_result::Outcome::Succeeded(outputs)) => {
                 match values_from_proto(&outputs.values) {
-                    Ok(outputs) => Command::Complete {
-                        execution,
-                        node,
-                        attempt: attempt.attempt,
-                        executor: ran_on,
-                        outputs,
-                        log: result.log,
-                        now_ms: now,
-                    },
+                    Ok(outputs) => {
+                        if current {
+                            provisional =
+                                self.start_downstream(&key, attempt.attempt, &outputs, now);
+                        }
+                        let (execution, node) = key;
+                        Command::Complete {
+                            execution,
+                            node,
+                            attempt: attempt.attempt,
+                            executor: ran_on,
+                            outputs,
+                            log: result.log,
+                            now_ms: now,
+                        }
+                    }
                     Err(e) => Command::Fail {
-                        execution,
-                        node,
+                        execution: key.0,
+                        node: key.1,
                         attempt: attempt.attempt,
                         executor: ran_on,
                         error: format!("unreadable outputs: {e}"),
@@ -405,8 +470,8 @@ impl Dispatcher {
                 }
             }
             Some(attempt_result::Outcome::Failed(failure)) => Command::Fail {
-                execution,
-                node,
+                execution: key.0,
+                node: key.1,
                 attempt: attempt.attempt,
                 executor: ran_on,
                 error: failure.message,
@@ -415,8 +480,8 @@ impl Dispatcher {
                 now_ms: now,
             },
             None => Command::Fail {
-                execution,
-                node,
+                execution: key.0,
+                node: key.1,
                 attempt: attempt.attempt,
                 executor: ran_on,
                 error: "the executor reported no outcome".into(),
@@ -428,83 +493,189 @@ impl Dispatcher {
         // Proposed at once, even if the assignment is still in flight: it
         // was proposed first, so it comes first in the log, and if it does
         // not commit as sent the result is ignored when applied.
-        self.pending_results.push((executor, attempt, command));
+        self.pending_results += 1;
+        self.pending.push(Pending::Result {
+            executor,
+            attempt,
+            command,
+            provisional,
+        });
     }
 
-    /// Proposes this round's results, behind the assignments still waiting
-    /// to be proposed, in one batch; acknowledges the results to their
-    /// executors once committed. Assignments alone are proposed only once
-    /// they have waited [`ASSIGN_LINGER`].
+    /// Queues the downstream nodes that `key`'s successful result makes
+    /// ready, before that result is committed (a chain then runs at the
+    /// executor's pace, not one commit per node: W2). Returns whether the
+    /// outputs were kept as provisional.
+    ///
+    /// Why this is safe: a downstream node's assignment is proposed after
+    /// this result (`pending` keeps order, the proposer keeps it in the log),
+    /// and the state machine accepts an assignment only for a queued node,
+    /// so it counts only if this result was recorded first, with these very
+    /// outputs (this is the attempt this leader assigned to this executor,
+    /// and the outputs pass the check the state machine makes). If the
+    /// result is refused or lost, the assignment is refused too and the
+    /// attempt cancelled (`on_assigned`); after a leader crash the executor
+    /// re-sends the result, and the node runs again (at-least-once).
+    fn start_downstream(
+        &mut self,
+        key: &NodeKey,
+        attempt: u32,
+        outputs: &Values,
+        now: u64,
+    ) -> bool {
+        let state = self.state.clone();
+        let state = state.read().unwrap_or_else(|e| e.into_inner());
+        let Some(execution) = state.execution(&key.0) else {
+            return false;
+        };
+        let Some(workflow) = state.workflow_of(execution) else {
+            return false;
+        };
+        let compiled = &workflow.nodes[key.1 as usize];
+        if compiled.downstream.is_empty() || execution.phase != ExecutionPhase::Running {
+            return false;
+        }
+        let Some(task) = state.tasks.get(&compiled.task) else {
+            return false;
+        };
+        if check_outputs(task, outputs).is_err() {
+            return false;
+        }
+        self.provisional
+            .insert(key.clone(), (attempt, outputs.clone()));
+        for &down in &compiled.downstream {
+            let down_key = (key.0.clone(), down);
+            let node = &execution.nodes[down as usize];
+            if node.phase == NodePhase::Pending
+                && !node.pool.is_empty()
+                && self.upstream_succeeded(&state, execution, &down_key)
+            {
+                self.book.enqueue(down_key, &node.pool, 0, now);
+            }
+        }
+        true
+    }
+
+    /// Whether every upstream node of `key` has succeeded, committed or
+    /// provisionally.
+    fn upstream_succeeded(
+        &self,
+        state: &SchedulerState,
+        execution: &crate::state::Execution,
+        key: &NodeKey,
+    ) -> bool {
+        let Some(workflow) = state.workflow_of(execution) else {
+            return false;
+        };
+        workflow.nodes[key.1 as usize].upstream.iter().all(|&up| {
+            execution.nodes[up as usize].phase == NodePhase::Succeeded
+                || self.provisional.contains_key(&(key.0.clone(), up))
+        })
+    }
+
+    /// Proposes this round's assignments and results, in the order they
+    /// happened, in one batch; acknowledges the results to their executors
+    /// once committed. Assignments alone are proposed only once they have
+    /// waited [`ASSIGN_LINGER`].
     fn propose_round(&mut self) {
         let assigns_due = self.assigns_due.is_some_and(|due| Instant::now() >= due);
-        if self.pending_results.is_empty() && !assigns_due {
+        if self.pending_results == 0 && !assigns_due {
             return;
         }
         self.assigns_due = None;
-        let placed = std::mem::take(&mut self.pending_assigns);
-        let results = std::mem::take(&mut self.pending_results);
-        let senders: HashMap<String, ExecutorSender> = results
+        self.pending_results = 0;
+        let pending = std::mem::take(&mut self.pending);
+        let mut senders: HashMap<String, ExecutorSender> = HashMap::new();
+        for item in &pending {
+            if let Pending::Result { executor, .. } = item {
+                if !senders.contains_key(executor) {
+                    if let Some(sender) = self.senders.get(executor) {
+                        senders.insert(executor.clone(), sender.clone());
+                    }
+                }
+            }
+        }
+        let now = now_ms();
+        // In this order, each assignment lands in the log before any result
+        // of its attempt, and each result before the assignments it let
+        // start.
+        let commands: Vec<Command> = pending
             .iter()
-            .filter_map(|(executor, _, _)| {
-                Some((executor.clone(), self.senders.get(executor)?.clone()))
+            .map(|item| match item {
+                Pending::Assign(placement, _) => Command::Assign {
+                    execution: placement.key.0.clone(),
+                    node: placement.key.1,
+                    executor: placement.executor.clone(),
+                    now_ms: now,
+                },
+                Pending::Result { command, .. } => command.clone(),
             })
             .collect();
-        let now = now_ms();
-        let assign_count = placed.len();
-        let mut commands = Vec::with_capacity(placed.len() + results.len());
-        commands.extend(placed.iter().map(|(placement, _)| Command::Assign {
-            execution: placement.key.0.clone(),
-            node: placement.key.1,
-            executor: placement.executor.clone(),
-            now_ms: now,
-        }));
-        commands.extend(results.iter().map(|(_, _, command)| command.clone()));
-        // Enqueued in this order: each assignment lands in the log before
-        // any result of its attempt.
         let committed = self.proposer.enqueue(commands);
         let tx = self.self_tx.clone();
         let epoch = self.epoch;
         tokio::spawn(async move {
-            match committed.await {
-                Ok(mut responses) => {
-                    responses.truncate(assign_count);
-                    if !placed.is_empty() {
-                        let outcomes = placed
-                            .into_iter()
-                            .zip(
-                                responses
-                                    .into_iter()
-                                    .map(Some)
-                                    .chain(std::iter::repeat(None)),
-                            )
-                            .collect();
-                        let _ = tx.send(Input::Assigned(outcomes));
+            let outcome = committed.await;
+            let failed = outcome.is_err();
+            let mut responses = match outcome {
+                Ok(responses) => responses.into_iter(),
+                Err(e) => {
+                    warn!(error = %e, "proposing assignments and results failed");
+                    Vec::new().into_iter()
+                }
+            };
+            let mut assigned = Vec::new();
+            let mut recorded = Vec::new();
+            let mut acks: HashMap<String, Vec<AttemptRef>> = HashMap::new();
+            let mut retry = Vec::new();
+            for item in pending {
+                let response = responses.next();
+                match item {
+                    Pending::Assign(placement, sent) => {
+                        assigned.push(((placement, sent), response))
                     }
-                    let mut acks: HashMap<String, Vec<AttemptRef>> = HashMap::new();
-                    for (executor, attempt, _) in results {
-                        acks.entry(executor).or_default().push(attempt);
-                    }
-                    for (executor, attempts) in acks {
-                        if let Some(sender) = senders.get(&executor) {
-                            let ack = ToExecutor::Ack(baton_proto::ResultAck { attempts });
-                            let _ = sender.send(Ok(SchedulerMessage { kind: Some(ack) }));
+                    Pending::Result {
+                        executor,
+                        attempt,
+                        command,
+                        provisional,
+                    } => {
+                        if provisional {
+                            if let Command::Complete {
+                                execution,
+                                node,
+                                attempt,
+                                ..
+                            } = &command
+                            {
+                                recorded.push(((execution.clone(), *node), *attempt));
+                            }
+                        }
+                        if failed {
+                            retry.push((executor, attempt, command));
+                        } else {
+                            acks.entry(executor).or_default().push(attempt);
                         }
                     }
                 }
-                Err(e) => {
-                    warn!(error = %e, "proposing assignments and results failed");
-                    if !placed.is_empty() {
-                        let _ = tx.send(Input::Assigned(
-                            placed.into_iter().map(|p| (p, None)).collect(),
-                        ));
-                    }
-                    if !results.is_empty() {
-                        // Not acknowledged, so an executor that reconnects (to the next
-                        // leader) re-sends them; while this node leads, try again.
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        let _ = tx.send(Input::RetryResults(epoch, results));
-                    }
+            }
+            if !recorded.is_empty() {
+                let _ = tx.send(Input::Recorded(recorded));
+            }
+            if !assigned.is_empty() {
+                let _ = tx.send(Input::Assigned(assigned));
+            }
+            for (executor, attempts) in acks {
+                if let Some(sender) = senders.get(&executor) {
+                    let ack = ToExecutor::Ack(baton_proto::ResultAck { attempts });
+                    let _ = sender.send(Ok(SchedulerMessage { kind: Some(ack) }));
                 }
+            }
+            if !retry.is_empty() {
+                // Not acknowledged, so an executor that reconnects (to the next
+                // leader) re-sends them; while this node leads, try again.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let _ = tx.send(Input::RetryResults(epoch, retry));
             }
         });
     }
@@ -557,7 +728,7 @@ impl Dispatcher {
             self.book
                 .assigned(placement.key.clone(), attempt, &placement.executor);
             self.send_to(&placement.executor, ToExecutor::Assign(assign));
-            self.pending_assigns.push((placement, attempt));
+            self.pending.push(Pending::Assign(placement, attempt));
             self.assigns_due
                 .get_or_insert_with(|| Instant::now() + ASSIGN_LINGER);
         }
@@ -567,11 +738,21 @@ impl Dispatcher {
     fn assignment(&mut self, state: &SchedulerState, key: &NodeKey) -> Option<baton_proto::Assign> {
         let execution = state.execution(&key.0)?;
         let node = execution.nodes.get(key.1 as usize)?;
-        if execution.phase != ExecutionPhase::Running || node.phase != NodePhase::Queued {
+        if execution.phase != ExecutionPhase::Running {
             return None;
         }
+        let inputs = match node.phase {
+            NodePhase::Queued => state.node_inputs(execution, key.1)?,
+            // Made ready by results not yet committed (`start_downstream`).
+            NodePhase::Pending if self.upstream_succeeded(state, execution, key) => state
+                .node_inputs_with(execution, key.1, |up| {
+                    self.provisional
+                        .get(&(key.0.clone(), up))
+                        .map(|(_, outputs)| outputs)
+                })?,
+            _ => return None,
+        };
         let workflow = state.workflow_of(execution)?;
-        let inputs = state.node_inputs(execution, key.1)?;
         let compiled = &workflow.nodes[key.1 as usize];
         let task = match self.task_protos.get(&compiled.task) {
             Some(task) => task.clone(),

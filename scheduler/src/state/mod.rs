@@ -18,6 +18,7 @@ use std::sync::Arc;
 use baton_model::{Identifier, TaskSpec, Values};
 use serde::{Deserialize, Serialize};
 
+pub use apply::check_outputs;
 pub use execution::{
     AttemptLog, Event, EventSubject, Execution, ExecutionId, ExecutionPhase, NodePhase, NodeState,
 };
@@ -186,13 +187,28 @@ impl SchedulerState {
 
     /// The input values of a node, from its bindings and the task's defaults.
     pub fn node_inputs(&self, execution: &Execution, node: u32) -> Option<Values> {
+        self.node_inputs_with(execution, node, |_| None)
+    }
+
+    /// [`Self::node_inputs`], reading the outputs of upstream nodes from
+    /// `provisional` first: the dispatcher's results received and not yet
+    /// committed, which let it start a node while its upstream's result is
+    /// still being recorded.
+    pub fn node_inputs_with<'a>(
+        &self,
+        execution: &'a Execution,
+        node: u32,
+        provisional: impl Fn(u32) -> Option<&'a Values>,
+    ) -> Option<Values> {
         let workflow = self.workflow_of(execution)?;
         let compiled = workflow.nodes.get(node as usize)?;
         let task = self.tasks.get(&compiled.task)?;
+        let outputs_of =
+            |n: u32| provisional(n).or_else(|| execution.nodes.get(n as usize).map(|s| &s.outputs));
         let mut values = Values::new();
         for var in &task.interface.inputs {
             let value = match compiled.input(&var.name) {
-                Some(binding) => evaluate(binding, execution)?,
+                Some(binding) => evaluate_with(binding, &execution.inputs, &outputs_of)?,
                 None => match &var.default {
                     Some(default) => default.clone(),
                     None => baton_model::Value::None,
@@ -209,26 +225,33 @@ pub(crate) fn evaluate(
     binding: &CompiledBinding,
     execution: &Execution,
 ) -> Option<baton_model::Value> {
+    evaluate_with(binding, &execution.inputs, &|n: u32| {
+        execution.nodes.get(n as usize).map(|s| &s.outputs)
+    })
+}
+
+/// Evaluates a binding against inputs and the outputs `outputs_of` gives
+/// for each node.
+fn evaluate_with<'a>(
+    binding: &CompiledBinding,
+    inputs: &Values,
+    outputs_of: &impl Fn(u32) -> Option<&'a Values>,
+) -> Option<baton_model::Value> {
     use baton_model::Value;
     Some(match binding {
-        CompiledBinding::Input(name) => execution.inputs.get(name)?.clone(),
-        CompiledBinding::Output { node, output } => execution
-            .nodes
-            .get(*node as usize)?
-            .outputs
-            .get(output)?
-            .clone(),
+        CompiledBinding::Input(name) => inputs.get(name)?.clone(),
+        CompiledBinding::Output { node, output } => outputs_of(*node)?.get(output)?.clone(),
         CompiledBinding::Constant(v) => v.clone(),
         CompiledBinding::List(items) => Value::List(
             items
                 .iter()
-                .map(|b| evaluate(b, execution))
+                .map(|b| evaluate_with(b, inputs, outputs_of))
                 .collect::<Option<_>>()?,
         ),
         CompiledBinding::Map(entries) => Value::Map(
             entries
                 .iter()
-                .map(|(k, b)| evaluate(b, execution).map(|v| (k.clone(), v)))
+                .map(|(k, b)| evaluate_with(b, inputs, outputs_of).map(|v| (k.clone(), v)))
                 .collect::<Option<_>>()?,
         ),
     })

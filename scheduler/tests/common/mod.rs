@@ -1,5 +1,8 @@
-//! A one-node scheduler in this process, on a loopback port and a
-//! temporary directory, with a channel to it.
+//! Scheduler nodes in this process, on loopback ports and temporary
+//! directories, each with a channel to it.
+#![allow(dead_code)] // Each test file uses its own part.
+
+use std::collections::BTreeMap;
 
 use baton_scheduler::{SchedulerConfig, SchedulerNode};
 use tokio::net::TcpListener;
@@ -28,4 +31,34 @@ pub async fn start() -> OneNode {
         channel,
         _data_dir: data_dir,
     }
+}
+
+/// `n` nodes (ids 1..=n) forming one new cluster.
+pub async fn start_cluster(n: u64) -> Vec<OneNode> {
+    let mut listeners = Vec::new();
+    for _ in 0..n {
+        listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
+    }
+    let peers: BTreeMap<u64, String> = listeners
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i as u64 + 1, l.local_addr().unwrap().to_string()))
+        .collect();
+    let mut nodes = Vec::new();
+    for (i, listener) in listeners.into_iter().enumerate() {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut config = SchedulerConfig::new(data_dir.path());
+        config.node_id = i as u64 + 1;
+        config.peers = peers.clone();
+        let node = SchedulerNode::start(config, listener).await.unwrap();
+        let channel = Endpoint::from_shared(format!("http://{}", node.local_addr))
+            .unwrap()
+            .connect_lazy();
+        nodes.push(OneNode {
+            node,
+            channel,
+            _data_dir: data_dir,
+        });
+    }
+    nodes
 }
