@@ -102,7 +102,7 @@ async fn run(
         held_back = joined.held_back;
         // Handed to Raft here, in order; only the wait for the commit runs
         // concurrently, so entries keep the order their commands came in.
-        let pending = cluster.submit(commands).await;
+        let pending = cluster.submit(Arc::new(commands)).await;
         tokio::spawn(async move {
             // A leader cut off from its quorum cannot commit: give up after a
             // while rather than hold the caller forever. The outcome is then

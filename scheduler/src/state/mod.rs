@@ -262,12 +262,21 @@ pub fn retry_backoff_ms(retry: u32) -> u64 {
     500u64.saturating_mul(1u64 << retry.min(20)).min(60_000)
 }
 
+/// A log entry's commands. Shared, because openraft clones an entry each time
+/// it reads it back (the leader once per follower to replicate it, every node
+/// to apply it): a clone is then a count, not a copy of every command. The
+/// encoding is the vector's own.
+pub type Commands = Arc<Vec<Command>>;
+
 impl baton_cluster::StateMachine for SchedulerState {
-    type Command = Vec<Command>;
+    type Command = Commands;
     type Response = Vec<Response>;
     type Effect = Effect;
 
-    fn apply(&mut self, commands: Vec<Command>, effects: &mut Vec<Effect>) -> Vec<Response> {
+    fn apply(&mut self, commands: Commands, effects: &mut Vec<Effect>) -> Vec<Response> {
+        // The log's recent entries still hold the entry, so this is usually
+        // the one copy of the commands a node makes.
+        let commands = Arc::try_unwrap(commands).unwrap_or_else(|shared| (*shared).clone());
         commands
             .into_iter()
             .map(|c| self.apply_one(c, effects))

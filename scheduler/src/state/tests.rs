@@ -488,6 +488,24 @@ fn state_survives_postcard_roundtrip() {
     );
 }
 
+#[test]
+fn a_shared_entry_is_encoded_like_the_commands_it_holds() {
+    // Log entries written before commands were shared must still decode.
+    let commands = vec![
+        register_command(SPECS),
+        Command::Cancel {
+            execution: ExecutionId("diamond-1".into()),
+            now_ms: 7,
+        },
+    ];
+    let plain = postcard::to_stdvec(&commands).unwrap();
+    let shared: Commands = Arc::new(commands);
+    assert_eq!(postcard::to_stdvec(&shared).unwrap(), plain);
+    let decoded: Commands = postcard::from_bytes(&plain).unwrap();
+    assert_eq!(decoded.len(), 2);
+    assert_eq!(postcard::to_stdvec(&decoded).unwrap(), plain);
+}
+
 fn postcard_roundtrip(state: &SchedulerState) -> SchedulerState {
     let bytes = postcard::to_stdvec(state).unwrap();
     postcard::from_bytes(&bytes).unwrap()
