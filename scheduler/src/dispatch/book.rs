@@ -180,8 +180,10 @@ impl DispatchBook {
         let mut busy = 0;
         for (key, attempt) in running {
             match self.owned.get_mut(key) {
-                Some(owned) if owned.attempt == *attempt => {
-                    owned.executor = id.to_owned();
+                // Only the executor the attempt is owned by: another one
+                // running the same number (sent by an earlier leader, and
+                // never committed) runs a stale copy.
+                Some(owned) if owned.attempt == *attempt && owned.executor == id => {
                     owned.confirm_by_ms = None;
                     busy += 1;
                 }
@@ -372,6 +374,16 @@ mod tests {
             vec![key("e", 1)]
         );
         assert!(book.owned.contains_key(&key("e", 0)));
+    }
+
+    #[test]
+    fn an_attempt_reported_by_another_executor_than_its_own_is_stale() {
+        let mut book = DispatchBook::new(1000);
+        book.adopt(key("e", 0), 1, "x", 0);
+        let stale = book.connect("y", "p", 4, 1, &[(key("e", 0), 1)], 10);
+        assert_eq!(stale, vec![(key("e", 0), 1)]);
+        assert_eq!(book.owned[&key("e", 0)].executor, "x");
+        assert_eq!(book.executors["y"].busy, 0);
     }
 
     #[test]

@@ -14,7 +14,7 @@
 
 pub mod book;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -65,8 +65,9 @@ pub enum Input {
         connection: u64,
     },
     /// The outcome of proposing a batch of assignments (with the attempt
-    /// number each was sent under).
-    Assigned(Vec<((Placement, u32), Option<Response>)>),
+    /// number each was sent under), under the leadership epoch that
+    /// proposed them.
+    Assigned(u64, Vec<((Placement, u32), Option<Response>)>),
     /// Results whose recording failed, to propose again (under the
     /// leadership epoch that first proposed them).
     RetryResults(u64, Vec<(String, AttemptRef, Command)>),
@@ -136,6 +137,7 @@ pub fn start(
         pending_results: 0,
         assigns_due: None,
         provisional: HashMap::new(),
+        early: HashSet::new(),
         epoch: 0,
     };
     tokio::spawn(dispatcher.run(rx));
@@ -162,6 +164,9 @@ struct Dispatcher {
     /// Outputs of successful results proposed and not yet settled, for
     /// nodes with downstream nodes, by node (with the attempt).
     provisional: HashMap<NodeKey, (u32, Values)>,
+    /// Nodes placed before the state queued them (`start_downstream`),
+    /// until it does or their assignment is refused.
+    early: HashSet<NodeKey>,
     /// Counts leadership changes. Results that failed to commit are retried
     /// only under the leadership that proposed them: within one term the
     /// log keeps proposal order, which is what lets a result be proposed
@@ -223,6 +228,7 @@ impl Dispatcher {
                 self.pending_results = 0;
                 self.assigns_due = None;
                 self.provisional.clear();
+                self.early.clear();
             }
             _ if !self.leader => {}
             Input::Effect(Effect::NodeQueued {
@@ -232,9 +238,10 @@ impl Dispatcher {
                 not_before_ms,
             }) => {
                 let key = (execution, node);
-                // Already assigned when its upstream result came in (see
-                // `start_downstream`); that assignment is right behind.
-                if !self.book.owned.contains_key(&key) {
+                // Placed before the state queued it (`start_downstream`): its
+                // assignment is right behind in the log, and its result may
+                // be in already. Never dispatch it twice.
+                if !self.early.remove(&key) {
                     self.book.enqueue(key, &pool, not_before_ms, now);
                 }
             }
@@ -245,8 +252,10 @@ impl Dispatcher {
                 executor,
             }) => {
                 let key = (execution, node);
-                self.book.settle(&key, attempt);
-                self.book.release(&executor);
+                // Its slot is free already if its result came in first.
+                if self.book.settle(&key, attempt).is_some() {
+                    self.book.release(&executor);
+                }
                 self.send_to(
                     &executor,
                     ToExecutor::Cancel(self.attempt_ref(&key, attempt)),
@@ -296,7 +305,13 @@ impl Dispatcher {
                 }
             }
             Input::Result { executor, result } => self.on_result(executor, result, now),
-            Input::Assigned(outcomes) => self.on_assigned(outcomes),
+            Input::Assigned(epoch, outcomes) => {
+                // An earlier leadership's outcomes concern attempts this one
+                // rebuilt from the state, or never knew.
+                if epoch == self.epoch {
+                    self.on_assigned(outcomes);
+                }
+            }
             Input::Recorded(settled) => {
                 for (key, attempt) in settled {
                     if self
@@ -341,6 +356,7 @@ impl Dispatcher {
         self.pending_results = 0;
         self.assigns_due = None;
         self.provisional.clear();
+        self.early.clear();
         self.epoch += 1;
         self.leader = true;
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
@@ -428,14 +444,19 @@ impl Dispatcher {
             );
             return;
         };
-        let owned = self.book.settle(&key, attempt.attempt);
-        if owned.is_some() {
+        // The attempt this leader handed to this executor (not a stale one
+        // re-sent, nor another executor's run of the same number): its
+        // result will count, so its outputs may feed the downstream nodes
+        // before it is committed.
+        let current = self
+            .book
+            .owned
+            .get(&key)
+            .is_some_and(|o| o.attempt == attempt.attempt && o.executor == executor);
+        if current {
+            self.book.settle(&key, attempt.attempt);
             self.book.release(&executor);
         }
-        // The attempt this leader handed to this executor (not a stale one
-        // re-sent): its result will count, so its outputs may feed the
-        // downstream nodes before it is committed.
-        let current = owned.is_some_and(|o| o.executor == executor);
         let mut provisional = false;
         let ran_on = executor.clone();
         let command = match result.outcome {
@@ -548,6 +569,8 @@ impl Dispatcher {
             let node = &execution.nodes[down as usize];
             if node.phase == NodePhase::Pending
                 && !node.pool.is_empty()
+                && !self.early.contains(&down_key)
+                && !self.book.owned.contains_key(&down_key)
                 && self.upstream_succeeded(&state, execution, &down_key)
             {
                 self.book.enqueue(down_key, &node.pool, 0, now);
@@ -663,7 +686,7 @@ impl Dispatcher {
                 let _ = tx.send(Input::Recorded(recorded));
             }
             if !assigned.is_empty() {
-                let _ = tx.send(Input::Assigned(assigned));
+                let _ = tx.send(Input::Assigned(epoch, assigned));
             }
             for (executor, attempts) in acks {
                 if let Some(sender) = senders.get(&executor) {
@@ -719,12 +742,19 @@ impl Dispatcher {
         let state = self.state.clone();
         let state = state.read().unwrap_or_else(|e| e.into_inner());
         for placement in placements {
+            let queued = state
+                .execution(&placement.key.0)
+                .and_then(|e| e.nodes.get(placement.key.1 as usize))
+                .is_some_and(|n| n.phase == NodePhase::Queued);
             let Some(assign) = self.assignment(&state, &placement.key) else {
                 // No longer queued (or gone): give the slot back.
                 self.book.release(&placement.executor);
                 continue;
             };
             let attempt = assign.attempt.as_ref().map_or(0, |a| a.attempt);
+            if !queued {
+                self.early.insert(placement.key.clone());
+            }
             self.book
                 .assigned(placement.key.clone(), attempt, &placement.executor);
             self.send_to(&placement.executor, ToExecutor::Assign(assign));
@@ -781,6 +811,7 @@ impl Dispatcher {
             match response {
                 Some(Response::Assigned { attempt }) if attempt == sent => {}
                 other => {
+                    self.early.remove(&key);
                     // Not recorded as sent: stop the attempt where it runs.
                     debug!(execution = %key.0, node = key.1, sent, ?other, "assignment not committed as sent; cancelling it");
                     if self.book.settle(&key, sent).is_some() {
