@@ -8,12 +8,9 @@ mod common;
 
 use std::time::Duration;
 
-use baton_model::spec::{parse_yaml, SpecDocument};
 use baton_proto::executor_client::ExecutorClient;
 use baton_proto::v1::admin_client::AdminClient;
-use baton_proto::v1::{
-    ClusterStatusRequest, GetExecutionRequest, Identifier, LaunchRequest, RegisterRequest,
-};
+use baton_proto::v1::{ClusterStatusRequest, GetExecutionRequest, Identifier, LaunchRequest};
 use baton_proto::{
     attempt_result, executor_message, scheduler_message, value, AttemptFailure, AttemptRef,
     AttemptResult, ExecutorMessage, Outputs, RegisterExecutor, SchedulerMessage, Value,
@@ -22,7 +19,7 @@ use baton_proto::{
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::transport::Channel;
-use tonic::{Code, Streaming};
+use tonic::Streaming;
 
 /// `chain`: a → b → c, each passing `x` on. `join`: c reads both a and b.
 const SPECS: &str = r#"
@@ -155,26 +152,6 @@ fn node_of(assign: &baton_proto::Assign) -> String {
     assign.attempt.as_ref().unwrap().node_id.clone()
 }
 
-async fn register(admin: &mut AdminClient<Channel>) {
-    let mut request = RegisterRequest::default();
-    for document in parse_yaml(SPECS, "specs").unwrap() {
-        match document {
-            SpecDocument::Task(t) => request.tasks.push((&t).into()),
-            SpecDocument::Workflow(w) => request.workflows.push((&w).into()),
-        }
-    }
-    for _ in 0..100 {
-        match admin.register(request.clone()).await {
-            Ok(_) => return,
-            Err(status) if status.code() == Code::Unavailable => {
-                tokio::time::sleep(Duration::from_millis(50)).await
-            }
-            Err(status) => panic!("register: {status}"),
-        }
-    }
-    panic!("the node never became leader");
-}
-
 async fn launch(admin: &mut AdminClient<Channel>, workflow: &str, x: i64) -> String {
     admin
         .launch(LaunchRequest {
@@ -213,7 +190,7 @@ async fn finished(admin: &mut AdminClient<Channel>, id: &str) -> baton_proto::Ex
 async fn each_chain_node_gets_its_upstream_outputs() {
     let one = common::start().await;
     let mut admin = AdminClient::new(one.channel.clone());
-    register(&mut admin).await;
+    common::register(&mut admin, SPECS).await;
     let mut executor = FakeExecutor::connect(one.channel.clone()).await;
     let id = launch(&mut admin, "chain", 7).await;
 
@@ -242,7 +219,7 @@ async fn each_chain_node_gets_its_upstream_outputs() {
 async fn a_result_that_will_not_count_starts_nothing_downstream() {
     let one = common::start().await;
     let mut admin = AdminClient::new(one.channel.clone());
-    register(&mut admin).await;
+    common::register(&mut admin, SPECS).await;
     let mut executor = FakeExecutor::connect(one.channel.clone()).await;
 
     // A result for an attempt that was never assigned: ignored, nothing starts.
@@ -290,7 +267,7 @@ async fn a_result_that_will_not_count_starts_nothing_downstream() {
 async fn a_join_starts_once_every_upstream_result_is_in() {
     let one = common::start().await;
     let mut admin = AdminClient::new(one.channel.clone());
-    register(&mut admin).await;
+    common::register(&mut admin, SPECS).await;
     let mut executor = FakeExecutor::connect(one.channel.clone()).await;
     let id = launch(&mut admin, "join", 5).await;
 
@@ -339,7 +316,7 @@ async fn a_chain_node_starts_while_its_upstream_result_cannot_commit() {
     let leading = leader(&nodes).await;
     let one = nodes.remove(leading);
     let mut admin = AdminClient::new(one.channel.clone());
-    register(&mut admin).await;
+    common::register(&mut admin, SPECS).await;
     let mut executor = FakeExecutor::connect(one.channel.clone()).await;
     launch(&mut admin, "chain", 7).await;
     let (a, _) = executor.next_assign().await;

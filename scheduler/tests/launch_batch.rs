@@ -3,13 +3,8 @@
 
 mod common;
 
-use std::time::Duration;
-
-use baton_model::spec::{parse_yaml, SpecDocument};
 use baton_proto::v1::admin_client::AdminClient;
-use baton_proto::v1::{
-    Identifier, LaunchBatchRequest, LaunchRequest, ListExecutionsRequest, RegisterRequest,
-};
+use baton_proto::v1::{Identifier, LaunchBatchRequest, LaunchRequest, ListExecutionsRequest};
 use tonic::transport::Channel;
 use tonic::Code;
 
@@ -65,32 +60,11 @@ async fn executions(admin: &mut AdminClient<Channel>) -> usize {
         .len()
 }
 
-/// Registers SPECS, retrying while the new node elects itself.
-async fn register(admin: &mut AdminClient<Channel>) {
-    let mut request = RegisterRequest::default();
-    for document in parse_yaml(SPECS, "specs").unwrap() {
-        match document {
-            SpecDocument::Task(t) => request.tasks.push((&t).into()),
-            SpecDocument::Workflow(w) => request.workflows.push((&w).into()),
-        }
-    }
-    for _ in 0..100 {
-        match admin.register(request.clone()).await {
-            Ok(_) => return,
-            Err(status) if status.code() == Code::Unavailable => {
-                tokio::time::sleep(Duration::from_millis(50)).await
-            }
-            Err(status) => panic!("register: {status}"),
-        }
-    }
-    panic!("the node never became leader");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_is_idempotent_by_request_id_and_refused_whole() {
     let one = common::start().await;
     let mut admin = AdminClient::new(one.channel.clone());
-    register(&mut admin).await;
+    common::register(&mut admin, SPECS).await;
 
     let first = batch(&mut admin, vec![launch("r1", "1"), launch("r2", "2")])
         .await

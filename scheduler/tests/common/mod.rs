@@ -3,7 +3,11 @@
 #![allow(dead_code)] // Each test file uses its own part.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use baton_model::spec::{parse_yaml, SpecDocument};
+use baton_proto::v1::admin_client::AdminClient;
+use baton_proto::v1::RegisterRequest;
 use baton_scheduler::{SchedulerConfig, SchedulerNode};
 use tokio::net::TcpListener;
 use tonic::transport::{Channel, Endpoint};
@@ -61,4 +65,26 @@ pub async fn start_cluster(n: u64) -> Vec<OneNode> {
         });
     }
     nodes
+}
+
+/// Registers the tasks and workflows of `specs` (YAML), retrying while the
+/// new cluster elects its leader.
+pub async fn register(admin: &mut AdminClient<Channel>, specs: &str) {
+    let mut request = RegisterRequest::default();
+    for document in parse_yaml(specs, "specs").unwrap() {
+        match document {
+            SpecDocument::Task(t) => request.tasks.push((&t).into()),
+            SpecDocument::Workflow(w) => request.workflows.push((&w).into()),
+        }
+    }
+    for _ in 0..100 {
+        match admin.register(request.clone()).await {
+            Ok(_) => return,
+            Err(status) if status.code() == tonic::Code::Unavailable => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(status) => panic!("register: {status}"),
+        }
+    }
+    panic!("the node never became leader");
 }
