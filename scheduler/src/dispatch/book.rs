@@ -239,12 +239,19 @@ impl DispatchBook {
         );
     }
 
-    /// An attempt whose result is in (or that was cancelled): forget it.
-    pub fn settle(&mut self, key: &NodeKey, attempt: u32) -> Option<Owned> {
-        match self.owned.get(key) {
-            Some(o) if o.attempt == attempt => self.owned.remove(key),
-            _ => None,
+    /// An attempt whose result is in (or that was cancelled): forget it and
+    /// free its slot, if the book holds it under this number on this
+    /// executor. Returns whether it did; anything else is a stale copy.
+    pub fn settle(&mut self, key: &NodeKey, attempt: u32, executor: &str) -> bool {
+        let held = self
+            .owned
+            .get(key)
+            .is_some_and(|o| o.attempt == attempt && o.executor == executor);
+        if held {
+            self.owned.remove(key);
+            self.release(executor);
         }
+        held
     }
 
     /// An attempt the state holds as running when this node became leader.
@@ -384,6 +391,24 @@ mod tests {
         assert_eq!(stale, vec![(key("e", 0), 1)]);
         assert_eq!(book.owned[&key("e", 0)].executor, "x");
         assert_eq!(book.executors["y"].busy, 0);
+    }
+
+    #[test]
+    fn only_the_owning_executor_settles_an_attempt_and_frees_its_slot() {
+        let mut book = DispatchBook::new(1000);
+        book.connect("x", "p", 1, 1, &[], 0);
+        book.enqueue(key("e", 0), "p", 0, 0);
+        let placed = book.plan(0);
+        book.assigned(placed[0].key.clone(), 1, "x");
+        assert!(
+            !book.settle(&key("e", 0), 1, "y"),
+            "another executor's copy"
+        );
+        assert!(!book.settle(&key("e", 0), 2, "x"), "another attempt");
+        assert_eq!(book.executors["x"].busy, 1);
+        assert!(book.settle(&key("e", 0), 1, "x"));
+        assert_eq!(book.executors["x"].busy, 0);
+        assert!(!book.settle(&key("e", 0), 1, "x"), "settled once");
     }
 
     #[test]

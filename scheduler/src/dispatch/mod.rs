@@ -252,10 +252,8 @@ impl Dispatcher {
                 executor,
             }) => {
                 let key = (execution, node);
-                // Its slot is free already if its result came in first.
-                if self.book.settle(&key, attempt).is_some() {
-                    self.book.release(&executor);
-                }
+                // Frees its slot unless its result came in first.
+                self.book.settle(&key, attempt, &executor);
                 self.send_to(
                     &executor,
                     ToExecutor::Cancel(self.attempt_ref(&key, attempt)),
@@ -448,15 +446,7 @@ impl Dispatcher {
         // re-sent, nor another executor's run of the same number): its
         // result will count, so its outputs may feed the downstream nodes
         // before it is committed.
-        let current = self
-            .book
-            .owned
-            .get(&key)
-            .is_some_and(|o| o.attempt == attempt.attempt && o.executor == executor);
-        if current {
-            self.book.settle(&key, attempt.attempt);
-            self.book.release(&executor);
-        }
+        let current = self.book.settle(&key, attempt.attempt, &executor);
         let mut provisional = false;
         let ran_on = executor.clone();
         let command = match result.outcome {
@@ -814,9 +804,7 @@ impl Dispatcher {
                     self.early.remove(&key);
                     // Not recorded as sent: stop the attempt where it runs.
                     debug!(execution = %key.0, node = key.1, sent, ?other, "assignment not committed as sent; cancelling it");
-                    if self.book.settle(&key, sent).is_some() {
-                        self.book.release(&executor);
-                    }
+                    self.book.settle(&key, sent, &executor);
                     let attempt_ref = self.attempt_ref(&key, sent);
                     self.send_to(&executor, ToExecutor::Cancel(attempt_ref));
                     if other.is_none() {
