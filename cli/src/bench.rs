@@ -273,31 +273,35 @@ async fn launch_and_wait(
         request_id,
         ..Default::default()
     };
-    let launched = client
-        .call(request, |mut a, r| async move { a.launch(r).await })
-        .await?;
-    let ack = start.elapsed();
-    let watch = WatchRequest {
-        execution_id: launched.execution_id.clone(),
-    };
+    // Launch and Watch in one call, as a client awaiting its result would.
     let mut stream = client
-        .call(watch, |mut a, r| async move { a.watch(r).await })
+        .call(
+            request,
+            |mut a, r| async move { a.launch_and_watch(r).await },
+        )
         .await?;
+    let mut ack = None;
     let mut phase = 0;
+    let mut execution_id = String::new();
     while let Some(event) = stream.next().await {
         let event = event.map_err(|s| client.error(s))?;
+        // The first event is the launch's own: the launch is acknowledged.
+        ack.get_or_insert_with(|| start.elapsed());
         if event.node_id.is_empty() {
             phase = event.execution_phase;
         }
+        execution_id = event.execution_id;
     }
     let total = start.elapsed();
     if phase != ExecutionPhase::ExecutionSucceeded as i32 {
         return Err(CliError::ExecutionFailed(format!(
-            "benchmark execution {} did not succeed",
-            launched.execution_id
+            "benchmark execution {execution_id} did not succeed"
         )));
     }
-    Ok(Timing { ack, total })
+    Ok(Timing {
+        ack: ack.unwrap_or(total),
+        total,
+    })
 }
 
 /// A figure in milliseconds for the report, to the microsecond.

@@ -27,9 +27,11 @@ use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
+use crate::compiler::CompiledWorkflow;
 use crate::convert::{event_to_proto, execution_to_proto};
-use crate::dispatch::now_ms;
+use crate::dispatch::{now_ms, DispatcherHandle, NumberedLaunch};
 use crate::error::{ErrorCode, SchedulerError};
+use crate::launch_numbers::{self, LaunchNumbers};
 use crate::proposer::Proposer;
 use crate::state::{self, Command, ExecutionId, SchedulerState};
 
@@ -49,9 +51,16 @@ pub struct AdminService {
     pub leader_channels: Mutex<HashMap<String, Channel>>,
     /// Addresses to dial some nodes at instead of their advertised ones.
     pub routes: std::collections::BTreeMap<u64, String>,
+    /// Proposes single launches, together with their first nodes' work.
+    pub dispatcher: DispatcherHandle,
+    /// Launch numbers this node reserved while leading.
+    pub launch_numbers: Arc<LaunchNumbers>,
 }
 
 type Result<T> = std::result::Result<Response<T>, Status>;
+
+/// An execution's events, as Watch and LaunchAndWatch stream them.
+type EventStream = Pin<Box<dyn Stream<Item = std::result::Result<ExecutionEvent, Status>> + Send>>;
 
 /// Metadata marking a request a follower forwarded (never forwarded twice).
 const FORWARDED: &str = "baton-forwarded";
@@ -176,6 +185,162 @@ impl AdminService {
         status
     }
 
+    /// Gives a launch a number reserved for this leader (reserving a block
+    /// first when this term has none left), so that its execution id is
+    /// known before it commits. Fails as a write does when the reservation
+    /// cannot be committed (this node no longer leads, no quorum).
+    async fn number_launch(
+        &self,
+        launch: Command,
+        workflow: Arc<CompiledWorkflow>,
+    ) -> std::result::Result<NumberedLaunch, SchedulerError> {
+        let term = self.cluster.metrics().borrow().current_term;
+        let number = match self.launch_numbers.take(term) {
+            Some(number) => number,
+            None => {
+                let _one_at_a_time = self.launch_numbers.reserving.lock().await;
+                match self.launch_numbers.take(term) {
+                    Some(number) => number,
+                    None => {
+                        let reserve = Command::ReserveLaunches {
+                            count: launch_numbers::BLOCK,
+                        };
+                        match self.proposer.propose(reserve).await? {
+                            state::Response::Reserved { first, last } => {
+                                self.launch_numbers.reserved(term, first + 1, last);
+                                first
+                            }
+                            other => {
+                                return Err(SchedulerError::internal(format!(
+                                    "reserving launch numbers: unexpected response {other:?}"
+                                )))
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        let Command::Launch {
+            inputs,
+            pool,
+            request_id,
+            now_ms,
+            ..
+        } = launch
+        else {
+            return Err(SchedulerError::internal("only a launch is numbered"));
+        };
+        Ok(NumberedLaunch {
+            id: state::execution_id(&workflow.spec.id.name, number),
+            inputs: inputs.clone(),
+            pool: pool.clone(),
+            // The exact version checked here: what runs before the commit
+            // is what the launch records.
+            command: Command::LaunchNumbered {
+                number,
+                workflow: workflow.spec.id.clone(),
+                inputs,
+                pool,
+                request_id,
+                now_ms,
+            },
+            workflow,
+        })
+    }
+
+    /// Launches on this node, the leader.
+    async fn launch_here(
+        &self,
+        request: LaunchRequest,
+    ) -> std::result::Result<LaunchResponse, Status> {
+        let (command, workflow) = match self.read(|state| prepare_launch(state, request))? {
+            PreparedLaunch::Known(known) => return Ok(known),
+            PreparedLaunch::New(command, workflow) => (command, workflow),
+        };
+        // Through the dispatcher, which starts the first nodes at once and
+        // proposes the launch with their assignments and, for short tasks,
+        // their results: one commit for the launch and its first work.
+        let numbered = self.number_launch(command, workflow).await?;
+        let response = self.dispatcher.launch(numbered).await?;
+        launched(rejected(response)?)
+    }
+
+    /// Streams an execution this node holds: its history, then its events
+    /// as this node applies them, until it ends.
+    fn stream_events(&self, id: ExecutionId) -> std::result::Result<EventStream, Status> {
+        // Subscribe before reading the history, so no event falls in between.
+        let mut live = self.events.subscribe();
+        let exists = self.read(|state| state.execution(&id).is_some());
+        if !exists {
+            return Err(Status::not_found(format!("unknown execution `{id}`")));
+        }
+        let (tx, rx) = mpsc::channel(1024);
+        let cluster = self.cluster.clone();
+        tokio::spawn(async move {
+            let mut sent = 0u64;
+            // Sends the history after `sent`; returns whether the execution has finished.
+            let catch_up = |sent: &mut u64| -> (Vec<ExecutionEvent>, bool) {
+                let state = cluster.state();
+                let state = state.read().unwrap_or_else(|e| e.into_inner());
+                let Some(execution) = state.execution(&id) else {
+                    return (Vec::new(), true);
+                };
+                let workflow = state.workflow_of(execution).map(|w| w.as_ref());
+                let events: Vec<ExecutionEvent> = execution
+                    .events
+                    .iter()
+                    .skip(*sent as usize)
+                    .map(|e| event_to_proto(workflow, &id.0, e))
+                    .collect();
+                *sent = execution.events.len() as u64;
+                (events, execution.phase.is_terminal())
+            };
+            let (events, mut finished) = catch_up(&mut sent);
+            for event in events {
+                if tx.send(Ok(event)).await.is_err() {
+                    return;
+                }
+            }
+            while !finished {
+                match live.recv().await {
+                    Ok(notice) if notice.execution == id && notice.event.seq > sent => {
+                        sent = notice.event.seq;
+                        finished = notice.finished;
+                        let event = {
+                            let state = cluster.state();
+                            let state = state.read().unwrap_or_else(|e| e.into_inner());
+                            let workflow = state
+                                .execution(&id)
+                                .and_then(|e| state.workflow_of(e))
+                                .cloned();
+                            event_to_proto(workflow.as_deref(), &id.0, &notice.event)
+                        };
+                        if tx.send(Ok(event)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let (events, done) = catch_up(&mut sent);
+                        finished = done;
+                        for event in events {
+                            if tx.send(Ok(event)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {
+                        let _ = tx
+                            .send(Err(Status::unavailable("the scheduler is shutting down")))
+                            .await;
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Box::pin(ReceiverStream::new(rx)))
+    }
+
     fn read<T>(&self, f: impl FnOnce(&SchedulerState) -> T) -> T {
         let state = self.cluster.state();
         let guard = state.read().unwrap_or_else(|e| e.into_inner());
@@ -197,8 +362,8 @@ pub const MAX_BATCH_LAUNCHES: usize = 10_000;
 enum PreparedLaunch {
     /// Launched before under the same request id: that launch's answer.
     Known(LaunchResponse),
-    /// New and valid: the command to propose.
-    New(Command),
+    /// New and valid: the command to propose, and the workflow it launches.
+    New(Command, Arc<CompiledWorkflow>),
 }
 
 /// Checks a launch on the current state, so that a bad launch never
@@ -249,14 +414,15 @@ fn prepare_launch(
     }
     // The checked inputs (defaults filled in) are what the state machine
     // would compute again at apply.
-    let (_, inputs) = state.check_launch(&workflow, inputs)?;
-    Ok(PreparedLaunch::New(Command::Launch {
+    let (compiled, inputs) = state.check_launch(&workflow, inputs)?;
+    let command = Command::Launch {
         workflow,
         inputs,
         pool: request.pool,
         request_id: request.request_id,
         now_ms: now_ms(),
-    }))
+    };
+    Ok(PreparedLaunch::New(command, compiled))
 }
 
 /// The answer to a launch the state machine applied.
@@ -390,12 +556,26 @@ impl Admin for AdminService {
             return leader.launch(forwarded(inner)).await;
         }
         let request = Request::from_parts(metadata, extensions, inner).into_inner();
-        let command = match self.read(|state| prepare_launch(state, request))? {
-            PreparedLaunch::Known(known) => return Ok(Response::new(known)),
-            PreparedLaunch::New(command) => command,
-        };
-        let response = self.proposer.propose(command).await?;
-        Ok(Response::new(launched(rejected(response)?)?))
+        Ok(Response::new(self.launch_here(request).await?))
+    }
+
+    async fn launch_and_watch(
+        &self,
+        request: Request<LaunchRequest>,
+    ) -> Result<Self::LaunchAndWatchStream> {
+        let (metadata, extensions, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route(&metadata).await? {
+            let stream = leader
+                .launch_and_watch(forwarded(inner))
+                .await?
+                .into_inner();
+            return Ok(Response::new(Box::pin(stream)));
+        }
+        let request = Request::from_parts(metadata, extensions, inner).into_inner();
+        let launched = self.launch_here(request).await?;
+        // Applied here before the launch was answered: its history is here.
+        let stream = self.stream_events(ExecutionId(launched.execution_id.into()))?;
+        Ok(Response::new(stream))
     }
 
     async fn launch_batch(
@@ -418,7 +598,7 @@ impl Admin for AdminService {
             for (i, launch) in launches.into_iter().enumerate() {
                 match prepare_launch(state, launch).map_err(|s| in_batch(i, &s))? {
                     PreparedLaunch::Known(known) => answers.push(Some(known)),
-                    PreparedLaunch::New(command) => {
+                    PreparedLaunch::New(command, _) => {
                         answers.push(None);
                         commands.push(command);
                     }
@@ -526,8 +706,8 @@ impl Admin for AdminService {
         })
     }
 
-    type WatchStream =
-        Pin<Box<dyn Stream<Item = std::result::Result<ExecutionEvent, Status>> + Send>>;
+    type WatchStream = EventStream;
+    type LaunchAndWatchStream = EventStream;
 
     async fn watch(&self, request: Request<WatchRequest>) -> Result<Self::WatchStream> {
         let (metadata, extensions, inner) = request.into_parts();
@@ -552,77 +732,7 @@ impl Admin for AdminService {
         }
         let request = Request::from_parts(metadata, extensions, inner);
         let id = ExecutionId(request.into_inner().execution_id.into());
-        // Subscribe before reading the history, so no event falls in between.
-        let mut live = self.events.subscribe();
-        let exists = self.read(|state| state.execution(&id).is_some());
-        if !exists {
-            return Err(Status::not_found(format!("unknown execution `{id}`")));
-        }
-        let (tx, rx) = mpsc::channel(1024);
-        let cluster = self.cluster.clone();
-        tokio::spawn(async move {
-            let mut sent = 0u64;
-            // Sends the history after `sent`; returns whether the execution has finished.
-            let catch_up = |sent: &mut u64| -> (Vec<ExecutionEvent>, bool) {
-                let state = cluster.state();
-                let state = state.read().unwrap_or_else(|e| e.into_inner());
-                let Some(execution) = state.execution(&id) else {
-                    return (Vec::new(), true);
-                };
-                let workflow = state.workflow_of(execution).map(|w| w.as_ref());
-                let events: Vec<ExecutionEvent> = execution
-                    .events
-                    .iter()
-                    .skip(*sent as usize)
-                    .map(|e| event_to_proto(workflow, &id.0, e))
-                    .collect();
-                *sent = execution.events.len() as u64;
-                (events, execution.phase.is_terminal())
-            };
-            let (events, mut finished) = catch_up(&mut sent);
-            for event in events {
-                if tx.send(Ok(event)).await.is_err() {
-                    return;
-                }
-            }
-            while !finished {
-                match live.recv().await {
-                    Ok(notice) if notice.execution == id && notice.event.seq > sent => {
-                        sent = notice.event.seq;
-                        finished = notice.finished;
-                        let event = {
-                            let state = cluster.state();
-                            let state = state.read().unwrap_or_else(|e| e.into_inner());
-                            let workflow = state
-                                .execution(&id)
-                                .and_then(|e| state.workflow_of(e))
-                                .cloned();
-                            event_to_proto(workflow.as_deref(), &id.0, &notice.event)
-                        };
-                        if tx.send(Ok(event)).await.is_err() {
-                            return;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        let (events, done) = catch_up(&mut sent);
-                        finished = done;
-                        for event in events {
-                            if tx.send(Ok(event)).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Closed) => {
-                        let _ = tx
-                            .send(Err(Status::unavailable("the scheduler is shutting down")))
-                            .await;
-                        return;
-                    }
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(self.stream_events(id)?))
     }
 
     async fn cancel(&self, request: Request<CancelRequest>) -> Result<CancelResponse> {

@@ -8,6 +8,7 @@ pub mod convert;
 pub mod dispatch;
 pub mod error;
 pub mod executor_service;
+pub mod launch_numbers;
 pub mod memory;
 pub mod node;
 pub mod proposer;

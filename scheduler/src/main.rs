@@ -60,6 +60,12 @@ struct Args {
     /// run again elsewhere (e.g. 10s, 500ms).
     #[arg(long, default_value = "10s", value_parser = humantime_duration)]
     lease: Duration,
+    /// How long the leader holds a task's assignment, or a launch whose first
+    /// tasks it has started, for the task's result to share its log entry
+    /// (one commit instead of two for a short task). Longer tasks are
+    /// recorded, and launches acknowledged, this much later. 0 turns it off.
+    #[arg(long, default_value = "2ms", value_parser = humantime_duration)]
+    linger: Duration,
 }
 
 fn humantime_duration(text: &str) -> Result<Duration, String> {
@@ -135,6 +141,7 @@ async fn run() -> anyhow::Result<()> {
     config.election_timeout = args.election_timeout;
     config.routes = routes;
     config.lease = args.lease;
+    config.linger = args.linger;
     let node = SchedulerNode::start(config, listener).await?;
     info!(addr = %node.local_addr, "ready");
     baton_scheduler::node::wait_for_shutdown_signal().await;

@@ -45,6 +45,9 @@ pub struct SchedulerConfig {
     pub routes: BTreeMap<u64, String>,
     /// How long an executor may be silent before its attempts run elsewhere.
     pub lease: Duration,
+    /// How long the dispatcher holds an assignment (and a launch whose first
+    /// nodes it placed) for a result to share its log entry.
+    pub linger: Duration,
     /// Raft election timeout (min; max is twice it).
     pub election_timeout: Duration,
     pub heartbeat_interval: Duration,
@@ -61,6 +64,7 @@ impl SchedulerConfig {
             join: false,
             snapshot_every: 10_000,
             lease: Duration::from_secs(10),
+            linger: dispatch::DEFAULT_LINGER,
             election_timeout: Duration::from_millis(1500),
             // openraft 0.9 also uses the heartbeat interval as the timeout of
             // every AppendEntries: too short, and a large entry (a workflow of
@@ -111,6 +115,7 @@ impl SchedulerNode {
         let dispatcher = dispatch::start(
             DispatcherConfig {
                 lease: config.lease,
+                linger: config.linger,
             },
             cluster.state(),
             proposer.clone(),
@@ -136,6 +141,8 @@ impl SchedulerNode {
             events,
             leader_channels: Default::default(),
             routes: config.routes.clone(),
+            dispatcher: dispatcher.clone(),
+            launch_numbers: Default::default(),
         };
         let executor = ExecutorService {
             cluster: cluster.clone(),

@@ -1,25 +1,21 @@
-//! Downstream nodes start on their upstream's result, before it commits
-//! (the dispatcher's `start_downstream`): a hand-driven executor on real
-//! scheduler nodes in this process gets each node with its upstream's
-//! outputs as inputs, gets it even while the upstream's result cannot
-//! commit, and gets nothing from a result that will not count.
+//! Nodes start before what made them ready commits: downstream nodes on
+//! their upstream's result (the dispatcher's `start_downstream`), a
+//! launch's first nodes on the launch (`start_launch`). A hand-driven
+//! executor on real scheduler nodes in this process gets each node with its
+//! upstream's outputs as inputs, gets it even while the upstream's result
+//! or the launch cannot commit, and gets nothing from a result that will
+//! not count; a short first node's result commits with its launch.
 
 mod common;
 
 use std::time::Duration;
 
-use baton_proto::executor_client::ExecutorClient;
 use baton_proto::v1::admin_client::AdminClient;
-use baton_proto::v1::{ClusterStatusRequest, GetExecutionRequest, Identifier, LaunchRequest};
-use baton_proto::{
-    attempt_result, executor_message, scheduler_message, value, AttemptFailure, AttemptRef,
-    AttemptResult, ExecutorMessage, Outputs, RegisterExecutor, SchedulerMessage, Value,
-    PROTOCOL_VERSION,
-};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::UnboundedReceiverStream;
+use baton_proto::v1::{GetExecutionRequest, Identifier, LaunchRequest};
+use baton_proto::{attempt_result, scheduler_message, AttemptFailure};
 use tonic::transport::Channel;
-use tonic::Streaming;
+
+use common::executor::{input, int, leader, node_of, FakeExecutor};
 
 /// `chain`: a → b → c, each passing `x` on. `join`: c reads both a and b.
 const SPECS: &str = r#"
@@ -56,112 +52,21 @@ nodes:
 outputs: {x: "${c.x}"}
 "#;
 
-struct FakeExecutor {
-    outbound: mpsc::UnboundedSender<ExecutorMessage>,
-    inbound: Streaming<SchedulerMessage>,
-}
-
-impl FakeExecutor {
-    async fn connect(channel: Channel) -> FakeExecutor {
-        let (outbound, requests) = mpsc::unbounded_channel();
-        outbound
-            .send(ExecutorMessage {
-                kind: Some(executor_message::Kind::Register(RegisterExecutor {
-                    executor_id: "fake".into(),
-                    pool: "default".into(),
-                    slots: 8,
-                    runners: vec!["builtin".into()],
-                    protocol_version: PROTOCOL_VERSION,
-                    ..Default::default()
-                })),
-            })
-            .unwrap();
-        let mut client = ExecutorClient::new(channel);
-        let inbound = client
-            .session(UnboundedReceiverStream::new(requests))
-            .await
-            .unwrap()
-            .into_inner();
-        let mut executor = FakeExecutor { outbound, inbound };
-        match executor.next().await {
-            scheduler_message::Kind::Registered(_) => executor,
-            other => panic!("expected Registered, got {other:?}"),
-        }
+fn launch_request(workflow: &str, x: i64, request_id: &str) -> LaunchRequest {
+    LaunchRequest {
+        workflow: Some(Identifier {
+            name: workflow.into(),
+            ..Default::default()
+        }),
+        text_inputs: [("x".to_string(), x.to_string())].into(),
+        request_id: request_id.into(),
+        ..Default::default()
     }
-
-    async fn next(&mut self) -> scheduler_message::Kind {
-        let message = tokio::time::timeout(Duration::from_secs(10), self.inbound.message())
-            .await
-            .expect("the scheduler sent nothing for 10 s")
-            .unwrap()
-            .expect("the stream ended");
-        message.kind.unwrap()
-    }
-
-    /// The next message that is not an acknowledgement, and the attempts
-    /// acknowledged before it.
-    async fn next_assign(&mut self) -> (baton_proto::Assign, Vec<AttemptRef>) {
-        let mut acked = Vec::new();
-        loop {
-            match self.next().await {
-                scheduler_message::Kind::Assign(assign) => return (assign, acked),
-                scheduler_message::Kind::Ack(ack) => acked.extend(ack.attempts),
-                other => panic!("expected an Assign, got {other:?}"),
-            }
-        }
-    }
-
-    fn report(&self, attempt: AttemptRef, outcome: attempt_result::Outcome) {
-        self.outbound
-            .send(ExecutorMessage {
-                kind: Some(executor_message::Kind::Result(AttemptResult {
-                    attempt: Some(attempt),
-                    outcome: Some(outcome),
-                    log: String::new(),
-                })),
-            })
-            .unwrap();
-    }
-
-    fn succeed(&self, attempt: AttemptRef, outputs: &[(&str, i64)]) {
-        let values = outputs
-            .iter()
-            .map(|(name, x)| (name.to_string(), int(*x)))
-            .collect();
-        self.report(
-            attempt,
-            attempt_result::Outcome::Succeeded(Outputs { values }),
-        );
-    }
-}
-
-fn int(x: i64) -> Value {
-    Value {
-        kind: Some(value::Kind::IntValue(x)),
-    }
-}
-
-fn input(assign: &baton_proto::Assign, name: &str) -> i64 {
-    match assign.inputs[name].kind {
-        Some(value::Kind::IntValue(x)) => x,
-        ref other => panic!("input {name} is {other:?}"),
-    }
-}
-
-fn node_of(assign: &baton_proto::Assign) -> String {
-    assign.attempt.as_ref().unwrap().node_id.clone()
 }
 
 async fn launch(admin: &mut AdminClient<Channel>, workflow: &str, x: i64) -> String {
     admin
-        .launch(LaunchRequest {
-            workflow: Some(Identifier {
-                name: workflow.into(),
-                ..Default::default()
-            }),
-            text_inputs: [("x".to_string(), x.to_string())].into(),
-            ..Default::default()
-        })
+        .launch(launch_request(workflow, x, ""))
         .await
         .unwrap()
         .into_inner()
@@ -294,22 +199,6 @@ async fn a_join_starts_once_every_upstream_result_is_in() {
     one.node.shutdown().await;
 }
 
-/// The leader of `nodes`, once one is elected (its index).
-async fn leader(nodes: &[common::OneNode]) -> usize {
-    for _ in 0..200 {
-        for (i, one) in nodes.iter().enumerate() {
-            let mut admin = AdminClient::new(one.channel.clone());
-            if let Ok(status) = admin.cluster_status(ClusterStatusRequest::default()).await {
-                if status.into_inner().role == "Leader" {
-                    return i;
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no leader elected");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chain_node_starts_while_its_upstream_result_cannot_commit() {
     let mut nodes = common::start_cluster(3).await;
@@ -332,5 +221,135 @@ async fn a_chain_node_starts_while_its_upstream_result_cannot_commit() {
         acked.is_empty(),
         "a's result cannot have been committed: {acked:?}"
     );
+    one.node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_launch_s_first_node_starts_while_the_launch_cannot_commit() {
+    let mut nodes = common::start_cluster(3).await;
+    let leading = leader(&nodes).await;
+    let one = nodes.remove(leading);
+    let mut admin = AdminClient::new(one.channel.clone());
+    common::register(&mut admin, SPECS).await;
+    let mut executor = FakeExecutor::connect(one.channel.clone()).await;
+    // The first launch of a term reserves launch numbers (one more commit).
+    let first = launch(&mut admin, "chain", 1).await;
+    let (a, _) = executor.next_assign().await;
+    assert_eq!(a.attempt.as_ref().unwrap().execution_id, first);
+
+    // With both followers gone, no launch commits; its first node starts
+    // all the same, under the execution id the launch will have.
+    for follower in nodes {
+        follower.node.shutdown().await;
+    }
+    let mut stuck = admin.clone();
+    let second = tokio::spawn(async move { stuck.launch(launch_request("chain", 2, "")).await });
+    let (a2, _) = executor.next_assign().await;
+    let attempt = a2.attempt.clone().unwrap();
+    assert_eq!((attempt.node_id.as_str(), attempt.attempt), ("a", 1));
+    assert_ne!(attempt.execution_id, first);
+    assert_eq!(input(&a2, "x"), 2);
+
+    // The launch cannot commit: the client is told (after the proposal's
+    // time limit), and the node is cancelled where it runs.
+    let refused = second.await.unwrap().unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    loop {
+        match executor.next().await {
+            scheduler_message::Kind::Cancel(cancelled) => {
+                assert_eq!(cancelled, attempt);
+                break;
+            }
+            scheduler_message::Kind::Ack(_) => {}
+            other => panic!("expected a Cancel of {attempt:?}, got {other:?}"),
+        }
+    }
+    one.node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_of_a_launch_in_flight_starts_nothing_more() {
+    let one = common::start_with(|config| config.linger = Duration::from_secs(60)).await;
+    let mut admin = AdminClient::new(one.channel.clone());
+    common::register(&mut admin, SPECS).await;
+    let mut executor = FakeExecutor::connect(one.channel.clone()).await;
+    let mut first = admin.clone();
+    let first = tokio::spawn(async move { first.launch(launch_request("chain", 1, "r")).await });
+    let (a, _) = executor.next_assign().await;
+    // Retried while the first is held for a's result: answered with the
+    // same execution, and nothing more is started.
+    let retry = admin.launch(launch_request("chain", 1, "r")).await.unwrap();
+    let id = a.attempt.as_ref().unwrap().execution_id.clone();
+    assert_eq!(retry.into_inner().execution_id, id);
+    assert_eq!(first.await.unwrap().unwrap().into_inner().execution_id, id);
+    executor.succeed(a.attempt.clone().unwrap(), &[("x", 2)]);
+    let (b, _) = executor.next_assign().await;
+    assert_eq!(
+        (
+            b.attempt.as_ref().unwrap().execution_id.as_str(),
+            node_of(&b).as_str()
+        ),
+        (id.as_str(), "b"),
+        "the retry started no node of its own"
+    );
+    one.node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_launch_with_no_executor_free_is_acknowledged_at_once() {
+    let one = common::start_with(|config| config.linger = Duration::from_secs(60)).await;
+    let mut admin = AdminClient::new(one.channel.clone());
+    common::register(&mut admin, SPECS).await;
+    // No executor: nothing to wait for, so the launch is not held.
+    let id = tokio::time::timeout(Duration::from_secs(5), launch(&mut admin, "chain", 3))
+        .await
+        .expect("a launch with nothing placed waited for the linger");
+    let mut executor = FakeExecutor::connect(one.channel.clone()).await;
+    let (a, _) = executor.next_assign().await;
+    assert_eq!(a.attempt.as_ref().unwrap().execution_id, id);
+    assert_eq!((node_of(&a).as_str(), input(&a, "x")), ("a", 3));
+    one.node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_launch_waits_for_its_first_node_s_result_and_commits_with_it() {
+    // A linger far longer than the test: the launch can only be proposed
+    // together with its first node's result.
+    let one = common::start_with(|config| config.linger = Duration::from_secs(60)).await;
+    let mut admin = AdminClient::new(one.channel.clone());
+    common::register(&mut admin, SPECS).await;
+    let mut executor = FakeExecutor::connect(one.channel.clone()).await;
+    let mut launching = admin.clone();
+    let mut launched = tokio::spawn(async move { launch(&mut launching, "chain", 4).await });
+    let (a, _) = executor.next_assign().await;
+    assert_eq!((node_of(&a).as_str(), input(&a, "x")), ("a", 4));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut launched)
+            .await
+            .is_err(),
+        "the launch was acknowledged before its first node's result came in"
+    );
+    executor.succeed(a.attempt.clone().unwrap(), &[("x", 5)]);
+    let id = tokio::time::timeout(Duration::from_secs(10), launched)
+        .await
+        .expect("the launch was not acknowledged once the result came in")
+        .unwrap();
+    assert_eq!(a.attempt.as_ref().unwrap().execution_id, id);
+    // Recorded with the launch: a has succeeded the moment it is acknowledged.
+    let execution = admin
+        .get_execution(GetExecutionRequest {
+            execution_id: id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let a_state = execution.nodes.iter().find(|n| n.id == "a").unwrap();
+    assert_eq!(
+        a_state.phase,
+        baton_proto::NodePhase::NodeSucceeded as i32,
+        "{a_state:?}"
+    );
+    let (b, _) = executor.next_assign().await;
+    assert_eq!((node_of(&b).as_str(), input(&b, "x")), ("b", 5));
     one.node.shutdown().await;
 }

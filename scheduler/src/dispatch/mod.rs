@@ -22,23 +22,27 @@ use baton_model::value::{values_from_proto, values_to_proto};
 use baton_model::{Identifier, Values};
 use baton_proto::scheduler_message::Kind as ToExecutor;
 use baton_proto::{attempt_result, AttemptRef, AttemptResult, SchedulerMessage};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use self::book::{DispatchBook, NodeKey, Placement};
+use crate::compiler::CompiledWorkflow;
+use crate::error::{ErrorCode, SchedulerError};
 use crate::proposer::Proposer;
 use crate::state::{
-    check_outputs, Command, Effect, ExecutionId, ExecutionPhase, NodePhase, Response,
+    check_outputs, settle_pool, Command, Effect, ExecutionId, ExecutionPhase, NodePhase, Response,
     SchedulerState,
 };
 
 /// How long an assignment already sent to its executor may wait for
-/// company before it is proposed on its own. A short task's result usually
-/// comes back within it, and then the assignment and the result share one
-/// log entry: one commit per node instead of two, in a chain or for a
-/// single task (W2, W3). A long task's assignment is recorded this much
-/// later, which changes nothing it does.
-const ASSIGN_LINGER: Duration = Duration::from_millis(2);
+/// company before it is proposed on its own (and so a launch whose first
+/// nodes were placed). A short task's result usually comes back within it,
+/// and then the assignment and the result share one log entry: one commit
+/// per node instead of two, in a chain or for a single task (W2, W3), and
+/// one commit for a launch and its first node's result. A long task's
+/// assignment is recorded this much later, which changes nothing it does;
+/// a launch is acknowledged this much later.
+pub const DEFAULT_LINGER: Duration = Duration::from_millis(2);
 
 /// The outbound half of an executor's stream.
 pub type ExecutorSender = mpsc::UnboundedSender<Result<SchedulerMessage, tonic::Status>>;
@@ -74,6 +78,12 @@ pub enum Input {
     /// Successful results whose log entry is settled (committed or not):
     /// their outputs are no longer provisional.
     Recorded(Vec<(NodeKey, u32)>),
+    /// A launch to propose, whose first nodes start at once (see
+    /// [`Dispatcher::start_launch`]); the reply is its response once
+    /// committed.
+    Launch(NumberedLaunch, LaunchReply),
+    /// These launches' entry is settled (committed or not).
+    Launched(Vec<ExecutionId>),
     /// This node became leader (its state is current) or stopped being it.
     Leader(bool),
 }
@@ -87,6 +97,40 @@ impl DispatcherHandle {
     pub fn send(&self, input: Input) {
         let _ = self.tx.send(input);
     }
+
+    /// Proposes a numbered launch with its first nodes' work and waits for
+    /// the state machine's response.
+    pub async fn launch(&self, launch: NumberedLaunch) -> Result<Response, SchedulerError> {
+        let (reply, response) = oneshot::channel();
+        self.send(Input::Launch(launch, reply));
+        response.await.map_err(|_| {
+            SchedulerError::unavailable("the scheduler is shutting down; the launch was not made")
+        })?
+    }
+}
+
+/// A launch under a number its leader reserved, so that its execution id is
+/// known before it commits.
+pub struct NumberedLaunch {
+    pub id: ExecutionId,
+    pub workflow: Arc<CompiledWorkflow>,
+    /// As checked and completed with defaults: what the launch records.
+    pub inputs: Values,
+    pub pool: String,
+    /// The [`Command::LaunchNumbered`] to propose.
+    pub command: Command,
+}
+
+type LaunchReply = oneshot::Sender<Result<Response, SchedulerError>>;
+
+/// A launch whose entry is not settled yet, known to the dispatcher so that
+/// its first nodes can run before it commits.
+struct Launching {
+    workflow: Arc<CompiledWorkflow>,
+    inputs: Values,
+    request_id: String,
+    /// Whether one of its first nodes has been placed on an executor.
+    placed: bool,
 }
 
 /// Something the dispatcher did that the log must record.
@@ -104,12 +148,38 @@ enum Pending {
         command: Command,
         provisional: bool,
     },
+    /// A launch, ahead of its first nodes' assignments.
+    Launch {
+        id: ExecutionId,
+        command: Command,
+        reply: LaunchReply,
+    },
+}
+
+/// A proposed [`Pending`], waiting for its response: the command has gone
+/// into the entry (a result keeps a copy, to propose again on failure).
+#[allow(clippy::large_enum_variant)]
+enum Proposed {
+    Assign(Placement, u32),
+    Result {
+        executor: String,
+        attempt: AttemptRef,
+        command: Command,
+        provisional: bool,
+    },
+    Launch {
+        id: ExecutionId,
+        reply: LaunchReply,
+    },
 }
 
 pub struct DispatcherConfig {
     /// How long an executor may stay silent (or an attempt unconfirmed)
     /// before its attempts run again elsewhere.
     pub lease: Duration,
+    /// How long an assignment waits for a result to share its log entry
+    /// ([`DEFAULT_LINGER`]).
+    pub linger: Duration,
 }
 
 pub fn now_ms() -> u64 {
@@ -126,6 +196,7 @@ pub fn start(
     let (tx, rx) = mpsc::unbounded_channel();
     let dispatcher = Dispatcher {
         lease_ms: config.lease.as_millis() as u64,
+        linger: config.linger,
         state,
         proposer,
         book: DispatchBook::new(config.lease.as_millis() as u64),
@@ -138,6 +209,9 @@ pub fn start(
         assigns_due: None,
         provisional: HashMap::new(),
         early: HashSet::new(),
+        launching: HashMap::new(),
+        launch_requests: HashSet::new(),
+        pending_launches: 0,
         epoch: 0,
     };
     tokio::spawn(dispatcher.run(rx));
@@ -146,6 +220,7 @@ pub fn start(
 
 struct Dispatcher {
     lease_ms: u64,
+    linger: Duration,
     state: Arc<RwLock<SchedulerState>>,
     proposer: Proposer,
     book: DispatchBook,
@@ -164,9 +239,15 @@ struct Dispatcher {
     /// Outputs of successful results proposed and not yet settled, for
     /// nodes with downstream nodes, by node (with the attempt).
     provisional: HashMap<NodeKey, (u32, Values)>,
-    /// Nodes placed before the state queued them (`start_downstream`),
-    /// until it does or their assignment is refused.
+    /// Nodes placed before the state queued them (`start_downstream`,
+    /// `start_launch`), until it does or their assignment is refused.
     early: HashSet<NodeKey>,
+    /// Launches not yet settled, by execution id (`start_launch`).
+    launching: HashMap<ExecutionId, Launching>,
+    /// Their request ids (those that have one).
+    launch_requests: HashSet<String>,
+    /// How many of `pending` are launches.
+    pending_launches: usize,
     /// Counts leadership changes. Results that failed to commit are retried
     /// only under the leadership that proposed them: within one term the
     /// log keeps proposal order, which is what lets a result be proposed
@@ -224,13 +305,25 @@ impl Dispatcher {
                 self.senders.clear();
                 // Unacknowledged results are re-sent by their executors
                 // to whichever node leads next.
-                self.pending.clear();
-                self.pending_results = 0;
-                self.assigns_due = None;
-                self.provisional.clear();
-                self.early.clear();
+                self.forget_pending();
+            }
+            Input::Launch(launch, reply) if !self.leader => {
+                // Leadership moved since the launch was numbered: propose it
+                // as it is, to be refused or numbered as usual.
+                let proposer = self.proposer.clone();
+                tokio::spawn(async move {
+                    let _ = reply.send(proposer.propose(launch.command).await);
+                });
             }
             _ if !self.leader => {}
+            Input::Launch(launch, reply) => self.start_launch(launch, reply, now),
+            Input::Launched(ids) => {
+                for id in ids {
+                    if let Some(launching) = self.launching.remove(&id) {
+                        self.launch_requests.remove(&launching.request_id);
+                    }
+                }
+            }
             Input::Effect(Effect::NodeQueued {
                 execution,
                 node,
@@ -238,10 +331,14 @@ impl Dispatcher {
                 not_before_ms,
             }) => {
                 let key = (execution, node);
-                // Placed before the state queued it (`start_downstream`): its
-                // assignment is right behind in the log, and its result may
-                // be in already. Never dispatch it twice.
-                if !self.early.remove(&key) {
+                // Placed before the state queued it (`start_downstream`,
+                // `start_launch`): its assignment is right behind in the log,
+                // and its result may be in already. Or placed since the state
+                // queued it, from the book's queue (a launch's first node
+                // that waited for a slot), before this notice came. Never
+                // dispatch it twice.
+                let early = self.early.remove(&key);
+                if !early && !self.book.owned.contains_key(&key) {
                     self.book.enqueue(key, &pool, not_before_ms, now);
                 }
             }
@@ -268,15 +365,28 @@ impl Dispatcher {
                 running,
                 sender,
             } => {
+                let mut unknown = Vec::new();
                 let running: Vec<(NodeKey, u32)> = running
-                    .iter()
-                    .filter_map(|r| self.node_key(r).map(|k| (k, r.attempt)))
+                    .into_iter()
+                    .filter_map(|r| match self.node_key(&r) {
+                        Some(key) => Some((key, r.attempt)),
+                        None => {
+                            unknown.push(r);
+                            None
+                        }
+                    })
                     .collect();
                 let stale = self
                     .book
                     .connect(&executor, &pool, slots, connection, &running, now);
                 info!(%executor, %pool, slots, running = running.len(), stale = stale.len(), "executor connected");
                 self.senders.insert(executor.clone(), sender);
+                // Of an execution that does not exist: a launch that was
+                // never made (lost with its leader, or refused).
+                for attempt in unknown {
+                    warn!(%executor, execution = %attempt.execution_id, node = %attempt.node_id, "executor runs an attempt of an unknown execution; cancelling it");
+                    self.send_to(&executor, ToExecutor::Cancel(attempt));
+                }
                 for (key, attempt) in stale {
                     let held = self.held(&key);
                     warn!(%executor, execution = %key.0, node = key.1, attempt, ?held, "executor runs a stale attempt; cancelling it");
@@ -347,14 +457,30 @@ impl Dispatcher {
         }
     }
 
-    fn become_leader(&mut self, now: u64) {
-        self.book.clear();
-        self.senders.clear();
-        self.pending.clear();
+    /// Drops what this leadership had not proposed or settled. Launches not
+    /// yet proposed are refused, to be retried where the leader now is.
+    fn forget_pending(&mut self) {
+        for item in self.pending.drain(..) {
+            if let Pending::Launch { reply, .. } = item {
+                let _ = reply.send(Err(SchedulerError::new(
+                    ErrorCode::NotLeader,
+                    "leadership moved before the launch was proposed; it was not made",
+                )));
+            }
+        }
         self.pending_results = 0;
+        self.pending_launches = 0;
         self.assigns_due = None;
         self.provisional.clear();
         self.early.clear();
+        self.launching.clear();
+        self.launch_requests.clear();
+    }
+
+    fn become_leader(&mut self, now: u64) {
+        self.book.clear();
+        self.senders.clear();
+        self.forget_pending();
         self.epoch += 1;
         self.leader = true;
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
@@ -393,16 +519,20 @@ impl Dispatcher {
     fn node_key(&self, r: &AttemptRef) -> Option<NodeKey> {
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
         let id = ExecutionId(r.execution_id.as_str().into());
-        let execution = state.execution(&id)?;
-        let node = state.workflow_of(execution)?.node_index(&r.node_id)?;
+        let node = match state.execution(&id) {
+            Some(execution) => state.workflow_of(execution)?.node_index(&r.node_id)?,
+            None => self.launching.get(&id)?.workflow.node_index(&r.node_id)?,
+        };
         Some((id, node))
     }
 
     fn attempt_ref(&self, key: &NodeKey, attempt: u32) -> AttemptRef {
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-        let node_id = state
-            .execution(&key.0)
-            .and_then(|e| state.workflow_of(e))
+        let workflow = match state.execution(&key.0) {
+            Some(execution) => state.workflow_of(execution),
+            None => self.launching.get(&key.0).map(|l| &l.workflow),
+        };
+        let node_id = workflow
             .and_then(|w| w.nodes.get(key.1 as usize))
             .map(|n| n.id.clone())
             .unwrap_or_default();
@@ -586,68 +716,105 @@ impl Dispatcher {
         })
     }
 
-    /// Proposes this round's assignments and results, in the order they
-    /// happened, in one batch; acknowledges the results to their executors
-    /// once committed. Assignments alone are proposed only once they have
-    /// waited [`ASSIGN_LINGER`].
+    /// Proposes this round's launches, assignments and results, in the
+    /// order they happened, in one batch; acknowledges the results to their
+    /// executors once committed. Assignments alone are proposed only once
+    /// they have waited [`DispatcherConfig::linger`], and so are launches whose first
+    /// nodes were placed: a short first node's result then joins its launch
+    /// in one entry (W3: one commit between a launch and its result).
     fn propose_round(&mut self) {
         let assigns_due = self.assigns_due.is_some_and(|due| Instant::now() >= due);
-        if self.pending_results == 0 && !assigns_due {
+        let launch_waits = self.pending_launches > 0
+            && self.pending.iter().any(|item| match item {
+                Pending::Launch { id, .. } => !self.launching.get(id).is_some_and(|l| l.placed),
+                _ => false,
+            });
+        if self.pending_results == 0 && !assigns_due && !launch_waits {
             return;
         }
         self.assigns_due = None;
         self.pending_results = 0;
+        self.pending_launches = 0;
         let pending = std::mem::take(&mut self.pending);
         let mut senders: HashMap<String, ExecutorSender> = HashMap::new();
-        for item in &pending {
-            if let Pending::Result { executor, .. } = item {
-                if !senders.contains_key(executor) {
-                    if let Some(sender) = self.senders.get(executor) {
-                        senders.insert(executor.clone(), sender.clone());
+        let now = now_ms();
+        // In this order, a launch lands in the log before its nodes'
+        // assignments, each assignment before any result of its attempt, and
+        // each result before the assignments it let start.
+        let mut commands = Vec::with_capacity(pending.len());
+        let mut proposed = Vec::with_capacity(pending.len());
+        for item in pending {
+            match item {
+                Pending::Assign(placement, attempt) => {
+                    commands.push(Command::Assign {
+                        execution: placement.key.0.clone(),
+                        node: placement.key.1,
+                        executor: placement.executor.clone(),
+                        now_ms: now,
+                    });
+                    proposed.push(Proposed::Assign(placement, attempt));
+                }
+                Pending::Result {
+                    executor,
+                    attempt,
+                    command,
+                    provisional,
+                } => {
+                    if !senders.contains_key(&executor) {
+                        if let Some(sender) = self.senders.get(&executor) {
+                            senders.insert(executor.clone(), sender.clone());
+                        }
                     }
+                    commands.push(command.clone());
+                    proposed.push(Proposed::Result {
+                        executor,
+                        attempt,
+                        command,
+                        provisional,
+                    });
+                }
+                Pending::Launch { id, command, reply } => {
+                    commands.push(command);
+                    proposed.push(Proposed::Launch { id, reply });
                 }
             }
         }
-        let now = now_ms();
-        // In this order, each assignment lands in the log before any result
-        // of its attempt, and each result before the assignments it let
-        // start.
-        let commands: Vec<Command> = pending
-            .iter()
-            .map(|item| match item {
-                Pending::Assign(placement, _) => Command::Assign {
-                    execution: placement.key.0.clone(),
-                    node: placement.key.1,
-                    executor: placement.executor.clone(),
-                    now_ms: now,
-                },
-                Pending::Result { command, .. } => command.clone(),
-            })
-            .collect();
         let committed = self.proposer.enqueue(commands);
         let tx = self.self_tx.clone();
         let epoch = self.epoch;
         tokio::spawn(async move {
             let outcome = committed.await;
-            let failed = outcome.is_err();
             let mut responses = match outcome {
-                Ok(responses) => responses.into_iter(),
+                Ok(responses) => Ok(responses.into_iter()),
                 Err(e) => {
-                    warn!(error = %e, "proposing assignments and results failed");
-                    Vec::new().into_iter()
+                    warn!(error = %e, "proposing launches, assignments and results failed");
+                    Err(e)
                 }
             };
+            let failed = responses.is_err();
             let mut assigned = Vec::new();
             let mut recorded = Vec::new();
+            let mut launched = Vec::new();
             let mut acks: HashMap<String, Vec<AttemptRef>> = HashMap::new();
             let mut retry = Vec::new();
-            for item in pending {
-                let response = responses.next();
+            for item in proposed {
+                let response = responses.as_mut().ok().and_then(|r| r.next());
                 match item {
-                    Pending::Assign(placement, sent) => {
+                    Proposed::Assign(placement, sent) => {
                         assigned.push(((placement, sent), response))
                     }
-                    Pending::Result {
+                    Proposed::Launch { id, reply } => {
+                        launched.push(id);
+                        let answer = match (&responses, response) {
+                            (Err(e), _) => Err(e.clone()),
+                            (Ok(_), Some(response)) => Ok(response),
+                            (Ok(_), None) => Err(SchedulerError::internal(
+                                "the state machine returned no response for a launch",
+                            )),
+                        };
+                        let _ = reply.send(answer);
+                    }
+                    Proposed::Result {
                         executor,
                         attempt,
                         command,
@@ -675,8 +842,13 @@ impl Dispatcher {
             if !recorded.is_empty() {
                 let _ = tx.send(Input::Recorded(recorded));
             }
+            // Assignments first: cancelling one of a launch that failed
+            // needs the launch's workflow, for the node's id.
             if !assigned.is_empty() {
                 let _ = tx.send(Input::Assigned(epoch, assigned));
+            }
+            if !launched.is_empty() {
+                let _ = tx.send(Input::Launched(launched));
             }
             for (executor, attempts) in acks {
                 if let Some(sender) = senders.get(&executor) {
@@ -718,7 +890,7 @@ impl Dispatcher {
     /// before it is committed (dispatch pipelined with commit), under the
     /// attempt number the state machine will give it: the current one plus
     /// one, since only this leader assigns. It is proposed with the next
-    /// results, or alone after [`ASSIGN_LINGER`] ([`Self::propose_round`]);
+    /// results, or alone after [`DispatcherConfig::linger`] ([`Self::propose_round`]);
     /// either way ahead of its own result, and the proposer keeps order, so
     /// the result lands behind its assignment in the log. If the assignment
     /// does not commit as sent, the attempt is cancelled on its executor.
@@ -732,6 +904,11 @@ impl Dispatcher {
         let state = self.state.clone();
         let state = state.read().unwrap_or_else(|e| e.into_inner());
         for placement in placements {
+            if self.book.owned.contains_key(&placement.key) {
+                // Already running here under an attempt in flight.
+                self.book.release(&placement.executor);
+                continue;
+            }
             let queued = state
                 .execution(&placement.key.0)
                 .and_then(|e| e.nodes.get(placement.key.1 as usize))
@@ -744,19 +921,24 @@ impl Dispatcher {
             let attempt = assign.attempt.as_ref().map_or(0, |a| a.attempt);
             if !queued {
                 self.early.insert(placement.key.clone());
+                if let Some(launching) = self.launching.get_mut(&placement.key.0) {
+                    launching.placed = true;
+                }
             }
             self.book
                 .assigned(placement.key.clone(), attempt, &placement.executor);
             self.send_to(&placement.executor, ToExecutor::Assign(assign));
             self.pending.push(Pending::Assign(placement, attempt));
             self.assigns_due
-                .get_or_insert_with(|| Instant::now() + ASSIGN_LINGER);
+                .get_or_insert_with(|| Instant::now() + self.linger);
         }
     }
 
     /// The Assign message for a queued node, under its next attempt number.
     fn assignment(&mut self, state: &SchedulerState, key: &NodeKey) -> Option<baton_proto::Assign> {
-        let execution = state.execution(&key.0)?;
+        let Some(execution) = state.execution(&key.0) else {
+            return self.launching_assignment(state, key);
+        };
         let node = execution.nodes.get(key.1 as usize)?;
         if execution.phase != ExecutionPhase::Running {
             return None;
@@ -772,7 +954,34 @@ impl Dispatcher {
                 })?,
             _ => return None,
         };
-        let workflow = state.workflow_of(execution)?;
+        let workflow = state.workflow_of(execution)?.clone();
+        self.assign_message(state, &workflow, key, node.attempt + 1, &inputs)
+    }
+
+    /// The Assign message for a first node of a launch not yet applied
+    /// (`start_launch`): its first attempt.
+    fn launching_assignment(
+        &mut self,
+        state: &SchedulerState,
+        key: &NodeKey,
+    ) -> Option<baton_proto::Assign> {
+        let launching = self.launching.get(&key.0)?;
+        let workflow = launching.workflow.clone();
+        if !workflow.nodes.get(key.1 as usize)?.upstream.is_empty() {
+            return None;
+        }
+        let inputs = state.bind_inputs(&workflow, key.1, &launching.inputs, &|_| None)?;
+        self.assign_message(state, &workflow, key, 1, &inputs)
+    }
+
+    fn assign_message(
+        &mut self,
+        state: &SchedulerState,
+        workflow: &CompiledWorkflow,
+        key: &NodeKey,
+        attempt: u32,
+        inputs: &Values,
+    ) -> Option<baton_proto::Assign> {
         let compiled = &workflow.nodes[key.1 as usize];
         let task = match self.task_protos.get(&compiled.task) {
             Some(task) => task.clone(),
@@ -788,11 +997,71 @@ impl Dispatcher {
             attempt: Some(AttemptRef {
                 execution_id: key.0.to_string(),
                 node_id: compiled.id.clone(),
-                attempt: node.attempt + 1,
+                attempt,
             }),
             task: Some((*task).clone()),
-            inputs: values_to_proto(&inputs),
+            inputs: values_to_proto(inputs),
         })
+    }
+
+    /// Takes a launch in: queues its first nodes, so that they are placed in
+    /// this very round, and the launch itself to be proposed ahead of their
+    /// assignments (with their results, if they come back within
+    /// [`DispatcherConfig::linger`]).
+    ///
+    /// Why this is safe: the launch enters `pending` before any of its
+    /// nodes' assignments, and `pending` and the proposer keep order, so an
+    /// assignment lands behind its launch in the log. If the launch does not
+    /// commit as proposed, its assignments name an execution that does not
+    /// exist, are refused, and their attempts are cancelled (`on_assigned`).
+    /// The launch's number was reserved in the log for this leader and term
+    /// alone (`launch_numbers`), so no other launch ever takes its id: a
+    /// late result for a lost launch names no execution.
+    fn start_launch(&mut self, launch: NumberedLaunch, reply: LaunchReply, now: u64) {
+        let NumberedLaunch {
+            id,
+            workflow,
+            inputs,
+            pool,
+            command,
+        } = launch;
+        let request_id = match &command {
+            Command::LaunchNumbered { request_id, .. } => request_id.clone(),
+            _ => String::new(),
+        };
+        if !request_id.is_empty() && self.launch_requests.contains(&request_id) {
+            // A retry of a launch not settled yet: it will be answered with
+            // that launch's execution when applied, and starts nothing.
+            self.pending.push(Pending::Launch { id, command, reply });
+            self.pending_launches += 1;
+            return;
+        }
+        let state = self.state.clone();
+        let state = state.read().unwrap_or_else(|e| e.into_inner());
+        let tasks = &state.tasks;
+        let pools = workflow.node_pools(|task| tasks.get(task).map(|t| t.pool.as_str()));
+        let launch_pool: Option<Arc<str>> = (!pool.is_empty()).then(|| pool.as_str().into());
+        for (i, node) in workflow.nodes.iter().enumerate() {
+            if node.upstream.is_empty() {
+                let pool = settle_pool(&pools[i], launch_pool.as_ref());
+                self.book.enqueue((id.clone(), i as u32), &pool, 0, now);
+            }
+        }
+        drop(state);
+        if !request_id.is_empty() {
+            self.launch_requests.insert(request_id.clone());
+        }
+        self.launching.insert(
+            id.clone(),
+            Launching {
+                workflow,
+                inputs,
+                request_id,
+                placed: false,
+            },
+        );
+        self.pending.push(Pending::Launch { id, command, reply });
+        self.pending_launches += 1;
     }
 
     fn on_assigned(&mut self, outcomes: Vec<((Placement, u32), Option<Response>)>) {

@@ -26,7 +26,31 @@ impl SchedulerState {
                 pool,
                 request_id,
                 now_ms,
-            } => self.launch(&workflow, inputs, pool, request_id, now_ms, effects),
+            } => self.launch(&workflow, inputs, pool, request_id, None, now_ms, effects),
+            Command::ReserveLaunches { count } => {
+                let first = self.launches + 1;
+                self.launches = self.launches.saturating_add(count);
+                Ok(Response::Reserved {
+                    first,
+                    last: self.launches,
+                })
+            }
+            Command::LaunchNumbered {
+                number,
+                workflow,
+                inputs,
+                pool,
+                request_id,
+                now_ms,
+            } => self.launch(
+                &workflow,
+                inputs,
+                pool,
+                request_id,
+                Some(number),
+                now_ms,
+                effects,
+            ),
             Command::Assign {
                 execution,
                 node,
@@ -224,12 +248,16 @@ impl SchedulerState {
         Ok((compiled, inputs))
     }
 
+    /// Launches an execution under `number` (reserved by its leader) or
+    /// under the next number.
+    #[allow(clippy::too_many_arguments)]
     fn launch(
         &mut self,
         workflow: &Identifier,
         inputs: Values,
         pool: String,
         request_id: String,
+        number: Option<u64>,
         now_ms: u64,
         effects: &mut Vec<Effect>,
     ) -> Result<Response, SchedulerError> {
@@ -245,8 +273,21 @@ impl SchedulerState {
             });
         }
         let (compiled, inputs) = self.check_launch(workflow, inputs)?;
-        self.launches += 1;
-        let id = ExecutionId(format!("{}-{}", compiled.spec.id.name, self.launches).into());
+        let id = match number {
+            Some(number) => {
+                let id = execution_id(&compiled.spec.id.name, number);
+                if number > self.launches || self.executions.contains_key(&id) {
+                    return Err(SchedulerError::invalid(format!(
+                        "launch number {number} was not reserved, or is taken"
+                    )));
+                }
+                id
+            }
+            None => {
+                self.launches += 1;
+                execution_id(&compiled.spec.id.name, self.launches)
+            }
+        };
         let tasks = &self.tasks;
         let node_pools = compiled.node_pools(|task| tasks.get(task).map(|t| t.pool.as_str()));
         let launch_pool: Option<Arc<str>> = (!pool.is_empty()).then(|| pool.as_str().into());
@@ -842,9 +883,14 @@ pub fn check_outputs(task: &TaskSpec, outputs: &Values) -> Result<(), String> {
 
 /// A node's pool: its own pin, else the launch's, else its workflow's, its
 /// task's or `default` (what `node_pool` already holds).
-fn settle_pool(node_pool: &NodePool, launch_pool: Option<&Arc<str>>) -> Arc<str> {
+pub(crate) fn settle_pool(node_pool: &NodePool, launch_pool: Option<&Arc<str>>) -> Arc<str> {
     match launch_pool {
         Some(launch_pool) if !node_pool.pinned => launch_pool.clone(),
         _ => node_pool.name.clone(),
     }
+}
+
+/// The id of the execution launched under `number`.
+pub(crate) fn execution_id(workflow_name: &str, number: u64) -> ExecutionId {
+    ExecutionId(format!("{workflow_name}-{number}").into())
 }

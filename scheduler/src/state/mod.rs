@@ -19,6 +19,7 @@ use baton_model::{Identifier, TaskSpec, Values};
 use serde::{Deserialize, Serialize};
 
 pub use apply::check_outputs;
+pub(crate) use apply::{execution_id, settle_pool};
 pub use execution::{
     AttemptLog, Event, EventSubject, Execution, ExecutionId, ExecutionPhase, NodePhase, NodeState,
 };
@@ -84,6 +85,24 @@ pub enum Command {
         execution: ExecutionId,
         now_ms: u64,
     },
+    /// Sets aside `count` launch numbers for the leader that proposes it:
+    /// no other launch ever takes them (see [`Command::LaunchNumbered`]).
+    ReserveLaunches {
+        count: u64,
+    },
+    /// A launch under a number its leader reserved, so that its execution
+    /// id is known before it commits and its first nodes can start while it
+    /// is being committed. A number is never given twice, even by leaders
+    /// that lost their launches in a crash: an executor's late result for
+    /// such a launch can only name an execution that does not exist.
+    LaunchNumbered {
+        number: u64,
+        workflow: Identifier,
+        inputs: Values,
+        pool: String,
+        request_id: String,
+        now_ms: u64,
+    },
 }
 
 /// What applying one command did.
@@ -105,6 +124,11 @@ pub enum Response {
     Ignored(String),
     Cancelled(ExecutionPhase),
     Rejected(SchedulerError),
+    /// Launch numbers `first..=last` are the proposer's.
+    Reserved {
+        first: u64,
+        last: u64,
+    },
 }
 
 /// What the local node's services must do after an apply.
@@ -142,6 +166,7 @@ pub struct SchedulerState {
     pub executions: BTreeMap<ExecutionId, Execution>,
     /// Ids of executions in launch order.
     pub execution_order: Vec<ExecutionId>,
+    /// The highest launch number given or reserved.
     pub launches: u64,
     /// Launch request ids -> the execution each created.
     pub launch_requests: BTreeMap<String, ExecutionId>,
@@ -201,14 +226,27 @@ impl SchedulerState {
         provisional: impl Fn(u32) -> Option<&'a Values>,
     ) -> Option<Values> {
         let workflow = self.workflow_of(execution)?;
-        let compiled = workflow.nodes.get(node as usize)?;
-        let task = self.tasks.get(&compiled.task)?;
         let outputs_of =
             |n: u32| provisional(n).or_else(|| execution.nodes.get(n as usize).map(|s| &s.outputs));
+        self.bind_inputs(workflow, node, &execution.inputs, &outputs_of)
+    }
+
+    /// The input values of node `node` of `workflow`, from the execution's
+    /// `inputs`, the outputs `outputs_of` gives for each node, and the
+    /// task's defaults.
+    pub fn bind_inputs<'a>(
+        &self,
+        workflow: &CompiledWorkflow,
+        node: u32,
+        inputs: &Values,
+        outputs_of: &impl Fn(u32) -> Option<&'a Values>,
+    ) -> Option<Values> {
+        let compiled = workflow.nodes.get(node as usize)?;
+        let task = self.tasks.get(&compiled.task)?;
         let mut values = Values::new();
         for var in &task.interface.inputs {
             let value = match compiled.input(&var.name) {
-                Some(binding) => evaluate_with(binding, &execution.inputs, &outputs_of)?,
+                Some(binding) => evaluate_with(binding, inputs, outputs_of)?,
                 None => match &var.default {
                     Some(default) => default.clone(),
                     None => baton_model::Value::None,

@@ -12,6 +12,8 @@ use baton_scheduler::{SchedulerConfig, SchedulerNode};
 use tokio::net::TcpListener;
 use tonic::transport::{Channel, Endpoint};
 
+pub mod executor;
+
 pub struct OneNode {
     pub node: SchedulerNode,
     pub channel: Channel,
@@ -20,11 +22,16 @@ pub struct OneNode {
 }
 
 pub async fn start() -> OneNode {
+    start_with(|_| {}).await
+}
+
+/// One node, its configuration changed by `configure`.
+pub async fn start_with(configure: impl FnOnce(&mut SchedulerConfig)) -> OneNode {
     let data_dir = tempfile::tempdir().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let node = SchedulerNode::start(SchedulerConfig::new(data_dir.path()), listener)
-        .await
-        .unwrap();
+    let mut config = SchedulerConfig::new(data_dir.path());
+    configure(&mut config);
+    let node = SchedulerNode::start(config, listener).await.unwrap();
     let channel = Endpoint::from_shared(format!("http://{}", node.local_addr))
         .unwrap()
         .connect()
