@@ -260,8 +260,14 @@ impl AdminService {
         // Through the dispatcher, which starts the first nodes at once and
         // proposes the launch with their assignments and, for short tasks,
         // their results: one commit for the launch and its first work.
-        let numbered = self.number_launch(command, workflow).await?;
-        let response = self.dispatcher.launch(numbered).await?;
+        // Unless many launches are coming in at once (`MAX_EARLY`).
+        let response = match self.launch_numbers.start_early() {
+            Some(_early) => {
+                let numbered = self.number_launch(command, workflow).await?;
+                self.dispatcher.launch(numbered).await?
+            }
+            None => self.proposer.propose(command).await?,
+        };
         launched(rejected(response)?)
     }
 
