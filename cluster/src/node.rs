@@ -270,6 +270,17 @@ impl<S: StateMachine> ClusterNode<S> {
         Ok(())
     }
 
+    /// Starts an election from this node now, as if it had heard no leader for its election
+    /// timeout: a way to move leadership here (the current leader steps down once it sees the
+    /// new term), used by tests that need a leader change at a chosen moment.
+    pub async fn elect(&self) -> Result<(), ClusterError> {
+        self.raft
+            .trigger()
+            .elect()
+            .await
+            .map_err(|e| ClusterError::storage(format!("cannot start an election: {e}")))
+    }
+
     /// True when this node currently believes it is the leader.
     pub fn is_leader(&self) -> bool {
         let metrics = self.raft.metrics();

@@ -353,3 +353,55 @@ async fn a_launch_waits_for_its_first_node_s_result_and_commits_with_it() {
     assert_eq!((node_of(&b).as_str(), input(&b, "x")), ("b", 5));
     one.node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_launch_held_when_leadership_moves_is_refused_and_never_made() {
+    let nodes =
+        common::start_cluster_with(3, |config| config.linger = Duration::from_secs(60)).await;
+    let leading = leader(&nodes).await;
+    let mut admin = AdminClient::new(nodes[leading].channel.clone());
+    common::register(&mut admin, SPECS).await;
+    let mut executor = FakeExecutor::connect(nodes[leading].channel.clone()).await;
+    let mut held = admin.clone();
+    let launched =
+        tokio::spawn(async move { held.launch(launch_request("chain", 5, "moved")).await });
+    // Its first node runs, and the launch waits for the node's result.
+    let (a, _) = executor.next_assign().await;
+    let id = a.attempt.as_ref().unwrap().execution_id.clone();
+
+    // Another node takes the lead before the launch is proposed.
+    let next = (leading + 1) % 3;
+    nodes[next].node.cluster.elect().await.unwrap();
+    let refused = tokio::time::timeout(Duration::from_secs(10), launched)
+        .await
+        .expect("the held launch was never answered")
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    assert!(
+        refused.message().contains("leadership moved"),
+        "{refused:?}"
+    );
+
+    // Never made: the new leader knows no such execution, and the
+    // client's retry with the same request id launches it once, anew.
+    let now_leading = leader(&nodes).await;
+    let mut admin = AdminClient::new(nodes[now_leading].channel.clone());
+    let missing = admin
+        .get_execution(GetExecutionRequest {
+            execution_id: id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound, "{missing:?}");
+    let retried = admin
+        .launch(launch_request("chain", 5, "moved"))
+        .await
+        .unwrap()
+        .into_inner()
+        .execution_id;
+    assert_ne!(retried, id);
+    for one in nodes {
+        one.node.shutdown().await;
+    }
+}

@@ -46,6 +46,12 @@ pub async fn start_with(configure: impl FnOnce(&mut SchedulerConfig)) -> OneNode
 
 /// `n` nodes (ids 1..=n) forming one new cluster.
 pub async fn start_cluster(n: u64) -> Vec<OneNode> {
+    start_cluster_with(n, |_| {}).await
+}
+
+/// `n` nodes (ids 1..=n) forming one new cluster, each node's configuration
+/// changed by `configure`.
+pub async fn start_cluster_with(n: u64, configure: impl Fn(&mut SchedulerConfig)) -> Vec<OneNode> {
     let mut listeners = Vec::new();
     for _ in 0..n {
         listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
@@ -61,6 +67,7 @@ pub async fn start_cluster(n: u64) -> Vec<OneNode> {
         let mut config = SchedulerConfig::new(data_dir.path());
         config.node_id = i as u64 + 1;
         config.peers = peers.clone();
+        configure(&mut config);
         let node = SchedulerNode::start(config, listener).await.unwrap();
         let channel = Endpoint::from_shared(format!("http://{}", node.local_addr))
             .unwrap()
