@@ -271,8 +271,9 @@ impl<S: StateMachine> ClusterNode<S> {
     }
 
     /// Starts an election from this node now, as if it had heard no leader for its election
-    /// timeout: a way to move leadership here (the current leader steps down once it sees the
-    /// new term), used by tests that need a leader change at a chosen moment.
+    /// timeout. The current leader steps down once it sees the new term; the election that
+    /// follows may elect any node, this one or the old leader too. Tests use it for a leader
+    /// change at a chosen moment.
     pub async fn elect(&self) -> Result<(), ClusterError> {
         self.raft
             .trigger()

@@ -383,24 +383,38 @@ async fn a_launch_held_when_leadership_moves_is_refused_and_never_made() {
         "{refused:?}"
     );
 
-    // Never made: the new leader knows no such execution, and the
-    // client's retry with the same request id launches it once, anew.
-    let now_leading = leader(&nodes).await;
-    let mut admin = AdminClient::new(nodes[now_leading].channel.clone());
-    let missing = admin
-        .get_execution(GetExecutionRequest {
-            execution_id: id.clone(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(missing.code(), tonic::Code::NotFound, "{missing:?}");
-    let retried = admin
-        .launch(launch_request("chain", 5, "moved"))
-        .await
-        .unwrap()
-        .into_inner()
-        .execution_id;
-    assert_ne!(retried, id);
+    // Never made: the leader (whichever node won the election) knows no
+    // such execution, and the client's retry with the same request id
+    // launches it once, anew. Retried while elections settle.
+    let mut retried = None;
+    for _ in 0..100 {
+        let mut admin = AdminClient::new(nodes[leader(&nodes).await].channel.clone());
+        let missing = admin
+            .get_execution(GetExecutionRequest {
+                execution_id: id.clone(),
+            })
+            .await
+            .map(|_| ());
+        match missing {
+            Err(status) if status.code() == tonic::Code::NotFound => {}
+            Err(status) if status.code() == tonic::Code::Unavailable => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            other => panic!("the held launch was made: {other:?}"),
+        }
+        match admin.launch(launch_request("chain", 5, "moved")).await {
+            Ok(launched) => {
+                retried = Some(launched.into_inner().execution_id);
+                break;
+            }
+            Err(status) if status.code() == tonic::Code::Unavailable => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(status) => panic!("the retry was refused: {status:?}"),
+        }
+    }
+    assert_ne!(retried.expect("no leader took the retry"), id);
     for one in nodes {
         one.node.shutdown().await;
     }

@@ -71,7 +71,7 @@ pub enum Input {
     /// The outcome of proposing a batch of assignments (with the attempt
     /// number each was sent under), under the leadership epoch that
     /// proposed them.
-    Assigned(u64, Vec<((Placement, u32), Option<Response>)>),
+    Assigned(u64, Vec<((Placement, AttemptRef), Option<Response>)>),
     /// Results whose recording failed, to propose again (under the
     /// leadership epoch that first proposed them).
     RetryResults(u64, Vec<(String, AttemptRef, Command)>),
@@ -138,8 +138,8 @@ struct Launching {
 // boxing them would cost an allocation per result.
 #[allow(clippy::large_enum_variant)]
 enum Pending {
-    /// An assignment sent to its executor, under this attempt number.
-    Assign(Placement, u32),
+    /// An assignment sent to its executor, under this attempt.
+    Assign(Placement, AttemptRef),
     /// A result received from an executor; `provisional` when its outputs
     /// are in [`Dispatcher::provisional`].
     Result {
@@ -160,7 +160,7 @@ enum Pending {
 /// into the entry (a result keeps a copy, to propose again on failure).
 #[allow(clippy::large_enum_variant)]
 enum Proposed {
-    Assign(Placement, u32),
+    Assign(Placement, AttemptRef),
     Result {
         executor: String,
         attempt: AttemptRef,
@@ -918,7 +918,10 @@ impl Dispatcher {
                 self.book.release(&placement.executor);
                 continue;
             };
-            let attempt = assign.attempt.as_ref().map_or(0, |a| a.attempt);
+            // Kept as sent: cancelling it must name it as the executor knows
+            // it, even once the launch that made it is forgotten.
+            let sent = assign.attempt.clone().unwrap_or_default();
+            let attempt = sent.attempt;
             if !queued {
                 self.early.insert(placement.key.clone());
                 if let Some(launching) = self.launching.get_mut(&placement.key.0) {
@@ -928,7 +931,7 @@ impl Dispatcher {
             self.book
                 .assigned(placement.key.clone(), attempt, &placement.executor);
             self.send_to(&placement.executor, ToExecutor::Assign(assign));
-            self.pending.push(Pending::Assign(placement, attempt));
+            self.pending.push(Pending::Assign(placement, sent));
             self.assigns_due
                 .get_or_insert_with(|| Instant::now() + self.linger);
         }
@@ -1064,9 +1067,10 @@ impl Dispatcher {
         self.pending_launches += 1;
     }
 
-    fn on_assigned(&mut self, outcomes: Vec<((Placement, u32), Option<Response>)>) {
-        for ((placement, sent), response) in outcomes {
+    fn on_assigned(&mut self, outcomes: Vec<((Placement, AttemptRef), Option<Response>)>) {
+        for ((placement, sent_ref), response) in outcomes {
             let Placement { key, executor } = placement;
+            let sent = sent_ref.attempt;
             match response {
                 Some(Response::Assigned { attempt }) if attempt == sent => {}
                 other => {
@@ -1074,8 +1078,7 @@ impl Dispatcher {
                     // Not recorded as sent: stop the attempt where it runs.
                     debug!(execution = %key.0, node = key.1, sent, ?other, "assignment not committed as sent; cancelling it");
                     self.book.settle(&key, sent, &executor);
-                    let attempt_ref = self.attempt_ref(&key, sent);
-                    self.send_to(&executor, ToExecutor::Cancel(attempt_ref));
+                    self.send_to(&executor, ToExecutor::Cancel(sent_ref));
                     if other.is_none() {
                         // The proposal failed: the node is still queued; queue it again.
                         let state = self.state.clone();
