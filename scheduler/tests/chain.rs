@@ -11,11 +11,12 @@ mod common;
 use std::time::Duration;
 
 use baton_proto::v1::admin_client::AdminClient;
-use baton_proto::v1::{GetExecutionRequest, Identifier, LaunchRequest};
+use baton_proto::v1::GetExecutionRequest;
 use baton_proto::{attempt_result, scheduler_message, AttemptFailure};
 use tonic::transport::Channel;
 
 use common::executor::{input, int, leader, node_of, FakeExecutor};
+use common::launch_request;
 
 /// `chain`: a → b → c, each passing `x` on. `join`: c reads both a and b.
 const SPECS: &str = r#"
@@ -51,18 +52,6 @@ nodes:
   - {id: c, task: add@v1, inputs: {l: "${a.x}", r: "${b.x}"}}
 outputs: {x: "${c.x}"}
 "#;
-
-fn launch_request(workflow: &str, x: i64, request_id: &str) -> LaunchRequest {
-    LaunchRequest {
-        workflow: Some(Identifier {
-            name: workflow.into(),
-            ..Default::default()
-        }),
-        text_inputs: [("x".to_string(), x.to_string())].into(),
-        request_id: request_id.into(),
-        ..Default::default()
-    }
-}
 
 async fn launch(admin: &mut AdminClient<Channel>, workflow: &str, x: i64) -> String {
     admin

@@ -7,13 +7,14 @@ mod common;
 
 use baton_proto::v1::admin_client::AdminClient;
 use baton_proto::v1::{
-    ExecutionEvent, ExecutionPhase, Identifier, LaunchRequest, ListExecutionsRequest, NodePhase,
+    ExecutionEvent, ExecutionPhase, LaunchRequest, ListExecutionsRequest, NodePhase,
 };
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 use tonic::Code;
 
 use common::executor::{input, leader, node_of, FakeExecutor};
+use common::launch_request;
 
 const SPECS: &str = r#"
 kind: Task
@@ -30,18 +31,6 @@ nodes:
   - {id: a, task: echo@v1, inputs: {x: "${inputs.x}"}}
 outputs: {x: "${a.x}"}
 "#;
-
-fn launch(workflow: &str, request_id: &str, x: &str) -> LaunchRequest {
-    LaunchRequest {
-        workflow: Some(Identifier {
-            name: workflow.into(),
-            ..Default::default()
-        }),
-        text_inputs: [("x".to_string(), x.to_string())].into(),
-        request_id: request_id.into(),
-        ..Default::default()
-    }
-}
 
 /// Every event of the stream, to its end.
 async fn events(
@@ -70,7 +59,7 @@ async fn run_one(
     request_id: &str,
 ) -> Vec<ExecutionEvent> {
     let mut watching = admin.clone();
-    let request = launch("one", request_id, "6");
+    let request = launch_request("one", "6", request_id);
     let streamed = tokio::spawn(async move { events(&mut watching, request).await });
     let (a, _) = executor.next_assign().await;
     assert_eq!((node_of(&a).as_str(), input(&a, "x")), ("a", 6));
@@ -115,7 +104,9 @@ async fn one_call_launches_and_streams_to_the_end_and_a_retry_streams_the_same()
 
     // Retried with its request id (the answer was lost): the same
     // execution's history, and nothing launched or run again.
-    let again = events(&mut admin, launch("one", "w-1", "6")).await.unwrap();
+    let again = events(&mut admin, launch_request("one", "6", "w-1"))
+        .await
+        .unwrap();
     assert_eq!(again, first);
     assert_eq!(executions(&mut admin).await, 1);
     one.node.shutdown().await;
@@ -127,17 +118,17 @@ async fn a_bad_launch_is_refused_and_launches_nothing() {
     let mut admin = AdminClient::new(one.channel.clone());
     common::register(&mut admin, SPECS).await;
 
-    let unknown = events(&mut admin, launch("nope", "", "1"))
+    let unknown = events(&mut admin, launch_request("nope", "1", ""))
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
     assert!(unknown.message().contains("nope"), "{unknown:?}");
-    let ill_typed = events(&mut admin, launch("one", "", "six"))
+    let ill_typed = events(&mut admin, launch_request("one", "six", ""))
         .await
         .unwrap_err();
     assert_eq!(ill_typed.code(), Code::InvalidArgument, "{ill_typed:?}");
     assert!(ill_typed.message().contains("input `x`"), "{ill_typed:?}");
-    let mut no_workflow = launch("", "", "1");
+    let mut no_workflow = launch_request("", "1", "");
     no_workflow.workflow = None;
     let nameless = events(&mut admin, no_workflow).await.unwrap_err();
     assert_eq!(nameless.code(), Code::InvalidArgument, "{nameless:?}");

@@ -4,9 +4,11 @@
 mod common;
 
 use baton_proto::v1::admin_client::AdminClient;
-use baton_proto::v1::{Identifier, LaunchBatchRequest, LaunchRequest, ListExecutionsRequest};
+use baton_proto::v1::{LaunchBatchRequest, LaunchRequest, ListExecutionsRequest};
 use tonic::transport::Channel;
 use tonic::Code;
+
+use common::launch_request;
 
 const SPECS: &str = r#"
 kind: Task
@@ -23,18 +25,6 @@ nodes:
   - {id: a, task: echo@v1, inputs: {x: "${inputs.x}"}}
 outputs: {x: "${a.x}"}
 "#;
-
-fn launch(request_id: &str, x: &str) -> LaunchRequest {
-    LaunchRequest {
-        workflow: Some(Identifier {
-            name: "one".into(),
-            ..Default::default()
-        }),
-        text_inputs: [("x".to_string(), x.to_string())].into(),
-        request_id: request_id.into(),
-        ..Default::default()
-    }
-}
 
 async fn batch(
     admin: &mut AdminClient<Channel>,
@@ -66,22 +56,40 @@ async fn a_batch_is_idempotent_by_request_id_and_refused_whole() {
     let mut admin = AdminClient::new(one.channel.clone());
     common::register(&mut admin, SPECS).await;
 
-    let first = batch(&mut admin, vec![launch("r1", "1"), launch("r2", "2")])
-        .await
-        .unwrap();
+    let first = batch(
+        &mut admin,
+        vec![
+            launch_request("one", "1", "r1"),
+            launch_request("one", "2", "r2"),
+        ],
+    )
+    .await
+    .unwrap();
     assert_eq!(first.len(), 2);
     assert_ne!(first[0], first[1]);
 
     // Retried as a whole (its answer was lost): the same executions.
-    let retried = batch(&mut admin, vec![launch("r1", "1"), launch("r2", "2")])
-        .await
-        .unwrap();
+    let retried = batch(
+        &mut admin,
+        vec![
+            launch_request("one", "1", "r1"),
+            launch_request("one", "2", "r2"),
+        ],
+    )
+    .await
+    .unwrap();
     assert_eq!(retried, first);
 
     // Known and new ids mixed: answers in the batch's order.
-    let mixed = batch(&mut admin, vec![launch("r3", "3"), launch("r2", "2")])
-        .await
-        .unwrap();
+    let mixed = batch(
+        &mut admin,
+        vec![
+            launch_request("one", "3", "r3"),
+            launch_request("one", "2", "r2"),
+        ],
+    )
+    .await
+    .unwrap();
     assert_eq!(mixed[1], first[1]);
     assert!(!first.contains(&mixed[0]), "{mixed:?}");
     assert_eq!(executions(&mut admin).await, 3);
@@ -89,11 +97,17 @@ async fn a_batch_is_idempotent_by_request_id_and_refused_whole() {
     // Refused whole, naming the launch; nothing launched.
     let refusals = [
         (
-            vec![launch("r4", "4"), launch("r4", "5")],
+            vec![
+                launch_request("one", "4", "r4"),
+                launch_request("one", "5", "r4"),
+            ],
             "launch #2 repeats the request id `r4` of launch #1",
         ),
         (
-            vec![launch("r5", "5"), launch("r6", "six")],
+            vec![
+                launch_request("one", "5", "r5"),
+                launch_request("one", "six", "r6"),
+            ],
             "launch #2: input `x` (int)",
         ),
         (vec![], "the batch holds no launches"),
@@ -105,9 +119,15 @@ async fn a_batch_is_idempotent_by_request_id_and_refused_whole() {
     }
     assert_eq!(executions(&mut admin).await, 3);
     // The refused ids are free: nothing was recorded under them.
-    let later = batch(&mut admin, vec![launch("r4", "4"), launch("r5", "5")])
-        .await
-        .unwrap();
+    let later = batch(
+        &mut admin,
+        vec![
+            launch_request("one", "4", "r4"),
+            launch_request("one", "5", "r5"),
+        ],
+    )
+    .await
+    .unwrap();
     assert_eq!(later.len(), 2);
     assert_eq!(executions(&mut admin).await, 5);
     one.node.shutdown().await;

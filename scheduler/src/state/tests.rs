@@ -84,6 +84,19 @@ impl Harness {
         }
     }
 
+    /// Applies a launch of `diamond` (n = 2) under launch number `number`.
+    fn launch_numbered(&mut self, number: u64, request_id: &str) -> Response {
+        let now_ms = self.now;
+        self.apply(Command::LaunchNumbered {
+            number,
+            workflow: Identifier::parse("diamond").unwrap(),
+            inputs: Values::from([("n".to_string(), Value::Int(2))]),
+            pool: String::new(),
+            request_id: request_id.into(),
+            now_ms,
+        })
+    }
+
     fn queued(&mut self) -> Vec<u32> {
         let mut nodes: Vec<u32> = self
             .effects
@@ -605,18 +618,7 @@ fn numbered_launches_take_only_reserved_numbers_and_each_once() {
         other => panic!("{other:?}"),
     };
     assert_eq!((first, last), (2, 11));
-    let numbered = |h: &mut Harness, number: u64| {
-        let now_ms = h.now;
-        h.apply(Command::LaunchNumbered {
-            number,
-            workflow: Identifier::parse("diamond").unwrap(),
-            inputs: Values::from([("n".to_string(), Value::Int(2))]),
-            pool: String::new(),
-            request_id: String::new(),
-            now_ms,
-        })
-    };
-    match numbered(&mut h, 5) {
+    match h.launch_numbered(5, "") {
         Response::Launched { execution, .. } => assert_eq!(execution.to_string(), "diamond-5"),
         other => panic!("{other:?}"),
     }
@@ -628,7 +630,7 @@ fn numbered_launches_take_only_reserved_numbers_and_each_once() {
     // Taken, or never reserved: refused, nothing changes.
     for number in [5, 12] {
         let before = h.state.executions.len();
-        match numbered(&mut h, number) {
+        match h.launch_numbered(number, "") {
             Response::Rejected(e) => assert!(
                 e.message.contains(&format!("launch number {number}")),
                 "{}",
@@ -650,23 +652,12 @@ fn numbered_launches_take_only_reserved_numbers_and_each_once() {
 fn a_numbered_launch_retried_with_its_request_id_creates_nothing() {
     let mut h = Harness::new();
     h.apply(Command::ReserveLaunches { count: 4 });
-    let numbered = |h: &mut Harness, number: u64| {
-        let now_ms = h.now;
-        h.apply(Command::LaunchNumbered {
-            number,
-            workflow: Identifier::parse("diamond").unwrap(),
-            inputs: Values::from([("n".to_string(), Value::Int(2))]),
-            pool: String::new(),
-            request_id: "req-7".into(),
-            now_ms,
-        })
-    };
-    let first = match numbered(&mut h, 1) {
+    let first = match h.launch_numbered(1, "req-7") {
         Response::Launched { execution, .. } => execution,
         other => panic!("{other:?}"),
     };
     h.queued();
-    match numbered(&mut h, 2) {
+    match h.launch_numbered(2, "req-7") {
         Response::Launched { execution, .. } => assert_eq!(execution, first),
         other => panic!("{other:?}"),
     }

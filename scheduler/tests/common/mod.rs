@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use baton_model::spec::{parse_yaml, SpecDocument};
 use baton_proto::v1::admin_client::AdminClient;
-use baton_proto::v1::RegisterRequest;
+use baton_proto::v1::{Identifier, LaunchRequest, RegisterRequest};
 use baton_scheduler::{SchedulerConfig, SchedulerNode};
 use tokio::net::TcpListener;
 use tonic::transport::{Channel, Endpoint};
@@ -101,4 +101,18 @@ pub async fn register(admin: &mut AdminClient<Channel>, specs: &str) {
         }
     }
     panic!("the node never became leader");
+}
+
+/// A launch of `workflow` with its input `x` given as text, under
+/// `request_id` (empty: none).
+pub fn launch_request(workflow: &str, x: impl ToString, request_id: &str) -> LaunchRequest {
+    LaunchRequest {
+        workflow: Some(Identifier {
+            name: workflow.into(),
+            ..Default::default()
+        }),
+        text_inputs: [("x".to_string(), x.to_string())].into(),
+        request_id: request_id.into(),
+        ..Default::default()
+    }
 }
