@@ -6,31 +6,13 @@
 mod common;
 
 use baton_proto::v1::admin_client::AdminClient;
-use baton_proto::v1::{
-    ExecutionEvent, ExecutionPhase, LaunchRequest, ListExecutionsRequest, NodePhase,
-};
+use baton_proto::v1::{ExecutionEvent, ExecutionPhase, LaunchRequest, NodePhase};
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 use tonic::Code;
 
 use common::executor::{input, leader, node_of, FakeExecutor};
 use common::launch_request;
-
-const SPECS: &str = r#"
-kind: Task
-name: echo
-version: v1
-interface: {inputs: {x: int}, outputs: {x: int}}
-runner: {builtin: noop}
----
-kind: Workflow
-name: one
-version: v1
-interface: {inputs: {x: int}, outputs: {x: int}}
-nodes:
-  - {id: a, task: echo@v1, inputs: {x: "${inputs.x}"}}
-outputs: {x: "${a.x}"}
-"#;
 
 /// Every event of the stream, to its end.
 async fn events(
@@ -43,12 +25,6 @@ async fn events(
         events.push(event?);
     }
     Ok(events)
-}
-
-async fn executions(admin: &mut AdminClient<Channel>) -> usize {
-    let request = ListExecutionsRequest { limit: 1000 };
-    let response = admin.list_executions(request).await.unwrap();
-    response.into_inner().executions.len()
 }
 
 /// Runs one launch to its end through `admin`, with `executor` answering
@@ -96,7 +72,7 @@ fn check_history(events: &[ExecutionEvent]) {
 async fn one_call_launches_and_streams_to_the_end_and_a_retry_streams_the_same() {
     let one = common::start().await;
     let mut admin = AdminClient::new(one.channel.clone());
-    common::register(&mut admin, SPECS).await;
+    common::register(&mut admin, common::ONE_TASK).await;
     let mut executor = FakeExecutor::connect(one.channel.clone()).await;
 
     let first = run_one(&admin, &mut executor, "w-1").await;
@@ -108,7 +84,7 @@ async fn one_call_launches_and_streams_to_the_end_and_a_retry_streams_the_same()
         .await
         .unwrap();
     assert_eq!(again, first);
-    assert_eq!(executions(&mut admin).await, 1);
+    assert_eq!(common::executions(&mut admin).await, 1);
     one.node.shutdown().await;
 }
 
@@ -116,7 +92,7 @@ async fn one_call_launches_and_streams_to_the_end_and_a_retry_streams_the_same()
 async fn a_bad_launch_is_refused_and_launches_nothing() {
     let one = common::start().await;
     let mut admin = AdminClient::new(one.channel.clone());
-    common::register(&mut admin, SPECS).await;
+    common::register(&mut admin, common::ONE_TASK).await;
 
     let unknown = events(&mut admin, launch_request("nope", "1", ""))
         .await
@@ -132,7 +108,7 @@ async fn a_bad_launch_is_refused_and_launches_nothing() {
     no_workflow.workflow = None;
     let nameless = events(&mut admin, no_workflow).await.unwrap_err();
     assert_eq!(nameless.code(), Code::InvalidArgument, "{nameless:?}");
-    assert_eq!(executions(&mut admin).await, 0);
+    assert_eq!(common::executions(&mut admin).await, 0);
     one.node.shutdown().await;
 }
 
@@ -141,7 +117,7 @@ async fn a_follower_forwards_the_call_to_the_leader() {
     let nodes = common::start_cluster(3).await;
     let leading = leader(&nodes).await;
     let mut admin = AdminClient::new(nodes[leading].channel.clone());
-    common::register(&mut admin, SPECS).await;
+    common::register(&mut admin, common::ONE_TASK).await;
     let mut executor = FakeExecutor::connect(nodes[leading].channel.clone()).await;
     let follower = AdminClient::new(nodes[(leading + 1) % 3].channel.clone());
     let events = run_one(&follower, &mut executor, "via-follower").await;

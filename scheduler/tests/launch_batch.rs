@@ -4,27 +4,11 @@
 mod common;
 
 use baton_proto::v1::admin_client::AdminClient;
-use baton_proto::v1::{LaunchBatchRequest, LaunchRequest, ListExecutionsRequest};
+use baton_proto::v1::{LaunchBatchRequest, LaunchRequest};
 use tonic::transport::Channel;
 use tonic::Code;
 
 use common::launch_request;
-
-const SPECS: &str = r#"
-kind: Task
-name: echo
-version: v1
-interface: {inputs: {x: int}, outputs: {x: int}}
-runner: {builtin: noop}
----
-kind: Workflow
-name: one
-version: v1
-interface: {inputs: {x: int}, outputs: {x: int}}
-nodes:
-  - {id: a, task: echo@v1, inputs: {x: "${inputs.x}"}}
-outputs: {x: "${a.x}"}
-"#;
 
 async fn batch(
     admin: &mut AdminClient<Channel>,
@@ -39,22 +23,11 @@ async fn batch(
         .collect())
 }
 
-async fn executions(admin: &mut AdminClient<Channel>) -> usize {
-    let request = ListExecutionsRequest { limit: 1000 };
-    admin
-        .list_executions(request)
-        .await
-        .unwrap()
-        .into_inner()
-        .executions
-        .len()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_is_idempotent_by_request_id_and_refused_whole() {
     let one = common::start().await;
     let mut admin = AdminClient::new(one.channel.clone());
-    common::register(&mut admin, SPECS).await;
+    common::register(&mut admin, common::ONE_TASK).await;
 
     let first = batch(
         &mut admin,
@@ -92,7 +65,7 @@ async fn a_batch_is_idempotent_by_request_id_and_refused_whole() {
     .unwrap();
     assert_eq!(mixed[1], first[1]);
     assert!(!first.contains(&mixed[0]), "{mixed:?}");
-    assert_eq!(executions(&mut admin).await, 3);
+    assert_eq!(common::executions(&mut admin).await, 3);
 
     // Refused whole, naming the launch; nothing launched.
     let refusals = [
@@ -117,7 +90,7 @@ async fn a_batch_is_idempotent_by_request_id_and_refused_whole() {
         assert_eq!(status.code(), Code::InvalidArgument, "{status}");
         assert!(status.message().contains(expected), "{status}");
     }
-    assert_eq!(executions(&mut admin).await, 3);
+    assert_eq!(common::executions(&mut admin).await, 3);
     // The refused ids are free: nothing was recorded under them.
     let later = batch(
         &mut admin,
@@ -129,6 +102,6 @@ async fn a_batch_is_idempotent_by_request_id_and_refused_whole() {
     .await
     .unwrap();
     assert_eq!(later.len(), 2);
-    assert_eq!(executions(&mut admin).await, 5);
+    assert_eq!(common::executions(&mut admin).await, 5);
     one.node.shutdown().await;
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use baton_model::spec::{parse_yaml, SpecDocument};
 use baton_proto::v1::admin_client::AdminClient;
-use baton_proto::v1::{Identifier, LaunchRequest, RegisterRequest};
+use baton_proto::v1::{Identifier, LaunchRequest, ListExecutionsRequest, RegisterRequest};
 use baton_scheduler::{SchedulerConfig, SchedulerNode};
 use tokio::net::TcpListener;
 use tonic::transport::{Channel, Endpoint};
@@ -115,4 +115,28 @@ pub fn launch_request(workflow: &str, x: impl ToString, request_id: &str) -> Lau
         request_id: request_id.into(),
         ..Default::default()
     }
+}
+
+/// `one`: a workflow of one `echo` node (builtin noop) passing `x` on.
+pub const ONE_TASK: &str = r#"
+kind: Task
+name: echo
+version: v1
+interface: {inputs: {x: int}, outputs: {x: int}}
+runner: {builtin: noop}
+---
+kind: Workflow
+name: one
+version: v1
+interface: {inputs: {x: int}, outputs: {x: int}}
+nodes:
+  - {id: a, task: echo@v1, inputs: {x: "${inputs.x}"}}
+outputs: {x: "${a.x}"}
+"#;
+
+/// How many executions the cluster holds (up to 1,000).
+pub async fn executions(admin: &mut AdminClient<Channel>) -> usize {
+    let request = ListExecutionsRequest { limit: 1000 };
+    let response = admin.list_executions(request).await.unwrap();
+    response.into_inner().executions.len()
 }
