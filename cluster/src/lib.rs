@@ -11,8 +11,8 @@
 //!
 //! Data flow: `ClusterNode::write` proposes one command as one Raft log entry; the log store
 //! (segment files in `DIR/log/`) makes it durable; once committed, the state-machine store applies it to
-//! the shared `S`, returns the response to the writer and sends the effects produced by `apply` on
-//! the node's effect channel. Snapshots of `S`, the vote and the purge point are persisted in redb (`DIR/raft.redb`); a restarted node
+//! the shared `S`, returns the response to the writer and hands the effects produced by `apply` to
+//! the node's [`EffectSink`]. Snapshots of `S`, the vote and the purge point are persisted in redb (`DIR/raft.redb`); a restarted node
 //! loads the latest one and re-applies the committed log after it.
 
 mod codec;
@@ -64,13 +64,36 @@ pub trait StateMachine: Default + Serialize + DeserializeOwned + Send + Sync + '
     /// The result returned to the writer of a command. Blank and membership log entries produce
     /// `Response::default()`, which nobody receives.
     type Response: Serialize + DeserializeOwned + Clone + Debug + Default + Send + Sync + 'static;
-    /// Side-effect notifications produced by `apply`, sent to the local node's services on the
-    /// effect channel given to [`ClusterNode::open`]. Entries re-applied after a restart produce
+    /// Side-effect notifications produced by `apply`, handed to the local node's services through
+    /// the [`EffectSink`] given to [`ClusterNode::open`]. Entries re-applied after a restart produce
     /// their effects again; installing a snapshot produces none.
-    type Effect: Send + 'static;
+    type Effect: Send + Sync + 'static;
 
     /// Applies one committed command.
     fn apply(&mut self, command: Self::Command, effects: &mut Vec<Self::Effect>) -> Self::Response;
+}
+
+/// Where a node hands the effects of the commands it applies: in log order, right after each
+/// batch of committed entries is applied, on openraft's apply task.
+///
+/// `deliver` runs on that task, so it must not block: hand the effects on (a channel send, a
+/// broadcast) rather than act on them. It is called directly, not through a channel of its own,
+/// so that an effect reaches its consumer without a task hand-off in between.
+pub trait EffectSink<E>: Send + Sync + 'static {
+    /// Takes the effects of one batch of applied entries, in order.
+    fn deliver(&self, effects: std::vec::Drain<'_, E>);
+}
+
+/// The simplest sink: every effect on one channel, in order.
+impl<E: Send + 'static> EffectSink<E> for tokio::sync::mpsc::UnboundedSender<E> {
+    fn deliver(&self, effects: std::vec::Drain<'_, E>) {
+        for effect in effects {
+            if self.send(effect).is_err() {
+                tracing::debug!("effect receiver is gone; dropping effects");
+                return;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,6 @@ use openraft::raft::responder::OneshotResponder;
 use openraft::raft::responder::Responder;
 use openraft::BasicNode;
 use openraft::ServerState;
-use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::watch;
 
 use crate::db::Db;
@@ -34,6 +33,7 @@ use crate::type_config::Proposal;
 use crate::type_config::Raft;
 use crate::type_config::TypeConfig;
 use crate::ClusterError;
+use crate::EffectSink;
 use crate::NodeConfig;
 use crate::StateMachine;
 
@@ -110,10 +110,10 @@ impl<S: StateMachine> ClusterNode<S> {
     /// starts Raft. A node whose directory holds a log rejoins its cluster as it was; a fresh node
     /// waits to be initialized ([`Self::initialize`]) or to be contacted by a leader.
     ///
-    /// The effects produced by applying committed commands are sent on `effects`.
+    /// The effects produced by applying committed commands are handed to `effects`.
     pub async fn open(
         config: NodeConfig,
-        effects: UnboundedSender<S::Effect>,
+        effects: impl EffectSink<S::Effect>,
     ) -> Result<Self, ClusterError> {
         let raft_config = Arc::new(config.to_raft_config()?);
         let data_dir = config.data_dir.clone();
@@ -129,7 +129,8 @@ impl<S: StateMachine> ClusterNode<S> {
         let unsaved_committed = log_store.unsaved_committed();
         let durable = log_store.durable_index();
         let state_machine =
-            StateMachineStore::<S>::open(db.clone(), effects, log_store.durable_index()).await?;
+            StateMachineStore::<S>::open(db.clone(), Box::new(effects), log_store.durable_index())
+                .await?;
         let state = state_machine.state();
         let network = NetworkFactory::new(
             config.node_id,

@@ -3,8 +3,8 @@
 //!
 //! The state `S` lives in memory behind an `Arc<RwLock<S>>` that local readers share. `apply`
 //! applies committed entries in order under the write lock, records the last applied log id and
-//! the last membership, and then sends the effects `S::apply` produced to the node's effect
-//! channel. Durability comes from snapshots: `build_snapshot` encodes `S` together with its
+//! the last membership, and then hands the effects `S::apply` produced to the node's
+//! [`EffectSink`]. Durability comes from snapshots: `build_snapshot` encodes `S` together with its
 //! last applied log id and membership and stores it in the `snapshot` table (one fsynced
 //! transaction) before returning; on open the latest stored snapshot is loaded, and openraft
 //! re-applies the committed log entries after it.
@@ -35,7 +35,6 @@ use redb::Durability;
 use redb::ReadableDatabase;
 use serde::Deserialize;
 use serde::Serialize;
-use tokio::sync::mpsc::UnboundedSender;
 
 use crate::codec;
 use crate::db::Db;
@@ -51,6 +50,7 @@ use crate::type_config::StorageError;
 use crate::type_config::StoredMembership;
 use crate::type_config::TypeConfig;
 use crate::ClusterError;
+use crate::EffectSink;
 use crate::StateMachine;
 
 /// How far the in-memory state has got: what a snapshot of it must record.
@@ -73,7 +73,9 @@ pub(crate) struct StateMachineStore<S: StateMachine> {
     state: Arc<RwLock<S>>,
     position: Arc<Mutex<AppliedPosition>>,
     db: Db,
-    effects: UnboundedSender<S::Effect>,
+    effects: Box<dyn EffectSink<S::Effect>>,
+    /// The effects of the entries being applied; kept to reuse its allocation.
+    applied_effects: Vec<S::Effect>,
     /// How far the log is on disk: an entry is applied only once it is durable on this node
     /// ([`crate::log_flush`]).
     durable: DurableIndex,
@@ -149,7 +151,7 @@ impl<S: StateMachine> StateMachineStore<S> {
     /// Opens the state machine from the latest stored snapshot, or empty (`S::default()`).
     pub(crate) async fn open(
         db: Db,
-        effects: UnboundedSender<S::Effect>,
+        effects: Box<dyn EffectSink<S::Effect>>,
         durable: DurableIndex,
     ) -> Result<Self, ClusterError> {
         let loaded = db
@@ -178,6 +180,7 @@ impl<S: StateMachine> StateMachineStore<S> {
             position: Arc::new(Mutex::new(position)),
             db,
             effects,
+            applied_effects: Vec::new(),
             durable,
         })
     }
@@ -214,7 +217,7 @@ impl<S: StateMachine> RaftStateMachine<TypeConfig<S>> for StateMachineStore<S> {
                 .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         }
         let mut replies = Vec::with_capacity(entries.len());
-        let mut effects = Vec::new();
+        let effects = &mut self.applied_effects;
         {
             let mut state = self.state.write().expect("state lock poisoned");
             let mut position = self
@@ -226,7 +229,7 @@ impl<S: StateMachine> RaftStateMachine<TypeConfig<S>> for StateMachineStore<S> {
                 let reply = match entry.payload {
                     EntryPayload::Blank => Applied::default(),
                     EntryPayload::Normal(Proposal { command, .. }) => {
-                        Applied(state.apply(command, &mut effects))
+                        Applied(state.apply(command, effects))
                     }
                     EntryPayload::Membership(membership) => {
                         position.last_membership =
@@ -237,12 +240,7 @@ impl<S: StateMachine> RaftStateMachine<TypeConfig<S>> for StateMachineStore<S> {
                 replies.push(reply);
             }
         }
-        for effect in effects {
-            if self.effects.send(effect).is_err() {
-                tracing::debug!("effect receiver is gone; dropping effects");
-                break;
-            }
-        }
+        self.effects.deliver(effects.drain(..));
         Ok(replies)
     }
 

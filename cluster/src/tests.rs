@@ -138,9 +138,10 @@ async fn open_stores(
     let (effects_tx, effects_rx) = mpsc::unbounded_channel();
     let log_store = LogStore::open(1, db.clone(), &dir.path().join("log")).unwrap();
     // The suite and these tests apply entries that are in no log.
-    let state_machine = StateMachineStore::open(db, effects_tx, DurableIndex::everything())
-        .await
-        .unwrap();
+    let state_machine =
+        StateMachineStore::open(db, Box::new(effects_tx), DurableIndex::everything())
+            .await
+            .unwrap();
     (dir, log_store, state_machine, effects_rx)
 }
 
@@ -344,7 +345,8 @@ async fn a_corrupt_snapshot_fails_open_with_a_message() {
     let db = Db::open(dir.path()).unwrap();
     let (effects_tx, _effects_rx) = mpsc::unbounded_channel();
     let durable = DurableIndex::everything();
-    let Err(err) = StateMachineStore::<Counter>::open(db, effects_tx, durable).await else {
+    let Err(err) = StateMachineStore::<Counter>::open(db, Box::new(effects_tx), durable).await
+    else {
         panic!("a corrupt snapshot was loaded");
     };
     let message = err.to_string();
@@ -580,9 +582,10 @@ async fn entries_are_applied_only_once_durable_here() {
     let db = Db::open(dir.path()).unwrap();
     let (effects_tx, _effects_rx) = mpsc::unbounded_channel();
     let flush = LogFlush::start(0).unwrap();
-    let mut sm = StateMachineStore::<Counter>::open(db, effects_tx, flush.durable_index())
-        .await
-        .unwrap();
+    let mut sm =
+        StateMachineStore::<Counter>::open(db, Box::new(effects_tx), flush.durable_index())
+            .await
+            .unwrap();
     let state = sm.state();
     let apply = tokio::spawn(async move {
         sm.apply(vec![normal(1, 1, CounterCommand::Add(5))])

@@ -2,9 +2,10 @@
 //!
 //! Assignments from the link go to an idle worker, or wait in a queue when
 //! none is idle (the scheduler should not over-assign, but nothing is
-//! dropped). Each worker's `Done` goes back to the link as a result. The pool
-//! resizes live: growing spawns workers, shrinking stops idle workers first
-//! and retires busy ones after their attempt. It supervises its workers: a
+//! dropped). A worker sends its result to the link itself and tells the
+//! pool it is free (`Done`). The pool resizes live: growing spawns workers,
+//! shrinking stops idle workers first and retires busy ones after their
+//! attempt. It supervises its workers: a
 //! worker that dies mid-attempt becomes a retryable "worker crashed" result
 //! and is replaced. When draining it takes nothing new, finishes what it
 //! has, stops its workers, tells the link (`PoolDrained`) and stops.
@@ -40,11 +41,9 @@ pub enum PoolMsg {
     Resize(u32),
     /// Take nothing new, finish what is running and queued, then stop.
     Drain,
-    /// From a worker: its attempt ended.
+    /// From a worker: its attempt ended (the worker sent the result to the link).
     Done {
         worker: WorkerId,
-        key: AttemptKey,
-        report: Report,
     },
 }
 
@@ -132,21 +131,16 @@ impl Actor for Pool {
                     state.draining = true;
                 }
             }
-            PoolMsg::Done {
-                worker,
-                key,
-                report,
-            } => {
+            PoolMsg::Done { worker } => {
                 if let Some(entry) = state.workers.get_mut(&worker) {
-                    if entry.busy.as_ref() == Some(&key) {
-                        entry.busy = None;
-                    }
-                    if entry.retiring && entry.busy.is_none() {
+                    // A worker runs one attempt at a time and is sent another
+                    // only once idle, so its `Done` is for the attempt it holds.
+                    entry.busy = None;
+                    if entry.retiring {
                         entry.actor.stop(Some("retired".into()));
                         state.workers.remove(&worker);
                     }
                 }
-                let _ = self.link.send_message(LinkMsg::Finished { key, report });
             }
         }
         self.settle(&myself, state);
@@ -284,6 +278,7 @@ impl Pool {
             let worker = Worker {
                 id,
                 pool: myself.clone(),
+                link: self.link.clone(),
                 dirs: self.dirs.clone(),
             };
             let (actor, _) = Actor::spawn_linked(None, worker, (), myself.get_cell()).await?;

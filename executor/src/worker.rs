@@ -3,19 +3,23 @@
 //! The run itself is a tokio task, so the worker's mailbox stays free for
 //! `Cancel` while an attempt runs; the worker keeps the attempt's
 //! [`Control`] (to cancel it, or to kill its process group) and the task's
-//! abort handle. When the run ends the worker tells its pool (`Done`). If the
+//! abort handle. When the run ends the worker sends the result to the link
+//! and tells its pool it is free (`Done`). If the
 //! runner panicked, the worker fails on purpose so the pool's supervision
 //! reports the attempt as crashed and replaces the worker. Whenever a worker
 //! goes away (stopped, killed or failed) its state is dropped, and dropping
 //! a running attempt kills its process group.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use futures::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use tokio::task::{AbortHandle, JoinHandle};
+use tokio::task::AbortHandle;
 use tracing::Instrument;
 
 use crate::attempt::{Assignment, AttemptKey, Failure, Report};
+use crate::link::LinkMsg;
 use crate::pool::PoolMsg;
 use crate::runner::{self, Control};
 use crate::work_dir::WorkDirs;
@@ -26,6 +30,8 @@ pub type WorkerId = u64;
 pub struct Worker {
     pub id: WorkerId,
     pub pool: ActorRef<PoolMsg>,
+    /// Where results go (the pool's link).
+    pub link: ActorRef<LinkMsg>,
     pub dirs: Arc<WorkDirs>,
 }
 
@@ -53,15 +59,14 @@ struct CurrentRun {
     run: u64,
     key: AttemptKey,
     control: Control,
-    runner: AbortHandle,
-    watcher: JoinHandle<()>,
+    /// The task that runs the attempt and then reports `Ended`.
+    running: AbortHandle,
 }
 
 impl Drop for CurrentRun {
     fn drop(&mut self) {
         self.control.kill_process_group();
-        self.runner.abort();
-        self.watcher.abort();
+        self.running.abort();
     }
 }
 
@@ -103,11 +108,13 @@ impl Actor for Worker {
                 drop(current);
                 match result {
                     Ok(report) => {
-                        let _ = self.pool.send_message(PoolMsg::Done {
-                            worker: self.id,
-                            key,
-                            report,
-                        });
+                        // The result goes straight to the link, which sends it
+                        // on; the pool only needs to know the worker is free.
+                        // Sent in this order, the link has the result before
+                        // anything the pool sends after `Done` (its capacity,
+                        // `PoolDrained`).
+                        let _ = self.link.send_message(LinkMsg::Finished { key, report });
+                        let _ = self.pool.send_message(PoolMsg::Done { worker: self.id });
                     }
                     Err(panic) => {
                         return Err(
@@ -142,8 +149,7 @@ impl Worker {
         if let Some(current) = &state.current {
             tracing::error!(worker = self.id, running = %current.key, refused = %assignment.key, "worker got a second attempt");
             let report = Report::failed(Failure::retryable("the worker was busy"), String::new());
-            let _ = self.pool.send_message(PoolMsg::Done {
-                worker: self.id,
+            let _ = self.link.send_message(LinkMsg::Finished {
                 key: assignment.key,
                 report,
             });
@@ -160,24 +166,22 @@ impl Worker {
             attempt = key.attempt,
             worker = self.id
         );
-        let running = tokio::spawn(
-            runner::run(self.dirs.clone(), *assignment, control.clone()).instrument(span),
-        );
-        let runner = running.abort_handle();
-        let watcher = tokio::spawn(async move {
-            let result = match running.await {
-                Ok(report) => Ok(report),
-                Err(error) if error.is_panic() => Err(panic_message(error.into_panic())),
-                Err(_) => return, // aborted: the worker dropped the attempt
-            };
+        let attempt = runner::run(self.dirs.clone(), *assignment, control.clone()).instrument(span);
+        // One task runs the attempt and reports its end, catching a panic
+        // itself: a second task awaiting the first would cost every attempt a
+        // wake-up. Aborted (the worker dropped the attempt), it reports nothing.
+        let running = tokio::spawn(async move {
+            let result = AssertUnwindSafe(attempt)
+                .catch_unwind()
+                .await
+                .map_err(panic_message);
             let _ = myself.send_message(WorkerMsg::Ended { run, result });
         });
         state.current = Some(CurrentRun {
             run,
             key,
             control,
-            runner,
-            watcher,
+            running: running.abort_handle(),
         });
     }
 }

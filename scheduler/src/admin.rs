@@ -16,11 +16,10 @@ use baton_model::{Identifier, TaskSpec, Value, WorkflowSpec};
 use baton_proto::admin_server::Admin;
 use baton_proto::*;
 use futures::Stream;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::sync::broadcast;
 
 use baton_proto::admin_client::AdminClient;
 use tonic::metadata::{MetadataMap, MetadataValue};
@@ -273,78 +272,26 @@ impl AdminService {
 
     /// Streams an execution this node holds: its history, then its events
     /// as this node applies them, until it ends.
+    ///
+    /// The response's own task polls the stream, so an applied event wakes it
+    /// straight from the broadcast; no forwarding task sits in between.
     fn stream_events(&self, id: ExecutionId) -> std::result::Result<EventStream, Status> {
         // Subscribe before reading the history, so no event falls in between.
-        let mut live = self.events.subscribe();
+        let live = self.events.subscribe();
         let exists = self.read(|state| state.execution(&id).is_some());
         if !exists {
             return Err(Status::not_found(format!("unknown execution `{id}`")));
         }
-        let (tx, rx) = mpsc::channel(1024);
-        let cluster = self.cluster.clone();
-        tokio::spawn(async move {
-            let mut sent = 0u64;
-            // Sends the history after `sent`; returns whether the execution has finished.
-            let catch_up = |sent: &mut u64| -> (Vec<ExecutionEvent>, bool) {
-                let state = cluster.state();
-                let state = state.read().unwrap_or_else(|e| e.into_inner());
-                let Some(execution) = state.execution(&id) else {
-                    return (Vec::new(), true);
-                };
-                let workflow = state.workflow_of(execution).map(|w| w.as_ref());
-                let events: Vec<ExecutionEvent> = execution
-                    .events
-                    .iter()
-                    .skip(*sent as usize)
-                    .map(|e| event_to_proto(workflow, &id.0, e))
-                    .collect();
-                *sent = execution.events.len() as u64;
-                (events, execution.phase.is_terminal())
-            };
-            let (events, mut finished) = catch_up(&mut sent);
-            for event in events {
-                if tx.send(Ok(event)).await.is_err() {
-                    return;
-                }
-            }
-            while !finished {
-                match live.recv().await {
-                    Ok(notice) if notice.execution == id && notice.event.seq > sent => {
-                        sent = notice.event.seq;
-                        finished = notice.finished;
-                        let event = {
-                            let state = cluster.state();
-                            let state = state.read().unwrap_or_else(|e| e.into_inner());
-                            let workflow = state
-                                .execution(&id)
-                                .and_then(|e| state.workflow_of(e))
-                                .cloned();
-                            event_to_proto(workflow.as_deref(), &id.0, &notice.event)
-                        };
-                        if tx.send(Ok(event)).await.is_err() {
-                            return;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        let (events, done) = catch_up(&mut sent);
-                        finished = done;
-                        for event in events {
-                            if tx.send(Ok(event)).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Closed) => {
-                        let _ = tx
-                            .send(Err(Status::unavailable("the scheduler is shutting down")))
-                            .await;
-                        return;
-                    }
-                }
-            }
-        });
-        Ok(Box::pin(ReceiverStream::new(rx)))
+        let mut feed = EventFeed {
+            cluster: self.cluster.clone(),
+            id,
+            live,
+            sent: 0,
+            backlog: VecDeque::new(),
+            finished: false,
+        };
+        feed.catch_up();
+        Ok(Box::pin(futures::stream::unfold(feed, EventFeed::next)))
     }
 
     fn read<T>(&self, f: impl FnOnce(&SchedulerState) -> T) -> T {
@@ -358,6 +305,78 @@ fn rejected(response: state::Response) -> std::result::Result<state::Response, S
     match response {
         state::Response::Rejected(e) => Err(e.into()),
         other => Ok(other),
+    }
+}
+
+/// One watcher's place in an execution's events: what is queued to send, and
+/// the live events of every execution, of which it picks its own.
+struct EventFeed {
+    cluster: Arc<ClusterNode<SchedulerState>>,
+    id: ExecutionId,
+    live: broadcast::Receiver<Arc<EventNotice>>,
+    /// How many of the execution's events are queued or sent.
+    sent: u64,
+    backlog: VecDeque<ExecutionEvent>,
+    /// The execution has ended (or is gone): the stream ends after the backlog.
+    finished: bool,
+}
+
+impl EventFeed {
+    /// Queues the events after `sent` from the state: the history at the
+    /// start, and what a lagging watcher missed.
+    fn catch_up(&mut self) {
+        let state = self.cluster.state();
+        let state = state.read().unwrap_or_else(|e| e.into_inner());
+        let Some(execution) = state.execution(&self.id) else {
+            self.finished = true;
+            return;
+        };
+        let workflow = state.workflow_of(execution).map(|w| w.as_ref());
+        let id = &self.id.0;
+        self.backlog.extend(
+            execution
+                .events
+                .iter()
+                .skip(self.sent as usize)
+                .map(|e| event_to_proto(workflow, id, e)),
+        );
+        self.sent = execution.events.len() as u64;
+        self.finished = execution.phase.is_terminal();
+    }
+
+    /// The next event to send, waiting for it if need be; `None` ends the stream.
+    async fn next(mut self) -> Option<(std::result::Result<ExecutionEvent, Status>, Self)> {
+        loop {
+            if let Some(event) = self.backlog.pop_front() {
+                return Some((Ok(event), self));
+            }
+            if self.finished {
+                return None;
+            }
+            match self.live.recv().await {
+                Ok(notice) if notice.execution == self.id && notice.event.seq > self.sent => {
+                    self.sent = notice.event.seq;
+                    self.finished = notice.finished;
+                    let event = {
+                        let state = self.cluster.state();
+                        let state = state.read().unwrap_or_else(|e| e.into_inner());
+                        let workflow = state
+                            .execution(&self.id)
+                            .and_then(|e| state.workflow_of(e))
+                            .map(|w| w.as_ref());
+                        event_to_proto(workflow, &self.id.0, &notice.event)
+                    };
+                    return Some((Ok(event), self));
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up(),
+                Err(broadcast::error::RecvError::Closed) => {
+                    self.finished = true;
+                    let closed = Status::unavailable("the scheduler is shutting down");
+                    return Some((Err(closed), self));
+                }
+            }
+        }
     }
 }
 

@@ -192,8 +192,9 @@ pub fn start(
     config: DispatcherConfig,
     state: Arc<RwLock<SchedulerState>>,
     proposer: Proposer,
-) -> DispatcherHandle {
-    let (tx, rx) = mpsc::unbounded_channel();
+    handle: &DispatcherHandle,
+    inbox: DispatcherInbox,
+) {
     let dispatcher = Dispatcher {
         lease_ms: config.lease.as_millis() as u64,
         linger: config.linger,
@@ -203,7 +204,7 @@ pub fn start(
         senders: HashMap::new(),
         task_protos: HashMap::new(),
         leader: false,
-        self_tx: tx.clone(),
+        self_tx: handle.tx.clone(),
         pending: Vec::new(),
         pending_results: 0,
         assigns_due: None,
@@ -214,9 +215,18 @@ pub fn start(
         pending_launches: 0,
         epoch: 0,
     };
-    tokio::spawn(dispatcher.run(rx));
-    DispatcherHandle { tx }
+    tokio::spawn(dispatcher.run(inbox.0));
 }
+
+/// The dispatcher's input channel. It is made before the dispatcher, which needs the cluster,
+/// because the cluster's effect sink feeds it from the first applied entry on.
+pub fn channel() -> (DispatcherHandle, DispatcherInbox) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (DispatcherHandle { tx }, DispatcherInbox(rx))
+}
+
+/// The receiving end of [`channel`], handed to [`start`].
+pub struct DispatcherInbox(mpsc::UnboundedReceiver<Input>);
 
 struct Dispatcher {
     lease_ms: u64,
