@@ -67,7 +67,7 @@ pub trait StateMachine: Default + Serialize + DeserializeOwned + Send + Sync + '
     /// Side-effect notifications produced by `apply`, handed to the local node's services through
     /// the [`EffectSink`] given to [`ClusterNode::open`]. Entries re-applied after a restart produce
     /// their effects again; installing a snapshot produces none.
-    type Effect: Send + Sync + 'static;
+    type Effect: Send + 'static;
 
     /// Applies one committed command.
     fn apply(&mut self, command: Self::Command, effects: &mut Vec<Self::Effect>) -> Self::Response;

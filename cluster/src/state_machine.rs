@@ -74,8 +74,6 @@ pub(crate) struct StateMachineStore<S: StateMachine> {
     position: Arc<Mutex<AppliedPosition>>,
     db: Db,
     effects: Box<dyn EffectSink<S::Effect>>,
-    /// The effects of the entries being applied; kept to reuse its allocation.
-    applied_effects: Vec<S::Effect>,
     /// How far the log is on disk: an entry is applied only once it is durable on this node
     /// ([`crate::log_flush`]).
     durable: DurableIndex,
@@ -180,7 +178,6 @@ impl<S: StateMachine> StateMachineStore<S> {
             position: Arc::new(Mutex::new(position)),
             db,
             effects,
-            applied_effects: Vec::new(),
             durable,
         })
     }
@@ -217,7 +214,9 @@ impl<S: StateMachine> RaftStateMachine<TypeConfig<S>> for StateMachineStore<S> {
                 .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         }
         let mut replies = Vec::with_capacity(entries.len());
-        let effects = &mut self.applied_effects;
+        // A fresh vector each time: keeping one would hold on to the capacity of the largest
+        // batch ever applied (a 100,000-node launch's effects) for the node's life.
+        let mut effects = Vec::new();
         {
             let mut state = self.state.write().expect("state lock poisoned");
             let mut position = self
@@ -229,7 +228,7 @@ impl<S: StateMachine> RaftStateMachine<TypeConfig<S>> for StateMachineStore<S> {
                 let reply = match entry.payload {
                     EntryPayload::Blank => Applied::default(),
                     EntryPayload::Normal(Proposal { command, .. }) => {
-                        Applied(state.apply(command, effects))
+                        Applied(state.apply(command, &mut effects))
                     }
                     EntryPayload::Membership(membership) => {
                         position.last_membership =
