@@ -16,7 +16,7 @@ use baton_model::{Identifier, TaskSpec, Value, WorkflowSpec};
 use baton_proto::admin_server::Admin;
 use baton_proto::*;
 use futures::Stream;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -27,20 +27,13 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
 use crate::compiler::CompiledWorkflow;
-use crate::convert::{event_to_proto, execution_to_proto};
+use crate::convert::execution_to_proto;
 use crate::dispatch::{now_ms, DispatcherHandle, NumberedLaunch};
 use crate::error::{ErrorCode, SchedulerError};
+use crate::event_feed::{EventFeed, EventNotice};
 use crate::launch_numbers::{self, LaunchNumbers};
 use crate::proposer::Proposer;
 use crate::state::{self, Command, ExecutionId, SchedulerState};
-
-/// An event of an execution, as broadcast to watchers on this node.
-#[derive(Clone, Debug)]
-pub struct EventNotice {
-    pub execution: ExecutionId,
-    pub event: state::Event,
-    pub finished: bool,
-}
 
 pub struct AdminService {
     pub cluster: Arc<ClusterNode<SchedulerState>>,
@@ -282,16 +275,7 @@ impl AdminService {
         if !exists {
             return Err(Status::not_found(format!("unknown execution `{id}`")));
         }
-        let mut feed = EventFeed {
-            cluster: self.cluster.clone(),
-            id,
-            live,
-            sent: 0,
-            backlog: VecDeque::new(),
-            finished: false,
-        };
-        feed.catch_up();
-        Ok(Box::pin(futures::stream::unfold(feed, EventFeed::next)))
+        Ok(Box::pin(EventFeed::start(self.cluster.state(), id, live)))
     }
 
     fn read<T>(&self, f: impl FnOnce(&SchedulerState) -> T) -> T {
@@ -305,78 +289,6 @@ fn rejected(response: state::Response) -> std::result::Result<state::Response, S
     match response {
         state::Response::Rejected(e) => Err(e.into()),
         other => Ok(other),
-    }
-}
-
-/// One watcher's place in an execution's events: what is queued to send, and
-/// the live events of every execution, of which it picks its own.
-struct EventFeed {
-    cluster: Arc<ClusterNode<SchedulerState>>,
-    id: ExecutionId,
-    live: broadcast::Receiver<Arc<EventNotice>>,
-    /// How many of the execution's events are queued or sent.
-    sent: u64,
-    backlog: VecDeque<ExecutionEvent>,
-    /// The execution has ended (or is gone): the stream ends after the backlog.
-    finished: bool,
-}
-
-impl EventFeed {
-    /// Queues the events after `sent` from the state: the history at the
-    /// start, and what a lagging watcher missed.
-    fn catch_up(&mut self) {
-        let state = self.cluster.state();
-        let state = state.read().unwrap_or_else(|e| e.into_inner());
-        let Some(execution) = state.execution(&self.id) else {
-            self.finished = true;
-            return;
-        };
-        let workflow = state.workflow_of(execution).map(|w| w.as_ref());
-        let id = &self.id.0;
-        self.backlog.extend(
-            execution
-                .events
-                .iter()
-                .skip(self.sent as usize)
-                .map(|e| event_to_proto(workflow, id, e)),
-        );
-        self.sent = execution.events.len() as u64;
-        self.finished = execution.phase.is_terminal();
-    }
-
-    /// The next event to send, waiting for it if need be; `None` ends the stream.
-    async fn next(mut self) -> Option<(std::result::Result<ExecutionEvent, Status>, Self)> {
-        loop {
-            if let Some(event) = self.backlog.pop_front() {
-                return Some((Ok(event), self));
-            }
-            if self.finished {
-                return None;
-            }
-            match self.live.recv().await {
-                Ok(notice) if notice.execution == self.id && notice.event.seq > self.sent => {
-                    self.sent = notice.event.seq;
-                    self.finished = notice.finished;
-                    let event = {
-                        let state = self.cluster.state();
-                        let state = state.read().unwrap_or_else(|e| e.into_inner());
-                        let workflow = state
-                            .execution(&self.id)
-                            .and_then(|e| state.workflow_of(e))
-                            .map(|w| w.as_ref());
-                        event_to_proto(workflow, &self.id.0, &notice.event)
-                    };
-                    return Some((Ok(event), self));
-                }
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up(),
-                Err(broadcast::error::RecvError::Closed) => {
-                    self.finished = true;
-                    let closed = Status::unavailable("the scheduler is shutting down");
-                    return Some((Err(closed), self));
-                }
-            }
-        }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod compiler;
 pub mod convert;
 pub mod dispatch;
 pub mod error;
+pub mod event_feed;
 pub mod executor_service;
 pub mod launch_numbers;
 pub mod memory;

@@ -18,8 +18,9 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_stream::StreamExt;
 use tracing::{info, warn};
 
-use crate::admin::{AdminService, EventNotice};
+use crate::admin::AdminService;
 use crate::dispatch::{self, DispatcherConfig, DispatcherHandle, Input};
+use crate::event_feed::EventNotice;
 use crate::executor_service::ExecutorService;
 use crate::proposer::Proposer;
 use crate::state::{Effect, SchedulerState};
