@@ -195,3 +195,128 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use baton_model::Value;
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::attempt::Outcome;
+    use crate::test_support::{builtin_assignment, sleep_assignment, LinkInbox};
+
+    /// Stands in for the pool: forwards the worker's `Done`s to the test.
+    struct FakePool {
+        sink: mpsc::UnboundedSender<WorkerId>,
+    }
+
+    impl Actor for FakePool {
+        type Msg = PoolMsg;
+        type State = ();
+        type Arguments = ();
+
+        async fn pre_start(&self, _: ActorRef<PoolMsg>, _: ()) -> Result<(), ActorProcessingErr> {
+            Ok(())
+        }
+
+        async fn handle(
+            &self,
+            _: ActorRef<PoolMsg>,
+            message: PoolMsg,
+            _: &mut (),
+        ) -> Result<(), ActorProcessingErr> {
+            if let PoolMsg::Done { worker } = message {
+                let _ = self.sink.send(worker);
+            }
+            Ok(())
+        }
+    }
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        worker: ActorRef<WorkerMsg>,
+        link: LinkInbox,
+        done: mpsc::UnboundedReceiver<WorkerId>,
+    }
+
+    async fn worker() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = Arc::new(WorkDirs::create(dir.path()).unwrap());
+        let (link, inbox) = LinkInbox::spawn().await;
+        let (sink, done) = mpsc::unbounded_channel();
+        let (pool, _) = Actor::spawn(None, FakePool { sink }, ()).await.unwrap();
+        let worker = Worker {
+            id: 7,
+            pool,
+            link,
+            dirs,
+        };
+        let (worker, _) = Actor::spawn(None, worker, ()).await.unwrap();
+        Fixture {
+            _dir: dir,
+            worker,
+            link: inbox,
+            done,
+        }
+    }
+
+    impl Fixture {
+        fn run(&self, assignment: Assignment) {
+            let run = WorkerMsg::Run(Box::new(assignment));
+            self.worker.send_message(run).unwrap();
+        }
+
+        async fn done(&mut self) -> WorkerId {
+            tokio::time::timeout(Duration::from_secs(5), self.done.recv())
+                .await
+                .expect("the worker told its pool it is free")
+                .unwrap()
+        }
+    }
+
+    fn noop(node: &str) -> Assignment {
+        builtin_assignment(
+            node,
+            "noop",
+            &[("x", "int", Value::Int(3))],
+            &[("x", "int")],
+        )
+    }
+
+    #[tokio::test]
+    async fn a_result_goes_to_the_link_and_the_pool_learns_the_worker_is_free() {
+        let mut f = worker().await;
+        f.run(noop("a"));
+        let (key, report) = f.link.result().await;
+        assert_eq!(key.node_id, "a");
+        let Outcome::Succeeded(outputs) = report.outcome else {
+            panic!("noop failed: {report:?}");
+        };
+        assert_eq!(outputs.get("x"), Some(&Value::Int(3)));
+        assert_eq!(f.done().await, 7);
+    }
+
+    #[tokio::test]
+    async fn a_second_attempt_while_one_runs_is_refused_as_retryable() {
+        let mut f = worker().await;
+        f.run(sleep_assignment("a", 0.3));
+        f.run(noop("b"));
+        let (key, report) = f.link.result().await;
+        assert_eq!(key.node_id, "b", "the refusal comes first");
+        let Outcome::Failed(failure) = &report.outcome else {
+            panic!("the second attempt ran: {report:?}");
+        };
+        assert!(failure.retryable, "{failure:?}");
+        assert!(failure.message.contains("busy"), "{failure:?}");
+        let (key, report) = f.link.result().await;
+        assert_eq!(key.node_id, "a", "the first attempt still ends");
+        assert!(
+            matches!(report.outcome, Outcome::Succeeded(_)),
+            "{report:?}"
+        );
+        assert_eq!(f.done().await, 7, "one Done: for the attempt it ran");
+        assert!(f.done.try_recv().is_err());
+    }
+}
