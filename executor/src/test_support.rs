@@ -64,24 +64,25 @@ pub fn sleep_assignment(node: &str, seconds: f64) -> Assignment {
     )
 }
 
-/// Stands in for the link: forwards every message to the test.
-pub struct FakeLink {
-    pub sink: mpsc::UnboundedSender<LinkMsg>,
+/// Stands in for an actor (the link, the pool): forwards every message it
+/// gets to the test.
+pub struct Forward<M> {
+    pub sink: mpsc::UnboundedSender<M>,
 }
 
-impl Actor for FakeLink {
-    type Msg = LinkMsg;
+impl<M: ractor::Message> Actor for Forward<M> {
+    type Msg = M;
     type State = ();
     type Arguments = ();
 
-    async fn pre_start(&self, _: ActorRef<LinkMsg>, _: ()) -> Result<(), ActorProcessingErr> {
+    async fn pre_start(&self, _: ActorRef<M>, _: ()) -> Result<(), ActorProcessingErr> {
         Ok(())
     }
 
     async fn handle(
         &self,
-        _: ActorRef<LinkMsg>,
-        message: LinkMsg,
+        _: ActorRef<M>,
+        message: M,
         _: &mut (),
     ) -> Result<(), ActorProcessingErr> {
         let _ = self.sink.send(message);
@@ -100,7 +101,7 @@ pub struct LinkInbox {
 impl LinkInbox {
     pub async fn spawn() -> (ActorRef<LinkMsg>, LinkInbox) {
         let (sink, receiver) = mpsc::unbounded_channel();
-        let (link, _) = Actor::spawn(None, FakeLink { sink }, ()).await.unwrap();
+        let (link, _) = Actor::spawn(None, Forward { sink }, ()).await.unwrap();
         (
             link,
             LinkInbox {

@@ -205,48 +205,22 @@ mod tests {
 
     use super::*;
     use crate::attempt::Outcome;
-    use crate::test_support::{builtin_assignment, sleep_assignment, LinkInbox};
-
-    /// Stands in for the pool: forwards the worker's `Done`s to the test.
-    struct FakePool {
-        sink: mpsc::UnboundedSender<WorkerId>,
-    }
-
-    impl Actor for FakePool {
-        type Msg = PoolMsg;
-        type State = ();
-        type Arguments = ();
-
-        async fn pre_start(&self, _: ActorRef<PoolMsg>, _: ()) -> Result<(), ActorProcessingErr> {
-            Ok(())
-        }
-
-        async fn handle(
-            &self,
-            _: ActorRef<PoolMsg>,
-            message: PoolMsg,
-            _: &mut (),
-        ) -> Result<(), ActorProcessingErr> {
-            if let PoolMsg::Done { worker } = message {
-                let _ = self.sink.send(worker);
-            }
-            Ok(())
-        }
-    }
+    use crate::test_support::{builtin_assignment, sleep_assignment, Forward, LinkInbox};
 
     struct Fixture {
         _dir: tempfile::TempDir,
         worker: ActorRef<WorkerMsg>,
         link: LinkInbox,
-        done: mpsc::UnboundedReceiver<WorkerId>,
+        /// What the worker told its pool.
+        pool: mpsc::UnboundedReceiver<PoolMsg>,
     }
 
     async fn worker() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let dirs = Arc::new(WorkDirs::create(dir.path()).unwrap());
         let (link, inbox) = LinkInbox::spawn().await;
-        let (sink, done) = mpsc::unbounded_channel();
-        let (pool, _) = Actor::spawn(None, FakePool { sink }, ()).await.unwrap();
+        let (sink, pool_inbox) = mpsc::unbounded_channel();
+        let (pool, _) = Actor::spawn(None, Forward { sink }, ()).await.unwrap();
         let worker = Worker {
             id: 7,
             pool,
@@ -258,7 +232,7 @@ mod tests {
             _dir: dir,
             worker,
             link: inbox,
-            done,
+            pool: pool_inbox,
         }
     }
 
@@ -268,11 +242,16 @@ mod tests {
             self.worker.send_message(run).unwrap();
         }
 
+        /// The worker that told the pool it is free.
         async fn done(&mut self) -> WorkerId {
-            tokio::time::timeout(Duration::from_secs(5), self.done.recv())
+            let message = tokio::time::timeout(Duration::from_secs(5), self.pool.recv())
                 .await
                 .expect("the worker told its pool it is free")
-                .unwrap()
+                .unwrap();
+            let PoolMsg::Done { worker } = message else {
+                panic!("a worker only ever tells its pool it is done");
+            };
+            worker
         }
     }
 
@@ -317,6 +296,6 @@ mod tests {
             "{report:?}"
         );
         assert_eq!(f.done().await, 7, "one Done: for the attempt it ran");
-        assert!(f.done.try_recv().is_err());
+        assert!(f.pool.try_recv().is_err());
     }
 }

@@ -234,6 +234,12 @@ outputs: {x: "${a.x}"}
             self.apply(complete);
         }
 
+        /// How many events `id` has had so far.
+        fn history_length(&self, id: &ExecutionId) -> u64 {
+            let state = self.state.read().unwrap();
+            state.execution(id).unwrap().events.len() as u64
+        }
+
         fn watch(&self, id: &ExecutionId) -> impl Stream<Item = Result<ExecutionEvent, Status>> {
             EventFeed::start(self.state.clone(), id.clone(), self.events.subscribe())
         }
@@ -266,15 +272,8 @@ outputs: {x: "${a.x}"}
         let other = node.launch();
         node.run(&other);
         node.run(&id);
-        let length = node
-            .state
-            .read()
-            .unwrap()
-            .execution(&id)
-            .unwrap()
-            .events
-            .len();
-        assert_eq!(all(stream).await, one_to(length as u64));
+        let length = node.history_length(&id);
+        assert_eq!(all(stream).await, one_to(length));
     }
 
     #[tokio::test]
@@ -289,16 +288,9 @@ outputs: {x: "${a.x}"}
             let other = node.launch();
             node.run(&other);
         }
-        let length = node
-            .state
-            .read()
-            .unwrap()
-            .execution(&id)
-            .unwrap()
-            .events
-            .len();
+        let length = node.history_length(&id);
         assert!(length > 2, "the run added events after the watch began");
-        assert_eq!(all(stream).await, one_to(length as u64));
+        assert_eq!(all(stream).await, one_to(length));
     }
 
     #[tokio::test]
@@ -306,15 +298,8 @@ outputs: {x: "${a.x}"}
         let mut node = Node::new(4);
         let id = node.launch();
         node.run(&id);
-        let length = node
-            .state
-            .read()
-            .unwrap()
-            .execution(&id)
-            .unwrap()
-            .events
-            .len();
-        assert_eq!(all(node.watch(&id)).await, one_to(length as u64));
+        let length = node.history_length(&id);
+        assert_eq!(all(node.watch(&id)).await, one_to(length));
     }
 
     #[tokio::test]
@@ -322,14 +307,7 @@ outputs: {x: "${a.x}"}
         let mut node = Node::new(4);
         let id = node.launch();
         let mut stream = Box::pin(node.watch(&id));
-        let history = node
-            .state
-            .read()
-            .unwrap()
-            .execution(&id)
-            .unwrap()
-            .events
-            .len();
+        let history = node.history_length(&id);
         for _ in 0..history {
             stream.next().await.unwrap().unwrap();
         }
