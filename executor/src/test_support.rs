@@ -55,6 +55,16 @@ pub fn builtin_assignment(
     }
 }
 
+/// An attempt of builtin `noop` passing `x` on.
+pub fn noop_assignment(node: &str, x: i64) -> Assignment {
+    builtin_assignment(
+        node,
+        "noop",
+        &[("x", "int", Value::Int(x))],
+        &[("x", "int")],
+    )
+}
+
 pub fn sleep_assignment(node: &str, seconds: f64) -> Assignment {
     builtin_assignment(
         node,

@@ -205,7 +205,7 @@ mod tests {
 
     use super::*;
     use crate::attempt::Outcome;
-    use crate::test_support::{builtin_assignment, sleep_assignment, Forward, LinkInbox};
+    use crate::test_support::{noop_assignment, sleep_assignment, Forward, LinkInbox};
 
     struct Fixture {
         _dir: tempfile::TempDir,
@@ -255,19 +255,10 @@ mod tests {
         }
     }
 
-    fn noop(node: &str) -> Assignment {
-        builtin_assignment(
-            node,
-            "noop",
-            &[("x", "int", Value::Int(3))],
-            &[("x", "int")],
-        )
-    }
-
     #[tokio::test]
     async fn a_result_goes_to_the_link_and_the_pool_learns_the_worker_is_free() {
         let mut f = worker().await;
-        f.run(noop("a"));
+        f.run(noop_assignment("a", 3));
         let (key, report) = f.link.result().await;
         assert_eq!(key.node_id, "a");
         let Outcome::Succeeded(outputs) = report.outcome else {
@@ -281,7 +272,7 @@ mod tests {
     async fn a_second_attempt_while_one_runs_is_refused_as_retryable() {
         let mut f = worker().await;
         f.run(sleep_assignment("a", 0.3));
-        f.run(noop("b"));
+        f.run(noop_assignment("b", 3));
         let (key, report) = f.link.result().await;
         assert_eq!(key.node_id, "b", "the refusal comes first");
         let Outcome::Failed(failure) = &report.outcome else {

@@ -122,13 +122,12 @@ impl EventFeed {
 
 #[cfg(test)]
 mod tests {
-    use baton_model::spec::{parse_yaml, SpecDocument};
     use baton_model::{Identifier, Value, Values};
     use baton_proto::ExecutionPhase;
     use futures::StreamExt;
 
     use super::*;
-    use crate::state::{Command, Effect, Response};
+    use crate::state::{register_command, Command, Effect, Response};
 
     const SPECS: &str = r#"
 kind: Task
@@ -156,20 +155,12 @@ outputs: {x: "${a.x}"}
 
     impl Node {
         fn new(capacity: usize) -> Node {
-            let mut tasks = Vec::new();
-            let mut workflows = Vec::new();
-            for doc in parse_yaml(SPECS, "specs").unwrap() {
-                match doc {
-                    SpecDocument::Task(t) => tasks.push(t),
-                    SpecDocument::Workflow(w) => workflows.push(w),
-                }
-            }
             let node = Node {
                 state: Default::default(),
                 events: broadcast::channel(capacity).0,
                 now_ms: 1_000,
             };
-            node.apply(Command::Register { tasks, workflows });
+            node.apply(register_command(SPECS));
             node
         }
 

@@ -4,11 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use baton_model::Value;
-
 use super::*;
 use crate::attempt::Outcome;
-use crate::test_support::{builtin_assignment, key, sleep_assignment, LinkInbox};
+use crate::test_support::{builtin_assignment, key, noop_assignment, sleep_assignment, LinkInbox};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -41,12 +39,7 @@ impl Fixture {
 }
 
 fn noop(node: &str) -> Assignment {
-    builtin_assignment(
-        node,
-        "noop",
-        &[("x", "int", Value::Int(1))],
-        &[("x", "int")],
-    )
+    noop_assignment(node, 1)
 }
 
 #[tokio::test]

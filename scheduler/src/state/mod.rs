@@ -12,6 +12,22 @@ mod execution;
 #[cfg(test)]
 mod tests;
 
+/// The `Register` command of the tasks and workflows in a YAML text, for
+/// tests of the state and of what reads it.
+#[cfg(test)]
+pub(crate) fn register_command(text: &str) -> Command {
+    use baton_model::spec::{parse_yaml, SpecDocument};
+    let mut tasks = Vec::new();
+    let mut workflows = Vec::new();
+    for doc in parse_yaml(text, "specs").unwrap() {
+        match doc {
+            SpecDocument::Task(t) => tasks.push(t),
+            SpecDocument::Workflow(w) => workflows.push(w),
+        }
+    }
+    Command::Register { tasks, workflows }
+}
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -1,7 +1,6 @@
 //! Plain synchronous tests of the state machine: commands in, state,
 //! responses and effects out.
 
-use baton_model::spec::{parse_yaml, SpecDocument};
 use baton_model::{Identifier, Value, Values};
 use proptest::prelude::*;
 
@@ -33,18 +32,6 @@ nodes:
   - {id: d, task: add@v1, inputs: {a: "${b.x}", b: "${c.x}"}}
 outputs: {total: "${d.a}"}
 "#;
-
-fn register_command(text: &str) -> Command {
-    let mut tasks = Vec::new();
-    let mut workflows = Vec::new();
-    for doc in parse_yaml(text, "specs").unwrap() {
-        match doc {
-            SpecDocument::Task(t) => tasks.push(t),
-            SpecDocument::Workflow(w) => workflows.push(w),
-        }
-    }
-    Command::Register { tasks, workflows }
-}
 
 struct Harness {
     state: SchedulerState,
