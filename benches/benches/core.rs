@@ -21,7 +21,7 @@ fn compile_10k(c: &mut Criterion) {
         ("chain_10k", baton_benches::chain(NODES)),
     ] {
         group.bench_function(name, |b| {
-            b.iter(|| compile(spec.clone(), |_| Some(task.clone())).expect("compiles"))
+            b.iter(|| compile(spec.clone(), |_| Some(task.clone()), |_| None).expect("compiles"))
         });
     }
     group.finish();

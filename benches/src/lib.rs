@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use baton_model::{
-    Binding, Identifier, Interface, NodeSpec, Runner, TaskSpec, Type, Value, Variable, WorkflowSpec,
+    Binding, Identifier, Interface, NodeKind, NodeSpec, Runner, TaskSpec, Type, Value, Variable,
+    WorkflowSpec,
 };
 
 /// A builtin noop task `pass@v1` taking and returning `x: int`.
@@ -34,7 +35,7 @@ pub fn fan_out(width: usize) -> WorkflowSpec {
     let nodes = (0..width)
         .map(|i| NodeSpec {
             id: format!("n{i}"),
-            task: Identifier::new("default", "development", "pass", "v1"),
+            kind: NodeKind::Task(Identifier::new("default", "development", "pass", "v1")),
             inputs: [("x".to_string(), Binding::Constant(Value::Int(i as i64)))]
                 .into_iter()
                 .collect(),
@@ -49,7 +50,7 @@ pub fn chain(length: usize) -> WorkflowSpec {
     let nodes = (0..length)
         .map(|i| NodeSpec {
             id: format!("n{i}"),
-            task: Identifier::new("default", "development", "pass", "v1"),
+            kind: NodeKind::Task(Identifier::new("default", "development", "pass", "v1")),
             inputs: [(
                 "x".to_string(),
                 if i == 0 {

@@ -244,6 +244,7 @@ fn workflow(name: &str, nodes: usize, chained: bool) -> WorkflowSpec {
                     },
                 )]),
                 pool: String::new(),
+                workflow: None,
             })
             .collect(),
         ..Default::default()

@@ -398,13 +398,21 @@ pub async fn follow(
         .await
 }
 
-pub async fn get(client: &mut Client, execution_id: &str, output: Output) -> Result<(), CliError> {
+pub async fn get(
+    client: &mut Client,
+    execution_id: &str,
+    depth: Option<u32>,
+    output: Output,
+) -> Result<(), CliError> {
     let request = GetExecutionRequest {
         execution_id: execution_id.to_owned(),
     };
-    let execution = client
+    let mut execution = client
         .call(request, |mut a, r| async move { a.get_execution(r).await })
         .await?;
+    if let Some(depth) = depth {
+        execution.nodes.retain(|n| n.depth <= depth);
+    }
     match output {
         Output::Json => print_json(&render::execution_json(&execution)),
         Output::Text => print!("{}", render::execution_text(&execution)),

@@ -100,8 +100,16 @@ enum Command {
     /// A bad launch refuses the whole batch and names its line. Prints one
     /// execution id per line, in the file's order.
     RunBatch { file: PathBuf },
-    /// Show an execution, its inputs, outputs and nodes.
-    Get { execution: String },
+    /// Show an execution, its inputs, outputs and node instances as a tree:
+    /// a sub-workflow node's nodes follow it, indented, named by path
+    /// (`sub.child`).
+    Get {
+        execution: String,
+        /// Show node instances down to this depth (0: the launched
+        /// workflow's own nodes only); all of them by default.
+        #[arg(long)]
+        depth: Option<u32>,
+    },
     /// Follow an execution's events until it ends.
     Watch { execution: String },
     /// List executions (newest first), tasks or workflows.
@@ -154,6 +162,8 @@ enum Command {
     /// Show a node's captured stdout and stderr.
     Logs {
         execution: String,
+        /// The node instance's path: `train`, or `sub.child` inside a
+        /// sub-workflow node (as `baton get` shows it).
         node: String,
         /// Which attempt (default: the latest).
         #[arg(long, default_value_t = 0)]
@@ -247,9 +257,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
             commands::run_batch(&mut client, batch, output).await
         }
-        Command::Get { execution } => {
+        Command::Get { execution, depth } => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
-            commands::get(&mut client, &execution, output).await
+            commands::get(&mut client, &execution, depth, output).await
         }
         Command::Watch { execution } => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;

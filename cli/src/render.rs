@@ -74,7 +74,9 @@ pub fn execution_json(e: &Execution) -> Json {
         "finished_at": time(e.finished_at_ms),
         "nodes": e.nodes.iter().map(|n| json!({
             "id": n.id,
+            "depth": n.depth,
             "task": id(&n.task),
+            "workflow": id(&n.workflow),
             "phase": node_phase(n.phase),
             "attempt": n.attempt,
             "executor": n.executor,
@@ -125,7 +127,15 @@ pub fn execution_text(e: &Execution) -> String {
         out.push_str(&values_text(&e.outputs, "  "));
     }
     if !e.nodes.is_empty() {
-        let width = e.nodes.iter().map(|n| n.id.len()).max().unwrap_or(4).max(4);
+        let shown =
+            |n: &baton_proto::NodeStatus| format!("{}{}", "  ".repeat(n.depth as usize), n.id);
+        let width = e
+            .nodes
+            .iter()
+            .map(|n| shown(n).len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
         out.push_str(&format!(
             "nodes\n  {:<width$}  {:<9}  {:>7}  {:>9}  EXECUTOR\n",
             "NODE", "PHASE", "ATTEMPT", "SECONDS"
@@ -141,7 +151,7 @@ pub fn execution_text(e: &Execution) -> String {
             };
             out.push_str(&format!(
                 "  {:<width$}  {:<9}  {:>7}  {:>9}  {}\n",
-                n.id,
+                shown(n),
                 node_phase(n.phase),
                 n.attempt,
                 secs,

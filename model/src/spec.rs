@@ -104,10 +104,43 @@ impl Binding {
 /// A node's input name -> binding.
 pub type Bindings = SortedMap<Binding>;
 
+/// What a node runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum NodeKind {
+    /// A registered task, handed to an executor.
+    Task(Identifier),
+    /// A registered workflow, run inside this one: its nodes appear under
+    /// this node's path (`node.child`).
+    Workflow(Identifier),
+}
+
+impl NodeKind {
+    /// The task or workflow the node runs.
+    pub fn target(&self) -> &Identifier {
+        match self {
+            NodeKind::Task(id) | NodeKind::Workflow(id) => id,
+        }
+    }
+
+    fn target_mut(&mut self) -> &mut Identifier {
+        match self {
+            NodeKind::Task(id) | NodeKind::Workflow(id) => id,
+        }
+    }
+
+    /// `task` or `workflow`, as the spec names the field.
+    pub fn name(&self) -> &'static str {
+        match self {
+            NodeKind::Task(_) => "task",
+            NodeKind::Workflow(_) => "workflow",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NodeSpec {
     pub id: String,
-    pub task: Identifier,
+    pub kind: NodeKind,
     pub inputs: Bindings,
     pub pool: String,
 }
@@ -152,8 +185,8 @@ impl WorkflowSpec {
     pub fn normalized(mut self) -> Self {
         self.id = self.id.with_global_defaults();
         for node in &mut self.nodes {
-            node.task =
-                std::mem::take(&mut node.task).with_defaults(&self.id.project, &self.id.domain);
+            let target = node.kind.target_mut();
+            *target = std::mem::take(target).with_defaults(&self.id.project, &self.id.domain);
         }
         if self.id.version.is_empty() {
             self.id.version = content_version(&self);
@@ -259,7 +292,11 @@ struct RawWorkflow {
 #[serde(deny_unknown_fields)]
 struct RawNode {
     id: String,
-    task: String,
+    #[serde(default)]
+    task: Option<String>,
+    /// A sub-workflow node: the workflow it runs.
+    #[serde(default)]
+    workflow: Option<String>,
     #[serde(default)]
     inputs: BTreeMap<String, Yaml>,
     #[serde(default)]
@@ -495,9 +532,21 @@ impl RawWorkflow {
             .nodes
             .into_iter()
             .map(|node| {
-                let task = Identifier::parse(&node.task)
-                    .map_err(|e| format!("node `{}`: {e}", node.id))?
-                    .with_defaults(&id.project, &id.domain);
+                let parse = |text: &str, field: &str| {
+                    Identifier::parse(text)
+                        .map(|target| target.with_defaults(&id.project, &id.domain))
+                        .map_err(|e| format!("node `{}` {field}: {e}", node.id))
+                };
+                let kind = match (&node.task, &node.workflow) {
+                    (Some(task), None) => NodeKind::Task(parse(task, "task")?),
+                    (None, Some(workflow)) => NodeKind::Workflow(parse(workflow, "workflow")?),
+                    _ => {
+                        return Err(format!(
+                            "node `{}` needs exactly one of `task: NAME@VERSION` or `workflow: NAME@VERSION`",
+                            node.id
+                        ))
+                    }
+                };
                 let inputs = node
                     .inputs
                     .iter()
@@ -509,7 +558,7 @@ impl RawWorkflow {
                     .collect::<Result<_, String>>()?;
                 Ok(NodeSpec {
                     id: node.id,
-                    task,
+                    kind,
                     inputs,
                     pool: node.pool,
                 })
@@ -751,9 +800,16 @@ impl From<&WorkflowSpec> for baton_proto::WorkflowSpec {
                 .iter()
                 .map(|n| baton_proto::WorkflowNode {
                     id: n.id.clone(),
-                    task: Some((&n.task).into()),
+                    task: match &n.kind {
+                        NodeKind::Task(task) => Some(task.into()),
+                        NodeKind::Workflow(_) => None,
+                    },
                     inputs: bindings_to_proto(n.inputs.iter()),
                     pool: n.pool.clone(),
+                    workflow: match &n.kind {
+                        NodeKind::Workflow(workflow) => Some(workflow.into()),
+                        NodeKind::Task(_) => None,
+                    },
                 })
                 .collect(),
             outputs: bindings_to_proto(&w.outputs),
@@ -778,9 +834,19 @@ impl TryFrom<&baton_proto::WorkflowSpec> for WorkflowSpec {
             .nodes
             .iter()
             .map(|n| {
+                let kind = match (&n.task, &n.workflow) {
+                    (Some(task), None) => NodeKind::Task(task.into()),
+                    (None, Some(workflow)) => NodeKind::Workflow(workflow.into()),
+                    _ => {
+                        return Err(ModelError::BadSpec(format!(
+                            "workflow `{id}` node `{}`: set exactly one of `task` or `workflow`",
+                            n.id
+                        )))
+                    }
+                };
                 Ok(NodeSpec {
                     id: n.id.clone(),
-                    task: n.task.as_ref().map(Into::into).unwrap_or_default(),
+                    kind,
                     inputs: bindings_from_proto(
                         &n.inputs,
                         &format!("workflow `{id}` node `{}` input", n.id),
@@ -844,7 +910,10 @@ outputs: {total: "${d.sum}"}
         let SpecDocument::Workflow(wf) = &docs[2] else {
             panic!()
         };
-        assert_eq!(wf.nodes[3].task.to_string(), "default/development/add@v1");
+        assert_eq!(
+            wf.nodes[3].kind,
+            NodeKind::Task(Identifier::parse("default/development/add@v1").unwrap())
+        );
         assert_eq!(
             wf.nodes[1].inputs["x"],
             Binding::Output {

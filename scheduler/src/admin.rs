@@ -709,15 +709,8 @@ impl Admin for AdminService {
             let execution = state
                 .execution(&id)
                 .ok_or_else(|| Status::not_found(format!("unknown execution `{id}`")))?;
-            let workflow = state
-                .workflow_of(execution)
-                .ok_or_else(|| Status::internal(format!("the workflow of `{id}` is missing")))?;
-            let node = workflow.node_index(&request.node_id).ok_or_else(|| {
-                Status::not_found(format!(
-                    "execution `{id}` has no node `{}`",
-                    request.node_id
-                ))
-            })?;
+            let node = crate::engine::path::resolve(&state.registry(), execution, &request.node_id)
+                .map_err(Status::not_found)?;
             let logs = &execution.nodes[node as usize].logs;
             let log = if request.attempt == 0 {
                 logs.last()

@@ -1,16 +1,26 @@
 //! The workflow compiler and type checker.
 //!
-//! Turns a [`WorkflowSpec`] into a [`CompiledWorkflow`]: task references
-//! pinned to registered versions, node references resolved to indices,
-//! constants fitted to their declared types, and the dependency graph with
-//! its topological order. Every problem is reported, each naming the node and
-//! field at fault; a workflow with any problem is not registered.
+//! Turns a [`WorkflowSpec`] into a [`CompiledWorkflow`]: task and
+//! sub-workflow references pinned to registered versions, node references
+//! resolved to indices, constants fitted to their declared types, and the
+//! dependency graph with its topological order. Every problem is reported,
+//! each naming the node and field at fault; a workflow with any problem is
+//! not registered. What a node of each kind offers and needs (its
+//! interface) is the engine's ([`crate::engine::Callee`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use baton_model::{Binding, Identifier, TaskSpec, Type, Value, WorkflowSpec};
+use baton_model::{Binding, Identifier, NodeKind, TaskSpec, Type, Value, WorkflowSpec};
 use serde::{Deserialize, Serialize};
+
+pub use crate::engine::pool::NodePool;
+use crate::engine::Callee;
+
+/// How deep sub-workflow nodes may nest: a workflow whose nodes run
+/// workflows whose nodes run workflows... at most this many levels below
+/// the launched one.
+pub const MAX_NESTING: u32 = 8;
 
 /// A binding whose node references are indices into [`CompiledWorkflow::nodes`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -25,8 +35,8 @@ pub enum CompiledBinding {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CompiledNode {
     pub id: String,
-    /// The pinned task (its version filled in).
-    pub task: Identifier,
+    /// The pinned task or sub-workflow (its version filled in).
+    pub kind: NodeKind,
     /// Bound inputs, in the order of the task's interface. A node has a
     /// handful: a list is smaller than a map (a 100,000-node workflow held
     /// one B-tree leaf of about 900 bytes per node here).
@@ -40,6 +50,14 @@ pub struct CompiledNode {
 }
 
 impl CompiledNode {
+    /// The task this node runs, if it is a task node.
+    pub fn task(&self) -> Option<&Identifier> {
+        match &self.kind {
+            NodeKind::Task(task) => Some(task),
+            NodeKind::Workflow(_) => None,
+        }
+    }
+
     /// The binding of input `name`, if it is bound.
     pub fn input(&self, name: &str) -> Option<&CompiledBinding> {
         self.inputs.iter().find(|(n, _)| n == name).map(|(_, b)| b)
@@ -52,6 +70,9 @@ pub struct CompiledWorkflow {
     pub spec: WorkflowSpec,
     pub nodes: Vec<CompiledNode>,
     pub outputs: BTreeMap<String, CompiledBinding>,
+    /// How many levels of sub-workflows run below this workflow's nodes
+    /// (0: none of its nodes runs a workflow).
+    pub nesting: u32,
     /// Node id -> index, built on first use (not part of the replicated form).
     #[serde(skip)]
     index: std::sync::OnceLock<HashMap<String, u32>>,
@@ -62,41 +83,17 @@ pub struct CompiledWorkflow {
     pools: std::sync::OnceLock<Vec<NodePool>>,
 }
 
-/// Where a node runs, as far as its workflow and task decide.
-#[derive(Clone, Debug, PartialEq)]
-pub struct NodePool {
-    /// The node pins its own pool, which a launch's pin does not override.
-    pub pinned: bool,
-    /// The pool: the node's pin, else the workflow's, else the task's, else `default`.
-    pub name: Arc<str>,
-}
-
 impl CompiledWorkflow {
-    /// Each node's pool but for a launch's pin (pin precedence: node,
-    /// launch, workflow, task, `default`). `task_pool` gives a task's
-    /// default pool; tasks never change once registered, so the answer is
-    /// computed once.
+    /// Each node's pool but for the pins above it (a launch's, an enclosing
+    /// node's): see [`crate::engine::pool`], which owns pin precedence.
+    /// `task_pool` gives a task's default pool; tasks never change once
+    /// registered, so the answer is computed once.
     pub fn node_pools<'a>(
         &self,
         task_pool: impl Fn(&Identifier) -> Option<&'a str>,
     ) -> &[NodePool] {
-        self.pools.get_or_init(|| {
-            let mut shared: HashMap<&str, Arc<str>> = HashMap::new();
-            self.nodes
-                .iter()
-                .map(|node| {
-                    let name = [node.pool.as_str(), self.spec.pool.as_str()]
-                        .into_iter()
-                        .chain(task_pool(&node.task))
-                        .find(|p| !p.is_empty())
-                        .unwrap_or("default");
-                    NodePool {
-                        pinned: !node.pool.is_empty(),
-                        name: shared.entry(name).or_insert_with(|| name.into()).clone(),
-                    }
-                })
-                .collect()
-        })
+        self.pools
+            .get_or_init(|| crate::engine::pool::node_pools(self, task_pool))
     }
 
     pub fn node_index(&self, id: &str) -> Option<u32> {
@@ -121,13 +118,15 @@ pub struct CompileError {
     pub problems: Vec<String>,
 }
 
-/// Compiles `spec`, resolving task references through `resolve_task` (which
-/// treats an empty version as "latest").
+/// Compiles `spec`, resolving task and workflow references through
+/// `resolve_task` and `resolve_workflow` (which treat an empty version as
+/// "latest").
 /// Takes the spec by value: the compiled workflow keeps it, and a large
 /// workflow should not exist twice in memory while it is registered.
 pub fn compile(
     mut spec: WorkflowSpec,
     resolve_task: impl Fn(&Identifier) -> Option<Arc<TaskSpec>>,
+    resolve_workflow: impl Fn(&Identifier) -> Option<Arc<CompiledWorkflow>>,
 ) -> Result<CompiledWorkflow, CompileError> {
     let mut problems = Vec::new();
 
@@ -135,8 +134,16 @@ pub fn compile(
     for (i, node) in spec.nodes.iter().enumerate() {
         if node.id.is_empty() {
             problems.push(format!("node #{} has an empty id", i + 1));
-        } else if node.id == "inputs" {
-            problems.push("node id `inputs` is reserved for workflow inputs".to_string());
+        } else if let Some(bad) = node.id.chars().find(|c| matches!(c, '.' | '[' | ']')) {
+            problems.push(format!(
+                "node id `{}` may not contain `{bad}`: `.` and `[n]` build node paths (`loop[3].node`)",
+                node.id
+            ));
+        } else if node.id == "inputs" || node.id == "history" {
+            problems.push(format!(
+                "node id `{}` is reserved (`${{inputs.NAME}}`, `${{history.NAME}}`)",
+                node.id
+            ));
         } else if index.insert(node.id.as_str(), i as u32).is_some() {
             problems.push(format!("duplicate node id `{}`", node.id));
         }
@@ -145,17 +152,39 @@ pub fn compile(
         problems.push("the workflow has no nodes".to_string());
     }
 
-    let tasks: Vec<Option<Arc<TaskSpec>>> = spec
+    let callees: Vec<Option<Callee>> = spec
         .nodes
         .iter()
         .map(|node| {
-            let task = resolve_task(&node.task);
-            if task.is_none() {
-                problems.push(format!("node `{}`: unknown task `{}`", node.id, node.task));
+            let callee = match &node.kind {
+                NodeKind::Task(id) => resolve_task(id).map(Callee::Task),
+                NodeKind::Workflow(id) => resolve_workflow(id).map(Callee::Workflow),
+            };
+            if callee.is_none() {
+                problems.push(format!(
+                    "node `{}`: unknown {} `{}`",
+                    node.id,
+                    node.kind.name(),
+                    node.kind.target()
+                ));
             }
-            task
+            callee
         })
         .collect();
+    let mut nesting = 0;
+    for (node, callee) in spec.nodes.iter().zip(&callees) {
+        if let Some(Callee::Workflow(sub)) = callee {
+            nesting = nesting.max(sub.nesting + 1);
+            if sub.nesting + 1 > MAX_NESTING {
+                problems.push(format!(
+                    "node `{}`: workflow `{}` nests sub-workflows {} levels deep below this one; the limit is {MAX_NESTING}",
+                    node.id,
+                    sub.spec.id,
+                    sub.nesting + 1
+                ));
+            }
+        }
+    }
 
     let workflow_inputs: HashMap<&str, &Type> = spec
         .interface
@@ -165,7 +194,7 @@ pub fn compile(
         .collect();
     let checker = Checker {
         index: &index,
-        tasks: &tasks,
+        callees: &callees,
         spec: &spec,
         workflow_inputs,
     };
@@ -174,16 +203,19 @@ pub fn compile(
     for (i, node) in spec.nodes.iter().enumerate() {
         let mut inputs = Vec::new();
         let mut upstream = Vec::new();
-        if let Some(task) = &tasks[i] {
+        if let Some(callee) = &callees[i] {
+            let interface = callee.interface();
             for name in node.inputs.keys() {
-                if task.interface.input(name).is_none() {
+                if interface.input(name).is_none() {
                     problems.push(format!(
-                        "node `{}`: task `{}` has no input `{name}`",
-                        node.id, task.id
+                        "node `{}`: {} `{}` has no input `{name}`",
+                        node.id,
+                        callee.kind_name(),
+                        callee.id()
                     ));
                 }
             }
-            for var in &task.interface.inputs {
+            for var in &interface.inputs {
                 match node.inputs.get(&var.name) {
                     Some(binding) => {
                         let place = format!("node `{}` input `{}`", node.id, var.name);
@@ -193,8 +225,12 @@ pub fn compile(
                     }
                     None if var.default.is_some() || var.ty.is_optional() => {}
                     None => problems.push(format!(
-                        "node `{}`: required input `{}` ({}) of task `{}` is not bound",
-                        node.id, var.name, var.ty, task.id
+                        "node `{}`: required input `{}` ({}) of {} `{}` is not bound",
+                        node.id,
+                        var.name,
+                        var.ty,
+                        callee.kind_name(),
+                        callee.id()
                     )),
                 }
             }
@@ -211,10 +247,10 @@ pub fn compile(
         upstream.sort_unstable();
         nodes.push(CompiledNode {
             id: node.id.clone(),
-            task: tasks[i]
+            kind: callees[i]
                 .as_ref()
-                .map(|t| t.id.clone())
-                .unwrap_or_else(|| node.task.clone()),
+                .map(Callee::pinned)
+                .unwrap_or_else(|| node.kind.clone()),
             inputs,
             upstream,
             downstream: Vec::new(),
@@ -260,15 +296,16 @@ pub fn compile(
             problems,
         });
     }
-    for (node, task) in spec.nodes.iter_mut().zip(&tasks) {
-        if let Some(task) = task {
-            node.task = task.id.clone();
+    for (node, callee) in spec.nodes.iter_mut().zip(&callees) {
+        if let Some(callee) = callee {
+            node.kind = callee.pinned();
         }
     }
     Ok(CompiledWorkflow {
         spec,
         nodes,
         outputs,
+        nesting,
         index: Default::default(),
         pools: Default::default(),
     })
@@ -276,7 +313,7 @@ pub fn compile(
 
 struct Checker<'a> {
     index: &'a HashMap<&'a str, u32>,
-    tasks: &'a [Option<Arc<TaskSpec>>],
+    callees: &'a [Option<Callee>],
     spec: &'a WorkflowSpec,
     workflow_inputs: HashMap<&'a str, &'a Type>,
 }
@@ -317,12 +354,13 @@ impl Checker<'_> {
                     ));
                     return None;
                 };
-                let task = self.tasks[j as usize].as_ref()?;
-                match task.interface.output(output) {
+                let callee = self.callees[j as usize].as_ref()?;
+                match callee.interface().output(output) {
                     None => {
                         problems.push(format!(
-                            "{place}: `${{{node}.{output}}}` refers to missing output `{output}` of node `{node}` (task `{}`)",
-                            self.spec.nodes[j as usize].task
+                            "{place}: `${{{node}.{output}}}` refers to missing output `{output}` of node `{node}` ({} `{}`)",
+                            callee.kind_name(),
+                            self.spec.nodes[j as usize].kind.target()
                         ));
                         None
                     }
@@ -509,15 +547,19 @@ runner: {builtin: noop}
         let SpecDocument::Workflow(wf) = parse_yaml(workflow, "wf").unwrap().remove(0) else {
             panic!("not a workflow")
         };
-        compile(wf.normalized(), |id| {
-            tasks
-                .iter()
-                .find(|t| {
-                    t.id.unversioned() == id.unversioned()
-                        && (id.version.is_empty() || t.id.version == id.version)
-                })
-                .cloned()
-        })
+        compile(
+            wf.normalized(),
+            |id| {
+                tasks
+                    .iter()
+                    .find(|t| {
+                        t.id.unversioned() == id.unversioned()
+                            && (id.version.is_empty() || t.id.version == id.version)
+                    })
+                    .cloned()
+            },
+            |_| None,
+        )
     }
 
     fn problems(workflow: &str) -> String {
@@ -540,10 +582,14 @@ outputs: {total: "${d.sum}"}
 "#,
         )
         .unwrap();
-        assert_eq!(wf.nodes[0].task.version, "v1", "latest version pinned");
+        assert_eq!(
+            wf.nodes[0].task().unwrap().version,
+            "v1",
+            "latest version pinned"
+        );
         assert_eq!(wf.nodes[0].downstream, vec![1, 2]);
         assert_eq!(wf.nodes[3].upstream, vec![1, 2]);
-        assert_eq!(wf.spec.nodes[0].task.version, "v1");
+        assert_eq!(wf.spec.nodes[0].kind.target().version, "v1");
     }
 
     #[test]

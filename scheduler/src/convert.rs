@@ -2,7 +2,11 @@
 
 use baton_model::value::values_to_proto;
 
-use crate::compiler::CompiledWorkflow;
+use std::collections::HashMap;
+
+use baton_model::NodeKind;
+
+use crate::engine::path;
 use crate::state::{Event, EventSubject, Execution, SchedulerState};
 
 pub fn execution_to_proto(
@@ -11,25 +15,34 @@ pub fn execution_to_proto(
     with_nodes: bool,
 ) -> baton_proto::Execution {
     let workflow = state.workflow_of(execution);
-    let nodes = match (with_nodes, workflow) {
-        (true, Some(workflow)) => execution
-            .nodes
-            .iter()
-            .zip(&workflow.nodes)
-            .map(|(node, compiled)| baton_proto::NodeStatus {
-                id: compiled.id.clone(),
-                phase: node.phase.to_proto() as i32,
-                attempt: node.attempt,
-                executor: node.executor.clone(),
-                pool: node.pool.to_string(),
-                error: node.error.clone(),
-                outputs: values_to_proto(&node.outputs),
-                started_at_ms: node.started_at_ms,
-                finished_at_ms: node.finished_at_ms,
-                task: Some((&compiled.task).into()),
+    let registry = state.registry();
+    let nodes = match with_nodes {
+        true => tree_order(execution)
+            .into_iter()
+            .filter_map(|instance| {
+                let node = &execution.nodes[instance as usize];
+                let compiled = registry.locate(execution, instance)?.node();
+                let (task, workflow) = match &compiled.kind {
+                    NodeKind::Task(task) => (Some(task.into()), None),
+                    NodeKind::Workflow(workflow) => (None, Some(workflow.into())),
+                };
+                Some(baton_proto::NodeStatus {
+                    id: path::path_of(&registry, execution, instance),
+                    phase: node.phase.to_proto() as i32,
+                    attempt: node.attempt,
+                    executor: node.executor.clone(),
+                    pool: node.pool.to_string(),
+                    error: node.error.clone(),
+                    outputs: values_to_proto(&node.outputs),
+                    started_at_ms: node.started_at_ms,
+                    finished_at_ms: node.finished_at_ms,
+                    task,
+                    workflow,
+                    depth: path::depth_of(execution, instance),
+                })
             })
             .collect(),
-        _ => Vec::new(),
+        false => Vec::new(),
     };
     baton_proto::Execution {
         id: execution.id.to_string(),
@@ -46,8 +59,46 @@ pub fn execution_to_proto(
     }
 }
 
+/// Every instance of an execution, each followed by the instances of the
+/// frame it runs: the tree, depth first, in each workflow's node order.
+fn tree_order(execution: &Execution) -> Vec<u32> {
+    let mut run_by: HashMap<u32, u32> = HashMap::new();
+    for (index, frame) in execution.frames.iter().enumerate() {
+        if let Some(owner) = frame.owner {
+            run_by.insert(owner, index as u32);
+        }
+    }
+    let frame_nodes = |frame: u32| -> std::ops::Range<u32> {
+        let first = execution.frames[frame as usize].first;
+        let end = execution
+            .frames
+            .get(frame as usize + 1)
+            .map_or(execution.nodes.len() as u32, |next| next.first);
+        first..end
+    };
+    let mut order = Vec::with_capacity(execution.nodes.len());
+    if execution.frames.is_empty() {
+        return order;
+    }
+    let mut stack: Vec<std::ops::Range<u32>> = vec![frame_nodes(0)];
+    while let Some(range) = stack.last_mut() {
+        let Some(instance) = range.next() else {
+            stack.pop();
+            continue;
+        };
+        order.push(instance);
+        if let Some(&frame) = run_by.get(&instance) {
+            stack.push(frame_nodes(frame));
+        }
+    }
+    order
+}
+
+/// An event of `execution` (when the state still holds it: its node
+/// instances are named by path).
 pub fn event_to_proto(
-    workflow: Option<&CompiledWorkflow>,
+    state: &SchedulerState,
+    execution: Option<&Execution>,
     execution_id: &str,
     event: &Event,
 ) -> baton_proto::ExecutionEvent {
@@ -65,10 +116,10 @@ pub fn event_to_proto(
             phase,
             attempt,
         } => {
-            out.node_id = workflow
-                .and_then(|w| w.nodes.get(*node as usize))
-                .map(|n| n.id.clone())
-                .unwrap_or_else(|| format!("#{node}"));
+            out.node_id = match execution {
+                Some(execution) => state.node_path(execution, *node),
+                None => format!("#{node}"),
+            };
             out.node_phase = phase.to_proto() as i32;
             out.attempt = *attempt;
         }

@@ -72,14 +72,13 @@ impl EventFeed {
             self.finished = true;
             return;
         };
-        let workflow = state.workflow_of(execution).map(|w| w.as_ref());
         let id = &self.id.0;
         self.backlog.extend(
             execution
                 .events
                 .iter()
                 .skip(self.sent as usize)
-                .map(|e| event_to_proto(workflow, id, e)),
+                .map(|e| event_to_proto(&state, Some(execution), id, e)),
         );
         self.sent = execution.events.len() as u64;
         self.finished = execution.phase.is_terminal();
@@ -100,11 +99,8 @@ impl EventFeed {
                     self.finished = notice.finished;
                     let event = {
                         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-                        let workflow = state
-                            .execution(&self.id)
-                            .and_then(|e| state.workflow_of(e))
-                            .map(|w| w.as_ref());
-                        event_to_proto(workflow, &self.id.0, &notice.event)
+                        let execution = state.execution(&self.id);
+                        event_to_proto(&state, execution, &self.id.0, &notice.event)
                     };
                     return Some((Ok(event), self));
                 }

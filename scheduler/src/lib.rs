@@ -6,6 +6,7 @@ pub mod admin;
 pub mod compiler;
 pub mod convert;
 pub mod dispatch;
+pub mod engine;
 pub mod error;
 pub mod event_feed;
 pub mod executor_service;

@@ -27,10 +27,12 @@ use tracing::{debug, info, warn};
 
 use self::book::{DispatchBook, NodeKey, Placement};
 use crate::compiler::CompiledWorkflow;
+use crate::engine::readiness::{self, RunView};
+use crate::engine::{path, pool};
 use crate::error::{ErrorCode, SchedulerError};
 use crate::proposer::Proposer;
 use crate::state::{
-    check_outputs, settle_pool, Command, Effect, ExecutionId, ExecutionPhase, NodePhase, Response,
+    check_outputs, Command, Effect, Execution, ExecutionId, ExecutionPhase, NodePhase, Response,
     SchedulerState,
 };
 
@@ -508,7 +510,9 @@ impl Dispatcher {
                         self.book.enqueue(key, &node.pool, node.not_before_ms, now);
                         queued += 1;
                     }
-                    NodePhase::Running => {
+                    // A running sub-workflow instance has no executor: its
+                    // frame's instances are what runs.
+                    NodePhase::Running if !node.executor.is_empty() => {
                         self.book.adopt(key, node.attempt, &node.executor, now);
                         running += 1;
                     }
@@ -526,11 +530,12 @@ impl Dispatcher {
         Some((node.phase, node.attempt))
     }
 
+    /// The instance an attempt reference names by its path.
     fn node_key(&self, r: &AttemptRef) -> Option<NodeKey> {
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
         let id = ExecutionId(r.execution_id.as_str().into());
         let node = match state.execution(&id) {
-            Some(execution) => state.workflow_of(execution)?.node_index(&r.node_id)?,
+            Some(execution) => path::resolve(&state.registry(), execution, &r.node_id).ok()?,
             None => self.launching.get(&id)?.workflow.node_index(&r.node_id)?,
         };
         Some((id, node))
@@ -538,14 +543,15 @@ impl Dispatcher {
 
     fn attempt_ref(&self, key: &NodeKey, attempt: u32) -> AttemptRef {
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-        let workflow = match state.execution(&key.0) {
-            Some(execution) => state.workflow_of(execution),
-            None => self.launching.get(&key.0).map(|l| &l.workflow),
+        let node_id = match state.execution(&key.0) {
+            Some(execution) => state.node_path(execution, key.1),
+            None => self
+                .launching
+                .get(&key.0)
+                .and_then(|l| l.workflow.nodes.get(key.1 as usize))
+                .map(|n| n.id.clone())
+                .unwrap_or_default(),
         };
-        let node_id = workflow
-            .and_then(|w| w.nodes.get(key.1 as usize))
-            .map(|n| n.id.clone())
-            .unwrap_or_default();
         AttemptRef {
             execution_id: key.0.to_string(),
             node_id,
@@ -679,14 +685,14 @@ impl Dispatcher {
         let Some(execution) = state.execution(&key.0) else {
             return false;
         };
-        let Some(workflow) = state.workflow_of(execution) else {
+        let registry = state.registry();
+        let Some(located) = registry.locate(execution, key.1) else {
             return false;
         };
-        let compiled = &workflow.nodes[key.1 as usize];
-        if compiled.downstream.is_empty() || execution.phase != ExecutionPhase::Running {
+        if located.node().downstream.is_empty() || execution.phase != ExecutionPhase::Running {
             return false;
         }
-        let Some(task) = state.tasks.get(&compiled.task) else {
+        let Some(task) = registry.task_of(execution, key.1) else {
             return false;
         };
         if check_outputs(task, outputs).is_err() {
@@ -694,36 +700,18 @@ impl Dispatcher {
         }
         self.provisional
             .insert(key.clone(), (attempt, outputs.clone()));
-        for &down in &compiled.downstream {
+        let view = WithProvisional {
+            execution,
+            provisional: &self.provisional,
+        };
+        for down in readiness::ready_after(&registry, &view, key.1) {
             let down_key = (key.0.clone(), down);
-            let node = &execution.nodes[down as usize];
-            if node.phase == NodePhase::Pending
-                && !node.pool.is_empty()
-                && !self.early.contains(&down_key)
-                && !self.book.owned.contains_key(&down_key)
-                && self.upstream_succeeded(&state, execution, &down_key)
-            {
-                self.book.enqueue(down_key, &node.pool, 0, now);
+            if !self.early.contains(&down_key) && !self.book.owned.contains_key(&down_key) {
+                let pool = execution.nodes[down as usize].pool.clone();
+                self.book.enqueue(down_key, &pool, 0, now);
             }
         }
         true
-    }
-
-    /// Whether every upstream node of `key` has succeeded, committed or
-    /// provisionally.
-    fn upstream_succeeded(
-        &self,
-        state: &SchedulerState,
-        execution: &crate::state::Execution,
-        key: &NodeKey,
-    ) -> bool {
-        let Some(workflow) = state.workflow_of(execution) else {
-            return false;
-        };
-        workflow.nodes[key.1 as usize].upstream.iter().all(|&up| {
-            execution.nodes[up as usize].phase == NodePhase::Succeeded
-                || self.provisional.contains_key(&(key.0.clone(), up))
-        })
     }
 
     /// Proposes this round's launches, assignments and results, in the
@@ -952,23 +940,20 @@ impl Dispatcher {
         let Some(execution) = state.execution(&key.0) else {
             return self.launching_assignment(state, key);
         };
-        let node = execution.nodes.get(key.1 as usize)?;
-        if execution.phase != ExecutionPhase::Running {
+        let registry = state.registry();
+        // Queued, or made ready by results not yet committed (`start_downstream`).
+        let view = WithProvisional {
+            execution,
+            provisional: &self.provisional,
+        };
+        if !readiness::task_ready(&registry, &view, key.1) {
             return None;
         }
-        let inputs = match node.phase {
-            NodePhase::Queued => state.node_inputs(execution, key.1)?,
-            // Made ready by results not yet committed (`start_downstream`).
-            NodePhase::Pending if self.upstream_succeeded(state, execution, key) => state
-                .node_inputs_with(execution, key.1, |up| {
-                    self.provisional
-                        .get(&(key.0.clone(), up))
-                        .map(|(_, outputs)| outputs)
-                })?,
-            _ => return None,
-        };
-        let workflow = state.workflow_of(execution)?.clone();
-        self.assign_message(state, &workflow, key, node.attempt + 1, &inputs)
+        let inputs = registry.instance_inputs(execution, key.1, &|up| view.outputs(up))?;
+        let task = registry.task_of(execution, key.1)?.id.clone();
+        let attempt = execution.nodes[key.1 as usize].attempt + 1;
+        let path = state.node_path(execution, key.1);
+        self.assign_message(state, &task, path, key, attempt, &inputs)
     }
 
     /// The Assign message for a first node of a launch not yet applied
@@ -980,36 +965,39 @@ impl Dispatcher {
     ) -> Option<baton_proto::Assign> {
         let launching = self.launching.get(&key.0)?;
         let workflow = launching.workflow.clone();
-        if !workflow.nodes.get(key.1 as usize)?.upstream.is_empty() {
+        let compiled = workflow.nodes.get(key.1 as usize)?;
+        if !compiled.upstream.is_empty() {
             return None;
         }
-        let inputs = state.bind_inputs(&workflow, key.1, &launching.inputs, &|_| None)?;
-        self.assign_message(state, &workflow, key, 1, &inputs)
+        let task = compiled.task()?.clone();
+        let inputs = state
+            .registry()
+            .bind_inputs(&workflow, key.1, &launching.inputs, &|_| None)?;
+        self.assign_message(state, &task, compiled.id.clone(), key, 1, &inputs)
     }
 
     fn assign_message(
         &mut self,
         state: &SchedulerState,
-        workflow: &CompiledWorkflow,
+        task_id: &Identifier,
+        path: String,
         key: &NodeKey,
         attempt: u32,
         inputs: &Values,
     ) -> Option<baton_proto::Assign> {
-        let compiled = &workflow.nodes[key.1 as usize];
-        let task = match self.task_protos.get(&compiled.task) {
+        let task = match self.task_protos.get(task_id) {
             Some(task) => task.clone(),
             None => {
-                let spec = state.tasks.get(&compiled.task)?;
+                let spec = state.tasks.get(task_id)?;
                 let proto = Arc::new(baton_proto::TaskSpec::from(spec.as_ref()));
-                self.task_protos
-                    .insert(compiled.task.clone(), proto.clone());
+                self.task_protos.insert(task_id.clone(), proto.clone());
                 proto
             }
         };
         Some(baton_proto::Assign {
             attempt: Some(AttemptRef {
                 execution_id: key.0.to_string(),
-                node_id: compiled.id.clone(),
+                node_id: path,
                 attempt,
             }),
             task: Some((*task).clone()),
@@ -1055,8 +1043,10 @@ impl Dispatcher {
         let pools = workflow.node_pools(|task| tasks.get(task).map(|t| t.pool.as_str()));
         let launch_pool: Option<Arc<str>> = (!pool.is_empty()).then(|| pool.as_str().into());
         for (i, node) in workflow.nodes.iter().enumerate() {
-            if node.upstream.is_empty() {
-                let pool = settle_pool(&pools[i], launch_pool.as_ref());
+            // A first sub-workflow node starts its frame when the launch is
+            // applied; only tasks start before.
+            if node.upstream.is_empty() && node.task().is_some() {
+                let pool = pool::settle(&pools[i], launch_pool.as_ref());
                 self.book.enqueue((id.clone(), i as u32), &pool, 0, now);
             }
         }
@@ -1105,5 +1095,43 @@ impl Dispatcher {
                 }
             }
         }
+    }
+}
+
+/// An execution as the state holds it, with the successes this leader has
+/// received and proposed but not yet seen committed: what the engine's
+/// readiness rule reads when the dispatcher starts a node early.
+struct WithProvisional<'a> {
+    execution: &'a Execution,
+    provisional: &'a HashMap<NodeKey, (u32, Values)>,
+}
+
+impl WithProvisional<'_> {
+    fn provisional(&self, node: u32) -> Option<&Values> {
+        if self.provisional.is_empty() {
+            return None;
+        }
+        self.provisional
+            .get(&(self.execution.id.clone(), node))
+            .map(|(_, outputs)| outputs)
+    }
+}
+
+impl RunView for WithProvisional<'_> {
+    fn execution(&self) -> &Execution {
+        self.execution
+    }
+
+    fn succeeded(&self, node: u32) -> bool {
+        self.execution
+            .nodes
+            .get(node as usize)
+            .is_some_and(|n| n.phase == NodePhase::Succeeded)
+            || self.provisional(node).is_some()
+    }
+
+    fn outputs(&self, node: u32) -> Option<&Values> {
+        self.provisional(node)
+            .or_else(|| self.execution.nodes.get(node as usize).map(|n| &n.outputs))
     }
 }

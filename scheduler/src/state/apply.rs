@@ -10,14 +10,29 @@ use std::sync::Arc;
 use baton_model::{Identifier, Runner, TaskSpec, Value, Values, WorkflowSpec};
 
 use super::*;
-use crate::compiler::{compile, NodePool};
+use crate::compiler::compile;
+use crate::engine::{Registry, Run};
 use crate::error::{ErrorCode, SchedulerError};
 
 /// The builtin functions every executor offers.
 pub const BUILTINS: &[&str] = &["noop", "echo", "sleep", "fail"];
 
 impl SchedulerState {
+    /// Applies one command; in debug builds, then checks the engine's
+    /// invariants on the execution it changed.
     pub fn apply_one(&mut self, command: Command, effects: &mut Vec<Effect>) -> Response {
+        #[cfg(debug_assertions)]
+        let touched = command.execution().cloned();
+        let response = self.apply_command(command, effects);
+        #[cfg(debug_assertions)]
+        match &response {
+            Response::Launched { execution, .. } => self.check_invariants(Some(execution)),
+            _ => self.check_invariants(touched.as_ref()),
+        }
+        response
+    }
+
+    fn apply_command(&mut self, command: Command, effects: &mut Vec<Effect>) -> Response {
         let result = match command {
             Command::Register { tasks, workflows } => self.register(tasks, workflows),
             Command::Launch {
@@ -127,8 +142,17 @@ impl SchedulerState {
         }
 
         let mut new_workflows: Vec<Arc<CompiledWorkflow>> = Vec::new();
-        for workflow in workflows {
-            let workflow = workflow.normalized();
+        let workflows: Vec<WorkflowSpec> = workflows
+            .into_iter()
+            .map(WorkflowSpec::normalized)
+            .collect();
+        let (order, cycles) = inclusion_order(&workflows);
+        problems.extend(cycles);
+        let mut workflows: Vec<Option<WorkflowSpec>> = workflows.into_iter().map(Some).collect();
+        for index in order {
+            let Some(workflow) = workflows[index].take() else {
+                continue;
+            };
             if let Err(e) = workflow.id.validate() {
                 problems.push(e.to_string());
                 continue;
@@ -146,7 +170,18 @@ impl SchedulerState {
                     .or_else(|| self.tasks.get(&full))
                     .cloned()
             };
-            let compiled = match compile(workflow, resolve) {
+            let resolve_workflow = |id: &Identifier| -> Option<Arc<CompiledWorkflow>> {
+                // The batch's own workflows first: they are the latest.
+                let in_batch = new_workflows.iter().rev().find(|w| {
+                    w.spec.id.unversioned() == id.unversioned()
+                        && (id.version.is_empty() || w.spec.id.version == id.version)
+                });
+                if let Some(found) = in_batch {
+                    return Some(found.clone());
+                }
+                self.workflow(id).cloned()
+            };
+            let compiled = match compile(workflow, resolve, resolve_workflow) {
                 Ok(c) => c,
                 Err(e) => {
                     problems.push(e.to_string());
@@ -288,37 +323,14 @@ impl SchedulerState {
                 execution_id(&compiled.spec.id.name, self.launches)
             }
         };
-        let tasks = &self.tasks;
-        let node_pools = compiled.node_pools(|task| tasks.get(task).map(|t| t.pool.as_str()));
-        let launch_pool: Option<Arc<str>> = (!pool.is_empty()).then(|| pool.as_str().into());
-        let nodes = compiled
-            .nodes
-            .iter()
-            .zip(node_pools)
-            .map(|(n, node_pool)| NodeState {
-                phase: NodePhase::Pending,
-                attempt: 0,
-                retries_used: 0,
-                lost_attempts: 0,
-                waiting_on: n.upstream.len() as u32,
-                pool: settle_pool(node_pool, launch_pool.as_ref()),
-                executor: String::new(),
-                not_before_ms: 0,
-                outputs: Values::new(),
-                error: String::new(),
-                started_at_ms: 0,
-                finished_at_ms: 0,
-                logs: Vec::new(),
-            })
-            .collect();
         let mut execution = Execution {
             id: id.clone(),
             workflow: compiled.spec.id.clone(),
             inputs,
             pool,
             phase: ExecutionPhase::Running,
-            nodes,
-            unfinished: compiled.nodes.len() as u32,
+            nodes: Vec::with_capacity(compiled.nodes.len()),
+            frames: Vec::with_capacity(1),
             outputs: Values::new(),
             error: String::new(),
             created_at_ms: now_ms,
@@ -327,28 +339,7 @@ impl SchedulerState {
             // then finished: the history's usual length, reserved at once.
             events: Vec::with_capacity(2 + 3 * compiled.nodes.len()),
         };
-        let event = execution.record(
-            now_ms,
-            EventSubject::Execution(ExecutionPhase::Running),
-            "launched".into(),
-        );
-        effects.push(Effect::Event {
-            execution: id.clone(),
-            event,
-            finished: false,
-        });
-        for (i, node) in compiled.nodes.iter().enumerate() {
-            if node.upstream.is_empty() {
-                self.queue_node(
-                    &mut execution,
-                    i as u32,
-                    now_ms,
-                    now_ms,
-                    String::new(),
-                    effects,
-                );
-            }
-        }
+        Run::new(self.registry(), &mut execution, now_ms, effects).start(&compiled);
         self.executions.insert(id.clone(), execution);
         self.execution_order.push(id.clone());
         if !request_id.is_empty() {
@@ -360,147 +351,35 @@ impl SchedulerState {
         })
     }
 
-    /// The pool of a node whose pool was not settled at launch.
-    fn unsettled_pool(&self, execution: &Execution, node: u32) -> Arc<str> {
-        let tasks = &self.tasks;
-        let launch_pool: Option<Arc<str>> =
-            (!execution.pool.is_empty()).then(|| execution.pool.as_str().into());
-        self.workflows
-            .get(&execution.workflow)
-            .and_then(|compiled| {
-                let pools = compiled.node_pools(|task| tasks.get(task).map(|t| t.pool.as_str()));
-                pools
-                    .get(node as usize)
-                    .map(|p| settle_pool(p, launch_pool.as_ref()))
-            })
-            .unwrap_or_else(|| "default".into())
-    }
-
-    /// Moves a node to Queued in the pool settled at launch.
-    fn queue_node(
-        &self,
-        execution: &mut Execution,
-        node: u32,
-        now_ms: u64,
-        not_before_ms: u64,
-        message: String,
-        effects: &mut Vec<Effect>,
-    ) {
-        if execution.nodes[node as usize].pool.is_empty() {
-            // Left waiting by a version that settled pools at queueing (a
-            // snapshot written before a24bcd7): settle it now.
-            let pool = self.unsettled_pool(execution, node);
-            execution.nodes[node as usize].pool = pool;
-        }
-        let state = &mut execution.nodes[node as usize];
-        state.phase = NodePhase::Queued;
-        let pool = state.pool.clone();
-        state.not_before_ms = not_before_ms;
-        let attempt = state.attempt;
-        let event = execution.record(
-            now_ms,
-            EventSubject::Node {
-                node,
-                phase: NodePhase::Queued,
-                attempt,
-            },
-            message,
-        );
-        effects.push(Effect::Event {
-            execution: execution.id.clone(),
-            event,
-            finished: false,
-        });
-        effects.push(Effect::NodeQueued {
-            execution: execution.id.clone(),
-            node,
-            pool,
-            not_before_ms,
-        });
-    }
-
     // ------------------------------------------------------------ attempts
 
-    fn assign(
-        &mut self,
-        id: &ExecutionId,
-        node: u32,
-        executor: String,
-        now_ms: u64,
-        effects: &mut Vec<Effect>,
-    ) -> Response {
-        let Some(execution) = self.executions.get_mut(id) else {
-            return Response::Ignored(format!("unknown execution `{id}`"));
-        };
-        let Some(state) = execution.nodes.get_mut(node as usize) else {
-            return Response::Ignored(format!("execution `{id}` has no node #{node}"));
-        };
-        if execution.phase != ExecutionPhase::Running || state.phase != NodePhase::Queued {
-            return Response::Ignored(format!("node #{node} of `{id}` is not queued"));
+    /// What the engine reads of the registry.
+    pub fn registry(&self) -> Registry<'_> {
+        Registry {
+            tasks: &self.tasks,
+            workflows: &self.workflows,
         }
-        state.phase = NodePhase::Running;
-        state.attempt += 1;
-        state.executor = executor;
-        state.started_at_ms = now_ms;
-        let attempt = state.attempt;
-        let message = format!("on {}", state.executor);
-        let event = execution.record(
-            now_ms,
-            EventSubject::Node {
-                node,
-                phase: NodePhase::Running,
-                attempt,
-            },
-            message,
-        );
-        effects.push(Effect::Event {
-            execution: id.clone(),
-            event,
-            finished: false,
-        });
-        Response::Assigned { attempt }
     }
 
-    /// Takes an execution out of the state (to change it alongside the rest
-    /// of the state) with its workflow, if `attempt` is the current, running
-    /// attempt of `node`; the caller puts it back.
-    fn take_running(
-        &mut self,
-        id: &ExecutionId,
-        node: u32,
-        attempt: u32,
-        executor: Option<&str>,
-    ) -> Result<(Execution, Arc<CompiledWorkflow>), Response> {
-        self.running_attempt(id, node, attempt, executor)
-            .map_err(Response::Ignored)?;
-        let workflow = self
-            .executions
-            .get(id)
-            .and_then(|e| self.workflows.get(&e.workflow))
-            .cloned()
-            .ok_or_else(|| Response::Ignored(format!("workflow of `{id}` is missing")))?;
-        let execution = self
-            .executions
-            .remove(id)
-            .expect("checked by running_attempt");
-        Ok((execution, workflow))
-    }
-
-    /// Whether `attempt` is the node's current, running attempt (and, when
-    /// `executor` is given, whether it was assigned to that executor: a
-    /// result re-sent by an executor that ran an assignment which never
-    /// committed must not count for another executor's attempt of the same
-    /// number).
+    /// The execution `id` with the registry, to change it through the
+    /// engine, if `attempt` is the current, running attempt of `node` (and,
+    /// when `executor` is given, was assigned to that executor: a result
+    /// re-sent by an executor that ran an assignment which never committed
+    /// must not count for another executor's attempt of the same number).
     fn running_attempt(
         &mut self,
         id: &ExecutionId,
         node: u32,
         attempt: u32,
         executor: Option<&str>,
-    ) -> Result<(), String> {
+    ) -> Result<(Registry<'_>, &mut Execution), String> {
+        let registry = Registry {
+            tasks: &self.tasks,
+            workflows: &self.workflows,
+        };
         let execution = self
             .executions
-            .get(id)
+            .get_mut(id)
             .ok_or_else(|| format!("unknown execution `{id}`"))?;
         let state = execution
             .nodes
@@ -512,6 +391,12 @@ impl SchedulerState {
                 state.phase, state.attempt
             ));
         }
+        if state.executor.is_empty() {
+            // A running sub-workflow instance: no executor runs it.
+            return Err(format!(
+                "node #{node} of `{id}` is not a task attempt on an executor"
+            ));
+        }
         if let Some(executor) = executor {
             if state.executor != executor {
                 return Err(format!(
@@ -520,7 +405,31 @@ impl SchedulerState {
                 ));
             }
         }
-        Ok(())
+        Ok((registry, execution))
+    }
+
+    fn assign(
+        &mut self,
+        id: &ExecutionId,
+        node: u32,
+        executor: String,
+        now_ms: u64,
+        effects: &mut Vec<Effect>,
+    ) -> Response {
+        let registry = Registry {
+            tasks: &self.tasks,
+            workflows: &self.workflows,
+        };
+        let Some(execution) = self.executions.get_mut(id) else {
+            return Response::Ignored(format!("unknown execution `{id}`"));
+        };
+        if node as usize >= execution.nodes.len() {
+            return Response::Ignored(format!("execution `{id}` has no node #{node}"));
+        }
+        match Run::new(registry, execution, now_ms, effects).assigned(node, executor) {
+            Some(attempt) => Response::Assigned { attempt },
+            None => Response::Ignored(format!("node #{node} of `{id}` is not queued")),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -535,81 +444,14 @@ impl SchedulerState {
         now_ms: u64,
         effects: &mut Vec<Effect>,
     ) -> Response {
-        if let Err(why) = self.running_attempt(id, node, attempt, Some(executor)) {
-            return Response::Ignored(why);
-        }
-        let execution = &self.executions[id];
-        let Some(workflow) = self.workflows.get(&execution.workflow).cloned() else {
-            return Response::Ignored(format!("workflow of `{id}` is missing"));
-        };
-        let compiled = &workflow.nodes[node as usize];
-        if let Some(task) = self.tasks.get(&compiled.task) {
-            if let Err(why) = check_outputs(task, &outputs) {
-                return self.fail(
-                    id, node, attempt, executor, why, false, log, now_ms, effects,
-                );
+        match self.running_attempt(id, node, attempt, Some(executor)) {
+            Ok((registry, execution)) => {
+                Run::new(registry, execution, now_ms, effects)
+                    .attempt_succeeded(node, attempt, outputs, log);
+                Response::Done
             }
+            Err(why) => Response::Ignored(why),
         }
-        let Some(execution) = self.executions.get_mut(id) else {
-            return Response::Ignored(format!("unknown execution `{id}`"));
-        };
-        let state = &mut execution.nodes[node as usize];
-        state.phase = NodePhase::Succeeded;
-        state.outputs = outputs;
-        state.finished_at_ms = now_ms;
-        push_log(state, attempt, log);
-        execution.unfinished -= 1;
-        let event = execution.record(
-            now_ms,
-            EventSubject::Node {
-                node,
-                phase: NodePhase::Succeeded,
-                attempt,
-            },
-            String::new(),
-        );
-        effects.push(Effect::Event {
-            execution: id.clone(),
-            event,
-            finished: false,
-        });
-
-        let mut execution = self.executions.remove(id).expect("checked above");
-        for &down in &compiled.downstream {
-            let state = &mut execution.nodes[down as usize];
-            state.waiting_on -= 1;
-            if state.waiting_on == 0 && state.phase == NodePhase::Pending {
-                self.queue_node(&mut execution, down, now_ms, now_ms, String::new(), effects);
-            }
-        }
-        if execution.unfinished == 0 {
-            let outputs: Option<Values> = workflow
-                .outputs
-                .iter()
-                .map(|(k, b)| evaluate(b, &execution).map(|v| (k.clone(), v)))
-                .collect();
-            match outputs {
-                Some(outputs) => {
-                    execution.outputs = outputs;
-                    finish(
-                        &mut execution,
-                        ExecutionPhase::Succeeded,
-                        String::new(),
-                        now_ms,
-                        effects,
-                    );
-                }
-                None => finish(
-                    &mut execution,
-                    ExecutionPhase::Failed,
-                    "an output binding could not be evaluated".into(),
-                    now_ms,
-                    effects,
-                ),
-            }
-        }
-        self.executions.insert(id.clone(), execution);
-        Response::Done
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -625,42 +467,14 @@ impl SchedulerState {
         now_ms: u64,
         effects: &mut Vec<Effect>,
     ) -> Response {
-        let (mut execution, workflow) = match self.take_running(id, node, attempt, Some(executor)) {
-            Ok(taken) => taken,
-            Err(ignored) => return ignored,
-        };
-        let retries = self
-            .tasks
-            .get(&workflow.nodes[node as usize].task)
-            .map_or(0, |t| t.retries);
-        let state = &mut execution.nodes[node as usize];
-        push_log(state, attempt, log);
-        state.error = error.clone();
-        if retryable && state.retries_used < retries {
-            let backoff = retry_backoff_ms(state.retries_used);
-            state.retries_used += 1;
-            let message = format!(
-                "attempt {attempt} failed: {error}; retry {} of {retries} in {backoff} ms",
-                state.retries_used
-            );
-            self.queue_node(
-                &mut execution,
-                node,
-                now_ms,
-                now_ms + backoff,
-                message,
-                effects,
-            );
-        } else {
-            let why = if retryable && retries > 0 {
-                format!("{error} (after {} retries)", retries)
-            } else {
-                error
-            };
-            fail_node(&mut execution, node, attempt, why, now_ms, effects);
+        match self.running_attempt(id, node, attempt, Some(executor)) {
+            Ok((registry, execution)) => {
+                Run::new(registry, execution, now_ms, effects)
+                    .attempt_failed(node, attempt, error, retryable, log);
+                Response::Done
+            }
+            Err(why) => Response::Ignored(why),
         }
-        self.executions.insert(id.clone(), execution);
-        Response::Done
     }
 
     fn lease_lost(
@@ -671,25 +485,13 @@ impl SchedulerState {
         now_ms: u64,
         effects: &mut Vec<Effect>,
     ) -> Response {
-        let (mut execution, _) = match self.take_running(id, node, attempt, None) {
-            Ok(taken) => taken,
-            Err(ignored) => return ignored,
-        };
-        let state = &mut execution.nodes[node as usize];
-        state.lost_attempts += 1;
-        let executor = state.executor.clone();
-        if state.lost_attempts > MAX_LOST_ATTEMPTS {
-            let why = format!(
-                "lost its executor {} times (last: {executor})",
-                state.lost_attempts
-            );
-            fail_node(&mut execution, node, attempt, why, now_ms, effects);
-        } else {
-            let message = format!("attempt {attempt} lost with executor {executor}; running again");
-            self.queue_node(&mut execution, node, now_ms, now_ms, message, effects);
+        match self.running_attempt(id, node, attempt, None) {
+            Ok((registry, execution)) => {
+                Run::new(registry, execution, now_ms, effects).attempt_lost(node, attempt);
+                Response::Done
+            }
+            Err(why) => Response::Ignored(why),
         }
-        self.executions.insert(id.clone(), execution);
-        Response::Done
     }
 
     // ------------------------------------------------------------ cancel
@@ -700,6 +502,10 @@ impl SchedulerState {
         now_ms: u64,
         effects: &mut Vec<Effect>,
     ) -> Result<Response, SchedulerError> {
+        let registry = Registry {
+            tasks: &self.tasks,
+            workflows: &self.workflows,
+        };
         let execution = self
             .executions
             .get_mut(id)
@@ -707,128 +513,79 @@ impl SchedulerState {
         if execution.phase.is_terminal() {
             return Ok(Response::Cancelled(execution.phase));
         }
-        end_unfinished_nodes(execution, NodePhase::Cancelled, now_ms, effects);
-        finish(
-            execution,
-            ExecutionPhase::Cancelled,
-            "cancelled".into(),
-            now_ms,
-            effects,
-        );
+        Run::new(registry, execution, now_ms, effects).cancel();
         Ok(Response::Cancelled(ExecutionPhase::Cancelled))
     }
 }
 
-/// Fails a node for good and with it the execution: running nodes are
-/// cancelled, waiting ones skipped.
-fn fail_node(
-    execution: &mut Execution,
-    node: u32,
-    attempt: u32,
-    why: String,
-    now_ms: u64,
-    effects: &mut Vec<Effect>,
-) {
-    let id = execution.id.clone();
-    let state = &mut execution.nodes[node as usize];
-    state.phase = NodePhase::Failed;
-    state.error = why.clone();
-    state.finished_at_ms = now_ms;
-    let event = execution.record(
-        now_ms,
-        EventSubject::Node {
-            node,
-            phase: NodePhase::Failed,
-            attempt,
-        },
-        why.clone(),
-    );
-    effects.push(Effect::Event {
-        execution: id.clone(),
-        event,
-        finished: false,
-    });
-    end_unfinished_nodes(execution, NodePhase::Skipped, now_ms, effects);
-    finish(execution, ExecutionPhase::Failed, why, now_ms, effects);
-}
-
-/// Ends every node not yet finished: running ones are cancelled (and their
-/// executors told to stop), waiting ones take `waiting_becomes`.
-fn end_unfinished_nodes(
-    execution: &mut Execution,
-    waiting_becomes: NodePhase,
-    now_ms: u64,
-    effects: &mut Vec<Effect>,
-) {
-    let id = execution.id.clone();
-    for node in 0..execution.nodes.len() as u32 {
-        let state = &mut execution.nodes[node as usize];
-        let phase = match state.phase {
-            NodePhase::Running => {
-                effects.push(Effect::CancelAttempt {
-                    execution: id.clone(),
-                    node,
-                    attempt: state.attempt,
-                    executor: state.executor.clone(),
-                });
-                NodePhase::Cancelled
+/// The order in which to compile a registration's workflows, so that a
+/// workflow another of the batch includes compiles first; and a problem for
+/// each workflow that includes itself, directly or through others, naming
+/// the chain.
+fn inclusion_order(workflows: &[WorkflowSpec]) -> (Vec<usize>, Vec<String>) {
+    let includes = |w: &WorkflowSpec| -> Vec<usize> {
+        let mut found: Vec<usize> = w
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.kind {
+                baton_model::NodeKind::Workflow(id) => workflows.iter().position(|other| {
+                    other.id.unversioned() == id.unversioned()
+                        && (id.version.is_empty() || other.id.version == id.version)
+                }),
+                baton_model::NodeKind::Task(_) => None,
+            })
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+    };
+    let edges: Vec<Vec<usize>> = workflows.iter().map(includes).collect();
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnStack,
+        Done,
+    }
+    let mut marks = vec![Mark::New; workflows.len()];
+    let mut order = Vec::with_capacity(workflows.len());
+    let mut problems = Vec::new();
+    for start in 0..workflows.len() {
+        if marks[start] != Mark::New {
+            continue;
+        }
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        marks[start] = Mark::OnStack;
+        while let Some(&mut (at, ref mut edge)) = stack.last_mut() {
+            if let Some(&next) = edges[at].get(*edge) {
+                *edge += 1;
+                match marks[next] {
+                    Mark::New => {
+                        marks[next] = Mark::OnStack;
+                        stack.push((next, 0));
+                    }
+                    Mark::OnStack => {
+                        let from = stack.iter().position(|&(n, _)| n == next).unwrap_or(0);
+                        let mut chain: Vec<String> = stack[from..]
+                            .iter()
+                            .map(|&(n, _)| workflows[n].id.to_string())
+                            .collect();
+                        chain.push(workflows[next].id.to_string());
+                        problems.push(format!(
+                            "workflow `{}` includes itself: {}",
+                            workflows[next].id,
+                            chain.join(" -> ")
+                        ));
+                    }
+                    Mark::Done => {}
+                }
+            } else {
+                marks[at] = Mark::Done;
+                order.push(at);
+                stack.pop();
             }
-            NodePhase::Pending | NodePhase::Queued => waiting_becomes,
-            _ => continue,
-        };
-        state.phase = phase;
-        state.finished_at_ms = now_ms;
-        let attempt = state.attempt;
-        let event = execution.record(
-            now_ms,
-            EventSubject::Node {
-                node,
-                phase,
-                attempt,
-            },
-            String::new(),
-        );
-        effects.push(Effect::Event {
-            execution: id.clone(),
-            event,
-            finished: false,
-        });
+        }
     }
-    execution.unfinished = 0;
-}
-
-fn finish(
-    execution: &mut Execution,
-    phase: ExecutionPhase,
-    error: String,
-    now_ms: u64,
-    effects: &mut Vec<Effect>,
-) {
-    execution.phase = phase;
-    execution.error = error.clone();
-    execution.finished_at_ms = now_ms;
-    let event = execution.record(now_ms, EventSubject::Execution(phase), error);
-    // The history is complete: give back the slack of its doublings (up to
-    // half of it; 12 MB for a 100,000-node execution), so what a finished
-    // execution holds is proportional to its size.
-    execution.events.shrink_to_fit();
-    effects.push(Effect::Event {
-        execution: execution.id.clone(),
-        event,
-        finished: true,
-    });
-}
-
-const MAX_LOGS_PER_NODE: usize = 4;
-
-fn push_log(state: &mut NodeState, attempt: u32, text: String) {
-    if text.is_empty() {
-        return;
-    }
-    if state.logs.len() >= MAX_LOGS_PER_NODE {
-        state.logs.remove(0);
-    }
-    state.logs.push(AttemptLog { attempt, text });
+    (order, problems)
 }
 
 fn describe_inputs(interface: &baton_model::Interface) -> String {
@@ -865,29 +622,6 @@ fn check_task(task: &TaskSpec) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Checks reported outputs against the task's interface.
-pub fn check_outputs(task: &TaskSpec, outputs: &Values) -> Result<(), String> {
-    for var in &task.interface.outputs {
-        match outputs.get(&var.name) {
-            Some(value) => value
-                .check(&var.ty)
-                .map_err(|why| format!("output `{}` ({}): {why}", var.name, var.ty))?,
-            None if var.ty.is_optional() => {}
-            None => return Err(format!("output `{}` ({}) is missing", var.name, var.ty)),
-        }
-    }
-    Ok(())
-}
-
-/// A node's pool: its own pin, else the launch's, else its workflow's, its
-/// task's or `default` (what `node_pool` already holds).
-pub(crate) fn settle_pool(node_pool: &NodePool, launch_pool: Option<&Arc<str>>) -> Arc<str> {
-    match launch_pool {
-        Some(launch_pool) if !node_pool.pinned => launch_pool.clone(),
-        _ => node_pool.name.clone(),
-    }
 }
 
 /// The id of the execution launched under `number`.

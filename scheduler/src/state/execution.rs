@@ -91,7 +91,9 @@ pub struct NodeState {
     pub retries_used: u32,
     /// Attempts lost with their executor (not charged to `retries`).
     pub lost_attempts: u32,
-    /// Upstream nodes not yet succeeded.
+    /// Upstream nodes not yet succeeded: a count the engine keeps, so that
+    /// a result need not re-read every upstream node of each downstream one
+    /// (its invariant check recounts it).
     pub waiting_on: u32,
     /// Where the node runs (pin precedence: node, launch, workflow, task,
     /// `default`), settled at launch; shared with its other nodes.
@@ -126,6 +128,25 @@ pub struct Event {
     pub message: String,
 }
 
+/// One run of a workflow inside an execution: the launched workflow itself
+/// (frame 0), or the workflow a sub-workflow node runs. A frame's nodes are
+/// the instances `first..first + n` of [`Execution::nodes`], in the order
+/// of its compiled workflow; frames are appended as they start, so `first`
+/// grows with the frame's index.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Frame {
+    /// The exact workflow version the frame runs.
+    pub workflow: Identifier,
+    /// The instance whose run this frame is; `None` for frame 0.
+    pub owner: Option<u32>,
+    /// The frame's first instance.
+    pub first: u32,
+    /// The frame's inputs; frame 0's are [`Execution::inputs`] (not copied).
+    pub inputs: Values,
+    /// The frame's nodes not yet in a terminal phase.
+    pub unfinished: u32,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Execution {
     pub id: ExecutionId,
@@ -135,9 +156,13 @@ pub struct Execution {
     /// The launch's pool pin; empty when not pinned.
     pub pool: String,
     pub phase: ExecutionPhase,
+    /// Every node instance of the run, frame by frame: the launched
+    /// workflow's own nodes first, each at its index in the compiled
+    /// workflow. Commands and events name an instance by its index here.
     pub nodes: Vec<NodeState>,
-    /// Nodes not yet in a terminal phase.
-    pub unfinished: u32,
+    /// The runs of workflows inside this one, frame 0 being the launched
+    /// workflow's.
+    pub frames: Vec<Frame>,
     pub outputs: Values,
     pub error: String,
     pub created_at_ms: u64,
@@ -146,6 +171,30 @@ pub struct Execution {
 }
 
 impl Execution {
+    /// The frame instance `node` belongs to.
+    pub fn frame_of(&self, node: u32) -> u32 {
+        // Frames start in increasing order; frame 0 starts at 0.
+        (self.frames.partition_point(|f| f.first <= node).max(1) - 1) as u32
+    }
+
+    /// A frame's inputs.
+    pub fn frame_inputs(&self, frame: u32) -> &Values {
+        match frame {
+            0 => &self.inputs,
+            _ => &self.frames[frame as usize].inputs,
+        }
+    }
+
+    /// The frame that instance `owner` runs, if it runs one.
+    pub fn frame_run_by(&self, owner: u32) -> Option<u32> {
+        // Frames start after their owner, in order.
+        let from = self.frame_of(owner) as usize + 1;
+        self.frames[from.min(self.frames.len())..]
+            .iter()
+            .position(|f| f.owner == Some(owner))
+            .map(|i| (from + i) as u32)
+    }
+
     pub(crate) fn record(&mut self, time_ms: u64, subject: EventSubject, message: String) -> Event {
         let event = Event {
             seq: self.events.len() as u64 + 1,

@@ -34,17 +34,16 @@ use std::sync::Arc;
 use baton_model::{Identifier, TaskSpec, Values};
 use serde::{Deserialize, Serialize};
 
-pub use apply::check_outputs;
-pub(crate) use apply::{execution_id, settle_pool};
+pub(crate) use apply::execution_id;
 pub use execution::{
-    AttemptLog, Event, EventSubject, Execution, ExecutionId, ExecutionPhase, NodePhase, NodeState,
+    AttemptLog, Event, EventSubject, Execution, ExecutionId, ExecutionPhase, Frame, NodePhase,
+    NodeState,
 };
 
-use crate::compiler::{CompiledBinding, CompiledWorkflow};
-use crate::error::SchedulerError;
+pub use crate::engine::task::{check_outputs, retry_backoff_ms, MAX_LOST_ATTEMPTS};
 
-/// Lost attempts (executor gone) tolerated per node before it fails.
-pub const MAX_LOST_ATTEMPTS: u32 = 5;
+use crate::compiler::CompiledWorkflow;
+use crate::error::SchedulerError;
 
 /// One change to the replicated state. Only ever append variants.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -119,6 +118,23 @@ pub enum Command {
         request_id: String,
         now_ms: u64,
     },
+}
+
+impl Command {
+    /// The execution the command changes, when it names one.
+    pub fn execution(&self) -> Option<&ExecutionId> {
+        match self {
+            Command::Assign { execution, .. }
+            | Command::Complete { execution, .. }
+            | Command::Fail { execution, .. }
+            | Command::LeaseLost { execution, .. }
+            | Command::Cancel { execution, .. } => Some(execution),
+            Command::Register { .. }
+            | Command::Launch { .. }
+            | Command::ReserveLaunches { .. }
+            | Command::LaunchNumbered { .. } => None,
+        }
+    }
 }
 
 /// What applying one command did.
@@ -220,100 +236,35 @@ impl SchedulerState {
         self.workflows.get(&execution.workflow)
     }
 
-    /// The task a node of an execution runs.
+    /// The task a node instance of an execution runs.
     pub fn task_of(&self, execution: &Execution, node: u32) -> Option<&Arc<TaskSpec>> {
-        let workflow = self.workflow_of(execution)?;
-        self.tasks.get(&workflow.nodes.get(node as usize)?.task)
+        self.registry().task_of(execution, node)
     }
 
-    /// The input values of a node, from its bindings and the task's defaults.
+    /// The input values of a node instance, from its bindings and the
+    /// callee's defaults.
     pub fn node_inputs(&self, execution: &Execution, node: u32) -> Option<Values> {
-        self.node_inputs_with(execution, node, |_| None)
+        self.registry().instance_inputs(execution, node, &|up| {
+            execution.nodes.get(up as usize).map(|s| &s.outputs)
+        })
     }
 
-    /// [`Self::node_inputs`], reading the outputs of upstream nodes from
-    /// `provisional` first: the dispatcher's results received and not yet
-    /// committed, which let it start a node while its upstream's result is
-    /// still being recorded.
-    pub fn node_inputs_with<'a>(
-        &self,
-        execution: &'a Execution,
-        node: u32,
-        provisional: impl Fn(u32) -> Option<&'a Values>,
-    ) -> Option<Values> {
-        let workflow = self.workflow_of(execution)?;
-        let outputs_of =
-            |n: u32| provisional(n).or_else(|| execution.nodes.get(n as usize).map(|s| &s.outputs));
-        self.bind_inputs(workflow, node, &execution.inputs, &outputs_of)
+    /// The path of a node instance (`sub.child`).
+    pub fn node_path(&self, execution: &Execution, node: u32) -> String {
+        crate::engine::path::path_of(&self.registry(), execution, node)
     }
 
-    /// The input values of node `node` of `workflow`, from the execution's
-    /// `inputs`, the outputs `outputs_of` gives for each node, and the
-    /// task's defaults.
-    pub fn bind_inputs<'a>(
-        &self,
-        workflow: &CompiledWorkflow,
-        node: u32,
-        inputs: &Values,
-        outputs_of: &impl Fn(u32) -> Option<&'a Values>,
-    ) -> Option<Values> {
-        let compiled = workflow.nodes.get(node as usize)?;
-        let task = self.tasks.get(&compiled.task)?;
-        let mut values = Values::new();
-        for var in &task.interface.inputs {
-            let value = match compiled.input(&var.name) {
-                Some(binding) => evaluate_with(binding, inputs, outputs_of)?,
-                None => match &var.default {
-                    Some(default) => default.clone(),
-                    None => baton_model::Value::None,
-                },
-            };
-            values.insert(var.name.clone(), value);
+    /// Checks the engine's invariants on an execution a command changed
+    /// (debug builds; large executions only when tests ask).
+    #[cfg(debug_assertions)]
+    fn check_invariants(&self, id: Option<&ExecutionId>) {
+        let Some(execution) = id.and_then(|id| self.executions.get(id)) else {
+            return;
+        };
+        if execution.nodes.len() <= crate::engine::invariant::CHECK_LIMIT {
+            crate::engine::invariant::check(&self.registry(), execution);
         }
-        Some(values)
     }
-}
-
-/// Evaluates a binding against an execution's inputs and node outputs.
-pub(crate) fn evaluate(
-    binding: &CompiledBinding,
-    execution: &Execution,
-) -> Option<baton_model::Value> {
-    evaluate_with(binding, &execution.inputs, &|n: u32| {
-        execution.nodes.get(n as usize).map(|s| &s.outputs)
-    })
-}
-
-/// Evaluates a binding against inputs and the outputs `outputs_of` gives
-/// for each node.
-fn evaluate_with<'a>(
-    binding: &CompiledBinding,
-    inputs: &Values,
-    outputs_of: &impl Fn(u32) -> Option<&'a Values>,
-) -> Option<baton_model::Value> {
-    use baton_model::Value;
-    Some(match binding {
-        CompiledBinding::Input(name) => inputs.get(name)?.clone(),
-        CompiledBinding::Output { node, output } => outputs_of(*node)?.get(output)?.clone(),
-        CompiledBinding::Constant(v) => v.clone(),
-        CompiledBinding::List(items) => Value::List(
-            items
-                .iter()
-                .map(|b| evaluate_with(b, inputs, outputs_of))
-                .collect::<Option<_>>()?,
-        ),
-        CompiledBinding::Map(entries) => Value::Map(
-            entries
-                .iter()
-                .map(|(k, b)| evaluate_with(b, inputs, outputs_of).map(|v| (k.clone(), v)))
-                .collect::<Option<_>>()?,
-        ),
-    })
-}
-
-/// The wait before retry number `retry` (from 0): 500 ms doubling, capped at a minute.
-pub fn retry_backoff_ms(retry: u32) -> u64 {
-    500u64.saturating_mul(1u64 << retry.min(20)).min(60_000)
 }
 
 /// A log entry's commands. Shared, because openraft clones an entry each time

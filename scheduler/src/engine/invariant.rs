@@ -1,0 +1,127 @@
+//! The execution's invariants, checked after every apply in debug builds
+//! (and by the tests, in any build): the frames lay out every instance
+//! once, each count the engine keeps agrees with a recount, no instance ran
+//! before its upstream succeeded (DESIGN.md §10, invariant 3), and a
+//! finished execution has nothing left running.
+
+use baton_model::NodeKind;
+
+use super::Registry;
+use crate::state::{Execution, NodePhase};
+
+/// Executions with more instances than this are checked only in tests that
+/// ask: a full check per apply would make a 100,000-node debug run
+/// quadratic.
+pub const CHECK_LIMIT: usize = 4096;
+
+/// Every broken invariant of `execution`, described; empty when it holds.
+pub fn violations(registry: &Registry<'_>, execution: &Execution) -> Vec<String> {
+    let mut problems = Vec::new();
+    let id = &execution.id;
+    let mut expected_first = 0u32;
+    for (index, frame) in execution.frames.iter().enumerate() {
+        let Some(workflow) = registry.frame_workflow(execution, index as u32) else {
+            problems.push(format!(
+                "{id}: frame {index} runs unknown workflow `{}`",
+                frame.workflow
+            ));
+            return problems;
+        };
+        if frame.first != expected_first {
+            problems.push(format!(
+                "{id}: frame {index} starts at instance {}, not {expected_first}",
+                frame.first
+            ));
+            return problems;
+        }
+        expected_first += workflow.nodes.len() as u32;
+        match (index, frame.owner) {
+            (0, None) => {}
+            (0, Some(_)) => problems.push(format!("{id}: frame 0 has an owner")),
+            (_, None) => problems.push(format!("{id}: frame {index} has no owner")),
+            (_, Some(owner)) => {
+                let kind = registry.locate(execution, owner).map(|l| &l.node().kind);
+                if !matches!(kind, Some(NodeKind::Workflow(w)) if *w == frame.workflow) {
+                    problems.push(format!(
+                        "{id}: frame {index} is owned by instance {owner}, which does not run `{}`",
+                        frame.workflow
+                    ));
+                }
+                if owner >= frame.first {
+                    problems.push(format!(
+                        "{id}: frame {index} starts before its owner {owner}"
+                    ));
+                }
+            }
+        }
+        let nodes = &execution.nodes[frame.first as usize..][..workflow
+            .nodes
+            .len()
+            .min(execution.nodes.len().saturating_sub(frame.first as usize))];
+        let unfinished = nodes.iter().filter(|n| !n.phase.is_terminal()).count() as u32;
+        if !execution.phase.is_terminal() && unfinished != frame.unfinished {
+            problems.push(format!(
+                "{id}: frame {index} counts {} unfinished nodes, holds {unfinished}",
+                frame.unfinished
+            ));
+        }
+        for (local, (node, compiled)) in nodes.iter().zip(&workflow.nodes).enumerate() {
+            let instance = frame.first + local as u32;
+            let waiting = compiled
+                .upstream
+                .iter()
+                .filter(|&&up| nodes[up as usize].phase != NodePhase::Succeeded)
+                .count() as u32;
+            let started = matches!(
+                node.phase,
+                NodePhase::Queued | NodePhase::Running | NodePhase::Succeeded
+            ) || (node.phase == NodePhase::Failed && node.attempt > 0);
+            if started && waiting > 0 {
+                problems.push(format!(
+                    "{id}: instance {instance} (`{}`) is {:?} while {waiting} upstream nodes have not succeeded",
+                    compiled.id, node.phase
+                ));
+            }
+            if node.phase == NodePhase::Pending && node.waiting_on != waiting {
+                problems.push(format!(
+                    "{id}: instance {instance} (`{}`) waits on {} upstream nodes, {waiting} have not succeeded",
+                    compiled.id, node.waiting_on
+                ));
+            }
+            if execution.phase.is_terminal()
+                && matches!(node.phase, NodePhase::Queued | NodePhase::Running)
+            {
+                problems.push(format!(
+                    "{id}: instance {instance} (`{}`) is {:?} in a finished execution",
+                    compiled.id, node.phase
+                ));
+            }
+            if let NodeKind::Workflow(_) = compiled.kind {
+                // Started (attempt 1) exactly when its frame was laid out.
+                let runs = execution.frame_run_by(instance).is_some();
+                if runs != (node.attempt > 0) {
+                    problems.push(format!(
+                        "{id}: sub-workflow instance {instance} (`{}`) is {:?} but {} a frame",
+                        compiled.id,
+                        node.phase,
+                        if runs { "runs" } else { "does not run" }
+                    ));
+                }
+            }
+        }
+    }
+    if expected_first as usize != execution.nodes.len() {
+        problems.push(format!(
+            "{id}: the frames lay out {expected_first} instances, the execution holds {}",
+            execution.nodes.len()
+        ));
+    }
+    problems
+}
+
+/// Panics with every broken invariant (debug builds call it after each
+/// apply, on executions of at most [`CHECK_LIMIT`] instances).
+pub fn check(registry: &Registry<'_>, execution: &Execution) {
+    let problems = violations(registry, execution);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

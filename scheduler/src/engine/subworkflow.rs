@@ -1,0 +1,68 @@
+//! The sub-workflow node kind: an instance runs a registered workflow in a
+//! frame of its own.
+//!
+//! Type rule: the node's inputs and outputs are the called workflow's
+//! interface (checked like a task's through [`super::Callee`]); the called
+//! version is pinned at registration; a workflow may not include itself,
+//! directly or through others (the registry refuses the chain), nor nest
+//! deeper than [`crate::compiler::MAX_NESTING`].
+//! Run rule: when its upstream instances have succeeded, the instance is
+//! Running and its frame is laid out after every instance so far, its
+//! nodes under the instance's path (`sub.child`); the frame's first nodes
+//! are ready at once. When the frame's last node succeeds, the workflow's
+//! output bindings are evaluated over the frame and the instance succeeds
+//! with them. A failure inside fails the instance, each enclosing one, and
+//! the execution.
+
+use std::sync::Arc;
+
+use baton_model::{Identifier, Values};
+
+use super::Run;
+use crate::state::NodePhase;
+
+/// Starts sub-workflow instance `node`, which runs workflow `id`.
+pub(super) fn start(run: &mut Run<'_>, node: u32, id: &Identifier) {
+    let Some(workflow) = run.registry.workflows.get(id).cloned() else {
+        let why = format!("workflow `{id}` is not registered");
+        run.node_failed(node, 1, why);
+        return;
+    };
+    let nodes = &run.execution.nodes;
+    let inputs = run
+        .registry
+        .instance_inputs(run.execution, node, &|up| {
+            nodes.get(up as usize).map(|s| &s.outputs)
+        })
+        .unwrap_or_default();
+    // The nearest enclosing pin, if a node pins one, holds for the nodes
+    // inside that do not pin their own.
+    let pinned_above = pinned_pool(run, node);
+    let state = &mut run.execution.nodes[node as usize];
+    state.phase = NodePhase::Running;
+    state.attempt = 1;
+    state.started_at_ms = run.now_ms;
+    let message = format!("runs workflow {id}");
+    run.record_node(node, NodePhase::Running, 1, message);
+    let frame = run.lay_out_frame(&workflow, Some(node), inputs, pinned_above);
+    run.start_frame(frame, &workflow);
+}
+
+/// The frame that instance `owner` runs has finished with `outputs`.
+pub(super) fn finished(run: &mut Run<'_>, owner: u32, outputs: Values) {
+    let attempt = run.execution.nodes[owner as usize].attempt;
+    run.node_succeeded(owner, attempt, outputs);
+}
+
+/// The pool pinned by `node` or by the nearest instance enclosing it that
+/// pins one.
+fn pinned_pool(run: &Run<'_>, node: u32) -> Option<Arc<str>> {
+    let mut at = node;
+    loop {
+        let located = run.registry.locate(run.execution, at)?;
+        if !located.node().pool.is_empty() {
+            return Some(run.execution.nodes[at as usize].pool.clone());
+        }
+        at = run.execution.frames[located.frame as usize].owner?;
+    }
+}
