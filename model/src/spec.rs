@@ -966,6 +966,32 @@ outputs: {total: "${d.sum}"}
     }
 
     #[test]
+    fn a_node_runs_exactly_one_task_or_workflow() {
+        let text = "kind: Workflow\nname: w\nnodes: [{id: s, workflow: inner@v2, inputs: {x: 1}}]\n";
+        let SpecDocument::Workflow(wf) = parse_yaml(text, "f").unwrap().remove(0) else {
+            panic!()
+        };
+        assert_eq!(
+            wf.nodes[0].kind,
+            NodeKind::Workflow(Identifier::parse("default/development/inner@v2").unwrap())
+        );
+        let wire: baton_proto::WorkflowSpec = (&wf).into();
+        assert_eq!(WorkflowSpec::try_from(&wire).unwrap(), wf);
+        for bad in [
+            "nodes: [{id: s, task: t, workflow: w}]",
+            "nodes: [{id: s}]",
+        ] {
+            let err = parse_yaml(&format!("kind: Workflow\nname: w\n{bad}\n"), "f")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("node `s` needs exactly one of `task: NAME@VERSION` or `workflow: NAME@VERSION`"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
     fn missing_version_is_the_content_hash() {
         let text = "kind: Task\nname: x\nrunner: {builtin: noop}\n";
         let SpecDocument::Task(a) = parse_yaml(text, "f").unwrap().remove(0) else {

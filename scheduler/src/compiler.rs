@@ -655,6 +655,23 @@ outputs: {r: "${nowhere.y}"}
     }
 
     #[test]
+    fn refuses_node_ids_that_would_make_paths_ambiguous() {
+        let err = problems(
+            r#"
+kind: Workflow
+name: w
+nodes:
+  - {id: a.b, task: square, inputs: {x: 1}}
+  - {id: "c[1]", task: square, inputs: {x: 1}}
+  - {id: history, task: square, inputs: {x: 1}}
+"#,
+        );
+        assert!(err.contains("node id `a.b` may not contain `.`"), "{err}");
+        assert!(err.contains("node id `c[1]` may not contain `[`"), "{err}");
+        assert!(err.contains("node id `history` is reserved"), "{err}");
+    }
+
+    #[test]
     fn fits_constants_and_refuses_bad_ones() {
         let ok =
             compile_text("kind: Workflow\nname: w\nnodes: [{id: a, task: half, inputs: {x: 2}}]\n")

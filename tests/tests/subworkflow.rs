@@ -139,3 +139,26 @@ fn dev_killed_inside_a_sub_workflow_resumes_there_without_rerunning_what_succeed
         missing.stderr
     );
 }
+
+#[test]
+fn the_nested_example_runs_diamond_twice_as_sub_workflows() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = DevCluster::start(&dir.path().join("data"));
+    cluster
+        .baton(&["register", "examples/diamond.yaml", "examples/nested.yaml"])
+        .ok();
+    let run = cluster.baton(&["run", "two-diamonds", "-i", "n=2", "--wait", "-o", "json"]);
+    let execution = run.ok().json();
+    assert_eq!(execution["phase"], "SUCCEEDED", "{execution}");
+    // diamond(2) = 32, diamond(3) = 162.
+    assert_eq!(execution["outputs"]["total"], 194);
+    assert_eq!(node(&execution, "left")["outputs"]["total"], 32);
+    assert_eq!(node(&execution, "right.d")["outputs"]["sum"], 162);
+    assert_eq!(
+        node(&execution, "right")["workflow"],
+        "default/development/diamond@v1"
+    );
+    let id = execution["id"].as_str().unwrap();
+    let logs = cluster.baton(&["logs", id, "left.d"]).ok().stdout.clone();
+    assert!(logs.contains("16 + 16 = 32"), "{logs}");
+}
