@@ -2,6 +2,7 @@
 //! typed values, and task and workflow specs with their YAML form. Pure data
 //! and pure functions, shared by the scheduler, the executors and the CLI.
 
+pub mod condition;
 pub mod id;
 pub mod sorted_map;
 pub mod spec;

@@ -967,7 +967,8 @@ outputs: {total: "${d.sum}"}
 
     #[test]
     fn a_node_runs_exactly_one_task_or_workflow() {
-        let text = "kind: Workflow\nname: w\nnodes: [{id: s, workflow: inner@v2, inputs: {x: 1}}]\n";
+        let text =
+            "kind: Workflow\nname: w\nnodes: [{id: s, workflow: inner@v2, inputs: {x: 1}}]\n";
         let SpecDocument::Workflow(wf) = parse_yaml(text, "f").unwrap().remove(0) else {
             panic!()
         };
@@ -977,10 +978,7 @@ outputs: {total: "${d.sum}"}
         );
         let wire: baton_proto::WorkflowSpec = (&wf).into();
         assert_eq!(WorkflowSpec::try_from(&wire).unwrap(), wf);
-        for bad in [
-            "nodes: [{id: s, task: t, workflow: w}]",
-            "nodes: [{id: s}]",
-        ] {
+        for bad in ["nodes: [{id: s, task: t, workflow: w}]", "nodes: [{id: s}]"] {
             let err = parse_yaml(&format!("kind: Workflow\nname: w\n{bad}\n"), "f")
                 .unwrap_err()
                 .to_string();
