@@ -245,6 +245,7 @@ fn workflow(name: &str, nodes: usize, chained: bool) -> WorkflowSpec {
                 )]),
                 pool: String::new(),
                 workflow: None,
+                r#loop: None,
             })
             .collect(),
         ..Default::default()

@@ -77,6 +77,8 @@ pub fn execution_json(e: &Execution) -> Json {
             "depth": n.depth,
             "task": id(&n.task),
             "workflow": id(&n.workflow),
+            "iterations": n.iterations,
+            "max_iterations": n.max_iterations,
             "phase": node_phase(n.phase),
             "attempt": n.attempt,
             "executor": n.executor,
@@ -155,7 +157,14 @@ pub fn execution_text(e: &Execution) -> String {
                 node_phase(n.phase),
                 n.attempt,
                 secs,
-                n.executor
+                if n.max_iterations > 0 {
+                    format!(
+                        "{} of at most {} iterations",
+                        n.iterations, n.max_iterations
+                    )
+                } else {
+                    n.executor.clone()
+                }
             ));
             if !n.error.is_empty() {
                 out.push_str(&format!("  {:<width$}  error: {}\n", "", n.error));

@@ -13,7 +13,8 @@ pub use id::Identifier;
 pub use sorted_map::SortedMap;
 pub use spec::Bindings;
 pub use spec::{
-    Binding, Interface, NodeKind, NodeSpec, Runner, SpecDocument, TaskSpec, Variable, WorkflowSpec,
+    Binding, Interface, LoopSpec, NodeKind, NodeSpec, Runner, SpecDocument, TaskSpec, Variable,
+    WorkflowSpec,
 };
 pub use types::Type;
 pub use value::{BlobRef, Value, Values};

@@ -76,6 +76,9 @@ pub struct TaskSpec {
 /// Where a node input (or a workflow output) comes from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Binding {
+    /// `${history.NAME}` inside a loop body: output NAME of every earlier
+    /// iteration, as a list (empty in iteration 0, and outside a loop).
+    History(String),
     /// `${inputs.NAME}`
     Input(String),
     /// `${NODE.OUTPUT}`
@@ -96,7 +99,7 @@ impl Binding {
             Binding::Output { node, output } => f(node, output),
             Binding::List(items) => items.iter().for_each(|b| b.for_each_upstream(f)),
             Binding::Map(entries) => entries.values().for_each(|b| b.for_each_upstream(f)),
-            Binding::Input(_) | Binding::Constant(_) => {}
+            Binding::Input(_) | Binding::Constant(_) | Binding::History(_) => {}
         }
     }
 }
@@ -112,27 +115,53 @@ pub enum NodeKind {
     /// A registered workflow, run inside this one: its nodes appear under
     /// this node's path (`node.child`).
     Workflow(Identifier),
+    /// A registered workflow run again and again, each iteration under
+    /// `node[i]`; the node's inputs bind iteration 0.
+    Loop(LoopSpec),
+}
+
+/// A loop node: see docs/spec.md, "Loop nodes".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoopSpec {
+    /// The workflow each iteration runs.
+    pub body: Identifier,
+    /// Body input -> the body output of iteration i that binds it in
+    /// iteration i + 1.
+    pub carry: BTreeMap<String, String>,
+    /// Stops the loop when it holds over the last iteration's outputs and
+    /// the loop's inputs.
+    pub until: String,
+    /// Zero when the spec left it out (refused at registration).
+    pub max_iterations: u32,
+    /// At `max_iterations` without `until` holding, the loop fails
+    /// (`on_max: fail`) instead of succeeding.
+    pub fail_on_max: bool,
+    /// How many times a failed iteration runs again before the loop fails.
+    pub retry_iteration: u32,
 }
 
 impl NodeKind {
-    /// The task or workflow the node runs.
+    /// The task or workflow the node runs (a loop: its body).
     pub fn target(&self) -> &Identifier {
         match self {
             NodeKind::Task(id) | NodeKind::Workflow(id) => id,
+            NodeKind::Loop(spec) => &spec.body,
         }
     }
 
     fn target_mut(&mut self) -> &mut Identifier {
         match self {
             NodeKind::Task(id) | NodeKind::Workflow(id) => id,
+            NodeKind::Loop(spec) => &mut spec.body,
         }
     }
 
-    /// `task` or `workflow`, as the spec names the field.
+    /// `task`, `workflow` or `loop`, as the spec names the field.
     pub fn name(&self) -> &'static str {
         match self {
             NodeKind::Task(_) => "task",
             NodeKind::Workflow(_) => "workflow",
+            NodeKind::Loop(_) => "loop",
         }
     }
 }
@@ -297,10 +326,30 @@ struct RawNode {
     /// A sub-workflow node: the workflow it runs.
     #[serde(default)]
     workflow: Option<String>,
+    /// A loop node.
+    #[serde(default, rename = "loop")]
+    looping: Option<RawLoop>,
     #[serde(default)]
     inputs: BTreeMap<String, Yaml>,
     #[serde(default)]
     pool: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLoop {
+    body: String,
+    #[serde(default)]
+    inputs: BTreeMap<String, Yaml>,
+    #[serde(default)]
+    carry: BTreeMap<String, String>,
+    until: String,
+    #[serde(default)]
+    max_iterations: u32,
+    #[serde(default)]
+    on_max: Option<String>,
+    #[serde(default)]
+    retry_iteration: u32,
 }
 
 /// Parses every document of a YAML file. `source` names the file in errors.
@@ -505,23 +554,28 @@ fn parse_binding_text(text: &str) -> Result<Binding, String> {
         }
         return Ok(Binding::Constant(Value::String(text.to_owned())));
     };
-    let Some((head, tail)) = inner.trim().split_once('.') else {
-        return Err(format!(
-            "`{text}`: expected `${{inputs.NAME}}` or `${{NODE.OUTPUT}}`"
-        ));
+    let expected = || {
+        format!(
+            "`{text}`: expected `${{inputs.NAME}}`, `${{NODE.OUTPUT}}`, `${{history.OUTPUT}}` or `${{LOOP.history.OUTPUT}}`"
+        )
     };
-    if head.is_empty() || tail.is_empty() || tail.contains('.') {
-        return Err(format!(
-            "`{text}`: expected `${{inputs.NAME}}` or `${{NODE.OUTPUT}}`"
-        ));
+    let parts: Vec<&str> = inner.trim().split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(expected());
     }
-    Ok(if head == "inputs" {
-        Binding::Input(tail.to_owned())
-    } else {
-        Binding::Output {
-            node: head.to_owned(),
-            output: tail.to_owned(),
-        }
+    Ok(match parts.as_slice() {
+        ["inputs", name] => Binding::Input((*name).to_owned()),
+        ["history", name] => Binding::History((*name).to_owned()),
+        [node, output] => Binding::Output {
+            node: (*node).to_owned(),
+            output: (*output).to_owned(),
+        },
+        // Every iteration's output of a loop node, as a list.
+        [node, "history", output] => Binding::Output {
+            node: (*node).to_owned(),
+            output: format!("history.{output}"),
+        },
+        _ => return Err(expected()),
     })
 }
 
@@ -537,18 +591,47 @@ impl RawWorkflow {
                         .map(|target| target.with_defaults(&id.project, &id.domain))
                         .map_err(|e| format!("node `{}` {field}: {e}", node.id))
                 };
-                let kind = match (&node.task, &node.workflow) {
-                    (Some(task), None) => NodeKind::Task(parse(task, "task")?),
-                    (None, Some(workflow)) => NodeKind::Workflow(parse(workflow, "workflow")?),
+                let mut raw_inputs = node.inputs;
+                let kind = match (node.task, node.workflow, node.looping) {
+                    (Some(task), None, None) => NodeKind::Task(parse(&task, "task")?),
+                    (None, Some(workflow), None) => {
+                        NodeKind::Workflow(parse(&workflow, "workflow")?)
+                    }
+                    (None, None, Some(looping)) => {
+                        if !raw_inputs.is_empty() {
+                            return Err(format!(
+                                "node `{}`: a loop's inputs go inside it: `loop: {{inputs: ...}}`",
+                                node.id
+                            ));
+                        }
+                        raw_inputs = looping.inputs;
+                        let fail_on_max = match looping.on_max.as_deref() {
+                            None | Some("succeed") => false,
+                            Some("fail") => true,
+                            Some(other) => {
+                                return Err(format!(
+                                    "node `{}` loop.on_max: `{other}`; expected `succeed` or `fail`",
+                                    node.id
+                                ))
+                            }
+                        };
+                        NodeKind::Loop(LoopSpec {
+                            body: parse(&looping.body, "loop.body")?,
+                            carry: looping.carry,
+                            until: looping.until,
+                            max_iterations: looping.max_iterations,
+                            fail_on_max,
+                            retry_iteration: looping.retry_iteration,
+                        })
+                    }
                     _ => {
                         return Err(format!(
-                            "node `{}` needs exactly one of `task: NAME@VERSION` or `workflow: NAME@VERSION`",
+                            "node `{}` needs exactly one of `task: NAME@VERSION`, `workflow: NAME@VERSION` or `loop: {{body: NAME@VERSION, ...}}`",
                             node.id
                         ))
                     }
                 };
-                let inputs = node
-                    .inputs
+                let inputs = raw_inputs
                     .iter()
                     .map(|(name, yaml)| {
                         parse_binding(yaml)
@@ -727,6 +810,7 @@ impl From<&Binding> for baton_proto::Binding {
         use baton_proto::binding::Kind;
         let kind = match b {
             Binding::Input(name) => Kind::WorkflowInput(name.clone()),
+            Binding::History(name) => Kind::History(name.clone()),
             Binding::Output { node, output } => Kind::NodeOutput(baton_proto::OutputRef {
                 node: node.clone(),
                 output: output.clone(),
@@ -749,6 +833,7 @@ impl TryFrom<&baton_proto::Binding> for Binding {
         use baton_proto::binding::Kind;
         Ok(match b.kind.as_ref() {
             Some(Kind::WorkflowInput(name)) => Binding::Input(name.clone()),
+            Some(Kind::History(name)) => Binding::History(name.clone()),
             Some(Kind::NodeOutput(r)) => Binding::Output {
                 node: r.node.clone(),
                 output: r.output.clone(),
@@ -802,13 +887,28 @@ impl From<&WorkflowSpec> for baton_proto::WorkflowSpec {
                     id: n.id.clone(),
                     task: match &n.kind {
                         NodeKind::Task(task) => Some(task.into()),
-                        NodeKind::Workflow(_) => None,
+                        _ => None,
                     },
                     inputs: bindings_to_proto(n.inputs.iter()),
                     pool: n.pool.clone(),
                     workflow: match &n.kind {
                         NodeKind::Workflow(workflow) => Some(workflow.into()),
-                        NodeKind::Task(_) => None,
+                        _ => None,
+                    },
+                    r#loop: match &n.kind {
+                        NodeKind::Loop(spec) => Some(baton_proto::LoopNode {
+                            body: Some((&spec.body).into()),
+                            carry: spec
+                                .carry
+                                .iter()
+                                .map(|(k, v)| (k.clone(), v.clone()))
+                                .collect(),
+                            until: spec.until.clone(),
+                            max_iterations: spec.max_iterations,
+                            fail_on_max: spec.fail_on_max,
+                            retry_iteration: spec.retry_iteration,
+                        }),
+                        _ => None,
                     },
                 })
                 .collect(),
@@ -834,12 +934,24 @@ impl TryFrom<&baton_proto::WorkflowSpec> for WorkflowSpec {
             .nodes
             .iter()
             .map(|n| {
-                let kind = match (&n.task, &n.workflow) {
-                    (Some(task), None) => NodeKind::Task(task.into()),
-                    (None, Some(workflow)) => NodeKind::Workflow(workflow.into()),
+                let kind = match (&n.task, &n.workflow, &n.r#loop) {
+                    (Some(task), None, None) => NodeKind::Task(task.into()),
+                    (None, Some(workflow), None) => NodeKind::Workflow(workflow.into()),
+                    (None, None, Some(looping)) => NodeKind::Loop(LoopSpec {
+                        body: looping.body.as_ref().map(Into::into).unwrap_or_default(),
+                        carry: looping
+                            .carry
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                        until: looping.until.clone(),
+                        max_iterations: looping.max_iterations,
+                        fail_on_max: looping.fail_on_max,
+                        retry_iteration: looping.retry_iteration,
+                    }),
                     _ => {
                         return Err(ModelError::BadSpec(format!(
-                            "workflow `{id}` node `{}`: set exactly one of `task` or `workflow`",
+                            "workflow `{id}` node `{}`: set exactly one of `task`, `workflow` or `loop`",
                             n.id
                         )))
                     }

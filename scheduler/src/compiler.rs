@@ -26,7 +26,13 @@ pub const MAX_NESTING: u32 = 8;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum CompiledBinding {
     Input(String),
-    Output { node: u32, output: String },
+    /// `${history.NAME}`: the workflow's own output NAME in every earlier
+    /// iteration of the loop it is the body of.
+    History(String),
+    Output {
+        node: u32,
+        output: String,
+    },
     Constant(Value),
     List(Vec<CompiledBinding>),
     Map(BTreeMap<String, CompiledBinding>),
@@ -47,6 +53,14 @@ pub struct CompiledNode {
     pub downstream: Vec<u32>,
     /// The node's own pool pin; empty when not pinned.
     pub pool: String,
+    /// What a control-flow node needs at run time, checked at registration.
+    pub control: Option<Box<Control>>,
+}
+
+/// The compiled part of a control-flow node.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Control {
+    Loop(crate::engine::looping::CompiledLoop),
 }
 
 impl CompiledNode {
@@ -54,7 +68,7 @@ impl CompiledNode {
     pub fn task(&self) -> Option<&Identifier> {
         match &self.kind {
             NodeKind::Task(task) => Some(task),
-            NodeKind::Workflow(_) => None,
+            NodeKind::Workflow(_) | NodeKind::Loop(_) => None,
         }
     }
 
@@ -151,6 +165,9 @@ pub fn compile(
     if spec.nodes.is_empty() {
         problems.push("the workflow has no nodes".to_string());
     }
+    if let Err(why) = check_names(&spec.interface) {
+        problems.push(why);
+    }
 
     let callees: Vec<Option<Callee>> = spec
         .nodes
@@ -159,6 +176,9 @@ pub fn compile(
             let callee = match &node.kind {
                 NodeKind::Task(id) => resolve_task(id).map(Callee::Task),
                 NodeKind::Workflow(id) => resolve_workflow(id).map(Callee::Workflow),
+                NodeKind::Loop(spec) => resolve_workflow(&spec.body).and_then(|body| {
+                    crate::engine::looping::callee(&node.id, spec, body, &mut problems)
+                }),
             };
             if callee.is_none() {
                 problems.push(format!(
@@ -173,7 +193,12 @@ pub fn compile(
         .collect();
     let mut nesting = 0;
     for (node, callee) in spec.nodes.iter().zip(&callees) {
-        if let Some(Callee::Workflow(sub)) = callee {
+        let sub = match callee {
+            Some(Callee::Workflow(sub)) => Some(sub),
+            Some(Callee::Loop(looping)) => Some(&looping.body),
+            _ => None,
+        };
+        if let Some(sub) = sub {
             nesting = nesting.max(sub.nesting + 1);
             if sub.nesting + 1 > MAX_NESTING {
                 problems.push(format!(
@@ -255,6 +280,7 @@ pub fn compile(
             upstream,
             downstream: Vec::new(),
             pool: node.pool.clone(),
+            control: callees[i].as_ref().and_then(Callee::control),
         });
     }
 
@@ -334,6 +360,24 @@ impl Checker<'_> {
             ));
         };
         match binding {
+            Binding::History(name) => match self.spec.interface.output(name) {
+                None => {
+                    problems.push(format!(
+                        "{place}: `${{history.{name}}}` names no output of this workflow; a loop body's history holds its own outputs{}",
+                        describe_outputs(&self.spec.interface)
+                    ));
+                    None
+                }
+                Some(var) => {
+                    let list = Type::List(Box::new(var.ty.clone()));
+                    if expected.accepts(&list) {
+                        Some(CompiledBinding::History(name.clone()))
+                    } else {
+                        mismatch(problems, &format!("`${{history.{name}}}`"), &list);
+                        None
+                    }
+                }
+            },
             Binding::Input(name) => match self.workflow_inputs.get(name.as_str()) {
                 None => {
                     problems.push(format!(
@@ -463,6 +507,44 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// Input and output names are identifiers (`[A-Za-z_][A-Za-z0-9_]*`), so
+/// that bindings (`${node.output}`, `${loop.history.output}`) and
+/// conditions read them unambiguously.
+pub fn check_names(interface: &baton_model::Interface) -> Result<(), String> {
+    let valid = |name: &str| {
+        let mut chars = name.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    for (what, vars) in [("input", &interface.inputs), ("output", &interface.outputs)] {
+        if let Some(bad) = vars.iter().find(|v| !valid(&v.name)) {
+            return Err(format!(
+                "{what} `{}` is not a name: use letters, digits and `_`, starting with a letter or `_`",
+                bad.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// ": it offers a, b" for an error about a workflow's outputs.
+fn describe_outputs(interface: &baton_model::Interface) -> String {
+    if interface.outputs.is_empty() {
+        return ", and this one has none".into();
+    }
+    format!(
+        "; it offers {}",
+        interface
+            .outputs
+            .iter()
+            .map(|v| v.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 /// Returns the node ids of one cycle (first node repeated at the end), if any.

@@ -22,9 +22,15 @@ pub fn execution_to_proto(
             .filter_map(|instance| {
                 let node = &execution.nodes[instance as usize];
                 let compiled = registry.locate(execution, instance)?.node();
-                let (task, workflow) = match &compiled.kind {
-                    NodeKind::Task(task) => (Some(task.into()), None),
-                    NodeKind::Workflow(workflow) => (None, Some(workflow.into())),
+                let (task, workflow, iterations, max_iterations) = match &compiled.kind {
+                    NodeKind::Task(task) => (Some(task.into()), None, 0, 0),
+                    NodeKind::Workflow(workflow) => (None, Some(workflow.into()), 0, 0),
+                    NodeKind::Loop(spec) => (
+                        None,
+                        Some((&spec.body).into()),
+                        crate::engine::looping::iterations(execution, instance),
+                        spec.max_iterations,
+                    ),
                 };
                 Some(baton_proto::NodeStatus {
                     id: path::path_of(&registry, execution, instance),
@@ -39,6 +45,8 @@ pub fn execution_to_proto(
                     task,
                     workflow,
                     depth: path::depth_of(execution, instance),
+                    iterations,
+                    max_iterations,
                 })
             })
             .collect(),
@@ -62,10 +70,11 @@ pub fn execution_to_proto(
 /// Every instance of an execution, each followed by the instances of the
 /// frame it runs: the tree, depth first, in each workflow's node order.
 fn tree_order(execution: &Execution) -> Vec<u32> {
-    let mut run_by: HashMap<u32, u32> = HashMap::new();
+    // A loop instance runs a frame per iteration (and per retry of one).
+    let mut run_by: HashMap<u32, Vec<u32>> = HashMap::new();
     for (index, frame) in execution.frames.iter().enumerate() {
         if let Some(owner) = frame.owner {
-            run_by.insert(owner, index as u32);
+            run_by.entry(owner).or_default().push(index as u32);
         }
     }
     let frame_nodes = |frame: u32| -> std::ops::Range<u32> {
@@ -87,8 +96,9 @@ fn tree_order(execution: &Execution) -> Vec<u32> {
             continue;
         };
         order.push(instance);
-        if let Some(&frame) = run_by.get(&instance) {
-            stack.push(frame_nodes(frame));
+        if let Some(frames) = run_by.get(&instance) {
+            // Pushed last first, so that they come out in order.
+            stack.extend(frames.iter().rev().map(|&frame| frame_nodes(frame)));
         }
     }
     order

@@ -19,9 +19,9 @@ pub struct Scope<'a> {
     pub vars: Vec<(&'a str, &'a Type)>,
 }
 
-/// Parses and checks `text` over `scopes`: every name must be a variable of
-/// exactly one scope (or be qualified by its scope's name), and the value
-/// must be a bool.
+/// Parses and checks `text` over `scopes`: a bare name is the variable of
+/// the first scope that has one by that name (a scope's name picks from it
+/// alone: `inputs.x`), and the value must be a bool.
 pub fn check(text: &str, scopes: &[Scope<'_>]) -> Result<Condition, ConditionError> {
     let expr = parse(text)?;
     let checker = Checker { scopes };
@@ -208,25 +208,14 @@ impl Checker<'_, '_> {
                 ),
             ));
         }
-        let found: Vec<usize> = (0..self.scopes.len())
-            .filter(|&s| self.scopes[s].vars.iter().any(|(n, _)| *n == name))
-            .collect();
-        match found.as_slice() {
-            [scope] => self.scoped(*scope, name, at),
-            [] => Err(ConditionError::new(
+        // The first scope that has it: a loop's body outputs before its
+        // inputs, so `x >= limit` reads the last iteration's `x`.
+        match (0..self.scopes.len()).find(|&s| self.scopes[s].vars.iter().any(|(n, _)| *n == name))
+        {
+            Some(scope) => self.scoped(scope, name, at),
+            None => Err(ConditionError::new(
                 at,
                 format!("unknown name `{name}`; {}", self.offers()),
-            )),
-            several => Err(ConditionError::new(
-                at,
-                format!(
-                    "`{name}` is ambiguous: say {}",
-                    several
-                        .iter()
-                        .map(|&s| format!("`{}.{name}`", self.scopes[s].name))
-                        .collect::<Vec<_>>()
-                        .join(" or ")
-                ),
             )),
         }
     }

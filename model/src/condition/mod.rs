@@ -12,10 +12,10 @@
 //! names, field access (`a.b`), indexing (`xs[0]`, `m["key"]`), `len(x)` of a
 //! list, map, string or bytes, the comparisons `== != < <= > >=`, and `and`,
 //! `or`, `not` (in rising order of precedence: `or`, `and`, `not`, a
-//! comparison), with parentheses. A name is a variable of one of the scopes
-//! the expression is checked in (a loop's body outputs, its inputs...); a
-//! scope's own name (`inputs.budget`) picks a variable from that scope
-//! only. [`parse`] reads the text ([`parse`]'s errors name the column);
+//! comparison), with parentheses. A name is a variable of the first of the
+//! scopes the expression is checked in that has it (a loop's body outputs,
+//! then its inputs); a scope's own name (`inputs.budget`) picks a variable
+//! from that scope only. [`parse`] reads the text ([`parse`]'s errors name the column);
 //! [`check`] resolves every name and types every operation, refusing what
 //! could not be evaluated; [`Condition::evaluate`] runs it.
 

@@ -970,9 +970,11 @@ impl Dispatcher {
             return None;
         }
         let task = compiled.task()?.clone();
-        let inputs = state
-            .registry()
-            .bind_inputs(&workflow, key.1, &launching.inputs, &|_| None)?;
+        let inputs = state.registry().bind_inputs(
+            &workflow,
+            key.1,
+            &crate::engine::LaunchEnv(&launching.inputs),
+        )?;
         self.assign_message(state, &task, compiled.id.clone(), key, 1, &inputs)
     }
 

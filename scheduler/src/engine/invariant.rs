@@ -41,7 +41,12 @@ pub fn violations(registry: &Registry<'_>, execution: &Execution) -> Vec<String>
             (_, None) => problems.push(format!("{id}: frame {index} has no owner")),
             (_, Some(owner)) => {
                 let kind = registry.locate(execution, owner).map(|l| &l.node().kind);
-                if !matches!(kind, Some(NodeKind::Workflow(w)) if *w == frame.workflow) {
+                let runs_it = match kind {
+                    Some(NodeKind::Workflow(w)) => *w == frame.workflow && frame.index == 0,
+                    Some(NodeKind::Loop(spec)) => spec.body == frame.workflow,
+                    _ => false,
+                };
+                if !runs_it {
                     problems.push(format!(
                         "{id}: frame {index} is owned by instance {owner}, which does not run `{}`",
                         frame.workflow
@@ -96,7 +101,7 @@ pub fn violations(registry: &Registry<'_>, execution: &Execution) -> Vec<String>
                     compiled.id, node.phase
                 ));
             }
-            if let NodeKind::Workflow(_) = compiled.kind {
+            if let NodeKind::Workflow(_) | NodeKind::Loop(_) = compiled.kind {
                 // Started (attempt 1) exactly when its frame was laid out.
                 let runs = execution.frame_run_by(instance).is_some();
                 if runs != (node.attempt > 0) {

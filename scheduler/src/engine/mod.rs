@@ -23,6 +23,7 @@
 //! every apply in debug builds.
 
 pub mod invariant;
+pub mod looping;
 pub mod path;
 pub mod pool;
 pub mod readiness;
@@ -39,12 +40,13 @@ use baton_model::{Identifier, Interface, NodeKind, TaskSpec, Value, Values};
 use crate::compiler::{CompiledBinding, CompiledNode, CompiledWorkflow};
 use crate::state::{Effect, EventSubject, Execution, ExecutionPhase, NodePhase, NodeState};
 
-/// What a node calls, as the compiler type-checks it: a task or a
-/// registered workflow, each offering an interface.
+/// What a node calls, as the compiler type-checks it: a task, a registered
+/// workflow, or a loop over one, each offering an interface.
 #[derive(Clone, Debug)]
 pub enum Callee {
     Task(Arc<TaskSpec>),
     Workflow(Arc<CompiledWorkflow>),
+    Loop(Box<looping::LoopCallee>),
 }
 
 impl Callee {
@@ -52,6 +54,7 @@ impl Callee {
         match self {
             Callee::Task(task) => &task.interface,
             Callee::Workflow(workflow) => &workflow.spec.interface,
+            Callee::Loop(looping) => &looping.interface,
         }
     }
 
@@ -59,14 +62,16 @@ impl Callee {
         match self {
             Callee::Task(task) => &task.id,
             Callee::Workflow(workflow) => &workflow.spec.id,
+            Callee::Loop(looping) => &looping.body.spec.id,
         }
     }
 
-    /// `task` or `workflow`, as the spec names it.
+    /// `task`, `workflow` or `loop body`, as errors name it.
     pub fn kind_name(&self) -> &'static str {
         match self {
             Callee::Task(_) => "task",
             Callee::Workflow(_) => "workflow",
+            Callee::Loop(_) => "loop body",
         }
     }
 
@@ -75,6 +80,17 @@ impl Callee {
         match self {
             Callee::Task(task) => NodeKind::Task(task.id.clone()),
             Callee::Workflow(workflow) => NodeKind::Workflow(workflow.spec.id.clone()),
+            Callee::Loop(looping) => NodeKind::Loop(looping.spec.clone()),
+        }
+    }
+
+    /// What the node needs at run time beyond its kind.
+    pub fn control(&self) -> Option<Box<crate::compiler::Control>> {
+        match self {
+            Callee::Loop(looping) => Some(Box::new(crate::compiler::Control::Loop(
+                looping.compiled.clone(),
+            ))),
+            Callee::Task(_) | Callee::Workflow(_) => None,
         }
     }
 }
@@ -126,30 +142,31 @@ impl<'a> Registry<'a> {
         self.tasks.get(located.node().task()?)
     }
 
-    /// The interface of what a compiled node calls.
+    /// The interface whose inputs a compiled node binds (a loop's: its
+    /// body's).
     pub fn interface_of(&self, node: &CompiledNode) -> Option<&'a Interface> {
         match &node.kind {
             NodeKind::Task(id) => self.tasks.get(id).map(|t| &t.interface),
             NodeKind::Workflow(id) => self.workflows.get(id).map(|w| &w.spec.interface),
+            NodeKind::Loop(spec) => self.workflows.get(&spec.body).map(|w| &w.spec.interface),
         }
     }
 
-    /// The input values of node `local` of `workflow`, from its frame's
-    /// `inputs`, the outputs `outputs_of` gives for each node of the frame
-    /// (by index in the workflow), and the callee's defaults.
-    pub fn bind_inputs<'v>(
+    /// The input values of node `local` of `workflow`, read through `env`
+    /// (its frame's inputs, its upstream nodes' outputs, its loop's
+    /// history), with the callee's defaults.
+    pub fn bind_inputs(
         &self,
         workflow: &CompiledWorkflow,
         local: u32,
-        inputs: &Values,
-        outputs_of: &impl Fn(u32) -> Option<&'v Values>,
+        env: &impl Env,
     ) -> Option<Values> {
         let compiled = workflow.nodes.get(local as usize)?;
         let interface = self.interface_of(compiled)?;
         let mut values = Values::new();
         for var in &interface.inputs {
             let value = match compiled.input(&var.name) {
-                Some(binding) => evaluate(binding, inputs, outputs_of)?,
+                Some(binding) => evaluate(binding, env)?,
                 None => match &var.default {
                     Some(default) => default.clone(),
                     None => Value::None,
@@ -170,13 +187,69 @@ impl<'a> Registry<'a> {
         outputs_of: &impl Fn(u32) -> Option<&'v Values>,
     ) -> Option<Values> {
         let located = self.locate(execution, node)?;
-        let first = located.first;
-        self.bind_inputs(
-            located.workflow,
-            located.local,
-            execution.frame_inputs(located.frame),
-            &|local| outputs_of(first + local),
-        )
+        let env = FrameEnv {
+            execution,
+            frame: located.frame,
+            first: located.first,
+            outputs_of,
+        };
+        self.bind_inputs(located.workflow, located.local, &env)
+    }
+}
+
+/// What a binding reads.
+pub trait Env {
+    /// An input of the frame.
+    fn input(&self, name: &str) -> Option<&Value>;
+    /// Output `name` of node `local` of the frame (for a loop node,
+    /// `history.X` too).
+    fn output(&self, local: u32, name: &str) -> Option<Value>;
+    /// Output `name` of the frame's workflow in every earlier iteration of
+    /// the loop the frame is an iteration of.
+    fn history(&self, name: &str) -> Value;
+}
+
+/// A frame of an execution, with the outputs of its instances read through
+/// `outputs_of` (by instance).
+pub struct FrameEnv<'v, F> {
+    pub execution: &'v Execution,
+    pub frame: u32,
+    pub first: u32,
+    pub outputs_of: F,
+}
+
+impl<'v, F: Fn(u32) -> Option<&'v Values>> Env for FrameEnv<'v, F> {
+    fn input(&self, name: &str) -> Option<&Value> {
+        self.execution.frame_inputs(self.frame).get(name)
+    }
+
+    fn output(&self, local: u32, name: &str) -> Option<Value> {
+        let instance = self.first + local;
+        if let Some(output) = name.strip_prefix("history.") {
+            return Some(looping::history_of(self.execution, instance, output));
+        }
+        (self.outputs_of)(instance)?.get(name).cloned()
+    }
+
+    fn history(&self, name: &str) -> Value {
+        looping::history_before(self.execution, self.frame, name)
+    }
+}
+
+/// A launch not yet applied: its inputs only.
+pub struct LaunchEnv<'v>(pub &'v Values);
+
+impl Env for LaunchEnv<'_> {
+    fn input(&self, name: &str) -> Option<&Value> {
+        self.0.get(name)
+    }
+
+    fn output(&self, _: u32, _: &str) -> Option<Value> {
+        None
+    }
+
+    fn history(&self, _: &str) -> Value {
+        Value::List(Vec::new())
     }
 }
 
@@ -197,27 +270,23 @@ impl<'a> Located<'a> {
     }
 }
 
-/// Evaluates a binding against a frame's inputs and the outputs
-/// `outputs_of` gives for each node of the frame.
-pub fn evaluate<'v>(
-    binding: &CompiledBinding,
-    inputs: &Values,
-    outputs_of: &impl Fn(u32) -> Option<&'v Values>,
-) -> Option<Value> {
+/// Evaluates a binding in `env`.
+pub fn evaluate(binding: &CompiledBinding, env: &impl Env) -> Option<Value> {
     Some(match binding {
-        CompiledBinding::Input(name) => inputs.get(name)?.clone(),
-        CompiledBinding::Output { node, output } => outputs_of(*node)?.get(output)?.clone(),
+        CompiledBinding::Input(name) => env.input(name)?.clone(),
+        CompiledBinding::History(name) => env.history(name),
+        CompiledBinding::Output { node, output } => env.output(*node, output)?,
         CompiledBinding::Constant(v) => v.clone(),
         CompiledBinding::List(items) => Value::List(
             items
                 .iter()
-                .map(|b| evaluate(b, inputs, outputs_of))
+                .map(|b| evaluate(b, env))
                 .collect::<Option<_>>()?,
         ),
         CompiledBinding::Map(entries) => Value::Map(
             entries
                 .iter()
-                .map(|(k, b)| evaluate(b, inputs, outputs_of).map(|v| (k.clone(), v)))
+                .map(|(k, b)| evaluate(b, env).map(|v| (k.clone(), v)))
                 .collect::<Option<_>>()?,
         ),
     })
@@ -259,7 +328,7 @@ impl<'a> Run<'a> {
             EventSubject::Execution(ExecutionPhase::Running),
             "launched".into(),
         );
-        let frame = self.lay_out_frame(workflow, None, Values::new(), None);
+        let frame = self.lay_out_frame(workflow, None, 0, Values::new(), None);
         self.start_frame(frame, workflow);
     }
 
@@ -270,6 +339,7 @@ impl<'a> Run<'a> {
         &mut self,
         workflow: &CompiledWorkflow,
         owner: Option<u32>,
+        index: u32,
         inputs: Values,
         pinned_above: Option<Arc<str>>,
     ) -> u32 {
@@ -300,15 +370,17 @@ impl<'a> Run<'a> {
                         logs: Vec::new(),
                     }),
             );
-        let index = self.execution.frames.len() as u32;
+        let frame = self.execution.frames.len() as u32;
         self.execution.frames.push(crate::state::Frame {
             workflow: workflow.spec.id.clone(),
             owner,
+            index,
             first,
             inputs,
             unfinished: workflow.nodes.len() as u32,
+            outputs: None,
         });
-        index
+        frame
     }
 
     /// Makes ready the nodes of a new frame that wait for nothing.
@@ -330,7 +402,15 @@ impl<'a> Run<'a> {
         match &located.node().kind {
             NodeKind::Task(_) => self.queue(node, self.now_ms, String::new()),
             NodeKind::Workflow(id) => subworkflow::start(self, node, id),
+            NodeKind::Loop(spec) => looping::start(self, node, spec),
         }
+    }
+
+    /// What instance `node` runs.
+    fn kind_of(&self, node: u32) -> Option<&'a NodeKind> {
+        self.registry
+            .locate(self.execution, node)
+            .map(|located| &located.node().kind)
     }
 
     /// Records an instance's success with its outputs, and what follows:
@@ -368,22 +448,26 @@ impl<'a> Run<'a> {
         let first = entry.first;
         let owner = entry.owner;
         let nodes = &self.execution.nodes;
+        let env = FrameEnv {
+            execution: self.execution,
+            frame,
+            first,
+            outputs_of: |n: u32| nodes.get(n as usize).map(|s| &s.outputs),
+        };
         let outputs: Option<Values> = workflow
             .outputs
             .iter()
-            .map(|(name, binding)| {
-                evaluate(binding, self.execution.frame_inputs(frame), &|local| {
-                    nodes.get((first + local) as usize).map(|s| &s.outputs)
-                })
-                .map(|v| (name.clone(), v))
-            })
+            .map(|(name, binding)| evaluate(binding, &env).map(|v| (name.clone(), v)))
             .collect();
         match (owner, outputs) {
             (None, Some(outputs)) => {
                 self.execution.outputs = outputs;
                 self.finish(ExecutionPhase::Succeeded, String::new());
             }
-            (Some(owner), Some(outputs)) => subworkflow::finished(self, owner, outputs),
+            (Some(owner), Some(outputs)) => match self.kind_of(owner) {
+                Some(NodeKind::Loop(_)) => looping::iteration_finished(self, owner, frame, outputs),
+                _ => subworkflow::finished(self, owner, outputs),
+            },
             (_, None) => {
                 let why = "an output binding could not be evaluated".to_string();
                 match owner {
@@ -415,6 +499,12 @@ impl<'a> Run<'a> {
                 "node `{}` failed: {message}",
                 path::path_of(&self.registry, self.execution, failed)
             );
+            if let Some(NodeKind::Loop(spec)) = self.kind_of(owner) {
+                let frame = self.execution.frame_of(failed);
+                if looping::retry_iteration(self, owner, frame, spec, &message) {
+                    return;
+                }
+            }
             let state = &mut self.execution.nodes[owner as usize];
             state.phase = NodePhase::Failed;
             state.error = message.clone();
@@ -462,6 +552,47 @@ impl<'a> Run<'a> {
         }
         for frame in &mut self.execution.frames {
             frame.unfinished = 0;
+        }
+    }
+
+    /// Ends every unfinished instance of `frame` and of the frames inside
+    /// it (a failed loop iteration that runs again): running task attempts
+    /// are cancelled, the rest Cancelled.
+    fn abandon_frame(&mut self, frame: u32) {
+        let id = self.execution.id.clone();
+        let mut inside = vec![frame];
+        for index in frame as usize + 1..self.execution.frames.len() {
+            let owner = self.execution.frames[index].owner;
+            if owner.is_some_and(|o| inside.contains(&self.execution.frame_of(o))) {
+                inside.push(index as u32);
+            }
+        }
+        for &f in &inside {
+            let first = self.execution.frames[f as usize].first;
+            let end = self
+                .execution
+                .frames
+                .get(f as usize + 1)
+                .map_or(self.execution.nodes.len() as u32, |next| next.first);
+            for node in first..end {
+                let state = &mut self.execution.nodes[node as usize];
+                if state.phase.is_terminal() {
+                    continue;
+                }
+                if state.phase == NodePhase::Running && !state.executor.is_empty() {
+                    self.effects.push(Effect::CancelAttempt {
+                        execution: id.clone(),
+                        node,
+                        attempt: state.attempt,
+                        executor: state.executor.clone(),
+                    });
+                }
+                state.phase = NodePhase::Cancelled;
+                state.finished_at_ms = self.now_ms;
+                let attempt = state.attempt;
+                self.record_node(node, NodePhase::Cancelled, attempt, String::new());
+            }
+            self.execution.frames[f as usize].unfinished = 0;
         }
     }
 

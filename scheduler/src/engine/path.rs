@@ -9,6 +9,8 @@
 
 use std::fmt;
 
+use baton_model::NodeKind;
+
 use super::Registry;
 use crate::state::Execution;
 
@@ -79,19 +81,27 @@ pub fn path_of(registry: &Registry<'_>, execution: &Execution, node: u32) -> Str
         return format!("#{node}");
     };
     let id = &located.node().id;
-    match execution
-        .frames
-        .get(located.frame as usize)
-        .and_then(|f| f.owner)
-    {
+    let Some(frame) = execution.frames.get(located.frame as usize) else {
+        return id.clone();
+    };
+    match frame.owner {
         None => id.clone(),
         Some(owner) => {
             let mut path = path_of(registry, execution, owner);
+            if is_loop(registry, execution, owner) {
+                path.push_str(&format!("[{}]", frame.index));
+            }
             path.push('.');
             path.push_str(id);
             path
         }
     }
+}
+
+fn is_loop(registry: &Registry<'_>, execution: &Execution, node: u32) -> bool {
+    registry
+        .locate(execution, node)
+        .is_some_and(|l| matches!(l.node().kind, NodeKind::Loop(_)))
 }
 
 /// The depth of instance `node`: 0 for the launched workflow's own nodes.
@@ -123,14 +133,26 @@ pub fn resolve(registry: &Registry<'_>, execution: &Execution, text: &str) -> Re
     let path = NodePath::parse(text)?;
     let mut frame = 0;
     let mut instance = 0;
+    let mut index = None;
     for (depth, segment) in path.0.iter().enumerate() {
         if depth > 0 {
-            frame = execution.frame_run_by(instance).ok_or_else(|| {
-                format!(
-                    "node path `{text}`: `{}` has not started a workflow yet",
-                    NodePath(path.0[..depth].to_vec())
-                )
-            })?;
+            let above = NodePath(path.0[..depth].to_vec());
+            frame = match index {
+                // The latest run of that iteration (a retried one has several).
+                Some(i) => execution
+                    .frames
+                    .iter()
+                    .rposition(|f| f.owner == Some(instance) && f.index == i)
+                    .map(|f| f as u32)
+                    .ok_or_else(|| format!("node path `{text}`: `{above}` has not started yet"))?,
+                None if is_loop(registry, execution, instance) => return Err(format!(
+                    "node path `{text}`: `{above}` is a loop; name an iteration: `{above}[N].{}`",
+                    segment.node
+                )),
+                None => execution.frame_run_by(instance).ok_or_else(|| {
+                    format!("node path `{text}`: `{above}` has not started a workflow yet")
+                })?,
+            };
         }
         let workflow = registry
             .frame_workflow(execution, frame)
@@ -142,13 +164,19 @@ pub fn resolve(registry: &Registry<'_>, execution: &Execution, text: &str) -> Re
                 NodePath(path.0[..=depth].to_vec())
             )
         })?;
-        if segment.index.is_some() {
+        instance = execution.frames[frame as usize].first + local;
+        index = segment.index;
+        if index.is_some() && !is_loop(registry, execution, instance) {
             return Err(format!(
                 "node path `{text}`: `{}` is not a loop or a map; it takes no index",
                 segment.node
             ));
         }
-        instance = execution.frames[frame as usize].first + local;
+    }
+    if let Some(i) = index {
+        return Err(format!(
+            "node path `{text}`: `[{i}]` names an iteration, not a node; name one of its nodes: `{text}.NODE`"
+        ));
     }
     Ok(instance)
 }

@@ -44,7 +44,7 @@ pub(super) fn start(run: &mut Run<'_>, node: u32, id: &Identifier) {
     state.started_at_ms = run.now_ms;
     let message = format!("runs workflow {id}");
     run.record_node(node, NodePhase::Running, 1, message);
-    let frame = run.lay_out_frame(&workflow, Some(node), inputs, pinned_above);
+    let frame = run.lay_out_frame(&workflow, Some(node), 0, inputs, pinned_above);
     run.start_frame(frame, &workflow);
 }
 
@@ -56,7 +56,7 @@ pub(super) fn finished(run: &mut Run<'_>, owner: u32, outputs: Values) {
 
 /// The pool pinned by `node` or by the nearest instance enclosing it that
 /// pins one.
-fn pinned_pool(run: &Run<'_>, node: u32) -> Option<Arc<str>> {
+pub(super) fn pinned_pool(run: &Run<'_>, node: u32) -> Option<Arc<str>> {
     let mut at = node;
     loop {
         let located = run.registry.locate(run.execution, at)?;

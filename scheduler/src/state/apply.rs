@@ -528,10 +528,13 @@ fn inclusion_order(workflows: &[WorkflowSpec]) -> (Vec<usize>, Vec<String>) {
             .nodes
             .iter()
             .filter_map(|n| match &n.kind {
-                baton_model::NodeKind::Workflow(id) => workflows.iter().position(|other| {
-                    other.id.unversioned() == id.unversioned()
-                        && (id.version.is_empty() || other.id.version == id.version)
-                }),
+                baton_model::NodeKind::Workflow(id)
+                | baton_model::NodeKind::Loop(baton_model::LoopSpec { body: id, .. }) => {
+                    workflows.iter().position(|other| {
+                        other.id.unversioned() == id.unversioned()
+                            && (id.version.is_empty() || other.id.version == id.version)
+                    })
+                }
                 baton_model::NodeKind::Task(_) => None,
             })
             .collect();
@@ -602,6 +605,8 @@ fn describe_inputs(interface: &baton_model::Interface) -> String {
 
 fn check_task(task: &TaskSpec) -> Result<(), String> {
     task.id.validate().map_err(|e| e.to_string())?;
+    crate::compiler::check_names(&task.interface)
+        .map_err(|why| format!("task `{}`: {why}", task.id))?;
     if let Runner::Builtin(name) = &task.runner {
         if !BUILTINS.contains(&name.as_str()) {
             return Err(format!(

@@ -139,12 +139,18 @@ pub struct Frame {
     pub workflow: Identifier,
     /// The instance whose run this frame is; `None` for frame 0.
     pub owner: Option<u32>,
+    /// The iteration a loop's frame runs (0 for other frames). A retried
+    /// iteration has a frame per attempt, under the same index.
+    pub index: u32,
     /// The frame's first instance.
     pub first: u32,
     /// The frame's inputs; frame 0's are [`Execution::inputs`] (not copied).
     pub inputs: Values,
     /// The frame's nodes not yet in a terminal phase.
     pub unfinished: u32,
+    /// A loop iteration's outputs, once it has succeeded: stored once, and
+    /// read by the loop's history (a view over its iterations' frames).
+    pub outputs: Option<Values>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
