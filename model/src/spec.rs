@@ -118,6 +118,31 @@ pub enum NodeKind {
     /// A registered workflow run again and again, each iteration under
     /// `node[i]`; the node's inputs bind iteration 0.
     Loop(LoopSpec),
+    /// One of several tasks or workflows, chosen by conditions over the
+    /// node's inputs; each case under `node.case`.
+    Branch(BranchSpec),
+}
+
+/// A branch node: see docs/spec.md, "Branch nodes".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BranchSpec {
+    /// Tried in order; the first whose condition holds runs.
+    pub cases: Vec<CaseSpec>,
+    /// Runs when no case's condition holds.
+    pub otherwise: Option<Box<CaseSpec>>,
+    /// What the branch offers downstream: every case must offer these.
+    pub outputs: Vec<Variable>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseSpec {
+    /// The case's id under the branch's path; empty: the called task's or
+    /// workflow's name (`else` for the else case).
+    pub id: String,
+    /// The condition over the branch's inputs; empty for the else case.
+    pub when: String,
+    /// A task or a workflow.
+    pub runs: NodeKind,
 }
 
 /// A loop node: see docs/spec.md, "Loop nodes".
@@ -141,27 +166,65 @@ pub struct LoopSpec {
 }
 
 impl NodeKind {
-    /// The task or workflow the node runs (a loop: its body).
-    pub fn target(&self) -> &Identifier {
+    /// The task or workflow the node runs (a loop: its body); a branch
+    /// names several.
+    pub fn target(&self) -> Option<&Identifier> {
         match self {
-            NodeKind::Task(id) | NodeKind::Workflow(id) => id,
-            NodeKind::Loop(spec) => &spec.body,
+            NodeKind::Task(id) | NodeKind::Workflow(id) => Some(id),
+            NodeKind::Loop(spec) => Some(&spec.body),
+            NodeKind::Branch(_) => None,
         }
     }
 
-    fn target_mut(&mut self) -> &mut Identifier {
+    /// Every task or workflow the node may run.
+    pub fn targets(&self) -> Vec<&Identifier> {
         match self {
-            NodeKind::Task(id) | NodeKind::Workflow(id) => id,
-            NodeKind::Loop(spec) => &mut spec.body,
+            NodeKind::Branch(spec) => spec
+                .cases
+                .iter()
+                .chain(spec.otherwise.as_deref())
+                .flat_map(|case| case.runs.targets())
+                .collect(),
+            other => other.target().into_iter().collect(),
         }
     }
 
-    /// `task`, `workflow` or `loop`, as the spec names the field.
+    fn targets_mut(&mut self) -> Vec<&mut Identifier> {
+        match self {
+            NodeKind::Task(id) | NodeKind::Workflow(id) => vec![id],
+            NodeKind::Loop(spec) => vec![&mut spec.body],
+            NodeKind::Branch(spec) => spec
+                .cases
+                .iter_mut()
+                .chain(spec.otherwise.as_deref_mut())
+                .flat_map(|case| case.runs.targets_mut())
+                .collect(),
+        }
+    }
+
+    /// The workflows the node runs inside this one: a sub-workflow's, a
+    /// loop's body, a branch's workflow cases.
+    pub fn included_workflows(&self) -> Vec<&Identifier> {
+        match self {
+            NodeKind::Task(_) => Vec::new(),
+            NodeKind::Workflow(id) => vec![id],
+            NodeKind::Loop(spec) => vec![&spec.body],
+            NodeKind::Branch(spec) => spec
+                .cases
+                .iter()
+                .chain(spec.otherwise.as_deref())
+                .flat_map(|case| case.runs.included_workflows())
+                .collect(),
+        }
+    }
+
+    /// `task`, `workflow`, `loop` or `branch`, as the spec names the field.
     pub fn name(&self) -> &'static str {
         match self {
             NodeKind::Task(_) => "task",
             NodeKind::Workflow(_) => "workflow",
             NodeKind::Loop(_) => "loop",
+            NodeKind::Branch(_) => "branch",
         }
     }
 }
@@ -214,8 +277,9 @@ impl WorkflowSpec {
     pub fn normalized(mut self) -> Self {
         self.id = self.id.with_global_defaults();
         for node in &mut self.nodes {
-            let target = node.kind.target_mut();
-            *target = std::mem::take(target).with_defaults(&self.id.project, &self.id.domain);
+            for target in node.kind.targets_mut() {
+                *target = std::mem::take(target).with_defaults(&self.id.project, &self.id.domain);
+            }
         }
         if self.id.version.is_empty() {
             self.id.version = content_version(&self);
@@ -329,6 +393,9 @@ struct RawNode {
     /// A loop node.
     #[serde(default, rename = "loop")]
     looping: Option<RawLoop>,
+    /// A branch node.
+    #[serde(default)]
+    branch: Option<RawBranch>,
     #[serde(default)]
     inputs: BTreeMap<String, Yaml>,
     #[serde(default)]
@@ -350,6 +417,31 @@ struct RawLoop {
     on_max: Option<String>,
     #[serde(default)]
     retry_iteration: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBranch {
+    #[serde(default)]
+    inputs: BTreeMap<String, Yaml>,
+    cases: Vec<RawCase>,
+    #[serde(default, rename = "else")]
+    otherwise: Option<RawCase>,
+    #[serde(default)]
+    outputs: BTreeMap<String, RawVariable>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCase {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    when: Option<String>,
+    #[serde(default)]
+    task: Option<String>,
+    #[serde(default)]
+    workflow: Option<String>,
 }
 
 /// Parses every document of a YAML file. `source` names the file in errors.
@@ -592,12 +684,78 @@ impl RawWorkflow {
                         .map_err(|e| format!("node `{}` {field}: {e}", node.id))
                 };
                 let mut raw_inputs = node.inputs;
-                let kind = match (node.task, node.workflow, node.looping) {
-                    (Some(task), None, None) => NodeKind::Task(parse(&task, "task")?),
-                    (None, Some(workflow), None) => {
+                let kind = match (node.task, node.workflow, node.looping, node.branch) {
+                    (Some(task), None, None, None) => NodeKind::Task(parse(&task, "task")?),
+                    (None, Some(workflow), None, None) => {
                         NodeKind::Workflow(parse(&workflow, "workflow")?)
                     }
-                    (None, None, Some(looping)) => {
+                    (None, None, None, Some(branch)) => {
+                        if !raw_inputs.is_empty() {
+                            return Err(format!(
+                                "node `{}`: a branch's inputs go inside it: `branch: {{inputs: ...}}`",
+                                node.id
+                            ));
+                        }
+                        raw_inputs = branch.inputs;
+                        let case = |raw: RawCase, place: String, otherwise: bool| {
+                            let runs = match (raw.task, raw.workflow) {
+                                (Some(task), None) => NodeKind::Task(parse(&task, &format!("{place} task"))?),
+                                (None, Some(workflow)) => {
+                                    NodeKind::Workflow(parse(&workflow, &format!("{place} workflow"))?)
+                                }
+                                _ => {
+                                    return Err(format!(
+                                        "node `{}` {place} needs exactly one of `task: NAME@VERSION` or `workflow: NAME@VERSION`",
+                                        node.id
+                                    ))
+                                }
+                            };
+                            let when = match (raw.when, otherwise) {
+                                (Some(when), false) => when,
+                                (None, true) => String::new(),
+                                (None, false) => {
+                                    return Err(format!(
+                                        "node `{}` {place} needs `when: CONDITION` (or belongs in `else`)",
+                                        node.id
+                                    ))
+                                }
+                                (Some(_), true) => {
+                                    return Err(format!(
+                                        "node `{}` branch.else takes no `when`: it runs when no case matched",
+                                        node.id
+                                    ))
+                                }
+                            };
+                            Ok(CaseSpec {
+                                id: raw.id,
+                                when,
+                                runs,
+                            })
+                        };
+                        let cases = branch
+                            .cases
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, raw)| case(raw, format!("branch.cases[{i}]"), false))
+                            .collect::<Result<Vec<_>, String>>()?;
+                        let otherwise = branch
+                            .otherwise
+                            .map(|raw| case(raw, "branch.else".into(), true).map(Box::new))
+                            .transpose()?;
+                        let outputs = RawInterface {
+                            inputs: BTreeMap::new(),
+                            outputs: branch.outputs,
+                        }
+                        .into_interface()
+                        .map_err(|e| format!("node `{}` branch.{e}", node.id))?
+                        .outputs;
+                        NodeKind::Branch(BranchSpec {
+                            cases,
+                            otherwise,
+                            outputs,
+                        })
+                    }
+                    (None, None, Some(looping), None) => {
                         if !raw_inputs.is_empty() {
                             return Err(format!(
                                 "node `{}`: a loop's inputs go inside it: `loop: {{inputs: ...}}`",
@@ -626,7 +784,7 @@ impl RawWorkflow {
                     }
                     _ => {
                         return Err(format!(
-                            "node `{}` needs exactly one of `task: NAME@VERSION`, `workflow: NAME@VERSION` or `loop: {{body: NAME@VERSION, ...}}`",
+                            "node `{}` needs exactly one of `task: NAME@VERSION`, `workflow: NAME@VERSION`, `loop: {{body: NAME@VERSION, ...}}` or `branch: {{cases: [...]}}`",
                             node.id
                         ))
                     }
@@ -875,6 +1033,60 @@ fn bindings_from_proto<B: FromIterator<(String, Binding)>>(
         .collect()
 }
 
+fn case_to_proto(case: &CaseSpec) -> baton_proto::BranchCase {
+    baton_proto::BranchCase {
+        id: case.id.clone(),
+        when: case.when.clone(),
+        task: match &case.runs {
+            NodeKind::Task(task) => Some(task.into()),
+            _ => None,
+        },
+        workflow: match &case.runs {
+            NodeKind::Workflow(workflow) => Some(workflow.into()),
+            _ => None,
+        },
+    }
+}
+
+fn branch_to_proto(spec: &BranchSpec) -> baton_proto::BranchNode {
+    baton_proto::BranchNode {
+        cases: spec.cases.iter().map(case_to_proto).collect(),
+        r#else: spec.otherwise.as_deref().map(case_to_proto),
+        outputs: variables_to_proto(&spec.outputs),
+    }
+}
+
+fn case_from_proto(case: &baton_proto::BranchCase, place: &str) -> Result<CaseSpec, String> {
+    let runs = match (&case.task, &case.workflow) {
+        (Some(task), None) => NodeKind::Task(task.into()),
+        (None, Some(workflow)) => NodeKind::Workflow(workflow.into()),
+        _ => return Err(format!("{place}: set exactly one of `task` or `workflow`")),
+    };
+    Ok(CaseSpec {
+        id: case.id.clone(),
+        when: case.when.clone(),
+        runs,
+    })
+}
+
+fn branch_from_proto(branch: &baton_proto::BranchNode) -> Result<BranchSpec, String> {
+    Ok(BranchSpec {
+        cases: branch
+            .cases
+            .iter()
+            .enumerate()
+            .map(|(i, c)| case_from_proto(c, &format!("branch case {i}")))
+            .collect::<Result<_, _>>()?,
+        otherwise: branch
+            .r#else
+            .as_ref()
+            .map(|c| case_from_proto(c, "branch else").map(Box::new))
+            .transpose()?,
+        outputs: variables_from_proto(&branch.outputs, "branch output")
+            .map_err(|e| e.to_string())?,
+    })
+}
+
 impl From<&WorkflowSpec> for baton_proto::WorkflowSpec {
     fn from(w: &WorkflowSpec) -> Self {
         baton_proto::WorkflowSpec {
@@ -893,6 +1105,10 @@ impl From<&WorkflowSpec> for baton_proto::WorkflowSpec {
                     pool: n.pool.clone(),
                     workflow: match &n.kind {
                         NodeKind::Workflow(workflow) => Some(workflow.into()),
+                        _ => None,
+                    },
+                    branch: match &n.kind {
+                        NodeKind::Branch(spec) => Some(branch_to_proto(spec)),
                         _ => None,
                     },
                     r#loop: match &n.kind {
@@ -934,10 +1150,14 @@ impl TryFrom<&baton_proto::WorkflowSpec> for WorkflowSpec {
             .nodes
             .iter()
             .map(|n| {
-                let kind = match (&n.task, &n.workflow, &n.r#loop) {
-                    (Some(task), None, None) => NodeKind::Task(task.into()),
-                    (None, Some(workflow), None) => NodeKind::Workflow(workflow.into()),
-                    (None, None, Some(looping)) => NodeKind::Loop(LoopSpec {
+                let kind = match (&n.task, &n.workflow, &n.r#loop, &n.branch) {
+                    (Some(task), None, None, None) => NodeKind::Task(task.into()),
+                    (None, Some(workflow), None, None) => NodeKind::Workflow(workflow.into()),
+                    (None, None, None, Some(branch)) => NodeKind::Branch(
+                        branch_from_proto(branch)
+                            .map_err(|e| ModelError::BadSpec(format!("workflow `{id}` node `{}`: {e}", n.id)))?,
+                    ),
+                    (None, None, Some(looping), None) => NodeKind::Loop(LoopSpec {
                         body: looping.body.as_ref().map(Into::into).unwrap_or_default(),
                         carry: looping
                             .carry
@@ -951,7 +1171,7 @@ impl TryFrom<&baton_proto::WorkflowSpec> for WorkflowSpec {
                     }),
                     _ => {
                         return Err(ModelError::BadSpec(format!(
-                            "workflow `{id}` node `{}`: set exactly one of `task`, `workflow` or `loop`",
+                            "workflow `{id}` node `{}`: set exactly one of `task`, `workflow`, `loop` or `branch`",
                             n.id
                         )))
                     }

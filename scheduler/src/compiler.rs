@@ -61,6 +61,7 @@ pub struct CompiledNode {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Control {
     Loop(crate::engine::looping::CompiledLoop),
+    Branch(crate::engine::branch::CompiledBranch),
 }
 
 impl CompiledNode {
@@ -68,7 +69,7 @@ impl CompiledNode {
     pub fn task(&self) -> Option<&Identifier> {
         match &self.kind {
             NodeKind::Task(task) => Some(task),
-            NodeKind::Workflow(_) | NodeKind::Loop(_) => None,
+            NodeKind::Workflow(_) | NodeKind::Loop(_) | NodeKind::Branch(_) => None,
         }
     }
 
@@ -138,9 +139,24 @@ pub struct CompileError {
 /// Takes the spec by value: the compiled workflow keeps it, and a large
 /// workflow should not exist twice in memory while it is registered.
 pub fn compile(
-    mut spec: WorkflowSpec,
+    spec: WorkflowSpec,
     resolve_task: impl Fn(&Identifier) -> Option<Arc<TaskSpec>>,
     resolve_workflow: impl Fn(&Identifier) -> Option<Arc<CompiledWorkflow>>,
+) -> Result<CompiledWorkflow, CompileError> {
+    compile_with(spec, &resolve_task, &resolve_workflow)
+}
+
+/// How [`compile`] finds a task by id.
+pub type ResolveTask<'r> = &'r dyn Fn(&Identifier) -> Option<Arc<TaskSpec>>;
+/// How [`compile`] finds a workflow by id.
+pub type ResolveWorkflow<'r> = &'r dyn Fn(&Identifier) -> Option<Arc<CompiledWorkflow>>;
+
+/// [`compile`] with its resolvers as trait objects, so that a branch's
+/// cases compile through it again.
+pub(crate) fn compile_with(
+    mut spec: WorkflowSpec,
+    resolve_task: ResolveTask<'_>,
+    resolve_workflow: ResolveWorkflow<'_>,
 ) -> Result<CompiledWorkflow, CompileError> {
     let mut problems = Vec::new();
 
@@ -169,7 +185,7 @@ pub fn compile(
         problems.push(why);
     }
 
-    let callees: Vec<Option<Callee>> = spec
+    let mut callees: Vec<Option<Callee>> = spec
         .nodes
         .iter()
         .map(|node| {
@@ -179,23 +195,47 @@ pub fn compile(
                 NodeKind::Loop(spec) => resolve_workflow(&spec.body).and_then(|body| {
                     crate::engine::looping::callee(&node.id, spec, body, &mut problems)
                 }),
+                // Its inputs' types come from the nodes it reads: below.
+                NodeKind::Branch(_) => return None,
             };
             if callee.is_none() {
                 problems.push(format!(
                     "node `{}`: unknown {} `{}`",
                     node.id,
                     node.kind.name(),
-                    node.kind.target()
+                    node.kind
+                        .target()
+                        .map(|t| t.to_string())
+                        .unwrap_or_default()
                 ));
             }
             callee
         })
         .collect();
+    for (i, node) in spec.nodes.iter().enumerate() {
+        if let NodeKind::Branch(branch) = &node.kind {
+            let inference = Inference {
+                index: &index,
+                callees: &callees,
+                spec: &spec,
+            };
+            callees[i] = crate::engine::branch::callee(
+                &spec.id,
+                node,
+                branch,
+                &|binding| inference.type_of(binding),
+                resolve_task,
+                resolve_workflow,
+                &mut problems,
+            );
+        }
+    }
     let mut nesting = 0;
     for (node, callee) in spec.nodes.iter().zip(&callees) {
         let sub = match callee {
             Some(Callee::Workflow(sub)) => Some(sub),
             Some(Callee::Loop(looping)) => Some(&looping.body),
+            Some(Callee::Branch(branch)) => Some(&branch.compiled.cases),
             _ => None,
         };
         if let Some(sub) = sub {
@@ -404,7 +444,7 @@ impl Checker<'_> {
                         problems.push(format!(
                             "{place}: `${{{node}.{output}}}` refers to missing output `{output}` of node `{node}` ({} `{}`)",
                             callee.kind_name(),
-                            self.spec.nodes[j as usize].kind.target()
+                            callee.id()
                         ));
                         None
                     }
@@ -505,6 +545,60 @@ impl Checker<'_> {
                 }
                 ok.then_some(CompiledBinding::Map(out))
             }
+        }
+    }
+}
+
+/// The type of what a binding reads, for a node whose inputs declare none
+/// (a branch's).
+struct Inference<'a> {
+    index: &'a HashMap<&'a str, u32>,
+    callees: &'a [Option<Callee>],
+    spec: &'a WorkflowSpec,
+}
+
+impl Inference<'_> {
+    fn type_of(&self, binding: &Binding) -> Result<Type, String> {
+        match binding {
+            Binding::Input(name) => self
+                .spec
+                .interface
+                .input(name)
+                .map(|v| v.ty.clone())
+                .ok_or_else(|| format!("`${{inputs.{name}}}` is not a workflow input")),
+            Binding::History(name) => self
+                .spec
+                .interface
+                .output(name)
+                .map(|v| Type::List(Box::new(v.ty.clone())))
+                .ok_or_else(|| format!("`${{history.{name}}}` names no output of this workflow")),
+            Binding::Output { node, output } => {
+                let j = *self
+                    .index
+                    .get(node.as_str())
+                    .ok_or_else(|| format!("`${{{node}.{output}}}` refers to missing node `{node}`"))?;
+                let declared = match &self.spec.nodes[j as usize].kind {
+                    NodeKind::Branch(branch) => branch.outputs.iter().find(|v| v.name == *output),
+                    _ => self.callees[j as usize]
+                        .as_ref()
+                        .and_then(|c| c.interface().output(output)),
+                };
+                declared
+                    .map(|v| v.ty.clone())
+                    .ok_or_else(|| format!("`${{{node}.{output}}}` refers to missing output `{output}` of node `{node}`"))
+            }
+            Binding::Constant(value) => match value {
+                Value::Bool(_) => Ok(Type::Bool),
+                Value::Int(_) => Ok(Type::Int),
+                Value::Float(_) => Ok(Type::Float),
+                Value::String(_) => Ok(Type::String),
+                other => Err(format!(
+                    "the constant {other} has no type of its own; bind a branch input to a reference, or to a bool, int, float or string"
+                )),
+            },
+            Binding::List(_) | Binding::Map(_) => Err(
+                "a branch input takes a reference or a constant, not a list or mapping of bindings".into(),
+            ),
         }
     }
 }
@@ -671,7 +765,7 @@ outputs: {total: "${d.sum}"}
         );
         assert_eq!(wf.nodes[0].downstream, vec![1, 2]);
         assert_eq!(wf.nodes[3].upstream, vec![1, 2]);
-        assert_eq!(wf.spec.nodes[0].kind.target().version, "v1");
+        assert_eq!(wf.spec.nodes[0].kind.target().unwrap().version, "v1");
     }
 
     #[test]

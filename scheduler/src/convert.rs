@@ -31,6 +31,7 @@ pub fn execution_to_proto(
                         crate::engine::looping::iterations(execution, instance),
                         spec.max_iterations,
                     ),
+                    NodeKind::Branch(_) => (None, None, 0, 0),
                 };
                 Some(baton_proto::NodeStatus {
                     id: path::path_of(&registry, execution, instance),

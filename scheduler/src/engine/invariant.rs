@@ -44,6 +44,8 @@ pub fn violations(registry: &Registry<'_>, execution: &Execution) -> Vec<String>
                 let runs_it = match kind {
                     Some(NodeKind::Workflow(w)) => *w == frame.workflow && frame.index == 0,
                     Some(NodeKind::Loop(spec)) => spec.body == frame.workflow,
+                    // The branch's cases: a workflow of its own, not registered.
+                    Some(NodeKind::Branch(_)) => frame.index == 0,
                     _ => false,
                 };
                 if !runs_it {
@@ -101,7 +103,7 @@ pub fn violations(registry: &Registry<'_>, execution: &Execution) -> Vec<String>
                     compiled.id, node.phase
                 ));
             }
-            if let NodeKind::Workflow(_) | NodeKind::Loop(_) = compiled.kind {
+            if let NodeKind::Workflow(_) | NodeKind::Loop(_) | NodeKind::Branch(_) = compiled.kind {
                 // Started (attempt 1) exactly when its frame was laid out.
                 let runs = execution.frame_run_by(instance).is_some();
                 if runs != (node.attempt > 0) {

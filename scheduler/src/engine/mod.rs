@@ -22,6 +22,7 @@
 //! [`pool`] owns pin precedence; [`invariant`] checks an execution after
 //! every apply in debug builds.
 
+pub mod branch;
 pub mod invariant;
 pub mod looping;
 pub mod path;
@@ -47,6 +48,7 @@ pub enum Callee {
     Task(Arc<TaskSpec>),
     Workflow(Arc<CompiledWorkflow>),
     Loop(Box<looping::LoopCallee>),
+    Branch(Box<branch::BranchCallee>),
 }
 
 impl Callee {
@@ -55,6 +57,7 @@ impl Callee {
             Callee::Task(task) => &task.interface,
             Callee::Workflow(workflow) => &workflow.spec.interface,
             Callee::Loop(looping) => &looping.interface,
+            Callee::Branch(branch) => &branch.interface,
         }
     }
 
@@ -63,6 +66,7 @@ impl Callee {
             Callee::Task(task) => &task.id,
             Callee::Workflow(workflow) => &workflow.spec.id,
             Callee::Loop(looping) => &looping.body.spec.id,
+            Callee::Branch(branch) => &branch.compiled.cases.spec.id,
         }
     }
 
@@ -72,6 +76,7 @@ impl Callee {
             Callee::Task(_) => "task",
             Callee::Workflow(_) => "workflow",
             Callee::Loop(_) => "loop body",
+            Callee::Branch(_) => "branch",
         }
     }
 
@@ -81,6 +86,7 @@ impl Callee {
             Callee::Task(task) => NodeKind::Task(task.id.clone()),
             Callee::Workflow(workflow) => NodeKind::Workflow(workflow.spec.id.clone()),
             Callee::Loop(looping) => NodeKind::Loop(looping.spec.clone()),
+            Callee::Branch(branch) => NodeKind::Branch(branch.spec.clone()),
         }
     }
 
@@ -89,6 +95,9 @@ impl Callee {
         match self {
             Callee::Loop(looping) => Some(Box::new(crate::compiler::Control::Loop(
                 looping.compiled.clone(),
+            ))),
+            Callee::Branch(branch) => Some(Box::new(crate::compiler::Control::Branch(
+                branch.compiled.clone(),
             ))),
             Callee::Task(_) | Callee::Workflow(_) => None,
         }
@@ -110,11 +119,19 @@ impl<'a> Registry<'a> {
         execution: &Execution,
         frame: u32,
     ) -> Option<&'a Arc<CompiledWorkflow>> {
-        let id = match frame {
-            0 => &execution.workflow,
-            _ => &execution.frames.get(frame as usize)?.workflow,
+        let entry = match frame {
+            0 => return self.workflows.get(&execution.workflow),
+            _ => execution.frames.get(frame as usize)?,
         };
-        self.workflows.get(id)
+        if let Some(workflow) = self.workflows.get(&entry.workflow) {
+            return Some(workflow);
+        }
+        // A branch's cases: a workflow compiled into the branch node.
+        let owner = self.locate(execution, entry.owner?)?;
+        match owner.node().control.as_deref() {
+            Some(crate::compiler::Control::Branch(branch)) => Some(&branch.cases),
+            _ => None,
+        }
     }
 
     /// Where instance `node` of `execution` sits: its frame, the frame's
@@ -144,11 +161,18 @@ impl<'a> Registry<'a> {
 
     /// The interface whose inputs a compiled node binds (a loop's: its
     /// body's).
-    pub fn interface_of(&self, node: &CompiledNode) -> Option<&'a Interface> {
+    pub fn interface_of<'n>(&self, node: &'n CompiledNode) -> Option<&'n Interface>
+    where
+        'a: 'n,
+    {
         match &node.kind {
             NodeKind::Task(id) => self.tasks.get(id).map(|t| &t.interface),
             NodeKind::Workflow(id) => self.workflows.get(id).map(|w| &w.spec.interface),
             NodeKind::Loop(spec) => self.workflows.get(&spec.body).map(|w| &w.spec.interface),
+            NodeKind::Branch(_) => match node.control.as_deref() {
+                Some(crate::compiler::Control::Branch(branch)) => Some(&branch.interface),
+                _ => None,
+            },
         }
     }
 
@@ -403,6 +427,7 @@ impl<'a> Run<'a> {
             NodeKind::Task(_) => self.queue(node, self.now_ms, String::new()),
             NodeKind::Workflow(id) => subworkflow::start(self, node, id),
             NodeKind::Loop(spec) => looping::start(self, node, spec),
+            NodeKind::Branch(_) => branch::start(self, node),
         }
     }
 
@@ -466,6 +491,7 @@ impl<'a> Run<'a> {
             }
             (Some(owner), Some(outputs)) => match self.kind_of(owner) {
                 Some(NodeKind::Loop(_)) => looping::iteration_finished(self, owner, frame, outputs),
+                Some(NodeKind::Branch(_)) => branch::finished(self, owner, frame),
                 _ => subworkflow::finished(self, owner, outputs),
             },
             (_, None) => {

@@ -145,10 +145,12 @@ pub fn resolve(registry: &Registry<'_>, execution: &Execution, text: &str) -> Re
                     .rposition(|f| f.owner == Some(instance) && f.index == i)
                     .map(|f| f as u32)
                     .ok_or_else(|| format!("node path `{text}`: `{above}` has not started yet"))?,
-                None if is_loop(registry, execution, instance) => return Err(format!(
+                None if is_loop(registry, execution, instance) => {
+                    return Err(format!(
                     "node path `{text}`: `{above}` is a loop; name an iteration: `{above}[N].{}`",
                     segment.node
-                )),
+                ))
+                }
                 None => execution.frame_run_by(instance).ok_or_else(|| {
                     format!("node path `{text}`: `{above}` has not started a workflow yet")
                 })?,

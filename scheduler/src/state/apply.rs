@@ -527,15 +527,12 @@ fn inclusion_order(workflows: &[WorkflowSpec]) -> (Vec<usize>, Vec<String>) {
         let mut found: Vec<usize> = w
             .nodes
             .iter()
-            .filter_map(|n| match &n.kind {
-                baton_model::NodeKind::Workflow(id)
-                | baton_model::NodeKind::Loop(baton_model::LoopSpec { body: id, .. }) => {
-                    workflows.iter().position(|other| {
-                        other.id.unversioned() == id.unversioned()
-                            && (id.version.is_empty() || other.id.version == id.version)
-                    })
-                }
-                baton_model::NodeKind::Task(_) => None,
+            .flat_map(|n| n.kind.included_workflows())
+            .filter_map(|id| {
+                workflows.iter().position(|other| {
+                    other.id.unversioned() == id.unversioned()
+                        && (id.version.is_empty() || other.id.version == id.version)
+                })
             })
             .collect();
         found.sort_unstable();

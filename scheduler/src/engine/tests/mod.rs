@@ -2,6 +2,7 @@
 //! the state machine and assert on the instances and effects the engine
 //! produced, one file per node kind over the fixture here.
 
+mod branch;
 mod looping;
 mod subworkflow;
 mod task;
