@@ -243,9 +243,7 @@ fn workflow(name: &str, nodes: usize, chained: bool) -> WorkflowSpec {
                         constant(i as i64)
                     },
                 )]),
-                pool: String::new(),
-                workflow: None,
-                r#loop: None,
+                ..Default::default()
             })
             .collect(),
         ..Default::default()

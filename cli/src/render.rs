@@ -79,6 +79,10 @@ pub fn execution_json(e: &Execution) -> Json {
             "workflow": id(&n.workflow),
             "iterations": n.iterations,
             "max_iterations": n.max_iterations,
+            "items": n.items,
+            "items_succeeded": n.items_succeeded,
+            "items_running": n.items_running,
+            "items_failed": n.items_failed,
             "phase": node_phase(n.phase),
             "attempt": n.attempt,
             "executor": n.executor,
@@ -161,6 +165,11 @@ pub fn execution_text(e: &Execution) -> String {
                     format!(
                         "{} of at most {} iterations",
                         n.iterations, n.max_iterations
+                    )
+                } else if n.items > 0 {
+                    format!(
+                        "{}/{} items done, {} running, {} failed",
+                        n.items_succeeded, n.items, n.items_running, n.items_failed
                     )
                 } else {
                     n.executor.clone()

@@ -121,6 +121,48 @@ pub enum NodeKind {
     /// One of several tasks or workflows, chosen by conditions over the
     /// node's inputs; each case under `node.case`.
     Branch(BranchSpec),
+    /// A task or workflow run once per element of a list input, each item
+    /// under `node[i]`.
+    Map(MapSpec),
+}
+
+/// A map node: see docs/spec.md, "Map nodes".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MapSpec {
+    /// The task or workflow each item runs.
+    pub runs: Box<NodeKind>,
+    /// The input the map's list binds, one element per item; the other
+    /// inputs are shared by every item.
+    pub over: String,
+    /// At most this many items run at once; 0: no limit.
+    pub concurrency: u32,
+    /// Failed items tolerated before the map fails.
+    pub tolerate: Tolerance,
+}
+
+/// How many failed items a map tolerates.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Tolerance {
+    Count(u32),
+    /// A fraction of the items, from 0 to 1.
+    Fraction(f64),
+}
+
+impl Tolerance {
+    /// Failed items tolerated out of `items`.
+    pub fn allowed(self, items: u32) -> u32 {
+        match self {
+            Tolerance::Count(n) => n,
+            Tolerance::Fraction(f) => (f * items as f64).floor() as u32,
+        }
+    }
+
+    pub fn tolerates_any(self) -> bool {
+        match self {
+            Tolerance::Count(n) => n > 0,
+            Tolerance::Fraction(f) => f > 0.0,
+        }
+    }
 }
 
 /// A branch node: see docs/spec.md, "Branch nodes".
@@ -172,6 +214,7 @@ impl NodeKind {
         match self {
             NodeKind::Task(id) | NodeKind::Workflow(id) => Some(id),
             NodeKind::Loop(spec) => Some(&spec.body),
+            NodeKind::Map(spec) => spec.runs.target(),
             NodeKind::Branch(_) => None,
         }
     }
@@ -193,6 +236,7 @@ impl NodeKind {
         match self {
             NodeKind::Task(id) | NodeKind::Workflow(id) => vec![id],
             NodeKind::Loop(spec) => vec![&mut spec.body],
+            NodeKind::Map(spec) => spec.runs.targets_mut(),
             NodeKind::Branch(spec) => spec
                 .cases
                 .iter_mut()
@@ -209,6 +253,7 @@ impl NodeKind {
             NodeKind::Task(_) => Vec::new(),
             NodeKind::Workflow(id) => vec![id],
             NodeKind::Loop(spec) => vec![&spec.body],
+            NodeKind::Map(spec) => spec.runs.included_workflows(),
             NodeKind::Branch(spec) => spec
                 .cases
                 .iter()
@@ -225,6 +270,7 @@ impl NodeKind {
             NodeKind::Workflow(_) => "workflow",
             NodeKind::Loop(_) => "loop",
             NodeKind::Branch(_) => "branch",
+            NodeKind::Map(_) => "map",
         }
     }
 }
@@ -396,6 +442,9 @@ struct RawNode {
     /// A branch node.
     #[serde(default)]
     branch: Option<RawBranch>,
+    /// A map node.
+    #[serde(default)]
+    map: Option<RawMap>,
     #[serde(default)]
     inputs: BTreeMap<String, Yaml>,
     #[serde(default)]
@@ -417,6 +466,42 @@ struct RawLoop {
     on_max: Option<String>,
     #[serde(default)]
     retry_iteration: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMap {
+    #[serde(default)]
+    task: Option<String>,
+    #[serde(default)]
+    workflow: Option<String>,
+    over: String,
+    #[serde(default)]
+    inputs: BTreeMap<String, Yaml>,
+    #[serde(default)]
+    concurrency: u32,
+    #[serde(default)]
+    tolerate: Option<Yaml>,
+}
+
+/// `tolerate: 3` or `tolerate: "10%"`.
+fn parse_tolerance(yaml: Option<Yaml>) -> Result<Tolerance, String> {
+    Ok(match yaml {
+        None | Some(Yaml::Null) => Tolerance::Count(0),
+        Some(Yaml::Number(n)) => match n.as_u64() {
+            Some(n) if n <= u32::MAX as u64 => Tolerance::Count(n as u32),
+            _ => return Err(format!("map.tolerate {n}: expected a count of items (0, 1, 2, ...) or a percentage such as \"10%\"")),
+        },
+        Some(Yaml::String(text)) => {
+            let fraction = text
+                .strip_suffix('%')
+                .and_then(|p| p.trim().parse::<f64>().ok())
+                .filter(|p| (0.0..=100.0).contains(p))
+                .ok_or_else(|| format!("map.tolerate {text:?}: expected a percentage from 0% to 100%, or a count"))?;
+            Tolerance::Fraction(fraction / 100.0)
+        }
+        Some(other) => return Err(format!("map.tolerate {other:?}: expected a count or a percentage such as \"10%\"")),
+    })
 }
 
 #[derive(Deserialize)]
@@ -684,12 +769,38 @@ impl RawWorkflow {
                         .map_err(|e| format!("node `{}` {field}: {e}", node.id))
                 };
                 let mut raw_inputs = node.inputs;
-                let kind = match (node.task, node.workflow, node.looping, node.branch) {
-                    (Some(task), None, None, None) => NodeKind::Task(parse(&task, "task")?),
-                    (None, Some(workflow), None, None) => {
+                let kind = match (node.task, node.workflow, node.looping, node.branch, node.map) {
+                    (Some(task), None, None, None, None) => NodeKind::Task(parse(&task, "task")?),
+                    (None, Some(workflow), None, None, None) => {
                         NodeKind::Workflow(parse(&workflow, "workflow")?)
                     }
-                    (None, None, None, Some(branch)) => {
+                    (None, None, None, None, Some(map)) => {
+                        if !raw_inputs.is_empty() {
+                            return Err(format!(
+                                "node `{}`: a map's inputs go inside it: `map: {{inputs: ...}}`",
+                                node.id
+                            ));
+                        }
+                        raw_inputs = map.inputs;
+                        let runs = match (map.task, map.workflow) {
+                            (Some(task), None) => NodeKind::Task(parse(&task, "map.task")?),
+                            (None, Some(workflow)) => NodeKind::Workflow(parse(&workflow, "map.workflow")?),
+                            _ => {
+                                return Err(format!(
+                                    "node `{}` map needs exactly one of `task: NAME@VERSION` or `workflow: NAME@VERSION`",
+                                    node.id
+                                ))
+                            }
+                        };
+                        NodeKind::Map(MapSpec {
+                            runs: Box::new(runs),
+                            over: map.over,
+                            concurrency: map.concurrency,
+                            tolerate: parse_tolerance(map.tolerate)
+                                .map_err(|e| format!("node `{}` {e}", node.id))?,
+                        })
+                    }
+                    (None, None, None, Some(branch), None) => {
                         if !raw_inputs.is_empty() {
                             return Err(format!(
                                 "node `{}`: a branch's inputs go inside it: `branch: {{inputs: ...}}`",
@@ -755,7 +866,7 @@ impl RawWorkflow {
                             outputs,
                         })
                     }
-                    (None, None, Some(looping), None) => {
+                    (None, None, Some(looping), None, None) => {
                         if !raw_inputs.is_empty() {
                             return Err(format!(
                                 "node `{}`: a loop's inputs go inside it: `loop: {{inputs: ...}}`",
@@ -784,7 +895,7 @@ impl RawWorkflow {
                     }
                     _ => {
                         return Err(format!(
-                            "node `{}` needs exactly one of `task: NAME@VERSION`, `workflow: NAME@VERSION`, `loop: {{body: NAME@VERSION, ...}}` or `branch: {{cases: [...]}}`",
+                            "node `{}` needs exactly one of `task: NAME@VERSION`, `workflow: NAME@VERSION`, `loop: {{body: NAME@VERSION, ...}}`, `branch: {{cases: [...]}}` or `map: {{task: NAME@VERSION, over: INPUT}}`",
                             node.id
                         ))
                     }
@@ -1111,6 +1222,29 @@ impl From<&WorkflowSpec> for baton_proto::WorkflowSpec {
                         NodeKind::Branch(spec) => Some(branch_to_proto(spec)),
                         _ => None,
                     },
+                    map: match &n.kind {
+                        NodeKind::Map(spec) => Some(baton_proto::MapNode {
+                            task: match spec.runs.as_ref() {
+                                NodeKind::Task(task) => Some(task.into()),
+                                _ => None,
+                            },
+                            workflow: match spec.runs.as_ref() {
+                                NodeKind::Workflow(workflow) => Some(workflow.into()),
+                                _ => None,
+                            },
+                            over: spec.over.clone(),
+                            concurrency: spec.concurrency,
+                            tolerate_count: match spec.tolerate {
+                                Tolerance::Count(n) => n,
+                                Tolerance::Fraction(_) => 0,
+                            },
+                            tolerate_fraction: match spec.tolerate {
+                                Tolerance::Fraction(f) => f,
+                                Tolerance::Count(_) => 0.0,
+                            },
+                        }),
+                        _ => None,
+                    },
                     r#loop: match &n.kind {
                         NodeKind::Loop(spec) => Some(baton_proto::LoopNode {
                             body: Some((&spec.body).into()),
@@ -1150,14 +1284,42 @@ impl TryFrom<&baton_proto::WorkflowSpec> for WorkflowSpec {
             .nodes
             .iter()
             .map(|n| {
-                let kind = match (&n.task, &n.workflow, &n.r#loop, &n.branch) {
-                    (Some(task), None, None, None) => NodeKind::Task(task.into()),
-                    (None, Some(workflow), None, None) => NodeKind::Workflow(workflow.into()),
-                    (None, None, None, Some(branch)) => NodeKind::Branch(
+                let kind = match (&n.task, &n.workflow, &n.r#loop, &n.branch, &n.map) {
+                    (Some(task), None, None, None, None) => NodeKind::Task(task.into()),
+                    (None, Some(workflow), None, None, None) => NodeKind::Workflow(workflow.into()),
+                    (None, None, None, None, Some(map)) => {
+                        let runs = match (&map.task, &map.workflow) {
+                            (Some(task), None) => NodeKind::Task(task.into()),
+                            (None, Some(workflow)) => NodeKind::Workflow(workflow.into()),
+                            _ => {
+                                return Err(ModelError::BadSpec(format!(
+                                    "workflow `{id}` node `{}`: a map sets exactly one of `task` or `workflow`",
+                                    n.id
+                                )))
+                            }
+                        };
+                        if !(0.0..=1.0).contains(&map.tolerate_fraction) {
+                            return Err(ModelError::BadSpec(format!(
+                                "workflow `{id}` node `{}`: map tolerate_fraction {} is not between 0 and 1",
+                                n.id, map.tolerate_fraction
+                            )));
+                        }
+                        NodeKind::Map(MapSpec {
+                            runs: Box::new(runs),
+                            over: map.over.clone(),
+                            concurrency: map.concurrency,
+                            tolerate: if map.tolerate_fraction > 0.0 {
+                                Tolerance::Fraction(map.tolerate_fraction)
+                            } else {
+                                Tolerance::Count(map.tolerate_count)
+                            },
+                        })
+                    }
+                    (None, None, None, Some(branch), None) => NodeKind::Branch(
                         branch_from_proto(branch)
                             .map_err(|e| ModelError::BadSpec(format!("workflow `{id}` node `{}`: {e}", n.id)))?,
                     ),
-                    (None, None, Some(looping), None) => NodeKind::Loop(LoopSpec {
+                    (None, None, Some(looping), None, None) => NodeKind::Loop(LoopSpec {
                         body: looping.body.as_ref().map(Into::into).unwrap_or_default(),
                         carry: looping
                             .carry
@@ -1171,7 +1333,7 @@ impl TryFrom<&baton_proto::WorkflowSpec> for WorkflowSpec {
                     }),
                     _ => {
                         return Err(ModelError::BadSpec(format!(
-                            "workflow `{id}` node `{}`: set exactly one of `task`, `workflow`, `loop` or `branch`",
+                            "workflow `{id}` node `{}`: set exactly one of `task`, `workflow`, `loop`, `branch` or `map`",
                             n.id
                         )))
                     }

@@ -29,6 +29,8 @@ pub enum CompiledBinding {
     /// `${history.NAME}`: the workflow's own output NAME in every earlier
     /// iteration of the loop it is the body of.
     History(String),
+    /// In a map's items: this item's element of the map's list input NAME.
+    Item(String),
     Output {
         node: u32,
         output: String,
@@ -62,6 +64,7 @@ pub struct CompiledNode {
 pub enum Control {
     Loop(crate::engine::looping::CompiledLoop),
     Branch(crate::engine::branch::CompiledBranch),
+    Map(crate::engine::map::CompiledMap),
 }
 
 impl CompiledNode {
@@ -69,7 +72,9 @@ impl CompiledNode {
     pub fn task(&self) -> Option<&Identifier> {
         match &self.kind {
             NodeKind::Task(task) => Some(task),
-            NodeKind::Workflow(_) | NodeKind::Loop(_) | NodeKind::Branch(_) => None,
+            NodeKind::Workflow(_) | NodeKind::Loop(_) | NodeKind::Branch(_) | NodeKind::Map(_) => {
+                None
+            }
         }
     }
 
@@ -99,6 +104,18 @@ pub struct CompiledWorkflow {
 }
 
 impl CompiledWorkflow {
+    /// A workflow of one node that no registration made: a map's items.
+    pub(crate) fn synthetic(spec: WorkflowSpec, node: CompiledNode, nesting: u32) -> Self {
+        CompiledWorkflow {
+            spec,
+            nodes: vec![node],
+            outputs: BTreeMap::new(),
+            nesting,
+            index: Default::default(),
+            pools: Default::default(),
+        }
+    }
+
     /// Each node's pool but for the pins above it (a launch's, an enclosing
     /// node's): see [`crate::engine::pool`], which owns pin precedence.
     /// `task_pool` gives a task's default pool; tasks never change once
@@ -195,6 +212,16 @@ pub(crate) fn compile_with(
                 NodeKind::Loop(spec) => resolve_workflow(&spec.body).and_then(|body| {
                     crate::engine::looping::callee(&node.id, spec, body, &mut problems)
                 }),
+                NodeKind::Map(map) => {
+                    let runs = match map.runs.as_ref() {
+                        NodeKind::Task(id) => resolve_task(id).map(Callee::Task),
+                        NodeKind::Workflow(id) => resolve_workflow(id).map(Callee::Workflow),
+                        _ => None,
+                    };
+                    runs.and_then(|callee| {
+                        crate::engine::map::callee(&spec.id, &node.id, map, callee, &mut problems)
+                    })
+                }
                 // Its inputs' types come from the nodes it reads: below.
                 NodeKind::Branch(_) => return None,
             };
@@ -236,6 +263,7 @@ pub(crate) fn compile_with(
             Some(Callee::Workflow(sub)) => Some(sub),
             Some(Callee::Loop(looping)) => Some(&looping.body),
             Some(Callee::Branch(branch)) => Some(&branch.compiled.cases),
+            Some(Callee::Map(map)) => Some(&map.compiled.items),
             _ => None,
         };
         if let Some(sub) = sub {

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 
 use baton_model::NodeKind;
 
+use crate::compiler::Control;
 use crate::engine::path;
-use crate::state::{Event, EventSubject, Execution, SchedulerState};
+use crate::state::{Event, EventSubject, Execution, NodePhase, SchedulerState};
 
 pub fn execution_to_proto(
     state: &SchedulerState,
@@ -32,6 +33,31 @@ pub fn execution_to_proto(
                         spec.max_iterations,
                     ),
                     NodeKind::Branch(_) => (None, None, 0, 0),
+                    NodeKind::Map(spec) => match spec.runs.as_ref() {
+                        NodeKind::Task(task) => (Some(task.into()), None, 0, 0),
+                        other => (None, other.target().map(Into::into), 0, 0),
+                    },
+                };
+                let (items, items_succeeded, items_running, items_failed) =
+                    crate::engine::map::counts(execution, instance).unwrap_or_default();
+                // A map's outputs are its items', gathered when read.
+                let outputs = match compiled.control.as_deref() {
+                    Some(Control::Map(map)) if node.phase == NodePhase::Succeeded => {
+                        let mut gathered = baton_model::Values::new();
+                        for var in registry
+                            .interface_of(&map.items.nodes[0])
+                            .map(|i| i.outputs.as_slice())
+                            .unwrap_or_default()
+                        {
+                            if let Some(value) =
+                                crate::engine::map::gathered(execution, instance, &var.name)
+                            {
+                                gathered.insert(var.name.clone(), value);
+                            }
+                        }
+                        values_to_proto(&gathered)
+                    }
+                    _ => values_to_proto(&node.outputs),
                 };
                 Some(baton_proto::NodeStatus {
                     id: path::path_of(&registry, execution, instance),
@@ -40,7 +66,7 @@ pub fn execution_to_proto(
                     executor: node.executor.clone(),
                     pool: node.pool.to_string(),
                     error: node.error.clone(),
-                    outputs: values_to_proto(&node.outputs),
+                    outputs,
                     started_at_ms: node.started_at_ms,
                     finished_at_ms: node.finished_at_ms,
                     task,
@@ -48,6 +74,10 @@ pub fn execution_to_proto(
                     depth: path::depth_of(execution, instance),
                     iterations,
                     max_iterations,
+                    items,
+                    items_succeeded,
+                    items_running,
+                    items_failed,
                 })
             })
             .collect(),

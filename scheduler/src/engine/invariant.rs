@@ -34,7 +34,9 @@ pub fn violations(registry: &Registry<'_>, execution: &Execution) -> Vec<String>
             ));
             return problems;
         }
-        expected_first += workflow.nodes.len() as u32;
+        // A map's items frame holds an instance per item, all of its one node.
+        let length = frame.items.unwrap_or(workflow.nodes.len() as u32);
+        expected_first += length;
         match (index, frame.owner) {
             (0, None) => {}
             (0, Some(_)) => problems.push(format!("{id}: frame 0 has an owner")),
@@ -45,7 +47,8 @@ pub fn violations(registry: &Registry<'_>, execution: &Execution) -> Vec<String>
                     Some(NodeKind::Workflow(w)) => *w == frame.workflow && frame.index == 0,
                     Some(NodeKind::Loop(spec)) => spec.body == frame.workflow,
                     // The branch's cases: a workflow of its own, not registered.
-                    Some(NodeKind::Branch(_)) => frame.index == 0,
+                    Some(NodeKind::Branch(_)) => frame.index == 0 && frame.items.is_none(),
+                    Some(NodeKind::Map(_)) => frame.index == 0 && frame.items.is_some(),
                     _ => false,
                 };
                 if !runs_it {
@@ -61,10 +64,8 @@ pub fn violations(registry: &Registry<'_>, execution: &Execution) -> Vec<String>
                 }
             }
         }
-        let nodes = &execution.nodes[frame.first as usize..][..workflow
-            .nodes
-            .len()
-            .min(execution.nodes.len().saturating_sub(frame.first as usize))];
+        let nodes = &execution.nodes[frame.first as usize..]
+            [..(length as usize).min(execution.nodes.len().saturating_sub(frame.first as usize))];
         let unfinished = nodes.iter().filter(|n| !n.phase.is_terminal()).count() as u32;
         if !execution.phase.is_terminal() && unfinished != frame.unfinished {
             problems.push(format!(
@@ -72,7 +73,15 @@ pub fn violations(registry: &Registry<'_>, execution: &Execution) -> Vec<String>
                 frame.unfinished
             ));
         }
-        for (local, (node, compiled)) in nodes.iter().zip(&workflow.nodes).enumerate() {
+        if let Some(items) = frame.items {
+            problems.extend(map_items(registry, execution, index, frame, nodes, items));
+        }
+        let compiled_of = |local: usize| match frame.items {
+            Some(_) => &workflow.nodes[0],
+            None => &workflow.nodes[local],
+        };
+        for (local, node) in nodes.iter().enumerate() {
+            let compiled = compiled_of(local);
             let instance = frame.first + local as u32;
             let waiting = compiled
                 .upstream
@@ -103,7 +112,11 @@ pub fn violations(registry: &Registry<'_>, execution: &Execution) -> Vec<String>
                     compiled.id, node.phase
                 ));
             }
-            if let NodeKind::Workflow(_) | NodeKind::Loop(_) | NodeKind::Branch(_) = compiled.kind {
+            if let NodeKind::Workflow(_)
+            | NodeKind::Loop(_)
+            | NodeKind::Branch(_)
+            | NodeKind::Map(_) = compiled.kind
+            {
                 // Started (attempt 1) exactly when its frame was laid out.
                 let runs = execution.frame_run_by(instance).is_some();
                 if runs != (node.attempt > 0) {
@@ -121,6 +134,63 @@ pub fn violations(registry: &Registry<'_>, execution: &Execution) -> Vec<String>
         problems.push(format!(
             "{id}: the frames lay out {expected_first} instances, the execution holds {}",
             execution.nodes.len()
+        ));
+    }
+    problems
+}
+
+/// A map's items: started in order, never more running than its
+/// concurrency, and its counts agree with its items' phases.
+fn map_items(
+    registry: &Registry<'_>,
+    execution: &Execution,
+    index: usize,
+    frame: &crate::state::Frame,
+    nodes: &[crate::state::NodeState],
+    items: u32,
+) -> Vec<String> {
+    let id = &execution.id;
+    let mut problems = Vec::new();
+    let concurrency = frame
+        .owner
+        .and_then(|o| registry.locate(execution, o))
+        .and_then(|l| match l.node().control.as_deref() {
+            Some(crate::compiler::Control::Map(map)) => Some(map.concurrency),
+            _ => None,
+        })
+        .unwrap_or(0);
+    let running = nodes
+        .iter()
+        .filter(|n| matches!(n.phase, NodePhase::Queued | NodePhase::Running))
+        .count() as u32;
+    if concurrency > 0 && running > concurrency && !execution.phase.is_terminal() {
+        problems.push(format!(
+            "{id}: map frame {index} runs {running} items, more than its concurrency {concurrency}"
+        ));
+    }
+    if frame.started > items {
+        problems.push(format!(
+            "{id}: map frame {index} started {} of {items} items",
+            frame.started
+        ));
+    }
+    if let Some(late) = nodes[frame.started.min(items) as usize..]
+        .iter()
+        .position(|n| n.phase != NodePhase::Pending && !execution.phase.is_terminal())
+    {
+        problems.push(format!(
+            "{id}: map frame {index}: item {} left Pending before the items ahead of it started",
+            frame.started as usize + late
+        ));
+    }
+    let failed = nodes
+        .iter()
+        .filter(|n| n.phase == NodePhase::Failed)
+        .count() as u32;
+    if failed != frame.failed && !execution.phase.is_terminal() {
+        problems.push(format!(
+            "{id}: map frame {index} counts {} failed items, holds {failed}",
+            frame.failed
         ));
     }
     problems

@@ -25,6 +25,7 @@
 pub mod branch;
 pub mod invariant;
 pub mod looping;
+pub mod map;
 pub mod path;
 pub mod pool;
 pub mod readiness;
@@ -49,6 +50,7 @@ pub enum Callee {
     Workflow(Arc<CompiledWorkflow>),
     Loop(Box<looping::LoopCallee>),
     Branch(Box<branch::BranchCallee>),
+    Map(Box<map::MapCallee>),
 }
 
 impl Callee {
@@ -58,6 +60,7 @@ impl Callee {
             Callee::Workflow(workflow) => &workflow.spec.interface,
             Callee::Loop(looping) => &looping.interface,
             Callee::Branch(branch) => &branch.interface,
+            Callee::Map(map) => &map.interface,
         }
     }
 
@@ -67,6 +70,7 @@ impl Callee {
             Callee::Workflow(workflow) => &workflow.spec.id,
             Callee::Loop(looping) => &looping.body.spec.id,
             Callee::Branch(branch) => &branch.compiled.cases.spec.id,
+            Callee::Map(map) => map.callee.id(),
         }
     }
 
@@ -77,6 +81,7 @@ impl Callee {
             Callee::Workflow(_) => "workflow",
             Callee::Loop(_) => "loop body",
             Callee::Branch(_) => "branch",
+            Callee::Map(map) => map.callee.kind_name(),
         }
     }
 
@@ -87,6 +92,7 @@ impl Callee {
             Callee::Workflow(workflow) => NodeKind::Workflow(workflow.spec.id.clone()),
             Callee::Loop(looping) => NodeKind::Loop(looping.spec.clone()),
             Callee::Branch(branch) => NodeKind::Branch(branch.spec.clone()),
+            Callee::Map(map) => NodeKind::Map(map.spec.clone()),
         }
     }
 
@@ -98,6 +104,9 @@ impl Callee {
             ))),
             Callee::Branch(branch) => Some(Box::new(crate::compiler::Control::Branch(
                 branch.compiled.clone(),
+            ))),
+            Callee::Map(map) => Some(Box::new(crate::compiler::Control::Map(
+                map.compiled.clone(),
             ))),
             Callee::Task(_) | Callee::Workflow(_) => None,
         }
@@ -130,6 +139,7 @@ impl<'a> Registry<'a> {
         let owner = self.locate(execution, entry.owner?)?;
         match owner.node().control.as_deref() {
             Some(crate::compiler::Control::Branch(branch)) => Some(&branch.cases),
+            Some(crate::compiler::Control::Map(map)) => Some(&map.items),
             _ => None,
         }
     }
@@ -142,13 +152,19 @@ impl<'a> Registry<'a> {
         }
         let frame = execution.frame_of(node);
         let workflow = self.frame_workflow(execution, frame)?;
-        let first = execution.frames.get(frame as usize).map_or(0, |f| f.first);
-        let local = node - first;
+        let entry = execution.frames.get(frame as usize);
+        let first = entry.map_or(0, |f| f.first);
+        // A map's items are each an instance of its one node.
+        let (local, item) = match entry.and_then(|f| f.items) {
+            Some(_) => (0, Some(node - first)),
+            None => (node - first, None),
+        };
         workflow.nodes.get(local as usize)?;
         Some(Located {
             frame,
             first,
             local,
+            item,
             workflow,
         })
     }
@@ -169,8 +185,9 @@ impl<'a> Registry<'a> {
             NodeKind::Task(id) => self.tasks.get(id).map(|t| &t.interface),
             NodeKind::Workflow(id) => self.workflows.get(id).map(|w| &w.spec.interface),
             NodeKind::Loop(spec) => self.workflows.get(&spec.body).map(|w| &w.spec.interface),
-            NodeKind::Branch(_) => match node.control.as_deref() {
+            NodeKind::Branch(_) | NodeKind::Map(_) => match node.control.as_deref() {
                 Some(crate::compiler::Control::Branch(branch)) => Some(&branch.interface),
+                Some(crate::compiler::Control::Map(map)) => Some(&map.interface),
                 _ => None,
             },
         }
@@ -215,6 +232,7 @@ impl<'a> Registry<'a> {
             execution,
             frame: located.frame,
             first: located.first,
+            item: located.item,
             outputs_of,
         };
         self.bind_inputs(located.workflow, located.local, &env)
@@ -231,6 +249,8 @@ pub trait Env {
     /// Output `name` of the frame's workflow in every earlier iteration of
     /// the loop the frame is an iteration of.
     fn history(&self, name: &str) -> Value;
+    /// In a map's items frame: this item's element of list input `name`.
+    fn item(&self, name: &str) -> Option<Value>;
 }
 
 /// A frame of an execution, with the outputs of its instances read through
@@ -239,6 +259,8 @@ pub struct FrameEnv<'v, F> {
     pub execution: &'v Execution,
     pub frame: u32,
     pub first: u32,
+    /// The item, when the frame is a map's.
+    pub item: Option<u32>,
     pub outputs_of: F,
 }
 
@@ -249,14 +271,26 @@ impl<'v, F: Fn(u32) -> Option<&'v Values>> Env for FrameEnv<'v, F> {
 
     fn output(&self, local: u32, name: &str) -> Option<Value> {
         let instance = self.first + local;
+        if let Some(value) = (self.outputs_of)(instance).and_then(|o| o.get(name)) {
+            return Some(value.clone());
+        }
+        // What is not stored but read as a view: a loop's history, a map's
+        // gathered outputs.
         if let Some(output) = name.strip_prefix("history.") {
             return Some(looping::history_of(self.execution, instance, output));
         }
-        (self.outputs_of)(instance)?.get(name).cloned()
+        map::gathered(self.execution, instance, name)
     }
 
     fn history(&self, name: &str) -> Value {
         looping::history_before(self.execution, self.frame, name)
+    }
+
+    fn item(&self, name: &str) -> Option<Value> {
+        match self.input(name)? {
+            Value::List(items) => items.get(self.item? as usize).cloned(),
+            _ => None,
+        }
     }
 }
 
@@ -275,6 +309,10 @@ impl Env for LaunchEnv<'_> {
     fn history(&self, _: &str) -> Value {
         Value::List(Vec::new())
     }
+
+    fn item(&self, _: &str) -> Option<Value> {
+        None
+    }
 }
 
 /// An instance's place: see [`Registry::locate`].
@@ -285,6 +323,8 @@ pub struct Located<'a> {
     pub first: u32,
     /// The instance's index in its frame's workflow.
     pub local: u32,
+    /// In a map's items frame: the item's index.
+    pub item: Option<u32>,
     pub workflow: &'a Arc<CompiledWorkflow>,
 }
 
@@ -299,6 +339,7 @@ pub fn evaluate(binding: &CompiledBinding, env: &impl Env) -> Option<Value> {
     Some(match binding {
         CompiledBinding::Input(name) => env.input(name)?.clone(),
         CompiledBinding::History(name) => env.history(name),
+        CompiledBinding::Item(name) => env.item(name)?,
         CompiledBinding::Output { node, output } => env.output(*node, output)?,
         CompiledBinding::Constant(v) => v.clone(),
         CompiledBinding::List(items) => Value::List(
@@ -403,6 +444,9 @@ impl<'a> Run<'a> {
             inputs,
             unfinished: workflow.nodes.len() as u32,
             outputs: None,
+            items: None,
+            started: 0,
+            failed: 0,
         });
         frame
     }
@@ -428,6 +472,7 @@ impl<'a> Run<'a> {
             NodeKind::Workflow(id) => subworkflow::start(self, node, id),
             NodeKind::Loop(spec) => looping::start(self, node, spec),
             NodeKind::Branch(_) => branch::start(self, node),
+            NodeKind::Map(_) => map::start(self, node),
         }
     }
 
@@ -467,6 +512,13 @@ impl<'a> Run<'a> {
     fn node_finished(&mut self, frame: u32, workflow: &Arc<CompiledWorkflow>) {
         let entry = &mut self.execution.frames[frame as usize];
         entry.unfinished -= 1;
+        if let (Some(_), Some(owner)) = (entry.items, entry.owner) {
+            if !self.execution.phase.is_terminal() {
+                // A map's slot is free: its next item starts.
+                map::start_next(self, owner, frame);
+            }
+        }
+        let entry = &self.execution.frames[frame as usize];
         if entry.unfinished > 0 || self.execution.phase.is_terminal() {
             return;
         }
@@ -477,6 +529,7 @@ impl<'a> Run<'a> {
             execution: self.execution,
             frame,
             first,
+            item: None,
             outputs_of: |n: u32| nodes.get(n as usize).map(|s| &s.outputs),
         };
         let outputs: Option<Values> = workflow
@@ -492,6 +545,7 @@ impl<'a> Run<'a> {
             (Some(owner), Some(outputs)) => match self.kind_of(owner) {
                 Some(NodeKind::Loop(_)) => looping::iteration_finished(self, owner, frame, outputs),
                 Some(NodeKind::Branch(_)) => branch::finished(self, owner, frame),
+                Some(NodeKind::Map(_)) => map::finished(self, owner),
                 _ => subworkflow::finished(self, owner, outputs),
             },
             (_, None) => {
@@ -528,6 +582,12 @@ impl<'a> Run<'a> {
             if let Some(NodeKind::Loop(spec)) = self.kind_of(owner) {
                 let frame = self.execution.frame_of(failed);
                 if looping::retry_iteration(self, owner, frame, spec, &message) {
+                    return;
+                }
+            }
+            if let Some(NodeKind::Map(spec)) = self.kind_of(owner) {
+                let frame = self.execution.frame_of(failed);
+                if map::tolerated(self, owner, frame, failed, spec, &message) {
                     return;
                 }
             }

@@ -88,6 +88,11 @@ pub fn path_of(registry: &Registry<'_>, execution: &Execution, node: u32) -> Str
         None => id.clone(),
         Some(owner) => {
             let mut path = path_of(registry, execution, owner);
+            if let Some(item) = located.item {
+                // A map's item: the map's path and the item's index.
+                path.push_str(&format!("[{item}]"));
+                return path;
+            }
             if is_loop(registry, execution, owner) {
                 path.push_str(&format!("[{}]", frame.index));
             }
@@ -96,6 +101,23 @@ pub fn path_of(registry: &Registry<'_>, execution: &Execution, node: u32) -> Str
             path
         }
     }
+}
+
+/// For a map instance: `Some` of its items' first instance and count once
+/// it has started; `None` for any other instance.
+fn map_items(
+    registry: &Registry<'_>,
+    execution: &Execution,
+    node: u32,
+) -> Option<Option<(u32, u32)>> {
+    let located = registry.locate(execution, node)?;
+    if !matches!(located.node().kind, NodeKind::Map(_)) {
+        return None;
+    }
+    Some(execution.frame_run_by(node).and_then(|frame| {
+        let entry = &execution.frames[frame as usize];
+        Some((entry.first, entry.items?))
+    }))
 }
 
 fn is_loop(registry: &Registry<'_>, execution: &Execution, node: u32) -> bool {
@@ -168,11 +190,29 @@ pub fn resolve(registry: &Registry<'_>, execution: &Execution, text: &str) -> Re
         })?;
         instance = execution.frames[frame as usize].first + local;
         index = segment.index;
-        if index.is_some() && !is_loop(registry, execution, instance) {
-            return Err(format!(
-                "node path `{text}`: `{}` is not a loop or a map; it takes no index",
-                segment.node
-            ));
+        if let Some(i) = index {
+            if let Some(items) = map_items(registry, execution, instance) {
+                // A map's item is the instance the index names.
+                let (first, count) = items.ok_or_else(|| {
+                    format!(
+                        "node path `{text}`: map `{}` has not started yet",
+                        segment.node
+                    )
+                })?;
+                if i >= count {
+                    return Err(format!(
+                        "node path `{text}`: map `{}` has {count} items; `[{i}]` is not one",
+                        segment.node
+                    ));
+                }
+                instance = first + i;
+                index = None;
+            } else if !is_loop(registry, execution, instance) {
+                return Err(format!(
+                    "node path `{text}`: `{}` is not a loop or a map; it takes no index",
+                    segment.node
+                ));
+            }
         }
     }
     if let Some(i) = index {

@@ -34,7 +34,10 @@ pub fn node_pools<'a>(
         .map(|node| {
             let task_default = match &node.kind {
                 NodeKind::Task(task) => task_pool(task),
-                NodeKind::Workflow(_) | NodeKind::Loop(_) | NodeKind::Branch(_) => None,
+                NodeKind::Workflow(_)
+                | NodeKind::Loop(_)
+                | NodeKind::Branch(_)
+                | NodeKind::Map(_) => None,
             };
             let name = [node.pool.as_str(), workflow.spec.pool.as_str()]
                 .into_iter()

@@ -151,6 +151,13 @@ pub struct Frame {
     /// A loop iteration's outputs, once it has succeeded: stored once, and
     /// read by the loop's history (a view over its iterations' frames).
     pub outputs: Option<Values>,
+    /// A map's items frame: how many items it holds (one instance each, all
+    /// of its workflow's one node); `None` for other frames.
+    pub items: Option<u32>,
+    /// A map's items started so far (they start in order).
+    pub started: u32,
+    /// A map's items failed so far.
+    pub failed: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

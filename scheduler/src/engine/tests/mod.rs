@@ -4,6 +4,7 @@
 
 mod branch;
 mod looping;
+mod map;
 mod subworkflow;
 mod task;
 
