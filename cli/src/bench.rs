@@ -6,6 +6,8 @@
 //! - W1 fan-out: 10,000 independent builtin noop tasks in one execution; tasks per second.
 //! - W2 chain: 300 noop tasks in a strict sequence, each consuming its predecessor's output; ms per node.
 //! - W3 latency: one noop task launched and awaited 200 times serially; p50 and p99 ms.
+//! - Loop: a loop of 1,000 iterations of one noop task each, carried on; ms per iteration.
+//! - Map: a map of 10,000 noop items over a list input; items per second.
 //!
 //! `--runner process` runs the same noop as a process task (`sh -c cp`: the
 //! outputs file is a copy of the inputs file), so the figures include a
@@ -29,6 +31,10 @@ pub enum Workload {
     W3,
     /// One 100,000-node execution (memory, time) and 1,000 concurrent executions.
     Scale,
+    /// A 1,000-iteration loop of one noop task (ms per iteration).
+    Loop,
+    /// A map of 10,000 noop items (items per second).
+    Map,
     All,
 }
 
@@ -56,6 +62,8 @@ pub struct BenchOptions {
     pub launch_batch_size: usize,
     /// TOKIO_WORKER_THREADS of the started processes; 0: tokio's default.
     pub process_threads: u32,
+    pub loop_iterations: u32,
+    pub map_items: usize,
 }
 
 /// Processes started for the benchmark; killed when dropped.
@@ -250,6 +258,107 @@ fn workflow(name: &str, nodes: usize, chained: bool) -> WorkflowSpec {
     }
 }
 
+fn named(name: &str) -> Option<Identifier> {
+    Some(Identifier {
+        name: name.into(),
+        version: "v1".into(),
+        ..Default::default()
+    })
+}
+
+fn int_list() -> Variable {
+    Variable {
+        name: "xs".into(),
+        r#type: "list<int>".into(),
+        default: None,
+        description: String::new(),
+    }
+}
+
+fn int_var() -> Variable {
+    Variable {
+        name: "x".into(),
+        r#type: "int".into(),
+        default: None,
+        description: String::new(),
+    }
+}
+
+fn input(name: &str) -> Binding {
+    Binding {
+        kind: Some(binding::Kind::WorkflowInput(name.into())),
+    }
+}
+
+/// The loop workload: `bench-loop-body` (one noop task) run `iterations`
+/// times by `bench-loop`, its `x` carried from one iteration to the next;
+/// `until` never holds, so it runs to `max_iterations` and succeeds.
+fn loop_workflows(iterations: u32) -> Vec<WorkflowSpec> {
+    let body = WorkflowSpec {
+        id: named("bench-loop-body"),
+        interface: Some(Interface {
+            inputs: vec![int_var()],
+            outputs: vec![int_var()],
+        }),
+        nodes: vec![WorkflowNode {
+            id: "n".into(),
+            task: named("bench-noop"),
+            inputs: HashMap::from([("x".to_string(), input("x"))]),
+            ..Default::default()
+        }],
+        outputs: HashMap::from([("x".to_string(), upstream_named("n"))]),
+        ..Default::default()
+    };
+    let looping = WorkflowSpec {
+        id: named("bench-loop"),
+        nodes: vec![WorkflowNode {
+            id: "l".into(),
+            inputs: HashMap::from([("x".to_string(), constant(0))]),
+            r#loop: Some(LoopNode {
+                body: named("bench-loop-body"),
+                carry: HashMap::from([("x".to_string(), "x".to_string())]),
+                until: "x < 0".into(),
+                max_iterations: iterations,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    vec![body, looping]
+}
+
+/// The map workload: `bench-map` maps the noop task over its list input.
+fn map_workflow() -> WorkflowSpec {
+    WorkflowSpec {
+        id: named("bench-map"),
+        interface: Some(Interface {
+            inputs: vec![int_list()],
+            outputs: Vec::new(),
+        }),
+        nodes: vec![WorkflowNode {
+            id: "m".into(),
+            inputs: HashMap::from([("x".to_string(), input("xs"))]),
+            map: Some(MapNode {
+                task: named("bench-noop"),
+                over: "x".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+fn upstream_named(node: &str) -> Binding {
+    Binding {
+        kind: Some(binding::Kind::NodeOutput(OutputRef {
+            node: node.into(),
+            output: "x".into(),
+        })),
+    }
+}
+
 /// How long one launch took to be acknowledged and to finish.
 struct Timing {
     /// From the launch request to its acknowledgement (the launch is committed).
@@ -264,12 +373,23 @@ async fn launch_and_wait(
     workflow: &str,
     request_id: String,
 ) -> Result<Timing, CliError> {
+    launch_with_inputs_and_wait(client, workflow, HashMap::new(), request_id).await
+}
+
+/// Launches `workflow` with `inputs` and waits for its end.
+async fn launch_with_inputs_and_wait(
+    client: &mut Client,
+    workflow: &str,
+    inputs: HashMap<String, Value>,
+    request_id: String,
+) -> Result<Timing, CliError> {
     let start = Instant::now();
     let request = LaunchRequest {
         workflow: Some(Identifier {
             name: workflow.into(),
             ..Default::default()
         }),
+        inputs,
         request_id,
         ..Default::default()
     };
@@ -348,11 +468,15 @@ async fn measure(
     let mut client = connect_when_ready(addresses).await?;
     let register = RegisterRequest {
         tasks: vec![noop_task(options.runner)],
-        workflows: vec![
+        workflows: [
             workflow("bench-w1", options.w1_tasks, false),
             workflow("bench-w2", options.w2_length, true),
             workflow("bench-w3", 1, false),
-        ],
+            map_workflow(),
+        ]
+        .into_iter()
+        .chain(loop_workflows(options.loop_iterations))
+        .collect(),
     };
     client
         .call(register, |mut a, r| async move { a.register(r).await })
@@ -410,6 +534,41 @@ async fn measure(
         );
         result.insert("w3_p50_ms".into(), milliseconds(median(p50s)));
         result.insert("w3_p99_ms".into(), milliseconds(median(p99s)));
+    }
+    if wants(Workload::Loop) {
+        let mut per_iteration = Vec::new();
+        for _ in 0..options.runs {
+            let elapsed = launch_and_wait(&mut client, "bench-loop", next_id())
+                .await?
+                .total;
+            per_iteration.push(elapsed.as_secs_f64() * 1000.0 / options.loop_iterations as f64);
+        }
+        result.insert("loop_iterations".into(), options.loop_iterations.into());
+        result.insert(
+            "loop_ms_per_iteration".into(),
+            milliseconds(median(per_iteration)),
+        );
+    }
+    if wants(Workload::Map) {
+        let list = Value {
+            kind: Some(value::Kind::List(ValueList {
+                items: (0..options.map_items as i64)
+                    .map(|i| Value {
+                        kind: Some(value::Kind::IntValue(i)),
+                    })
+                    .collect(),
+            })),
+        };
+        let mut rates = Vec::new();
+        for _ in 0..options.runs {
+            let inputs = HashMap::from([("xs".to_string(), list.clone())]);
+            let elapsed = launch_with_inputs_and_wait(&mut client, "bench-map", inputs, next_id())
+                .await?
+                .total;
+            rates.push(options.map_items as f64 / elapsed.as_secs_f64());
+        }
+        result.insert("map_items".into(), options.map_items.into());
+        result.insert("map_items_per_s".into(), median(rates).round().into());
     }
     if wants(Workload::Scale) {
         scale(&mut client, processes, options, &mut result).await?;

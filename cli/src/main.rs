@@ -155,6 +155,12 @@ enum Command {
         /// They all share this machine's cores, and with fewer threads each waits less for one.
         #[arg(long, default_value_t = 0)]
         process_threads: u32,
+        /// Iterations of the loop workload's loop (one noop task per iteration).
+        #[arg(long, default_value_t = 1000)]
+        loop_iterations: u32,
+        /// Items of the map workload's map (one noop task per item).
+        #[arg(long, default_value_t = 10_000)]
+        map_items: usize,
     },
     /// Inspect and change the scheduler cluster's membership.
     #[command(subcommand)]
@@ -283,7 +289,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             concurrent_executions,
             launch_batch_size,
             process_threads,
+            loop_iterations,
+            map_items,
         } => {
+            if loop_iterations == 0 || loop_iterations > 100_000 || map_items == 0 {
+                return Err(CliError::BadInput(
+                    "--loop-iterations must be from 1 to 100,000 (a loop's limit), --map-items at least 1".into(),
+                ));
+            }
             if nodes == 0
                 || runs == 0
                 || workers == 0
@@ -314,6 +327,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 concurrent_executions,
                 launch_batch_size,
                 process_threads,
+                loop_iterations,
+                map_items,
             };
             bench::run(options, output).await
         }

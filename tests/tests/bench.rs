@@ -36,6 +36,10 @@ fn bench_runs_every_workload_and_prints_one_json_object() {
         "20",
         "--launch-batch-size",
         "7",
+        "--loop-iterations",
+        "20",
+        "--map-items",
+        "300",
     ])
     .ok()
     .json();
@@ -57,6 +61,10 @@ fn bench_runs_every_workload_and_prints_one_json_object() {
     assert_eq!(report["scale_nodes"], 2000, "{report}");
     assert_eq!(report["runner"], "builtin", "{report}");
     assert_eq!(report["nodes"], 1, "{report}");
+    positive(&report, "loop_ms_per_iteration");
+    positive(&report, "map_items_per_s");
+    assert_eq!(report["loop_iterations"], 20, "{report}");
+    assert_eq!(report["map_items"], 300, "{report}");
 }
 
 #[test]
@@ -88,6 +96,11 @@ fn bench_refuses_empty_sizes_and_unknown_choices() {
         (vec!["--runs", "0"], "must be at least 1"),
         (vec!["--concurrent-executions", "0"], "must be at least 1"),
         (vec!["--launch-batch-size", "0"], "must be at least 1"),
+        (
+            vec!["--loop-iterations", "0"],
+            "--loop-iterations must be from 1 to 100,000",
+        ),
+        (vec!["--map-items", "0"], "--map-items at least 1"),
         (
             vec!["--launch-batch-size", "10001"],
             "--launch-batch-size is 10001; the scheduler takes at most 10000",

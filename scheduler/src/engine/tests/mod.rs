@@ -5,6 +5,7 @@
 mod branch;
 mod looping;
 mod map;
+mod properties;
 mod subworkflow;
 mod task;
 
