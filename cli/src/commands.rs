@@ -365,7 +365,10 @@ pub async fn follow(
             a.get_execution(r).await
         })
         .await?;
-    let bar = indicatif::ProgressBar::new(initial.nodes.len() as u64);
+    // The launched workflow's own nodes: instances inside sub-workflows,
+    // loops, branches and maps are made as it runs.
+    let top = initial.nodes.iter().filter(|n| n.depth == 0).count();
+    let bar = indicatif::ProgressBar::new(top as u64);
     if progress == Progress::Bar {
         bar.set_style(
             indicatif::ProgressStyle::with_template(
@@ -379,7 +382,8 @@ pub async fn follow(
     stream_events(client, execution_id, |event| match progress {
         Progress::Lines => eprintln!("{}", render::event_text(event, initial.created_at_ms)),
         Progress::Bar => {
-            if event.node_phase == NodePhase::NodeSucceeded as i32 {
+            let top_level = !event.node_id.contains(['.', '[']);
+            if event.node_phase == NodePhase::NodeSucceeded as i32 && top_level {
                 bar.inc(1);
             }
             if !event.node_id.is_empty() {

@@ -1477,7 +1477,7 @@ outputs: {total: "${d.sum}"}
                 .unwrap_err()
                 .to_string();
             assert!(
-                err.contains("node `s` needs exactly one of `task: NAME@VERSION` or `workflow: NAME@VERSION`"),
+                err.contains("node `s` needs exactly one of `task: NAME@VERSION`, `workflow: NAME@VERSION`, `loop:"),
                 "{err}"
             );
         }

@@ -6,7 +6,11 @@ use std::collections::BTreeMap;
 use super::*;
 use crate::value::{Value, Values};
 
-fn types() -> (Vec<(&'static str, Type)>, Vec<(&'static str, Type)>) {
+/// Variables of one scope: name and type.
+type Vars = Vec<(&'static str, Type)>;
+
+/// The body's outputs and the loop's inputs of the tests' conditions.
+fn types() -> (Vars, Vars) {
     let report = Type::Struct(BTreeMap::from([
         ("metrics".to_string(), Type::Map(Box::new(Type::Float))),
         ("tags".to_string(), Type::List(Box::new(Type::String))),
