@@ -535,6 +535,11 @@ async fn measure(
         result.insert("w3_p50_ms".into(), milliseconds(median(p50s)));
         result.insert("w3_p99_ms".into(), milliseconds(median(p99s)));
     }
+    // Scale first: its peak RSS then covers the same history as before the
+    // loop and map workloads existed.
+    if wants(Workload::Scale) {
+        scale(&mut client, processes, options, &mut result).await?;
+    }
     if wants(Workload::Loop) {
         let mut per_iteration = Vec::new();
         for _ in 0..options.runs {
@@ -569,9 +574,6 @@ async fn measure(
         }
         result.insert("map_items".into(), options.map_items.into());
         result.insert("map_items_per_s".into(), median(rates).round().into());
-    }
-    if wants(Workload::Scale) {
-        scale(&mut client, processes, options, &mut result).await?;
     }
     result.insert("nodes".into(), options.nodes.into());
     result.insert("runs".into(), options.runs.into());

@@ -117,13 +117,13 @@ pub enum NodeKind {
     Workflow(Identifier),
     /// A registered workflow run again and again, each iteration under
     /// `node[i]`; the node's inputs bind iteration 0.
-    Loop(LoopSpec),
+    Loop(Box<LoopSpec>),
     /// One of several tasks or workflows, chosen by conditions over the
     /// node's inputs; each case under `node.case`.
-    Branch(BranchSpec),
+    Branch(Box<BranchSpec>),
     /// A task or workflow run once per element of a list input, each item
     /// under `node[i]`.
-    Map(MapSpec),
+    Map(Box<MapSpec>),
 }
 
 /// A map node: see docs/spec.md, "Map nodes".
@@ -792,13 +792,13 @@ impl RawWorkflow {
                                 ))
                             }
                         };
-                        NodeKind::Map(MapSpec {
+                        NodeKind::Map(Box::new(MapSpec {
                             runs: Box::new(runs),
                             over: map.over,
                             concurrency: map.concurrency,
                             tolerate: parse_tolerance(map.tolerate)
                                 .map_err(|e| format!("node `{}` {e}", node.id))?,
-                        })
+                        }))
                     }
                     (None, None, None, Some(branch), None) => {
                         if !raw_inputs.is_empty() {
@@ -860,11 +860,11 @@ impl RawWorkflow {
                         .into_interface()
                         .map_err(|e| format!("node `{}` branch.{e}", node.id))?
                         .outputs;
-                        NodeKind::Branch(BranchSpec {
+                        NodeKind::Branch(Box::new(BranchSpec {
                             cases,
                             otherwise,
                             outputs,
-                        })
+                        }))
                     }
                     (None, None, Some(looping), None, None) => {
                         if !raw_inputs.is_empty() {
@@ -884,14 +884,14 @@ impl RawWorkflow {
                                 ))
                             }
                         };
-                        NodeKind::Loop(LoopSpec {
+                        NodeKind::Loop(Box::new(LoopSpec {
                             body: parse(&looping.body, "loop.body")?,
                             carry: looping.carry,
                             until: looping.until,
                             max_iterations: looping.max_iterations,
                             fail_on_max,
                             retry_iteration: looping.retry_iteration,
-                        })
+                        }))
                     }
                     _ => {
                         return Err(format!(
@@ -1304,7 +1304,7 @@ impl TryFrom<&baton_proto::WorkflowSpec> for WorkflowSpec {
                                 n.id, map.tolerate_fraction
                             )));
                         }
-                        NodeKind::Map(MapSpec {
+                        NodeKind::Map(Box::new(MapSpec {
                             runs: Box::new(runs),
                             over: map.over.clone(),
                             concurrency: map.concurrency,
@@ -1313,13 +1313,13 @@ impl TryFrom<&baton_proto::WorkflowSpec> for WorkflowSpec {
                             } else {
                                 Tolerance::Count(map.tolerate_count)
                             },
-                        })
+                        }))
                     }
-                    (None, None, None, Some(branch), None) => NodeKind::Branch(
+                    (None, None, None, Some(branch), None) => NodeKind::Branch(Box::new(
                         branch_from_proto(branch)
                             .map_err(|e| ModelError::BadSpec(format!("workflow `{id}` node `{}`: {e}", n.id)))?,
-                    ),
-                    (None, None, Some(looping), None, None) => NodeKind::Loop(LoopSpec {
+                    )),
+                    (None, None, Some(looping), None, None) => NodeKind::Loop(Box::new(LoopSpec {
                         body: looping.body.as_ref().map(Into::into).unwrap_or_default(),
                         carry: looping
                             .carry
@@ -1330,7 +1330,7 @@ impl TryFrom<&baton_proto::WorkflowSpec> for WorkflowSpec {
                         max_iterations: looping.max_iterations,
                         fail_on_max: looping.fail_on_max,
                         retry_iteration: looping.retry_iteration,
-                    }),
+                    })),
                     _ => {
                         return Err(ModelError::BadSpec(format!(
                             "workflow `{id}` node `{}`: set exactly one of `task`, `workflow`, `loop`, `branch` or `map`",

@@ -90,9 +90,9 @@ impl Callee {
         match self {
             Callee::Task(task) => NodeKind::Task(task.id.clone()),
             Callee::Workflow(workflow) => NodeKind::Workflow(workflow.spec.id.clone()),
-            Callee::Loop(looping) => NodeKind::Loop(looping.spec.clone()),
-            Callee::Branch(branch) => NodeKind::Branch(branch.spec.clone()),
-            Callee::Map(map) => NodeKind::Map(map.spec.clone()),
+            Callee::Loop(looping) => NodeKind::Loop(Box::new(looping.spec.clone())),
+            Callee::Branch(branch) => NodeKind::Branch(Box::new(branch.spec.clone())),
+            Callee::Map(map) => NodeKind::Map(Box::new(map.spec.clone())),
         }
     }
 
