@@ -265,3 +265,21 @@ fn a_map_must_be_over_a_list_of_an_input_the_task_takes() {
         "{err}"
     );
 }
+
+#[test]
+fn a_map_over_ten_thousand_items_completes_with_every_output_in_order() {
+    let mut f = Fixture::new(MAPS);
+    let id = launch(&mut f, "lenient", (0..10_000).collect());
+    let queued = f.queued(&id);
+    assert_eq!(queued.len(), 10_000, "no concurrency limit: every item is queued");
+    for path in &queued {
+        f.run_inc(&id, path);
+    }
+    let execution = f.state.execution(&id).unwrap();
+    assert_eq!(execution.phase, ExecutionPhase::Succeeded, "{}", execution.error);
+    let ys = ints(&execution.outputs["ys"]);
+    assert_eq!(ys.len(), 10_000);
+    assert!(ys.iter().enumerate().all(|(i, y)| *y == Some(i as i64 + 1)));
+    let problems = crate::engine::invariant::violations(&f.state.registry(), execution);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
