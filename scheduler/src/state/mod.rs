@@ -9,6 +9,7 @@
 
 mod apply;
 mod execution;
+mod register;
 #[cfg(test)]
 mod tests;
 

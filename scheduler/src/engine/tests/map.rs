@@ -271,12 +271,21 @@ fn a_map_over_ten_thousand_items_completes_with_every_output_in_order() {
     let mut f = Fixture::new(MAPS);
     let id = launch(&mut f, "lenient", (0..10_000).collect());
     let queued = f.queued(&id);
-    assert_eq!(queued.len(), 10_000, "no concurrency limit: every item is queued");
+    assert_eq!(
+        queued.len(),
+        10_000,
+        "no concurrency limit: every item is queued"
+    );
     for path in &queued {
         f.run_inc(&id, path);
     }
     let execution = f.state.execution(&id).unwrap();
-    assert_eq!(execution.phase, ExecutionPhase::Succeeded, "{}", execution.error);
+    assert_eq!(
+        execution.phase,
+        ExecutionPhase::Succeeded,
+        "{}",
+        execution.error
+    );
     let ys = ints(&execution.outputs["ys"]);
     assert_eq!(ys.len(), 10_000);
     assert!(ys.iter().enumerate().all(|(i, y)| *y == Some(i as i64 + 1)));

@@ -1,0 +1,340 @@
+//! Task and workflow specs: the in-memory model. Its YAML form (several
+//! documents per file, each with `kind: Task` or `kind: Workflow`; see
+//! docs/spec.md) is in [`yaml`], its wire form in [`wire`].
+
+#[cfg(test)]
+mod tests;
+mod wire;
+mod yaml;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::id::Identifier;
+use crate::sorted_map::SortedMap;
+use crate::types::Type;
+use crate::value::Value;
+
+pub use yaml::{parse_binding, parse_yaml};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Variable {
+    pub name: String,
+    pub ty: Type,
+    /// A default makes a workflow input optional at launch.
+    pub default: Option<Value>,
+    pub description: String,
+}
+
+/// Named, typed inputs and outputs, each list sorted by name.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Interface {
+    pub inputs: Vec<Variable>,
+    pub outputs: Vec<Variable>,
+}
+
+impl Interface {
+    pub fn input(&self, name: &str) -> Option<&Variable> {
+        self.inputs.iter().find(|v| v.name == name)
+    }
+
+    pub fn output(&self, name: &str) -> Option<&Variable> {
+        self.outputs.iter().find(|v| v.name == name)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Runner {
+    Process {
+        command: Vec<String>,
+        env: BTreeMap<String, String>,
+        working_dir: String,
+    },
+    /// A function compiled into the executor: noop, echo, sleep, fail.
+    Builtin(String),
+}
+
+impl Runner {
+    /// The runner kind an executor must offer to run this task.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Runner::Process { .. } => "process",
+            Runner::Builtin(_) => "builtin",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    pub id: Identifier,
+    pub interface: Interface,
+    pub runner: Runner,
+    pub retries: u32,
+    /// Zero: no timeout.
+    pub timeout_ms: u64,
+    pub pool: String,
+    pub description: String,
+}
+
+/// Where a node input (or a workflow output) comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Binding {
+    /// `${history.NAME}` inside a loop body: output NAME of every earlier
+    /// iteration, as a list (empty in iteration 0, and outside a loop).
+    History(String),
+    /// `${inputs.NAME}`
+    Input(String),
+    /// `${NODE.OUTPUT}`
+    Output {
+        node: String,
+        output: String,
+    },
+    /// A constant, fitted to the declared type when the workflow is compiled.
+    Constant(Value),
+    List(Vec<Binding>),
+    Map(BTreeMap<String, Binding>),
+}
+
+impl Binding {
+    /// Calls `f` on every node this binding reads from.
+    pub fn for_each_upstream<'a>(&'a self, f: &mut impl FnMut(&'a str, &'a str)) {
+        match self {
+            Binding::Output { node, output } => f(node, output),
+            Binding::List(items) => items.iter().for_each(|b| b.for_each_upstream(f)),
+            Binding::Map(entries) => entries.values().for_each(|b| b.for_each_upstream(f)),
+            Binding::Input(_) | Binding::Constant(_) | Binding::History(_) => {}
+        }
+    }
+}
+
+/// A node's input name -> binding.
+pub type Bindings = SortedMap<Binding>;
+
+/// What a node runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum NodeKind {
+    /// A registered task, handed to an executor.
+    Task(Identifier),
+    /// A registered workflow, run inside this one: its nodes appear under
+    /// this node's path (`node.child`).
+    Workflow(Identifier),
+    /// A registered workflow run again and again, each iteration under
+    /// `node[i]`; the node's inputs bind iteration 0.
+    Loop(Box<LoopSpec>),
+    /// One of several tasks or workflows, chosen by conditions over the
+    /// node's inputs; each case under `node.case`.
+    Branch(Box<BranchSpec>),
+    /// A task or workflow run once per element of a list input, each item
+    /// under `node[i]`.
+    Map(Box<MapSpec>),
+}
+
+/// A map node: see docs/spec.md, "Map nodes".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MapSpec {
+    /// The task or workflow each item runs.
+    pub runs: Box<NodeKind>,
+    /// The input the map's list binds, one element per item; the other
+    /// inputs are shared by every item.
+    pub over: String,
+    /// At most this many items run at once; 0: no limit.
+    pub concurrency: u32,
+    /// Failed items tolerated before the map fails.
+    pub tolerate: Tolerance,
+}
+
+/// How many failed items a map tolerates.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Tolerance {
+    Count(u32),
+    /// A fraction of the items, from 0 to 1.
+    Fraction(f64),
+}
+
+impl Tolerance {
+    /// Failed items tolerated out of `items`.
+    pub fn allowed(self, items: u32) -> u32 {
+        match self {
+            Tolerance::Count(n) => n,
+            Tolerance::Fraction(f) => (f * items as f64).floor() as u32,
+        }
+    }
+
+    pub fn tolerates_any(self) -> bool {
+        match self {
+            Tolerance::Count(n) => n > 0,
+            Tolerance::Fraction(f) => f > 0.0,
+        }
+    }
+}
+
+/// A branch node: see docs/spec.md, "Branch nodes".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BranchSpec {
+    /// Tried in order; the first whose condition holds runs.
+    pub cases: Vec<CaseSpec>,
+    /// Runs when no case's condition holds.
+    pub otherwise: Option<Box<CaseSpec>>,
+    /// What the branch offers downstream: every case must offer these.
+    pub outputs: Vec<Variable>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseSpec {
+    /// The case's id under the branch's path; empty: the called task's or
+    /// workflow's name (`else` for the else case).
+    pub id: String,
+    /// The condition over the branch's inputs; empty for the else case.
+    pub when: String,
+    /// A task or a workflow.
+    pub runs: NodeKind,
+}
+
+/// A loop node: see docs/spec.md, "Loop nodes".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoopSpec {
+    /// The workflow each iteration runs.
+    pub body: Identifier,
+    /// Body input -> the body output of iteration i that binds it in
+    /// iteration i + 1.
+    pub carry: BTreeMap<String, String>,
+    /// Stops the loop when it holds over the last iteration's outputs and
+    /// the loop's inputs.
+    pub until: String,
+    /// Zero when the spec left it out (refused at registration).
+    pub max_iterations: u32,
+    /// At `max_iterations` without `until` holding, the loop fails
+    /// (`on_max: fail`) instead of succeeding.
+    pub fail_on_max: bool,
+    /// How many times a failed iteration runs again before the loop fails.
+    pub retry_iteration: u32,
+}
+
+impl NodeKind {
+    /// The task or workflow the node runs (a loop: its body); a branch
+    /// names several.
+    pub fn target(&self) -> Option<&Identifier> {
+        match self {
+            NodeKind::Task(id) | NodeKind::Workflow(id) => Some(id),
+            NodeKind::Loop(spec) => Some(&spec.body),
+            NodeKind::Map(spec) => spec.runs.target(),
+            NodeKind::Branch(_) => None,
+        }
+    }
+
+    /// Every task or workflow the node may run.
+    pub fn targets(&self) -> Vec<&Identifier> {
+        match self {
+            NodeKind::Branch(spec) => spec
+                .cases
+                .iter()
+                .chain(spec.otherwise.as_deref())
+                .flat_map(|case| case.runs.targets())
+                .collect(),
+            other => other.target().into_iter().collect(),
+        }
+    }
+
+    fn targets_mut(&mut self) -> Vec<&mut Identifier> {
+        match self {
+            NodeKind::Task(id) | NodeKind::Workflow(id) => vec![id],
+            NodeKind::Loop(spec) => vec![&mut spec.body],
+            NodeKind::Map(spec) => spec.runs.targets_mut(),
+            NodeKind::Branch(spec) => spec
+                .cases
+                .iter_mut()
+                .chain(spec.otherwise.as_deref_mut())
+                .flat_map(|case| case.runs.targets_mut())
+                .collect(),
+        }
+    }
+
+    /// The workflows the node runs inside this one: a sub-workflow's, a
+    /// loop's body, a branch's workflow cases.
+    pub fn included_workflows(&self) -> Vec<&Identifier> {
+        match self {
+            NodeKind::Task(_) => Vec::new(),
+            NodeKind::Workflow(id) => vec![id],
+            NodeKind::Loop(spec) => vec![&spec.body],
+            NodeKind::Map(spec) => spec.runs.included_workflows(),
+            NodeKind::Branch(spec) => spec
+                .cases
+                .iter()
+                .chain(spec.otherwise.as_deref())
+                .flat_map(|case| case.runs.included_workflows())
+                .collect(),
+        }
+    }
+
+    /// `task`, `workflow`, `loop` or `branch`, as the spec names the field.
+    pub fn name(&self) -> &'static str {
+        match self {
+            NodeKind::Task(_) => "task",
+            NodeKind::Workflow(_) => "workflow",
+            NodeKind::Loop(_) => "loop",
+            NodeKind::Branch(_) => "branch",
+            NodeKind::Map(_) => "map",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeSpec {
+    pub id: String,
+    pub kind: NodeKind,
+    pub inputs: Bindings,
+    pub pool: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowSpec {
+    pub id: Identifier,
+    pub interface: Interface,
+    pub nodes: Vec<NodeSpec>,
+    pub outputs: BTreeMap<String, Binding>,
+    pub pool: String,
+    pub description: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SpecDocument {
+    Task(TaskSpec),
+    Workflow(WorkflowSpec),
+}
+
+/// The version given to a spec registered without one: a hash of its content.
+pub fn content_version<T: Serialize>(spec: &T) -> String {
+    let bytes = serde_json::to_vec(spec).unwrap_or_default();
+    let digest = Sha256::digest(&bytes);
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+impl TaskSpec {
+    /// Fills defaults (project, domain, content-hash version).
+    pub fn normalized(mut self) -> Self {
+        self.id = self.id.with_global_defaults();
+        if self.id.version.is_empty() {
+            self.id.version = content_version(&self);
+        }
+        self
+    }
+}
+
+impl WorkflowSpec {
+    /// Fills defaults (project, domain, content-hash version) and resolves
+    /// task references against the workflow's own project and domain.
+    pub fn normalized(mut self) -> Self {
+        self.id = self.id.with_global_defaults();
+        for node in &mut self.nodes {
+            for target in node.kind.targets_mut() {
+                *target = std::mem::take(target).with_defaults(&self.id.project, &self.id.domain);
+            }
+        }
+        if self.id.version.is_empty() {
+            self.id.version = content_version(&self);
+        }
+        self
+    }
+}

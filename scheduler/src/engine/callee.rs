@@ -1,0 +1,81 @@
+//! What a node calls, as the compiler type-checks it: a task, a registered
+//! workflow, or a control-flow node's compiled form, each offering an
+//! interface.
+
+use std::sync::Arc;
+
+use baton_model::{Identifier, Interface, NodeKind, TaskSpec};
+
+use super::{branch, looping, map};
+use crate::compiler::CompiledWorkflow;
+
+/// What a node calls, as the compiler type-checks it: a task, a registered
+/// workflow, or a loop over one, each offering an interface.
+#[derive(Clone, Debug)]
+pub enum Callee {
+    Task(Arc<TaskSpec>),
+    Workflow(Arc<CompiledWorkflow>),
+    Loop(Box<looping::LoopCallee>),
+    Branch(Box<branch::BranchCallee>),
+    Map(Box<map::MapCallee>),
+}
+
+impl Callee {
+    pub fn interface(&self) -> &Interface {
+        match self {
+            Callee::Task(task) => &task.interface,
+            Callee::Workflow(workflow) => &workflow.spec.interface,
+            Callee::Loop(looping) => &looping.interface,
+            Callee::Branch(branch) => &branch.interface,
+            Callee::Map(map) => &map.interface,
+        }
+    }
+
+    pub fn id(&self) -> &Identifier {
+        match self {
+            Callee::Task(task) => &task.id,
+            Callee::Workflow(workflow) => &workflow.spec.id,
+            Callee::Loop(looping) => &looping.body.spec.id,
+            Callee::Branch(branch) => &branch.compiled.cases.spec.id,
+            Callee::Map(map) => map.callee.id(),
+        }
+    }
+
+    /// `task`, `workflow` or `loop body`, as errors name it.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Callee::Task(_) => "task",
+            Callee::Workflow(_) => "workflow",
+            Callee::Loop(_) => "loop body",
+            Callee::Branch(_) => "branch",
+            Callee::Map(map) => map.callee.kind_name(),
+        }
+    }
+
+    /// The node kind with this exact version pinned.
+    pub fn pinned(&self) -> NodeKind {
+        match self {
+            Callee::Task(task) => NodeKind::Task(task.id.clone()),
+            Callee::Workflow(workflow) => NodeKind::Workflow(workflow.spec.id.clone()),
+            Callee::Loop(looping) => NodeKind::Loop(Box::new(looping.spec.clone())),
+            Callee::Branch(branch) => NodeKind::Branch(Box::new(branch.spec.clone())),
+            Callee::Map(map) => NodeKind::Map(Box::new(map.spec.clone())),
+        }
+    }
+
+    /// What the node needs at run time beyond its kind.
+    pub fn control(&self) -> Option<Box<crate::compiler::Control>> {
+        match self {
+            Callee::Loop(looping) => Some(Box::new(crate::compiler::Control::Loop(
+                looping.compiled.clone(),
+            ))),
+            Callee::Branch(branch) => Some(Box::new(crate::compiler::Control::Branch(
+                branch.compiled.clone(),
+            ))),
+            Callee::Map(map) => Some(Box::new(crate::compiler::Control::Map(
+                map.compiled.clone(),
+            ))),
+            Callee::Task(_) | Callee::Workflow(_) => None,
+        }
+    }
+}

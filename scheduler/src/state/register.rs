@@ -1,0 +1,234 @@
+//! Registration: tasks, then workflows, checked and stored all or nothing.
+//! A registration's workflows compile in inclusion order, so that a batch
+//! may register a workflow with the workflows it runs; a workflow that
+//! includes itself is refused naming the chain.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use baton_model::{Identifier, Runner, TaskSpec, WorkflowSpec};
+
+use super::apply::BUILTINS;
+use super::*;
+use crate::compiler::compile;
+use crate::error::{ErrorCode, SchedulerError};
+
+impl SchedulerState {
+    /// Checks and registers tasks, then workflows (which may use the tasks of
+    /// the same request). All or nothing.
+    pub(super) fn register(
+        &mut self,
+        tasks: Vec<TaskSpec>,
+        workflows: Vec<WorkflowSpec>,
+    ) -> Result<Response, SchedulerError> {
+        let mut problems = Vec::new();
+        let mut registered = Vec::new();
+        let mut new_tasks: BTreeMap<Identifier, Arc<TaskSpec>> = BTreeMap::new();
+        for task in tasks {
+            let task = task.normalized();
+            if let Err(e) = check_task(&task) {
+                problems.push(e);
+                continue;
+            }
+            match self.tasks.get(&task.id).or_else(|| new_tasks.get(&task.id)) {
+                Some(existing) if **existing == task => registered.push(("task".into(), task.id.clone(), false)),
+                Some(_) => problems.push(format!(
+                    "task `{}` is already registered with different content; a registered version never changes: register a new version",
+                    task.id
+                )),
+                None => {
+                    registered.push(("task".into(), task.id.clone(), true));
+                    new_tasks.insert(task.id.clone(), Arc::new(task));
+                }
+            }
+        }
+        let mut new_latest_tasks: BTreeMap<Identifier, String> = BTreeMap::new();
+        for id in new_tasks.keys() {
+            new_latest_tasks.insert(id.unversioned(), id.version.clone());
+        }
+
+        let mut new_workflows: Vec<Arc<CompiledWorkflow>> = Vec::new();
+        let workflows: Vec<WorkflowSpec> = workflows
+            .into_iter()
+            .map(WorkflowSpec::normalized)
+            .collect();
+        let (order, cycles) = inclusion_order(&workflows);
+        problems.extend(cycles);
+        let mut workflows: Vec<Option<WorkflowSpec>> = workflows.into_iter().map(Some).collect();
+        for index in order {
+            let Some(workflow) = workflows[index].take() else {
+                continue;
+            };
+            if let Err(e) = workflow.id.validate() {
+                problems.push(e.to_string());
+                continue;
+            }
+            let resolve = |id: &Identifier| -> Option<Arc<TaskSpec>> {
+                let mut full = id.clone();
+                if full.version.is_empty() {
+                    full.version = new_latest_tasks
+                        .get(&id.unversioned())
+                        .or_else(|| self.latest_tasks.get(&id.unversioned()))?
+                        .clone();
+                }
+                new_tasks
+                    .get(&full)
+                    .or_else(|| self.tasks.get(&full))
+                    .cloned()
+            };
+            let resolve_workflow = |id: &Identifier| -> Option<Arc<CompiledWorkflow>> {
+                // The batch's own workflows first: they are the latest.
+                let in_batch = new_workflows.iter().rev().find(|w| {
+                    w.spec.id.unversioned() == id.unversioned()
+                        && (id.version.is_empty() || w.spec.id.version == id.version)
+                });
+                if let Some(found) = in_batch {
+                    return Some(found.clone());
+                }
+                self.workflow(id).cloned()
+            };
+            let compiled = match compile(workflow, resolve, resolve_workflow) {
+                Ok(c) => c,
+                Err(e) => {
+                    problems.push(e.to_string());
+                    continue;
+                }
+            };
+            let id = &compiled.spec.id;
+            let existing = self
+                .workflows
+                .get(id)
+                .or_else(|| new_workflows.iter().find(|w| w.spec.id == *id));
+            match existing {
+                Some(existing) if existing.spec == compiled.spec => {
+                    registered.push(("workflow".into(), id.clone(), false))
+                }
+                Some(_) => problems.push(format!(
+                    "workflow `{}` is already registered with different content; a registered version never changes: register a new version",
+                    id
+                )),
+                None => {
+                    registered.push(("workflow".into(), id.clone(), true));
+                    new_workflows.push(Arc::new(compiled));
+                }
+            }
+        }
+
+        if !problems.is_empty() {
+            let code = if problems.iter().all(|p| p.contains("already registered")) {
+                ErrorCode::AlreadyExists
+            } else {
+                ErrorCode::InvalidArgument
+            };
+            return Err(SchedulerError::new(code, problems.join("\n")));
+        }
+        for (id, task) in new_tasks {
+            self.latest_tasks
+                .insert(id.unversioned(), id.version.clone());
+            self.tasks.insert(id, task);
+        }
+        for workflow in new_workflows {
+            let id = workflow.spec.id.clone();
+            self.latest_workflows
+                .insert(id.unversioned(), id.version.clone());
+            self.workflows.insert(id, workflow);
+        }
+        Ok(Response::Registered(registered))
+    }
+}
+
+/// The order in which to compile a registration's workflows, so that a
+/// workflow another of the batch includes compiles first; and a problem for
+/// each workflow that includes itself, directly or through others, naming
+/// the chain.
+fn inclusion_order(workflows: &[WorkflowSpec]) -> (Vec<usize>, Vec<String>) {
+    let includes = |w: &WorkflowSpec| -> Vec<usize> {
+        let mut found: Vec<usize> = w
+            .nodes
+            .iter()
+            .flat_map(|n| n.kind.included_workflows())
+            .filter_map(|id| {
+                workflows.iter().position(|other| {
+                    other.id.unversioned() == id.unversioned()
+                        && (id.version.is_empty() || other.id.version == id.version)
+                })
+            })
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+    };
+    let edges: Vec<Vec<usize>> = workflows.iter().map(includes).collect();
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnStack,
+        Done,
+    }
+    let mut marks = vec![Mark::New; workflows.len()];
+    let mut order = Vec::with_capacity(workflows.len());
+    let mut problems = Vec::new();
+    for start in 0..workflows.len() {
+        if marks[start] != Mark::New {
+            continue;
+        }
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        marks[start] = Mark::OnStack;
+        while let Some(&mut (at, ref mut edge)) = stack.last_mut() {
+            if let Some(&next) = edges[at].get(*edge) {
+                *edge += 1;
+                match marks[next] {
+                    Mark::New => {
+                        marks[next] = Mark::OnStack;
+                        stack.push((next, 0));
+                    }
+                    Mark::OnStack => {
+                        let from = stack.iter().position(|&(n, _)| n == next).unwrap_or(0);
+                        let mut chain: Vec<String> = stack[from..]
+                            .iter()
+                            .map(|&(n, _)| workflows[n].id.to_string())
+                            .collect();
+                        chain.push(workflows[next].id.to_string());
+                        problems.push(format!(
+                            "workflow `{}` includes itself: {}",
+                            workflows[next].id,
+                            chain.join(" -> ")
+                        ));
+                    }
+                    Mark::Done => {}
+                }
+            } else {
+                marks[at] = Mark::Done;
+                order.push(at);
+                stack.pop();
+            }
+        }
+    }
+    (order, problems)
+}
+
+fn check_task(task: &TaskSpec) -> Result<(), String> {
+    task.id.validate().map_err(|e| e.to_string())?;
+    crate::compiler::check_names(&task.interface)
+        .map_err(|why| format!("task `{}`: {why}", task.id))?;
+    if let Runner::Builtin(name) = &task.runner {
+        if !BUILTINS.contains(&name.as_str()) {
+            return Err(format!(
+                "task `{}`: unknown builtin `{name}`; known: {}",
+                task.id,
+                BUILTINS.join(", ")
+            ));
+        }
+    }
+    for var in &task.interface.inputs {
+        if let Some(default) = &var.default {
+            default.check(&var.ty).map_err(|why| {
+                format!(
+                    "task `{}` input `{}`: bad default: {why}",
+                    task.id, var.name
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
