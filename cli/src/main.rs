@@ -168,8 +168,10 @@ enum Command {
     /// Show a node's captured stdout and stderr.
     Logs {
         execution: String,
-        /// The node instance's path: `train`, or `sub.child` inside a
-        /// sub-workflow node (as `baton get` shows it).
+        /// The node instance's path, as `baton get` shows it: `train`;
+        /// `sub.child` inside a sub-workflow node; `al[3].select` in
+        /// iteration 3 of a loop; `score[17]` for item 17 of a map;
+        /// `pick.deploy` for a branch's case.
         node: String,
         /// Which attempt (default: the latest).
         #[arg(long, default_value_t = 0)]
