@@ -142,7 +142,8 @@ pub fn callee(
         })
         .collect();
     let mut cases_id = workflow.clone();
-    cases_id.name = format!("{}.{}", workflow.name, node.id);
+    // `#` is not allowed in a registered name: this one never collides.
+    cases_id.name = format!("{}#{}", workflow.name, node.id);
     let cases_spec = WorkflowSpec {
         id: cases_id,
         interface: Interface {
@@ -250,13 +251,9 @@ pub(super) fn start(run: &mut Run<'_>, node: u32) {
     let Some(Control::Branch(branch)) = located.node().control.as_deref() else {
         return;
     };
-    let nodes = &run.execution.nodes;
-    let inputs = run
-        .registry
-        .instance_inputs(run.execution, node, &|up| {
-            nodes.get(up as usize).map(|s| &s.outputs)
-        })
-        .unwrap_or_default();
+    let Some(inputs) = super::bound_inputs(run, node) else {
+        return;
+    };
     let mut chosen = None;
     for (i, condition) in branch.conditions.iter().enumerate() {
         match condition.evaluate(&[&inputs]) {
@@ -296,9 +293,10 @@ pub(super) fn start(run: &mut Run<'_>, node: u32) {
     let pinned_above = subworkflow::pinned_pool(run, node);
     let state = &mut run.execution.nodes[node as usize];
     state.phase = NodePhase::Running;
-    state.attempt = 1;
+    state.attempt += 1;
+    let attempt = state.attempt;
     state.started_at_ms = run.now_ms;
-    run.record_node(node, NodePhase::Running, 1, why);
+    run.record_node(node, NodePhase::Running, attempt, why);
     let frame = run.lay_out_frame(&cases, Some(node), 0, inputs, pinned_above);
     let first = run.execution.frames[frame as usize].first;
     for i in 0..cases.nodes.len() as u32 {
@@ -338,10 +336,13 @@ pub(super) fn finished(run: &mut Run<'_>, owner: u32, frame: u32) {
         (entry.first..end).find(|&i| run.execution.nodes[i as usize].phase == NodePhase::Succeeded);
     let mut outputs = Values::new();
     if let Some(chosen) = chosen {
-        for (name, value) in run.execution.nodes[chosen as usize].outputs.iter() {
-            if declared.contains(name) {
-                outputs.insert(name.clone(), value.clone());
-            }
+        let offered = &run.execution.nodes[chosen as usize].outputs;
+        for name in &declared {
+            let value = offered
+                .get(name)
+                .cloned()
+                .unwrap_or(baton_model::Value::None);
+            outputs.insert(name.clone(), value);
         }
     }
     let attempt = run.execution.nodes[owner as usize].attempt;

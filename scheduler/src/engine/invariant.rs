@@ -91,7 +91,7 @@ pub fn violations(registry: &Registry<'_>, execution: &Execution) -> Vec<String>
             let started = matches!(
                 node.phase,
                 NodePhase::Queued | NodePhase::Running | NodePhase::Succeeded
-            ) || (node.phase == NodePhase::Failed && node.attempt > 0);
+            ) || (node.phase == NodePhase::Failed && node.started_at_ms > 0);
             if started && waiting > 0 {
                 problems.push(format!(
                     "{id}: instance {instance} (`{}`) is {:?} while {waiting} upstream nodes have not succeeded",
@@ -119,7 +119,7 @@ pub fn violations(registry: &Registry<'_>, execution: &Execution) -> Vec<String>
             {
                 // Started (attempt 1) exactly when its frame was laid out.
                 let runs = execution.frame_run_by(instance).is_some();
-                if runs != (node.attempt > 0) {
+                if runs != (node.started_at_ms > 0) {
                     problems.push(format!(
                         "{id}: sub-workflow instance {instance} (`{}`) is {:?} but {} a frame",
                         compiled.id,
@@ -151,6 +151,14 @@ fn map_items(
 ) -> Vec<String> {
     let id = &execution.id;
     let mut problems = Vec::new();
+    // A map ended (cancelled with a retried iteration, or inside a
+    // tolerated item) leaves its items as they were.
+    let ended = frame
+        .owner
+        .is_some_and(|o| execution.nodes[o as usize].phase.is_terminal());
+    if ended {
+        return problems;
+    }
     let concurrency = frame
         .owner
         .and_then(|o| registry.locate(execution, o))

@@ -164,22 +164,19 @@ pub(super) fn start(run: &mut Run<'_>, node: u32, spec: &LoopSpec) {
         );
         return;
     };
-    let nodes = &run.execution.nodes;
-    let inputs = run
-        .registry
-        .instance_inputs(run.execution, node, &|up| {
-            nodes.get(up as usize).map(|s| &s.outputs)
-        })
-        .unwrap_or_default();
+    let Some(inputs) = super::bound_inputs(run, node) else {
+        return;
+    };
     let state = &mut run.execution.nodes[node as usize];
     state.phase = NodePhase::Running;
-    state.attempt = 1;
+    state.attempt += 1;
+    let attempt = state.attempt;
     state.started_at_ms = run.now_ms;
     let message = format!(
         "loops over {} (at most {} iterations); iteration 0 starts",
         spec.body, spec.max_iterations
     );
-    run.record_node(node, NodePhase::Running, 1, message);
+    run.record_node(node, NodePhase::Running, attempt, message);
     start_iteration(run, node, &body, 0, inputs);
 }
 

@@ -106,7 +106,8 @@ pub fn callee(
         })
         .collect();
     let mut items_id = workflow.clone();
-    items_id.name = format!("{}.{node}", workflow.name);
+    // `#` is not allowed in a registered name: this one never collides.
+    items_id.name = format!("{}#{node}", workflow.name);
     let pinned = callee.pinned();
     let items = CompiledWorkflow::synthetic(
         baton_model::WorkflowSpec {
@@ -169,13 +170,9 @@ pub(super) fn start(run: &mut Run<'_>, node: u32) {
     let Some(Control::Map(map)) = located.node().control.as_deref() else {
         return;
     };
-    let nodes = &run.execution.nodes;
-    let inputs = run
-        .registry
-        .instance_inputs(run.execution, node, &|up| {
-            nodes.get(up as usize).map(|s| &s.outputs)
-        })
-        .unwrap_or_default();
+    let Some(inputs) = super::bound_inputs(run, node) else {
+        return;
+    };
     let count = match inputs.get(&map.over) {
         Some(Value::List(items)) => items.len() as u32,
         _ => 0,
@@ -184,7 +181,8 @@ pub(super) fn start(run: &mut Run<'_>, node: u32) {
     let pinned_above = subworkflow::pinned_pool(run, node);
     let state = &mut run.execution.nodes[node as usize];
     state.phase = NodePhase::Running;
-    state.attempt = 1;
+    state.attempt += 1;
+    let attempt = state.attempt;
     state.started_at_ms = run.now_ms;
     let what = items.nodes[0]
         .kind
@@ -198,7 +196,7 @@ pub(super) fn start(run: &mut Run<'_>, node: u32) {
     run.record_node(
         node,
         NodePhase::Running,
-        1,
+        attempt,
         format!("maps {what} over {count} items{limit}"),
     );
     // The items' frame: the map's inputs once, and an instance per item.

@@ -48,6 +48,25 @@ pub use registry::{Located, Registry};
 use crate::compiler::CompiledWorkflow;
 use crate::state::{Effect, EventSubject, Execution, ExecutionPhase, NodePhase, NodeState};
 
+/// The input values of control-flow instance `node` (a sub-workflow, loop,
+/// branch or map) as its upstream instances' committed outputs bind them;
+/// when a binding cannot be evaluated, the instance fails saying so.
+fn bound_inputs(run: &mut Run<'_>, node: u32) -> Option<Values> {
+    let nodes = &run.execution.nodes;
+    let inputs = run.registry.instance_inputs(run.execution, node, &|up| {
+        nodes.get(up as usize).map(|s| &s.outputs)
+    });
+    if inputs.is_none() {
+        let attempt = run.execution.nodes[node as usize].attempt;
+        run.node_failed(
+            node,
+            attempt,
+            "an input binding could not be evaluated".into(),
+        );
+    }
+    inputs
+}
+
 /// One event's transitions of one execution: what the engine changes, with
 /// the effects it pushes for the local node's services.
 pub struct Run<'a> {
@@ -103,6 +122,7 @@ impl<'a> Run<'a> {
         let node_pools = workflow.node_pools(|task| tasks.get(task).map(|t| t.pool.as_str()));
         let above = pinned_above.as_ref().or(self.launch_pool.as_ref());
         let first = self.execution.nodes.len() as u32;
+        let attempt = self.execution.attempt_floor;
         self.execution
             .nodes
             .extend(
@@ -112,7 +132,7 @@ impl<'a> Run<'a> {
                     .zip(node_pools)
                     .map(|(node, node_pool)| NodeState {
                         phase: NodePhase::Pending,
-                        attempt: 0,
+                        attempt,
                         retries_used: 0,
                         lost_attempts: 0,
                         waiting_on: node.upstream.len() as u32,
@@ -155,6 +175,13 @@ impl<'a> Run<'a> {
     /// An instance whose upstream instances have all succeeded starts, by
     /// its kind's rule.
     fn make_ready(&mut self, node: u32) {
+        // Something made ready before it may already have failed the
+        // execution or ended this instance's frame.
+        if self.execution.phase.is_terminal()
+            || self.execution.nodes[node as usize].phase != NodePhase::Pending
+        {
+            return;
+        }
         let Some(located) = self.registry.locate(self.execution, node) else {
             return;
         };
@@ -202,15 +229,18 @@ impl<'a> Run<'a> {
     /// the last of them.
     fn node_finished(&mut self, frame: u32, workflow: &Arc<CompiledWorkflow>) {
         let entry = &mut self.execution.frames[frame as usize];
+        // An ended execution, or a frame already ended (abandoned with its
+        // retried loop iteration): nothing more to count.
+        if self.execution.phase.is_terminal() || entry.unfinished == 0 {
+            return;
+        }
         entry.unfinished -= 1;
-        if let (Some(_), Some(owner)) = (entry.items, entry.owner) {
-            if !self.execution.phase.is_terminal() {
-                // A map's slot is free: its next item starts.
+        if entry.unfinished > 0 {
+            if let (Some(_), Some(owner)) = (entry.items, entry.owner) {
+                // A map's slot is free: its next item starts. Only the call
+                // that counts the frame's last node ends the frame.
                 map::start_next(self, owner, frame);
             }
-        }
-        let entry = &self.execution.frames[frame as usize];
-        if entry.unfinished > 0 || self.execution.phase.is_terminal() {
             return;
         }
         let first = entry.first;
@@ -244,6 +274,13 @@ impl<'a> Run<'a> {
                 match owner {
                     None => self.finish(ExecutionPhase::Failed, why),
                     Some(owner) => {
+                        // A loop iteration that ends without its outputs is
+                        // a failed iteration, retried like any other.
+                        if let Some(NodeKind::Loop(spec)) = self.kind_of(owner) {
+                            if looping::retry_iteration(self, owner, frame, spec, &why) {
+                                return;
+                            }
+                        }
                         let attempt = self.execution.nodes[owner as usize].attempt;
                         self.node_failed(owner, attempt, why);
                     }
@@ -334,7 +371,8 @@ impl<'a> Run<'a> {
 
     /// Ends every unfinished instance of `frame` and of the frames inside
     /// it (a failed loop iteration that runs again): running task attempts
-    /// are cancelled, the rest Cancelled.
+    /// are cancelled, the rest Cancelled. Instances laid out from now on
+    /// start above every attempt of the abandoned ones.
     fn abandon_frame(&mut self, frame: u32) {
         let id = self.execution.id.clone();
         let mut inside = vec![frame];
@@ -352,6 +390,8 @@ impl<'a> Run<'a> {
                 .get(f as usize + 1)
                 .map_or(self.execution.nodes.len() as u32, |next| next.first);
             for node in first..end {
+                let floor = &mut self.execution.attempt_floor;
+                *floor = (*floor).max(self.execution.nodes[node as usize].attempt);
                 let state = &mut self.execution.nodes[node as usize];
                 if state.phase.is_terminal() {
                     continue;

@@ -167,6 +167,11 @@ pub fn resolve(registry: &Registry<'_>, execution: &Execution, text: &str) -> Re
                     .rposition(|f| f.owner == Some(instance) && f.index == i)
                     .map(|f| f as u32)
                     .ok_or_else(|| format!("node path `{text}`: `{above}` has not started yet"))?,
+                None if map_items(registry, execution, instance).is_some() => {
+                    return Err(format!(
+                        "node path `{text}`: `{above}` is a map; name an item: `{above}[N]`"
+                    ))
+                }
                 None if is_loop(registry, execution, instance) => {
                     return Err(format!(
                     "node path `{text}`: `{above}` is a loop; name an iteration: `{above}[N].{}`",

@@ -28,22 +28,19 @@ pub(super) fn start(run: &mut Run<'_>, node: u32, id: &Identifier) {
         run.node_failed(node, 1, why);
         return;
     };
-    let nodes = &run.execution.nodes;
-    let inputs = run
-        .registry
-        .instance_inputs(run.execution, node, &|up| {
-            nodes.get(up as usize).map(|s| &s.outputs)
-        })
-        .unwrap_or_default();
+    let Some(inputs) = super::bound_inputs(run, node) else {
+        return;
+    };
     // The nearest enclosing pin, if a node pins one, holds for the nodes
     // inside that do not pin their own.
     let pinned_above = pinned_pool(run, node);
     let state = &mut run.execution.nodes[node as usize];
     state.phase = NodePhase::Running;
-    state.attempt = 1;
+    state.attempt += 1;
+    let attempt = state.attempt;
     state.started_at_ms = run.now_ms;
     let message = format!("runs workflow {id}");
-    run.record_node(node, NodePhase::Running, 1, message);
+    run.record_node(node, NodePhase::Running, attempt, message);
     let frame = run.lay_out_frame(&workflow, Some(node), 0, inputs, pinned_above);
     run.start_frame(frame, &workflow);
 }

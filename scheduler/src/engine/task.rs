@@ -59,11 +59,18 @@ impl Run<'_> {
 
     /// The current attempt of a task instance succeeded with `outputs`;
     /// outputs that do not fit the task's interface fail it instead.
-    pub fn attempt_succeeded(&mut self, node: u32, attempt: u32, outputs: Values, log: String) {
+    pub fn attempt_succeeded(&mut self, node: u32, attempt: u32, mut outputs: Values, log: String) {
         if let Some(task) = self.registry.task_of(self.execution, node) {
             if let Err(why) = check_outputs(task, &outputs) {
                 self.attempt_failed(node, attempt, why, false, log);
                 return;
+            }
+            // An optional output left out is stored as null, so that what
+            // binds it downstream always finds a value.
+            for var in &task.interface.outputs {
+                if !outputs.contains_key(&var.name) {
+                    outputs.insert(var.name.clone(), baton_model::Value::None);
+                }
             }
         }
         push_log(&mut self.execution.nodes[node as usize], attempt, log);

@@ -205,6 +205,7 @@ impl SchedulerState {
             phase: ExecutionPhase::Running,
             nodes: Vec::with_capacity(compiled.nodes.len()),
             frames: Vec::with_capacity(1),
+            attempt_floor: 0,
             outputs: Values::new(),
             error: String::new(),
             created_at_ms: now_ms,

@@ -176,6 +176,11 @@ pub struct Execution {
     /// The runs of workflows inside this one, frame 0 being the launched
     /// workflow's.
     pub frames: Vec<Frame>,
+    /// The attempt number new instances start from: above every attempt of
+    /// a retried loop iteration's abandoned instances, whose paths the new
+    /// ones take, so that a late result of an abandoned attempt can never
+    /// pass for a new one.
+    pub attempt_floor: u32,
     pub outputs: Values,
     pub error: String,
     pub created_at_ms: u64,

@@ -185,3 +185,32 @@ fn a_case_needs_its_inputs_from_the_branch_and_unique_ids() {
         "{err}"
     );
 }
+
+#[test]
+fn a_branch_that_fails_as_it_starts_fails_the_execution_cleanly() {
+    let mut f = Fixture::new(
+        r#"
+kind: Workflow
+name: fails-late
+version: v1
+interface: {inputs: {n: int}}
+nodes:
+  - {id: a, task: inc@v1, inputs: {x: "${inputs.n}"}}
+  - id: b
+    branch: {inputs: {x: "${a.x}"}, cases: [{when: "x > 100", task: inc@v1}]}
+  - id: c
+    branch: {inputs: {x: "${inputs.n}"}, cases: [{when: "x > 100", task: inc@v1}]}
+  - {id: d, task: inc@v1, inputs: {x: "${inputs.n}"}}
+"#,
+    );
+    // `c` fails at launch, before `d` (another first node) is made ready.
+    let id = f.launch("fails-late", &[("n", 1)]);
+    let execution = f.state.execution(&id).unwrap();
+    assert_eq!(execution.phase, ExecutionPhase::Failed);
+    assert_eq!(
+        f.phase(&id, "d"),
+        NodePhase::Skipped,
+        "not queued after the failure"
+    );
+    f.check(&id);
+}

@@ -400,3 +400,103 @@ fn interface_names_must_be_identifiers() {
     );
     assert!(err.contains("input `top-k` is not a name"), "{err}");
 }
+
+#[test]
+fn a_retried_iteration_s_attempts_are_above_the_abandoned_ones() {
+    let pair = r#"
+kind: Task
+name: two
+version: v1
+interface: {inputs: {a: int, b: int}, outputs: {x: int}}
+runner: {builtin: noop}
+---
+kind: Workflow
+name: pair
+version: v1
+interface: {inputs: {x: int}, outputs: {x: int}}
+nodes:
+  - {id: p, task: inc@v1, inputs: {x: "${inputs.x}"}}
+  - {id: q, task: inc@v1, inputs: {x: "${inputs.x}"}}
+  - {id: r, task: two@v1, inputs: {a: "${p.x}", b: "${q.x}"}}
+outputs: {x: "${r.x}"}
+---
+kind: Workflow
+name: pairs
+version: v1
+interface: {outputs: {x: int}}
+nodes:
+  - id: l
+    loop: {body: pair@v1, inputs: {x: 0}, until: "x >= 0", max_iterations: 3, retry_iteration: 1}
+outputs: {x: "${l.x}"}
+"#;
+    let mut f = Fixture::new(&format!("{LOOPS}---{pair}"));
+    let id = f.launch("pairs", &[]);
+    f.queued(&id);
+    let old_q = f.instance(&id, "l[0].q");
+    let old_attempt = f.assign(&id, "l[0].q");
+    f.fail(&id, "l[0].p", false);
+    // The iteration runs again: the new q takes the old q's path.
+    let new_q = f.instance(&id, "l[0].q");
+    assert_ne!(new_q, old_q);
+    let new_attempt = f.assign(&id, "l[0].q");
+    assert!(new_attempt > old_attempt, "{new_attempt} > {old_attempt}");
+    // The abandoned attempt's late result names the path and its attempt:
+    // it does not count for the new one.
+    let now_ms = f.now;
+    let late = f.apply(Command::Complete {
+        execution: id.clone(),
+        node: new_q,
+        attempt: old_attempt,
+        executor: "x".into(),
+        outputs: baton_model::Values::from([("x".to_string(), Value::Int(1))]),
+        log: String::new(),
+        now_ms,
+    });
+    assert!(
+        matches!(late, crate::state::Response::Ignored(_)),
+        "{late:?}"
+    );
+    assert_eq!(f.phase(&id, "l[0].q"), NodePhase::Running);
+    f.check(&id);
+}
+
+#[test]
+fn a_map_inside_a_retried_iteration_is_abandoned_cleanly() {
+    let body = r#"
+kind: Workflow
+name: mapping-body
+version: v1
+interface: {inputs: {x: int}, outputs: {x: int}}
+nodes:
+  - id: m
+    map: {task: inc@v1, over: x, inputs: {x: [1, 2, 3]}, concurrency: 1}
+  - {id: after, task: inc@v1, inputs: {x: "${inputs.x}"}}
+outputs: {x: "${after.x}"}
+---
+kind: Workflow
+name: mapping-loop
+version: v1
+interface: {outputs: {x: int}}
+nodes:
+  - id: l
+    loop: {body: mapping-body@v1, inputs: {x: 0}, until: "x >= 0", max_iterations: 2, retry_iteration: 1}
+outputs: {x: "${l.x}"}
+"#;
+    let mut f = Fixture::new(&format!("{LOOPS}---{body}"));
+    let id = f.launch("mapping-loop", &[]);
+    f.queued(&id);
+    f.fail(&id, "l[0].m[0]", false);
+    assert_eq!(f.phase(&id, "l"), NodePhase::Running, "retried");
+    f.check(&id);
+    for path in ["l[0].m[0]", "l[0].after", "l[0].m[1]", "l[0].m[2]"] {
+        f.run_inc(&id, path);
+    }
+    let execution = f.state.execution(&id).unwrap();
+    assert_eq!(
+        execution.phase,
+        ExecutionPhase::Succeeded,
+        "{}",
+        execution.error
+    );
+    f.check(&id);
+}

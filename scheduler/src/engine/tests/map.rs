@@ -292,3 +292,76 @@ fn a_map_over_ten_thousand_items_completes_with_every_output_in_order() {
     let problems = crate::engine::invariant::violations(&f.state.registry(), execution);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Items that end the moment they start (a workflow whose one node maps
+/// over an empty list), one at a time, upstream of a join.
+const INSTANT: &str = r#"
+kind: Workflow
+name: instant
+version: v1
+interface: {inputs: {x: int, none: list<int>}, outputs: {x: int}}
+nodes:
+  - id: inner
+    map: {task: inc@v1, over: x, inputs: {x: "${inputs.none}"}}
+outputs: {x: "${inputs.x}"}
+---
+kind: Task
+name: join
+version: v1
+interface: {inputs: {a: list<int>, b: int}, outputs: {x: int}}
+runner: {builtin: noop}
+---
+kind: Workflow
+name: instants
+version: v1
+interface: {inputs: {xs: list<int>}, outputs: {x: int}}
+nodes:
+  - id: m
+    map: {workflow: instant@v1, over: x, inputs: {x: "${inputs.xs}", none: []}, concurrency: 1}
+  - {id: slow, task: inc@v1, inputs: {x: 1}}
+  - {id: j, task: join@v1, inputs: {a: "${m.x}", b: "${slow.x}"}}
+outputs: {x: "${j.x}"}
+"#;
+
+#[test]
+fn items_that_end_as_they_start_end_the_map_once() {
+    let mut f = Fixture::new(&format!("{MAPS}---{INSTANT}"));
+    let id = launch(&mut f, "instants", vec![1, 2, 3]);
+    // The map ended at once, and only once: the join still waits for `slow`.
+    assert_eq!(f.phase(&id, "m"), NodePhase::Succeeded);
+    assert_eq!(f.queued(&id), vec!["slow"]);
+    assert_eq!(f.phase(&id, "j"), NodePhase::Pending);
+    let execution = f.state.execution(&id).unwrap();
+    let m = f.instance(&id, "m");
+    let successes = execution
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(e.subject, crate::state::EventSubject::Node { node, phase: NodePhase::Succeeded, .. } if node == m)
+        })
+        .count();
+    assert_eq!(successes, 1);
+    f.check(&id);
+}
+
+#[test]
+fn a_path_into_a_map_must_name_an_item() {
+    let mut f = Fixture::new(MAPS);
+    let id = launch(&mut f, "each-twice", vec![]);
+    let execution = f.state.execution(&id).unwrap();
+    let registry = f.state.registry();
+    let err = crate::engine::path::resolve(&registry, execution, "m.m").unwrap_err();
+    assert!(err.contains("`m` is a map; name an item: `m[N]`"), "{err}");
+}
+
+#[test]
+fn a_registered_workflow_named_like_a_map_s_items_changes_nothing() {
+    let mut f = Fixture::new(&format!(
+        "{MAPS}---\nkind: Workflow\nname: each.m\nversion: v1\nnodes: [{{id: z, task: inc@v1, inputs: {{x: 1}}}}]\n"
+    ));
+    let id = launch(&mut f, "each", vec![5]);
+    assert_eq!(f.queued(&id), vec!["m[0]"]);
+    f.run_inc(&id, "m[0]");
+    let execution = f.state.execution(&id).unwrap();
+    assert_eq!(ints(&execution.outputs["ys"]), vec![Some(6)]);
+}

@@ -128,3 +128,45 @@ fn outputs_that_do_not_fit_the_interface_fail_the_node() {
     );
     f.check(&id);
 }
+
+#[test]
+fn an_optional_output_left_out_binds_null_downstream() {
+    let mut f = Fixture::new(
+        r#"
+kind: Task
+name: maybe
+version: v1
+interface: {inputs: {x: int}, outputs: {o: optional<int>}}
+runner: {builtin: noop}
+---
+kind: Task
+name: take
+version: v1
+interface: {inputs: {o: optional<int>}, outputs: {}}
+runner: {builtin: noop}
+---
+kind: Workflow
+name: optional-chain
+version: v1
+nodes:
+  - {id: m, task: maybe@v1, inputs: {x: 1}}
+  - {id: t, task: take@v1, inputs: {o: "${m.o}"}}
+"#,
+    );
+    let id = f.launch("optional-chain", &[]);
+    let attempt = f.assign(&id, "m");
+    let now_ms = f.now;
+    f.apply(Command::Complete {
+        execution: id.clone(),
+        node: 0,
+        attempt,
+        executor: "x".into(),
+        outputs: Values::new(),
+        log: String::new(),
+        now_ms,
+    });
+    assert_eq!(f.phase(&id, "t"), NodePhase::Queued);
+    let execution = f.state.execution(&id).unwrap();
+    let inputs = f.state.node_inputs(execution, 1).expect("t's inputs bind");
+    assert_eq!(inputs["o"], baton_model::Value::None);
+}
