@@ -108,14 +108,9 @@ fn tree_order(execution: &Execution) -> Vec<u32> {
             run_by.entry(owner).or_default().push(index as u32);
         }
     }
-    let frame_nodes = |frame: u32| -> std::ops::Range<u32> {
-        let first = execution.frames[frame as usize].first;
-        let end = execution
-            .frames
-            .get(frame as usize + 1)
-            .map_or(execution.nodes.len() as u32, |next| next.first);
-        first..end
-    };
+    let frame_nodes =
+        |frame: u32| execution.frames[frame as usize].first..execution.frame_end(frame);
+
     let mut order = Vec::with_capacity(execution.nodes.len());
     if execution.frames.is_empty() {
         return order;

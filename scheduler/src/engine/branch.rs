@@ -179,7 +179,7 @@ pub fn callee(
                     at(place),
                     declared.name,
                     declared.ty,
-                    names(&offered)
+                    super::variable_names(&offered)
                 )),
                 Some(v) if !declared.ty.accepts(&v.ty) => problems.push(format!(
                     "{} (`{id}`): output `{}` is {}, but the branch declares it {}",
@@ -232,16 +232,6 @@ fn case_id(place: &str, case: &CaseSpec) -> String {
         .unwrap_or_default()
 }
 
-fn names(vars: &[Variable]) -> String {
-    if vars.is_empty() {
-        return "nothing".into();
-    }
-    vars.iter()
-        .map(|v| v.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Starts branch instance `node`: evaluates the cases in order, lays out
 /// the cases' frame, runs the chosen one and skips the rest.
 pub(super) fn start(run: &mut Run<'_>, node: u32) {
@@ -291,13 +281,8 @@ pub(super) fn start(run: &mut Run<'_>, node: u32) {
         None => "else: no case's condition held".to_string(),
     };
     let pinned_above = subworkflow::pinned_pool(run, node);
-    let state = &mut run.execution.nodes[node as usize];
-    state.phase = NodePhase::Running;
-    state.attempt += 1;
-    let attempt = state.attempt;
-    state.started_at_ms = run.now_ms;
-    run.record_node(node, NodePhase::Running, attempt, why);
-    let frame = run.lay_out_frame(&cases, Some(node), 0, inputs, pinned_above);
+    run.start_control(node, why);
+    let frame = run.lay_out_frame(&cases, Some(node), 0, inputs, pinned_above, None);
     let first = run.execution.frames[frame as usize].first;
     for i in 0..cases.nodes.len() as u32 {
         if i as usize != chosen {
@@ -327,11 +312,7 @@ pub(super) fn finished(run: &mut Run<'_>, owner: u32, frame: u32) {
         _ => Vec::new(),
     };
     let entry = &run.execution.frames[frame as usize];
-    let end = run
-        .execution
-        .frames
-        .get(frame as usize + 1)
-        .map_or(run.execution.nodes.len() as u32, |next| next.first);
+    let end = run.execution.frame_end(frame);
     let chosen =
         (entry.first..end).find(|&i| run.execution.nodes[i as usize].phase == NodePhase::Succeeded);
     let mut outputs = Values::new();

@@ -79,12 +79,12 @@ pub fn callee(
             (None, _) => problems.push(format!(
                 "{place}: the body `{}` has no input `{input}`; it takes {}",
                 body.spec.id,
-                names(&interface.inputs)
+                super::variable_names(&interface.inputs)
             )),
             (_, None) => problems.push(format!(
                 "{place}: the body `{}` has no output `{output}`; it offers {}",
                 body.spec.id,
-                names(&interface.outputs)
+                super::variable_names(&interface.outputs)
             )),
             (Some(to), Some(from)) if !to.ty.accepts(&from.ty) => problems.push(format!(
                 "{place}: type mismatch: input `{input}` is {}, but output `{output}` is {}",
@@ -144,16 +144,6 @@ pub fn callee(
     })))
 }
 
-fn names(vars: &[Variable]) -> String {
-    if vars.is_empty() {
-        return "nothing".into();
-    }
-    vars.iter()
-        .map(|v| v.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Starts loop instance `node`: its iteration 0.
 pub(super) fn start(run: &mut Run<'_>, node: u32, spec: &LoopSpec) {
     let Some(body) = run.registry.workflows.get(&spec.body).cloned() else {
@@ -167,16 +157,11 @@ pub(super) fn start(run: &mut Run<'_>, node: u32, spec: &LoopSpec) {
     let Some(inputs) = super::bound_inputs(run, node) else {
         return;
     };
-    let state = &mut run.execution.nodes[node as usize];
-    state.phase = NodePhase::Running;
-    state.attempt += 1;
-    let attempt = state.attempt;
-    state.started_at_ms = run.now_ms;
     let message = format!(
         "loops over {} (at most {} iterations); iteration 0 starts",
         spec.body, spec.max_iterations
     );
-    run.record_node(node, NodePhase::Running, attempt, message);
+    run.start_control(node, message);
     start_iteration(run, node, &body, 0, inputs);
 }
 
@@ -188,7 +173,7 @@ fn start_iteration(
     inputs: Values,
 ) {
     let pinned_above = subworkflow::pinned_pool(run, node);
-    let frame = run.lay_out_frame(body, Some(node), index, inputs, pinned_above);
+    let frame = run.lay_out_frame(body, Some(node), index, inputs, pinned_above, None);
     run.start_frame(frame, body);
 }
 

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{subworkflow, Callee, Run};
 use crate::compiler::{CompiledBinding, CompiledNode, CompiledWorkflow, Control};
-use crate::state::{Execution, NodePhase, NodeState};
+use crate::state::{Execution, NodePhase};
 
 /// What the compiler makes of a map node.
 #[derive(Clone, Debug)]
@@ -66,7 +66,7 @@ pub fn callee(
             callee.kind_name(),
             callee.id(),
             spec.over,
-            names(&interface.inputs)
+            super::variable_names(&interface.inputs)
         ));
         return Some(callee);
     };
@@ -151,16 +151,6 @@ pub fn callee(
     })))
 }
 
-fn names(vars: &[Variable]) -> String {
-    if vars.is_empty() {
-        return "nothing".into();
-    }
-    vars.iter()
-        .map(|v| v.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Starts map instance `node`: lays out its items and starts the first
 /// `concurrency` of them.
 pub(super) fn start(run: &mut Run<'_>, node: u32) {
@@ -179,11 +169,6 @@ pub(super) fn start(run: &mut Run<'_>, node: u32) {
     };
     let items = map.items.clone();
     let pinned_above = subworkflow::pinned_pool(run, node);
-    let state = &mut run.execution.nodes[node as usize];
-    state.phase = NodePhase::Running;
-    state.attempt += 1;
-    let attempt = state.attempt;
-    state.started_at_ms = run.now_ms;
     let what = items.nodes[0]
         .kind
         .target()
@@ -193,21 +178,9 @@ pub(super) fn start(run: &mut Run<'_>, node: u32) {
         0 => String::new(),
         n => format!(", at most {n} at once"),
     };
-    run.record_node(
-        node,
-        NodePhase::Running,
-        attempt,
-        format!("maps {what} over {count} items{limit}"),
-    );
+    run.start_control(node, format!("maps {what} over {count} items{limit}"));
     // The items' frame: the map's inputs once, and an instance per item.
-    let frame = run.lay_out_frame(&items, Some(node), 0, inputs, pinned_above);
-    let entry = &mut run.execution.frames[frame as usize];
-    entry.items = Some(count);
-    entry.unfinished = count;
-    let template: NodeState = run.execution.nodes.pop().expect("the items' one node");
-    run.execution
-        .nodes
-        .extend((0..count).map(|_| template.clone()));
+    let frame = run.lay_out_frame(&items, Some(node), 0, inputs, pinned_above, Some(count));
     let first = run.execution.frames[frame as usize].first;
     let now = match map.concurrency {
         0 => count,

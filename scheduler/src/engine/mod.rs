@@ -45,8 +45,20 @@ pub use bind::{evaluate, Env, FrameEnv, LaunchEnv};
 pub use callee::Callee;
 pub use registry::{Located, Registry};
 
-use crate::compiler::CompiledWorkflow;
+use crate::compiler::{CompiledNode, CompiledWorkflow};
 use crate::state::{Effect, EventSubject, Execution, ExecutionPhase, NodePhase, NodeState};
+
+/// "a, b, c" (or "nothing") for an error that lists what an interface
+/// offers or takes.
+fn variable_names(vars: &[baton_model::Variable]) -> String {
+    if vars.is_empty() {
+        return "nothing".into();
+    }
+    vars.iter()
+        .map(|v| v.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// The input values of control-flow instance `node` (a sub-workflow, loop,
 /// branch or map) as its upstream instances' committed outputs bind them;
@@ -103,13 +115,15 @@ impl<'a> Run<'a> {
             EventSubject::Execution(ExecutionPhase::Running),
             "launched".into(),
         );
-        let frame = self.lay_out_frame(workflow, None, 0, Values::new(), None);
+        let frame = self.lay_out_frame(workflow, None, 0, Values::new(), None, None);
         self.start_frame(frame, workflow);
     }
 
     /// Appends a frame running `workflow` with its nodes, every one Pending,
     /// each in the pool pin precedence gives it (`pinned_above`: the pin of
-    /// the nearest enclosing node that has one). Returns the frame's index.
+    /// the nearest enclosing node that has one). A map's items frame
+    /// (`items`: how many) holds that many instances of the workflow's one
+    /// node instead. Returns the frame's index.
     fn lay_out_frame(
         &mut self,
         workflow: &CompiledWorkflow,
@@ -117,35 +131,42 @@ impl<'a> Run<'a> {
         index: u32,
         inputs: Values,
         pinned_above: Option<Arc<str>>,
+        items: Option<u32>,
     ) -> u32 {
         let tasks = self.registry.tasks;
         let node_pools = workflow.node_pools(|task| tasks.get(task).map(|t| t.pool.as_str()));
         let above = pinned_above.as_ref().or(self.launch_pool.as_ref());
         let first = self.execution.nodes.len() as u32;
         let attempt = self.execution.attempt_floor;
-        self.execution
-            .nodes
-            .extend(
+        let pending = |node: &CompiledNode, node_pool| NodeState {
+            phase: NodePhase::Pending,
+            attempt,
+            retries_used: 0,
+            lost_attempts: 0,
+            waiting_on: node.upstream.len() as u32,
+            pool: pool::settle(node_pool, above),
+            executor: String::new(),
+            not_before_ms: 0,
+            outputs: Values::new(),
+            error: String::new(),
+            started_at_ms: 0,
+            finished_at_ms: 0,
+            logs: Vec::new(),
+        };
+        let nodes = &mut self.execution.nodes;
+        match items {
+            None => nodes.extend(
                 workflow
                     .nodes
                     .iter()
                     .zip(node_pools)
-                    .map(|(node, node_pool)| NodeState {
-                        phase: NodePhase::Pending,
-                        attempt,
-                        retries_used: 0,
-                        lost_attempts: 0,
-                        waiting_on: node.upstream.len() as u32,
-                        pool: pool::settle(node_pool, above),
-                        executor: String::new(),
-                        not_before_ms: 0,
-                        outputs: Values::new(),
-                        error: String::new(),
-                        started_at_ms: 0,
-                        finished_at_ms: 0,
-                        logs: Vec::new(),
-                    }),
-            );
+                    .map(|(n, p)| pending(n, p)),
+            ),
+            Some(count) => {
+                let item = pending(&workflow.nodes[0], &node_pools[0]);
+                nodes.extend((0..count).map(|_| item.clone()));
+            }
+        }
         let frame = self.execution.frames.len() as u32;
         self.execution.frames.push(crate::state::Frame {
             workflow: workflow.spec.id.clone(),
@@ -153,13 +174,26 @@ impl<'a> Run<'a> {
             index,
             first,
             inputs,
-            unfinished: workflow.nodes.len() as u32,
+            unfinished: items.unwrap_or(workflow.nodes.len() as u32),
             outputs: None,
-            items: None,
+            items,
             started: 0,
             failed: 0,
         });
         frame
+    }
+
+    /// Control-flow instance `node` (a sub-workflow, loop, branch or map)
+    /// starts: Running under its next attempt, recorded with `message`.
+    /// Returns the attempt.
+    fn start_control(&mut self, node: u32, message: String) -> u32 {
+        let state = &mut self.execution.nodes[node as usize];
+        state.phase = NodePhase::Running;
+        state.attempt += 1;
+        state.started_at_ms = self.now_ms;
+        let attempt = state.attempt;
+        self.record_node(node, NodePhase::Running, attempt, message);
+        attempt
     }
 
     /// Makes ready the nodes of a new frame that wait for nothing.
@@ -384,12 +418,7 @@ impl<'a> Run<'a> {
         }
         for &f in &inside {
             let first = self.execution.frames[f as usize].first;
-            let end = self
-                .execution
-                .frames
-                .get(f as usize + 1)
-                .map_or(self.execution.nodes.len() as u32, |next| next.first);
-            for node in first..end {
+            for node in first..self.execution.frame_end(f) {
                 let floor = &mut self.execution.attempt_floor;
                 *floor = (*floor).max(self.execution.nodes[node as usize].attempt);
                 let state = &mut self.execution.nodes[node as usize];

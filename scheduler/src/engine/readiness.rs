@@ -12,7 +12,7 @@
 
 use baton_model::{NodeKind, Values};
 
-use super::Registry;
+use super::{Located, Registry};
 use crate::state::{Execution, ExecutionPhase, NodePhase};
 
 /// What readiness reads of an execution.
@@ -46,11 +46,9 @@ impl RunView for Committed<'_> {
     }
 }
 
-/// Whether every upstream instance of instance `node` has succeeded in `view`.
-pub fn upstream_succeeded(registry: &Registry<'_>, view: &impl RunView, node: u32) -> bool {
-    let Some(located) = registry.locate(view.execution(), node) else {
-        return false;
-    };
+/// Whether every upstream instance of the located instance has succeeded
+/// in `view`.
+fn upstream_succeeded(located: &Located<'_>, view: &impl RunView) -> bool {
     located
         .node()
         .upstream
@@ -74,7 +72,7 @@ pub fn task_ready(registry: &Registry<'_>, view: &impl RunView, node: u32) -> bo
     }
     match execution.nodes[node as usize].phase {
         NodePhase::Queued => true,
-        NodePhase::Pending => upstream_succeeded(registry, view, node),
+        NodePhase::Pending => upstream_succeeded(&located, view),
         _ => false,
     }
 }

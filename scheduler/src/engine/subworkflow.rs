@@ -19,7 +19,6 @@ use std::sync::Arc;
 use baton_model::{Identifier, Values};
 
 use super::Run;
-use crate::state::NodePhase;
 
 /// Starts sub-workflow instance `node`, which runs workflow `id`.
 pub(super) fn start(run: &mut Run<'_>, node: u32, id: &Identifier) {
@@ -34,14 +33,8 @@ pub(super) fn start(run: &mut Run<'_>, node: u32, id: &Identifier) {
     // The nearest enclosing pin, if a node pins one, holds for the nodes
     // inside that do not pin their own.
     let pinned_above = pinned_pool(run, node);
-    let state = &mut run.execution.nodes[node as usize];
-    state.phase = NodePhase::Running;
-    state.attempt += 1;
-    let attempt = state.attempt;
-    state.started_at_ms = run.now_ms;
-    let message = format!("runs workflow {id}");
-    run.record_node(node, NodePhase::Running, attempt, message);
-    let frame = run.lay_out_frame(&workflow, Some(node), 0, inputs, pinned_above);
+    run.start_control(node, format!("runs workflow {id}"));
+    let frame = run.lay_out_frame(&workflow, Some(node), 0, inputs, pinned_above, None);
     run.start_frame(frame, &workflow);
 }
 

@@ -195,6 +195,14 @@ impl Execution {
         (self.frames.partition_point(|f| f.first <= node).max(1) - 1) as u32
     }
 
+    /// One past a frame's last instance: the next frame's first (frames
+    /// are laid out one after the other), or the end of the instances.
+    pub fn frame_end(&self, frame: u32) -> u32 {
+        self.frames
+            .get(frame as usize + 1)
+            .map_or(self.nodes.len() as u32, |next| next.first)
+    }
+
     /// A frame's inputs.
     pub fn frame_inputs(&self, frame: u32) -> &Values {
         match frame {
