@@ -13,8 +13,8 @@ pub use id::Identifier;
 pub use sorted_map::SortedMap;
 pub use spec::Bindings;
 pub use spec::{
-    Binding, BranchSpec, CaseSpec, Interface, LoopSpec, MapSpec, NodeKind, NodeSpec, Runner,
-    SpecDocument, TaskSpec, Tolerance, Variable, WorkflowSpec,
+    Binding, BranchSpec, CaseSpec, Interface, LoopSpec, MapSpec, NodeKind, NodeSpec, Reference,
+    Runner, SpecDocument, TaskSpec, Tolerance, Variable, WorkflowSpec,
 };
 pub use types::Type;
 pub use value::{BlobRef, Value, Values};

@@ -2,6 +2,7 @@
 //! documents per file, each with `kind: Task` or `kind: Workflow`; see
 //! docs/spec.md) is in [`yaml`], its wire form in [`wire`].
 
+mod locate;
 #[cfg(test)]
 mod tests;
 mod wire;
@@ -111,6 +112,13 @@ impl Binding {
 
 /// A node's input name -> binding.
 pub type Bindings = SortedMap<Binding>;
+
+/// What a node's reference names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reference {
+    Task,
+    Workflow,
+}
 
 /// What a node runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -237,16 +245,19 @@ impl NodeKind {
         }
     }
 
-    fn targets_mut(&mut self) -> Vec<&mut Identifier> {
+    /// Every task or workflow the node names, with what it is, in the
+    /// order they are written: what registration pins to versions.
+    pub fn references_mut(&mut self) -> Vec<(Reference, &mut Identifier)> {
         match self {
-            NodeKind::Task(id) | NodeKind::Workflow(id) => vec![id],
-            NodeKind::Loop(spec) => vec![&mut spec.body],
-            NodeKind::Map(spec) => spec.runs.targets_mut(),
+            NodeKind::Task(id) => vec![(Reference::Task, id)],
+            NodeKind::Workflow(id) => vec![(Reference::Workflow, id)],
+            NodeKind::Loop(spec) => vec![(Reference::Workflow, &mut spec.body)],
+            NodeKind::Map(spec) => spec.runs.references_mut(),
             NodeKind::Branch(spec) => spec
                 .cases
                 .iter_mut()
                 .chain(spec.otherwise.as_deref_mut())
-                .flat_map(|case| case.runs.targets_mut())
+                .flat_map(|case| case.runs.references_mut())
                 .collect(),
         }
     }
@@ -304,7 +315,9 @@ pub enum SpecDocument {
     Workflow(WorkflowSpec),
 }
 
-/// The version given to a spec registered without one: a hash of its content.
+/// The version given to a spec registered without one: the first 16 hex
+/// digits of the SHA-256 of its canonical JSON form, its own version empty
+/// and (for a workflow) every reference pinned. docs/spec.md, "Versions".
 pub fn content_version<T: Serialize>(spec: &T) -> String {
     let bytes = serde_json::to_vec(spec).unwrap_or_default();
     let digest = Sha256::digest(&bytes);
@@ -323,18 +336,66 @@ impl TaskSpec {
 }
 
 impl WorkflowSpec {
-    /// Fills defaults (project, domain, content-hash version) and resolves
-    /// task references against the workflow's own project and domain.
+    /// Fills defaults (project and domain) and resolves references against
+    /// the workflow's own project and domain. An omitted version stays
+    /// empty: it is the hash of the content once every reference is pinned
+    /// ([`WorkflowSpec::pin_references`]), which only registration knows.
     pub fn normalized(mut self) -> Self {
         self.id = self.id.with_global_defaults();
         for node in &mut self.nodes {
-            for target in node.kind.targets_mut() {
+            for (_, target) in node.kind.references_mut() {
                 *target = std::mem::take(target).with_defaults(&self.id.project, &self.id.domain);
             }
         }
-        if self.id.version.is_empty() {
-            self.id.version = content_version(&self);
-        }
         self
+    }
+
+    /// Pins every reference without a version (or `@latest`): to the
+    /// version `earlier` (the same workflow version registered before) used
+    /// for the same reference, else to what `latest` answers. A reference
+    /// `latest` does not know stays unpinned, for the compiler to refuse.
+    /// Then an omitted version of the workflow becomes its content hash, so
+    /// that the same file registered after a new task version is a new
+    /// workflow version that uses it, and registered again is a no-op.
+    pub fn pin_references(
+        &mut self,
+        earlier: Option<&WorkflowSpec>,
+        latest: impl Fn(Reference, &Identifier) -> Option<String>,
+    ) {
+        let mut before: Vec<Identifier> = match earlier {
+            Some(spec) => spec
+                .nodes
+                .iter()
+                .flat_map(|n| n.kind.targets())
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut refs: Vec<(Reference, &mut Identifier)> = self
+            .nodes
+            .iter_mut()
+            .flat_map(|n| n.kind.references_mut())
+            .collect();
+        if before.len() != refs.len() {
+            before.clear();
+        }
+        for (i, (kind, target)) in refs.iter_mut().enumerate() {
+            if target.version == "latest" {
+                target.version.clear();
+            }
+            if !target.version.is_empty() {
+                continue;
+            }
+            let earlier = before
+                .get(i)
+                .filter(|b| b.unversioned() == **target)
+                .map(|b| b.version.clone());
+            if let Some(version) = earlier.or_else(|| latest(*kind, target)) {
+                target.version = version;
+            }
+        }
+        if self.id.version.is_empty() {
+            self.id.version = content_version(&*self);
+        }
     }
 }

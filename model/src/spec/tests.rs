@@ -133,3 +133,106 @@ fn missing_version_is_the_content_hash() {
     };
     assert_eq!(b.normalized().id.version, a.id.version);
 }
+
+fn error_of(text: &str) -> String {
+    parse_yaml(text, "f.yaml").unwrap_err().to_string()
+}
+
+#[test]
+fn a_struct_type_may_be_a_mapping_nested_to_any_depth() {
+    let text = "\
+kind: Task
+name: t
+interface:
+  inputs:
+    summary: {lo: float, hi: float}
+    deep: {stats: {mean: float, tags: list<string>}, n: int}
+    long: {type: {a: int}, description: a struct in the long form}
+    texted: \"{type: string}\"
+  outputs:
+    scores: \"list<{margin: float}>\"
+runner: {builtin: noop}
+";
+    let SpecDocument::Task(task) = parse_yaml(text, "f.yaml").unwrap().remove(0) else {
+        panic!()
+    };
+    let ty = |name: &str| task.interface.input(name).unwrap().ty.to_string();
+    assert_eq!(ty("summary"), "{hi: float, lo: float}");
+    assert_eq!(
+        ty("deep"),
+        "{n: int, stats: {mean: float, tags: list<string>}}"
+    );
+    assert_eq!(ty("long"), "{a: int}");
+    assert_eq!(
+        task.interface.input("long").unwrap().description,
+        "a struct in the long form"
+    );
+    assert_eq!(ty("texted"), "{type: string}");
+    assert_eq!(
+        task.interface.output("scores").unwrap().ty.to_string(),
+        "list<{margin: float}>"
+    );
+}
+
+#[test]
+fn every_spec_error_names_file_line_document_and_field() {
+    // A bad type deep inside a struct mapping: the line of that field.
+    let err = error_of(
+        "kind: Task\nname: t\ninterface:\n  inputs:\n    s: {lo: float, hi: {x: flaot}}\nrunner: {builtin: noop}\n",
+    );
+    assert!(err.starts_with("f.yaml:5:"), "{err}");
+    assert!(
+        err.contains("document 1 (Task `t`, field `interface.inputs.s.hi.x`)"),
+        "{err}"
+    );
+    assert!(err.contains("unknown type `flaot`"), "{err}");
+    // A structural error (an unknown field of a node) in a later document.
+    let err = error_of(
+        "kind: Task\nname: t\nrunner: {builtin: noop}\n---\nkind: Workflow\nname: w\nnodes:\n  - id: a\n    tsk: t\n",
+    );
+    assert!(err.starts_with("f.yaml:9:"), "{err}");
+    assert!(err.contains("document 2 (Workflow `w`)"), "{err}");
+    assert!(err.contains("unknown field `tsk`"), "{err}");
+    // A node that runs nothing: the node's line.
+    let err = error_of(
+        "kind: Workflow\nname: w\nnodes:\n  - id: a\n    task: t\n  - id: b\n    inputs: {}\n",
+    );
+    assert!(err.starts_with("f.yaml:6:"), "{err}");
+    assert!(err.contains("field `nodes[1]`"), "{err}");
+    // A bad binding: the input's line.
+    let err = error_of(
+        "kind: Workflow\nname: w\nnodes:\n  - id: a\n    task: t\n    inputs:\n      x: \"${a.b.c.d}\"\n",
+    );
+    assert!(err.starts_with("f.yaml:7:"), "{err}");
+    assert!(
+        err.contains("field `nodes[0].inputs.x`") && err.contains("node `a` input `x`"),
+        "{err}"
+    );
+    // Unknown kinds name the `kind` line.
+    assert!(error_of("name: x\n\nkind: Tsk\n").starts_with("f.yaml:3:"));
+}
+
+#[test]
+fn no_spec_error_shows_a_serde_or_rust_name() {
+    for text in [
+        "kind: Task\nname: t\ninterface: {inputs: {s: [1, 2]}}\nrunner: {builtin: noop}\n",
+        "kind: Task\nname: t\ninterface: {inputs: {s: {type: int, dflt: 1}}}\nrunner: {builtin: noop}\n",
+        "kind: Task\nname: t\ninterface: {inputs: {s: {a: 3}}}\nrunner: {builtin: noop}\n",
+        "kind: Task\nname: t\ninterface: [1]\nrunner: {builtin: noop}\n",
+        "kind: Task\nname: t\nrunner: noop\n",
+        "kind: Task\nname: t\nrunner: {builtin: noop}\ntimeout: [1]\n",
+        "kind: Task\nname: t\nrunner: {builtin: noop}\nversion: {a: 1}\n",
+        "kind: Workflow\nname: w\nnodes: {a: 1}\n",
+        "kind: Workflow\nname: w\nnodes: [3]\n",
+        "kind: Workflow\nname: w\nnodes: [{id: a, map: {task: t, over: x, tolerate: [1]}}]\n",
+        "kind: Workflow\nname: w\nnodes: [{id: a, branch: 3}]\n",
+        "kind: Workflow\nname: w\nnodes: [{id: a, loop: {body: b}}]\n",
+    ] {
+        let err = error_of(text);
+        for internal in ["Raw", "untagged", "variant", "Mapping", "Sequence", "Number(", "String(", "Bool("] {
+            assert!(!err.contains(internal), "{internal} in: {err}");
+        }
+        assert!(err.starts_with("f.yaml:"), "{err}");
+        assert!(err.contains("document 1"), "{err}");
+    }
+}

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use baton_model::{Identifier, Runner, TaskSpec, WorkflowSpec};
+use baton_model::{Identifier, Reference, Runner, TaskSpec, WorkflowSpec};
 
 use super::apply::BUILTINS;
 use super::*;
@@ -56,13 +56,33 @@ impl SchedulerState {
         problems.extend(cycles);
         let mut workflows: Vec<Option<WorkflowSpec>> = workflows.into_iter().map(Some).collect();
         for index in order {
-            let Some(workflow) = workflows[index].take() else {
+            let Some(mut workflow) = workflows[index].take() else {
                 continue;
             };
             if let Err(e) = workflow.id.validate() {
                 problems.push(e.to_string());
                 continue;
             }
+            // The batch's own workflows first: they are the latest.
+            let in_batch = |id: &Identifier| {
+                new_workflows.iter().rev().find(|w| {
+                    w.spec.id.unversioned() == id.unversioned()
+                        && (id.version.is_empty() || w.spec.id.version == id.version)
+                })
+            };
+            let earlier = (!workflow.id.version.is_empty())
+                .then(|| self.workflows.get(&workflow.id))
+                .flatten()
+                .map(|w| &w.spec);
+            workflow.pin_references(earlier, |kind, id| match kind {
+                Reference::Task => new_latest_tasks
+                    .get(id)
+                    .or_else(|| self.latest_tasks.get(id))
+                    .cloned(),
+                Reference::Workflow => in_batch(id)
+                    .map(|w| w.spec.id.version.clone())
+                    .or_else(|| self.latest_workflows.get(id).cloned()),
+            });
             let resolve = |id: &Identifier| -> Option<Arc<TaskSpec>> {
                 let mut full = id.clone();
                 if full.version.is_empty() {
@@ -77,15 +97,7 @@ impl SchedulerState {
                     .cloned()
             };
             let resolve_workflow = |id: &Identifier| -> Option<Arc<CompiledWorkflow>> {
-                // The batch's own workflows first: they are the latest.
-                let in_batch = new_workflows.iter().rev().find(|w| {
-                    w.spec.id.unversioned() == id.unversioned()
-                        && (id.version.is_empty() || w.spec.id.version == id.version)
-                });
-                if let Some(found) = in_batch {
-                    return Some(found.clone());
-                }
-                self.workflow(id).cloned()
+                in_batch(id).cloned().or_else(|| self.workflow(id).cloned())
             };
             let compiled = match compile(workflow, resolve, resolve_workflow) {
                 Ok(c) => c,
@@ -231,4 +243,82 @@ fn check_task(task: &TaskSpec) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::register_command;
+    use baton_model::NodeKind;
+
+    const TASK_V1: &str = "kind: Task\nname: t\nversion: v1\ninterface: {inputs: {x: int}, outputs: {x: int}}\nrunner: {builtin: noop}\n";
+    const UNVERSIONED: &str = "kind: Workflow\nname: w\ninterface: {inputs: {x: int}}\nnodes: [{id: a, task: t, inputs: {x: \"${inputs.x}\"}}]\n";
+
+    fn register(
+        state: &mut SchedulerState,
+        text: &str,
+    ) -> Result<Vec<(String, Identifier, bool)>, String> {
+        match state.apply_one(register_command(text), &mut Vec::new()) {
+            Response::Registered(items) => Ok(items),
+            Response::Rejected(e) => Err(e.message),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn task_of(state: &SchedulerState, workflow: &Identifier) -> String {
+        match &state.workflows[workflow].spec.nodes[0].kind {
+            NodeKind::Task(id) => id.version.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_omitted_version_is_the_hash_of_the_pinned_content() {
+        let mut state = SchedulerState::default();
+        register(&mut state, TASK_V1).unwrap();
+        let first = register(&mut state, UNVERSIONED).unwrap().remove(0);
+        assert!(first.2, "created");
+        assert_eq!(first.1.version.len(), 16);
+        assert_eq!(task_of(&state, &first.1), "v1");
+        // The same file again: the same version, a no-op.
+        let again = register(&mut state, UNVERSIONED).unwrap().remove(0);
+        assert_eq!((again.1.clone(), again.2), (first.1.clone(), false));
+        // After a new task version, the same file is a new workflow version
+        // that uses it; the first one still runs v1.
+        register(&mut state, &TASK_V1.replace("v1", "v2")).unwrap();
+        let newer = register(&mut state, UNVERSIONED).unwrap().remove(0);
+        assert!(newer.2, "created");
+        assert_ne!(newer.1.version, first.1.version);
+        assert_eq!(task_of(&state, &newer.1), "v2");
+        assert_eq!(task_of(&state, &first.1), "v1");
+        assert_eq!(
+            state.latest_workflows[&first.1.unversioned()],
+            newer.1.version
+        );
+    }
+
+    #[test]
+    fn a_named_version_keeps_the_references_it_was_registered_with() {
+        let mut state = SchedulerState::default();
+        register(&mut state, TASK_V1).unwrap();
+        let named = UNVERSIONED.replace("name: w\n", "name: w\nversion: v1\n");
+        let first = register(&mut state, &named).unwrap().remove(0);
+        register(&mut state, &TASK_V1.replace("v1", "v2")).unwrap();
+        // The same content under the same version: a no-op, still on t@v1.
+        let again = register(&mut state, &named).unwrap().remove(0);
+        assert_eq!((again.1.clone(), again.2), (first.1.clone(), false));
+        assert_eq!(task_of(&state, &first.1), "v1");
+        // `@latest` is the same reference written out.
+        let latest = named.replace("task: t,", "task: t@latest,");
+        assert!(!register(&mut state, &latest).unwrap()[0].2);
+        // Other content under the same version is refused, naming it.
+        let changed = named.replace("id: a", "id: b");
+        let err = register(&mut state, &changed).unwrap_err();
+        assert!(
+            err.contains(
+                "workflow `default/development/w@v1` is already registered with different content"
+            ),
+            "{err}"
+        );
+    }
 }
