@@ -29,9 +29,16 @@ pub enum CliError {
     /// The input is bad (a spec, a value, an argument): nothing was sent or changed.
     #[error("{0}")]
     BadInput(String),
-    /// The scheduler refused the request: nothing was changed.
+    /// The request could not be made, or was refused: nothing was changed.
     #[error("{0}")]
     Refused(String),
+    /// The scheduler refused the request for these problems (their codes
+    /// and places, from the status details): nothing was changed.
+    #[error("{message}")]
+    Rejected {
+        message: String,
+        problems: Vec<baton_proto::Problem>,
+    },
     #[error("cannot reach the scheduler at {address}: {why}\nis `baton dev` or `baton-scheduler` running there? set --scheduler or BATON_SCHEDULER")]
     Unreachable { address: String, why: String },
     /// The execution ran and did not succeed.
@@ -43,7 +50,10 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::ExecutionFailed(_) => 1,
-            CliError::BadInput(_) | CliError::Refused(_) | CliError::Unreachable { .. } => 2,
+            CliError::BadInput(_)
+            | CliError::Refused(_)
+            | CliError::Rejected { .. }
+            | CliError::Unreachable { .. } => 2,
         }
     }
 }
@@ -204,7 +214,17 @@ impl Client {
             Code::InvalidArgument
             | Code::NotFound
             | Code::AlreadyExists
-            | Code::FailedPrecondition => CliError::Refused(status.message().to_owned()),
+            | Code::FailedPrecondition => {
+                let problems = baton_proto::refusal::problems(&status);
+                if problems.is_empty() {
+                    CliError::Refused(status.message().to_owned())
+                } else {
+                    CliError::Rejected {
+                        message: status.message().to_owned(),
+                        problems,
+                    }
+                }
+            }
             _ => CliError::Refused(format!("{} ({:?})", status.message(), status.code())),
         }
     }

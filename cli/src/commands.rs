@@ -2,12 +2,9 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
 
-use baton_model::spec::{parse_yaml, SpecDocument};
 use baton_model::Identifier;
 use baton_proto::*;
-use baton_scheduler::admin::MAX_BATCH_LAUNCHES;
 use futures::StreamExt;
 
 use crate::client::{retryable, CliError, Client};
@@ -19,55 +16,11 @@ pub enum Output {
     Json,
 }
 
-fn print_json(value: &serde_json::Value) {
+pub fn print_json(value: &serde_json::Value) {
     println!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
     );
-}
-
-/// Reads and parses spec files; nothing is sent if any of them is bad.
-pub fn read_specs(files: &[PathBuf]) -> Result<RegisterRequest, CliError> {
-    let mut request = RegisterRequest::default();
-    for file in files {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| CliError::BadInput(format!("cannot read {}: {e}", file.display())))?;
-        let documents = parse_yaml(&text, &file.display().to_string())
-            .map_err(|e| CliError::BadInput(e.to_string()))?;
-        for document in documents {
-            match document {
-                SpecDocument::Task(t) => request.tasks.push((&t).into()),
-                SpecDocument::Workflow(w) => request.workflows.push((&w).into()),
-            }
-        }
-    }
-    if request.tasks.is_empty() && request.workflows.is_empty() {
-        return Err(CliError::BadInput(
-            "the files hold no Task or Workflow documents".into(),
-        ));
-    }
-    Ok(request)
-}
-
-pub async fn register(
-    client: &mut Client,
-    request: RegisterRequest,
-    quiet: bool,
-) -> Result<(), CliError> {
-    let response = client
-        .call(request, |mut a, r| async move { a.register(r).await })
-        .await?;
-    if !quiet {
-        for item in response.registered {
-            let what = if item.created {
-                "registered"
-            } else {
-                "unchanged "
-            };
-            println!("{what} {:<8} {}", item.kind, render::id(&item.id));
-        }
-    }
-    Ok(())
 }
 
 /// Parses `-i NAME=VALUE` arguments.
@@ -93,7 +46,7 @@ pub fn parse_inputs(inputs: &[String]) -> Result<HashMap<String, String>, CliErr
 
 /// A launch request id unique to this invocation, so that retrying the
 /// launch (e.g. across a leader change) never launches twice.
-fn new_request_id() -> String {
+pub fn new_request_id() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -118,145 +71,6 @@ pub async fn launch(
     client
         .call(request, |mut a, r| async move { a.launch(r).await })
         .await
-}
-
-/// A batch read from a file, with where each launch came from.
-pub struct Batch {
-    pub request: LaunchBatchRequest,
-    /// `FILE:LINE` of each launch, in order.
-    pub origins: Vec<String>,
-}
-
-/// Reads a batch of launches, one JSON object per line (blank lines and
-/// lines starting with `#` are skipped); nothing is sent if any line is bad.
-pub fn read_batch(file: &std::path::Path) -> Result<Batch, CliError> {
-    let name = file.display().to_string();
-    let text = if name == "-" {
-        std::io::read_to_string(std::io::stdin())
-    } else {
-        std::fs::read_to_string(file)
-    }
-    .map_err(|e| CliError::BadInput(format!("cannot read {name}: {e}")))?;
-    let request_id = new_request_id();
-    let mut launches = Vec::new();
-    let mut origins = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let at = format!("{name}:{}", number + 1);
-        let launch =
-            parse_batch_line(line).map_err(|why| CliError::BadInput(format!("{at}: {why}")))?;
-        launches.push(LaunchRequest {
-            // Unique per line, so a retried batch launches nothing twice.
-            request_id: format!("{request_id}-{}", number + 1),
-            ..launch
-        });
-        origins.push(at);
-    }
-    if launches.is_empty() {
-        return Err(CliError::BadInput(format!("{name} holds no launches")));
-    }
-    if launches.len() > MAX_BATCH_LAUNCHES {
-        return Err(CliError::BadInput(format!(
-            "{name} holds {} launches; at most {MAX_BATCH_LAUNCHES} go in one batch",
-            launches.len()
-        )));
-    }
-    Ok(Batch {
-        request: LaunchBatchRequest { launches },
-        origins,
-    })
-}
-
-/// The scheduler names a refused launch by its place in the batch
-/// (`launch #N: ...`); name its line instead, which the user can open.
-fn at_origin(error: CliError, origins: &[String]) -> CliError {
-    let CliError::Refused(message) = error else {
-        return error;
-    };
-    let origin = message
-        .strip_prefix("launch #")
-        .and_then(|rest| rest.split_once(": "))
-        .and_then(|(number, why)| {
-            let origin = origins.get(number.parse::<usize>().ok()?.checked_sub(1)?)?;
-            Some(format!("{origin}: {why}"))
-        });
-    CliError::Refused(origin.unwrap_or(message))
-}
-
-/// One line of a batch: `{"workflow": ..., "inputs": {...}, "pool": ...}`.
-fn parse_batch_line(line: &str) -> Result<LaunchRequest, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(line).map_err(|e| format!("not a JSON object: {e}"))?;
-    let serde_json::Value::Object(fields) = value else {
-        return Err("not a JSON object".into());
-    };
-    let mut launch = LaunchRequest::default();
-    for (key, value) in fields {
-        match (key.as_str(), value) {
-            ("workflow", serde_json::Value::String(name)) => {
-                let id = Identifier::parse(&name).map_err(|e| e.to_string())?;
-                launch.workflow = Some((&id).into());
-            }
-            ("pool", serde_json::Value::String(pool)) => launch.pool = pool,
-            ("inputs", serde_json::Value::Object(inputs)) => {
-                // As text, parsed against the declared types by the
-                // scheduler: a string as it is, anything else as JSON.
-                for (name, value) in inputs {
-                    let text = match value {
-                        serde_json::Value::String(text) => text,
-                        other => other.to_string(),
-                    };
-                    launch.text_inputs.insert(name, text);
-                }
-            }
-            ("workflow" | "pool", _) => return Err(format!("`{key}` must be a string")),
-            ("inputs", _) => return Err("`inputs` must be an object of NAME: VALUE".into()),
-            _ => {
-                return Err(format!(
-                    "unknown field `{key}`; a launch has workflow, inputs and pool"
-                ))
-            }
-        }
-    }
-    if launch.workflow.is_none() {
-        return Err("no `workflow` named".into());
-    }
-    Ok(launch)
-}
-
-pub async fn run_batch(client: &mut Client, batch: Batch, output: Output) -> Result<(), CliError> {
-    let response = client
-        .call(
-            batch.request,
-            |mut a, r| async move { a.launch_batch(r).await },
-        )
-        .await
-        .map_err(|e| at_origin(e, &batch.origins))?;
-    match output {
-        Output::Json => print_json(&serde_json::Value::Array(
-            response
-                .launched
-                .iter()
-                .map(|l| {
-                    serde_json::json!({
-                        "execution": l.execution_id,
-                        "workflow": render::id(&l.workflow),
-                    })
-                })
-                .collect(),
-        )),
-        Output::Text => {
-            let mut out = std::io::stdout().lock();
-            for launched in &response.launched {
-                writeln!(out, "{}", launched.execution_id)
-                    .map_err(|e| CliError::Refused(format!("cannot write the output: {e}")))?;
-            }
-        }
-    }
-    Ok(())
 }
 
 pub async fn run(
@@ -781,38 +595,4 @@ async fn cluster_status(client: &mut Client, output: Output) -> Result<(), CliEr
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod batch_tests {
-    use super::*;
-
-    fn refused(message: &str) -> CliError {
-        CliError::Refused(message.into())
-    }
-
-    #[test]
-    fn a_refused_launch_is_named_by_its_line() {
-        let origins = vec!["sweep.jsonl:2".to_string(), "sweep.jsonl:5".to_string()];
-        let named = at_origin(refused("launch #2: unknown input `m`"), &origins);
-        assert_eq!(named.to_string(), "sweep.jsonl:5: unknown input `m`");
-    }
-
-    #[test]
-    fn messages_that_name_no_launch_of_the_batch_are_kept() {
-        let origins = vec!["sweep.jsonl:2".to_string()];
-        for message in [
-            "launch #3: out of range",
-            "launch #0: not counted from one",
-            "launch #x: not a number",
-            "no leader",
-        ] {
-            assert_eq!(at_origin(refused(message), &origins).to_string(), message);
-        }
-        let not_refused = CliError::BadInput("launch #1: bad".into());
-        assert_eq!(
-            at_origin(not_refused, &origins).to_string(),
-            "launch #1: bad"
-        );
-    }
 }

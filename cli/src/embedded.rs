@@ -138,8 +138,8 @@ pub async fn demo(workers: u32, output: Output) -> Result<(), CliError> {
 
 async fn demo_run(address: &str, specs: &[PathBuf], output: Output) -> Result<(), CliError> {
     let mut client = Client::connect(address, false, Duration::from_secs(15)).await?;
-    let request = commands::read_specs(specs)?;
-    commands::register(&mut client, request, true).await?;
+    let request = crate::specs::read_specs(specs)?;
+    crate::specs::register(&mut client, request, true).await?;
     eprintln!("registered the examples; running one round of active learning (TRAIN -> INFER -> SELECT -> LABEL)");
     let launched = commands::launch(&mut client, "active-learning-round", &[], None).await?;
     eprintln!("launched {}", launched.execution_id);
@@ -184,8 +184,8 @@ pub async fn dev(options: EmbeddedOptions, examples: Option<PathBuf>) -> Result<
         if !specs.is_empty() {
             let mut client =
                 Client::connect(&embedded.address, false, Duration::from_secs(15)).await?;
-            match commands::read_specs(&specs) {
-                Ok(request) => commands::register(&mut client, request, false).await?,
+            match crate::specs::read_specs(&specs) {
+                Ok(request) => crate::specs::register(&mut client, request, false).await?,
                 Err(e) => eprintln!("not registering the examples in {}: {e}", dir.display()),
             }
         }

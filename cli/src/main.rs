@@ -1,10 +1,12 @@
 //! `baton`: the user and operator command line.
 
+mod batch;
 mod bench;
 mod client;
 mod commands;
 mod embedded;
 mod render;
+mod specs;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -246,9 +248,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Demo { workers } => embedded::demo(workers, output).await,
         Command::Register { files } => {
-            let request = commands::read_specs(&files)?;
+            let request = specs::read_specs(&files)?;
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
-            commands::register(&mut client, request, false).await
+            specs::register(&mut client, request, false).await
         }
         Command::Run {
             workflow,
@@ -261,9 +263,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             commands::run(&mut client, &workflow, &inputs, pool, wait, output).await
         }
         Command::RunBatch { file } => {
-            let batch = commands::read_batch(&file)?;
+            let batch = batch::read_batch(&file)?;
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
-            commands::run_batch(&mut client, batch, output).await
+            batch::run_batch(&mut client, batch, output).await
         }
         Command::Get { execution, depth } => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;

@@ -17,7 +17,7 @@ pub use spec::{
     Runner, SpecDocument, TaskSpec, Tolerance, Variable, WorkflowSpec,
 };
 pub use types::Type;
-pub use value::{BlobRef, Value, Values};
+pub use value::{BlobRef, Value, ValueError, Values};
 
 /// Errors in model data; messages are lowercase and name what is wrong.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -47,14 +47,45 @@ pub enum Value {
 /// Name -> value: inputs and outputs of nodes and executions.
 pub type Values = crate::SortedMap<Value>;
 
+/// Where a value differs from its type: the path inside it (`[2].x`, empty
+/// for the value itself) and what is wrong there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValueError {
+    pub path: String,
+    pub why: String,
+}
+
+impl fmt::Display for ValueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.why)
+        } else {
+            write!(f, "at {}: {}", self.path, self.why)
+        }
+    }
+}
+
+/// For messages that are text: the path and what is wrong, in words.
+impl From<ValueError> for String {
+    fn from(e: ValueError) -> String {
+        e.to_string()
+    }
+}
+
 impl Value {
     /// Checks that this value is of type `ty`; the error names the path inside
     /// the value (`[2].x`) where it differs.
-    pub fn check(&self, ty: &Type) -> Result<(), String> {
+    pub fn check(&self, ty: &Type) -> Result<(), ValueError> {
         self.check_at(ty, &mut String::new())
     }
 
-    fn check_at(&self, ty: &Type, path: &mut String) -> Result<(), String> {
+    fn check_at(&self, ty: &Type, path: &mut String) -> Result<(), ValueError> {
+        let fail = |path: &str, why: String| {
+            Err(ValueError {
+                path: path.to_owned(),
+                why,
+            })
+        };
         let ok = match (ty, self) {
             (Type::Optional(_), Value::None) => true,
             (Type::Optional(inner), v) => return v.check_at(inner, path),
@@ -86,7 +117,7 @@ impl Value {
             }
             (Type::Struct(fields), Value::Map(entries)) => {
                 if let Some(extra) = entries.keys().find(|k| !fields.contains_key(*k)) {
-                    return Err(format!("{}unknown field `{extra}` for {ty}", at(path)));
+                    return fail(path, format!("unknown field `{extra}` for {ty}"));
                 }
                 for (name, field_ty) in fields {
                     let len = path.len();
@@ -95,9 +126,7 @@ impl Value {
                     match entries.get(name) {
                         Some(item) => item.check_at(field_ty, path)?,
                         None if field_ty.is_optional() => {}
-                        None => {
-                            return Err(format!("{}missing field of type {field_ty}", at(path)))
-                        }
+                        None => return fail(path, format!("missing field of type {field_ty}")),
                     }
                     path.truncate(len);
                 }
@@ -108,11 +137,7 @@ impl Value {
         if ok {
             Ok(())
         } else {
-            Err(format!(
-                "{}expected {ty}, got {}",
-                at(path),
-                self.kind_name()
-            ))
+            fail(path, format!("expected {ty}, got {}", self.kind_name()))
         }
     }
 
@@ -135,18 +160,32 @@ impl Value {
 
     /// Converts an untyped constant (from YAML or JSON, where `3` could be an
     /// int or a float and a string could be a datetime) into a value of `ty`.
-    pub fn from_json(ty: &Type, json: &Json) -> Result<Value, String> {
-        let mismatch = || format!("expected {ty}, got {}", json_kind(json));
+    pub fn from_json(ty: &Type, json: &Json) -> Result<Value, ValueError> {
+        Value::from_json_at(ty, json).map_err(|(path, why)| ValueError { path, why })
+    }
+
+    /// [`Value::from_json`], the error's path built from the inside out.
+    fn from_json_at(ty: &Type, json: &Json) -> Result<Value, (String, String)> {
+        let mismatch = || {
+            (
+                String::new(),
+                format!("expected {ty}, got {}", json_kind(json)),
+            )
+        };
+        let here = |why: String| (String::new(), why);
+        let inside =
+            |step: String| move |(path, why): (String, String)| (format!("{step}{path}"), why);
         Ok(match (ty, json) {
             (Type::Optional(_), Json::Null) => Value::None,
-            (Type::Optional(inner), j) => Value::from_json(inner, j)?,
+            (Type::Optional(inner), j) => Value::from_json_at(inner, j)?,
             (Type::Bool, Json::Bool(b)) => Value::Bool(*b),
-            (Type::Int, Json::Number(n)) => {
-                Value::Int(n.as_i64().ok_or_else(|| format!("expected int, got {n}"))?)
-            }
+            (Type::Int, Json::Number(n)) => Value::Int(
+                n.as_i64()
+                    .ok_or_else(|| here(format!("expected int, got {n}")))?,
+            ),
             (Type::Float, Json::Number(n)) => Value::Float(
                 n.as_f64()
-                    .ok_or_else(|| format!("expected float, got {n}"))?,
+                    .ok_or_else(|| here(format!("expected float, got {n}")))?,
             ),
             (Type::String, Json::String(s)) => Value::String(s.clone()),
             (Type::Bytes, Json::Array(items)) => Value::Bytes(
@@ -154,11 +193,13 @@ impl Value {
                     .iter()
                     .map(|i| i.as_u64().and_then(|b| u8::try_from(b).ok()))
                     .collect::<Option<Vec<u8>>>()
-                    .ok_or_else(|| "expected bytes as a list of numbers 0..=255".to_owned())?,
+                    .ok_or_else(|| {
+                        here("expected bytes as a list of numbers 0..=255".to_owned())
+                    })?,
             ),
             (Type::Bytes, Json::String(s)) => Value::Bytes(s.as_bytes().to_vec()),
-            (Type::Datetime, Json::String(s)) => Value::Datetime(parse_datetime(s)?),
-            (Type::Duration, Json::String(s)) => Value::Duration(parse_duration(s)?),
+            (Type::Datetime, Json::String(s)) => Value::Datetime(parse_datetime(s).map_err(here)?),
+            (Type::Duration, Json::String(s)) => Value::Duration(parse_duration(s).map_err(here)?),
             (Type::Duration, Json::Number(n)) => Value::Duration(
                 n.as_f64()
                     .map(|secs| (secs * 1e9) as i64)
@@ -168,7 +209,7 @@ impl Value {
                 uri: o
                     .get("uri")
                     .and_then(Json::as_str)
-                    .ok_or_else(|| "a blob needs a string `uri`".to_owned())?
+                    .ok_or_else(|| here("a blob needs a string `uri`".to_owned()))?
                     .to_owned(),
                 size: o.get("size").and_then(Json::as_u64).unwrap_or(0),
                 sha256: o
@@ -187,7 +228,7 @@ impl Value {
                     .iter()
                     .enumerate()
                     .map(|(i, item)| {
-                        Value::from_json(inner, item).map_err(|e| format!("[{i}]: {e}"))
+                        Value::from_json_at(inner, item).map_err(inside(format!("[{i}]")))
                     })
                     .collect::<Result<_, _>>()?,
             ),
@@ -195,28 +236,33 @@ impl Value {
                 entries
                     .iter()
                     .map(|(k, item)| {
-                        Value::from_json(inner, item)
+                        Value::from_json_at(inner, item)
                             .map(|v| (k.clone(), v))
-                            .map_err(|e| format!("[{k:?}]: {e}"))
+                            .map_err(inside(format!("[{k:?}]")))
                     })
                     .collect::<Result<_, _>>()?,
             ),
             (Type::Struct(fields), Json::Object(entries)) => {
                 if let Some(extra) = entries.keys().find(|k| !fields.contains_key(*k)) {
-                    return Err(format!("unknown field `{extra}` for {ty}"));
+                    return Err(here(format!("unknown field `{extra}` for {ty}")));
                 }
                 let mut out = BTreeMap::new();
                 for (name, field_ty) in fields {
                     match entries.get(name) {
                         Some(item) => {
-                            let v = Value::from_json(field_ty, item)
-                                .map_err(|e| format!(".{name}: {e}"))?;
+                            let v = Value::from_json_at(field_ty, item)
+                                .map_err(inside(format!(".{name}")))?;
                             out.insert(name.clone(), v);
                         }
                         None if field_ty.is_optional() => {
                             out.insert(name.clone(), Value::None);
                         }
-                        None => return Err(format!(".{name}: missing field of type {field_ty}")),
+                        None => {
+                            return Err((
+                                format!(".{name}"),
+                                format!("missing field of type {field_ty}"),
+                            ))
+                        }
                     }
                 }
                 Value::Map(out)
@@ -243,7 +289,7 @@ impl Value {
             Type::Bytes => return Ok(Value::Bytes(text.as_bytes().to_vec())),
             Type::Datetime => return parse_datetime(text).map(Value::Datetime),
             Type::Duration => return parse_duration(text).map(Value::Duration),
-            Type::Blob => return Value::from_json(inner, &Json::String(text.to_owned())),
+            Type::Blob => return Ok(Value::from_json(inner, &Json::String(text.to_owned()))?),
             _ => serde_json::from_str::<Json>(text)
                 .map_err(|e| format!("`{text}` is not a valid {inner}: {e}"))?,
         };
@@ -301,15 +347,7 @@ impl Value {
         if self.check(ty).is_ok() {
             return Ok(self.clone());
         }
-        Value::from_json(ty, &self.to_json())
-    }
-}
-
-fn at(path: &str) -> String {
-    if path.is_empty() {
-        String::new()
-    } else {
-        format!("at {path}: ")
+        Ok(Value::from_json(ty, &self.to_json())?)
     }
 }
 
@@ -518,12 +556,24 @@ mod tests {
     fn check_names_the_path() {
         let v = Value::List(vec![Value::Int(1), Value::String("x".into())]);
         assert_eq!(
-            v.check(&t("list<int>")).unwrap_err(),
+            v.check(&t("list<int>")).unwrap_err().to_string(),
             "at [1]: expected int, got a string"
         );
         let s = Value::Map([("a".to_string(), Value::Int(1))].into());
         assert!(s.check(&t("{a: int, b: optional<int>}")).is_ok());
-        assert!(s.check(&t("{a: int, b: int}")).unwrap_err().contains(".b"));
+        let missing = s.check(&t("{a: int, b: int}")).unwrap_err();
+        assert_eq!(
+            (missing.path.as_str(), missing.why.as_str()),
+            (".b", "missing field of type int")
+        );
+        let nested = Value::List(vec![Value::Map(
+            [("margin".to_string(), Value::String("x".into()))].into(),
+        )]);
+        let err = nested.check(&t("list<{margin: float}>")).unwrap_err();
+        assert_eq!(
+            (err.path.as_str(), err.why.as_str()),
+            ("[0].margin", "expected float, got a string")
+        );
     }
 
     #[test]

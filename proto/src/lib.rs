@@ -1,6 +1,9 @@
 //! Baton's wire format: the generated protobuf messages and tonic services of
-//! `proto/baton.proto`, and nothing else. Conversions to and from the domain
-//! types live in the crates that own those types.
+//! `proto/baton.proto`, and how a refusal's problems travel in a gRPC status
+//! ([`refusal`]). Conversions to and from the domain types live in the
+//! crates that own those types.
+
+pub mod refusal;
 
 #[allow(clippy::all, missing_docs)]
 pub mod v1 {

@@ -29,7 +29,7 @@ use tonic::{Request, Response, Status};
 use crate::compiler::CompiledWorkflow;
 use crate::convert::execution_to_proto;
 use crate::dispatch::{now_ms, DispatcherHandle, NumberedLaunch};
-use crate::error::{ErrorCode, SchedulerError};
+use crate::error::{ErrorCode, Problem, ProblemCode, SchedulerError};
 use crate::event_feed::{EventFeed, EventNotice};
 use crate::launch_numbers::{self, LaunchNumbers};
 use crate::proposer::Proposer;
@@ -316,7 +316,8 @@ fn prepare_launch(
         .map(Into::into)
         .unwrap_or_default();
     if workflow.name.is_empty() {
-        return Err(Status::invalid_argument("no workflow named"));
+        let problem = Problem::new(ProblemCode::Missing, "no workflow named").field("workflow");
+        return Err(SchedulerError::problem(ErrorCode::InvalidArgument, problem).into());
     }
     let workflow = workflow.with_global_defaults();
     // A retried launch whose first attempt went through: answer with its execution.
@@ -326,8 +327,10 @@ fn prepare_launch(
             workflow: state.execution(id).map(|e| (&e.workflow).into()),
         }));
     }
-    let mut inputs =
-        values_from_proto(&request.inputs).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let mut inputs = values_from_proto(&request.inputs).map_err(|e| {
+        let problem = Problem::new(ProblemCode::Invalid, e.to_string()).field("inputs");
+        Status::from(SchedulerError::problem(ErrorCode::InvalidArgument, problem))
+    })?;
     let compiled = state
         .workflow(&workflow)
         .ok_or_else(|| SchedulerError::not_found(format!("unknown workflow `{workflow}`")))?;
@@ -338,7 +341,13 @@ fn prepare_launch(
                 Ok(v) => {
                     inputs.insert(name, v);
                 }
-                Err(why) => problems.push(format!("input `{name}` ({}): {why}", var.ty)),
+                Err(why) => problems.push(
+                    Problem::new(
+                        ProblemCode::Invalid,
+                        format!("input `{name}` ({}): {why}", var.ty),
+                    )
+                    .field(format!("inputs.{name}")),
+                ),
             },
             None => {
                 // Reported by check_launch with the list of inputs.
@@ -347,7 +356,7 @@ fn prepare_launch(
         }
     }
     if !problems.is_empty() {
-        return Err(Status::invalid_argument(problems.join("; ")));
+        return Err(SchedulerError::refused(ErrorCode::InvalidArgument, problems).into());
     }
     // The checked inputs (defaults filled in) are what the state machine
     // would compute again at apply.
@@ -394,23 +403,37 @@ fn check_batch(launches: &[LaunchRequest]) -> std::result::Result<(), Status> {
             continue;
         }
         if let Some(first) = first_with_id.insert(&launch.request_id, i) {
-            return Err(Status::invalid_argument(format!(
+            let message = format!(
                 "launch #{} repeats the request id `{}` of launch #{}",
                 i + 1,
                 launch.request_id,
                 first + 1
-            )));
+            );
+            let problem = Problem::new(ProblemCode::Duplicate, message)
+                .field("request_id")
+                .item("launch", i);
+            return Err(SchedulerError::problem(ErrorCode::InvalidArgument, problem).into());
         }
     }
     Ok(())
 }
 
-/// A refusal of one launch of a batch, naming it (counted from 1).
+/// A refusal of one launch of a batch, naming it (counted from 1); its
+/// problems are about that launch.
 fn in_batch(index: usize, status: &Status) -> Status {
-    Status::new(
-        status.code(),
-        format!("launch #{}: {}", index + 1, status.message()),
-    )
+    let message = format!("launch #{}: {}", index + 1, status.message());
+    let mut problems = baton_proto::refusal::problems(status);
+    if problems.is_empty() {
+        problems.push(baton_proto::Problem::new(
+            baton_proto::ProblemCode::Invalid,
+            status.message(),
+        ));
+    }
+    for problem in &mut problems {
+        problem.item = "launch".into();
+        problem.index = index as u32;
+    }
+    baton_proto::refusal::refuse(status.code(), message, problems)
 }
 
 /// A launch of a batch that the state machine refused after its check,
@@ -421,13 +444,15 @@ fn refused_midway(index: usize, status: &Status, launched: &[LaunchResponse]) ->
         return status;
     }
     let ids: Vec<&str> = launched.iter().map(|a| a.execution_id.as_str()).collect();
-    Status::new(
+    let message = format!(
+        "{} (launched from this batch nonetheless: {})",
+        status.message(),
+        ids.join(", ")
+    );
+    baton_proto::refusal::refuse(
         status.code(),
-        format!(
-            "{} (launched from this batch nonetheless: {})",
-            status.message(),
-            ids.join(", ")
-        ),
+        message,
+        baton_proto::refusal::problems(&status),
     )
 }
 
@@ -441,26 +466,31 @@ impl Admin for AdminService {
         let request = Request::from_parts(metadata, extensions, inner);
         let request = request.into_inner();
         let mut problems = Vec::new();
+        let invalid = |item: &str, index: usize, e: baton_model::ModelError| {
+            Problem::new(ProblemCode::Invalid, e.to_string()).item(item, index)
+        };
         let tasks: Vec<TaskSpec> = request
             .tasks
             .iter()
-            .filter_map(|t| {
+            .enumerate()
+            .filter_map(|(i, t)| {
                 TaskSpec::try_from(t)
-                    .map_err(|e| problems.push(e.to_string()))
+                    .map_err(|e| problems.push(invalid("task", i, e)))
                     .ok()
             })
             .collect();
         let workflows: Vec<WorkflowSpec> = request
             .workflows
             .iter()
-            .filter_map(|w| {
+            .enumerate()
+            .filter_map(|(i, w)| {
                 WorkflowSpec::try_from(w)
-                    .map_err(|e| problems.push(e.to_string()))
+                    .map_err(|e| problems.push(invalid("workflow", i, e)))
                     .ok()
             })
             .collect();
         if !problems.is_empty() {
-            return Err(Status::invalid_argument(problems.join("\n")));
+            return Err(SchedulerError::refused(ErrorCode::InvalidArgument, problems).into());
         }
         if tasks.is_empty() && workflows.is_empty() {
             return Err(Status::invalid_argument("nothing to register"));
@@ -889,9 +919,37 @@ mod tests {
                 ..Default::default()
             },
         ];
+        let midway = refused_midway(2, &refused, &others);
         assert_eq!(
-            refused_midway(2, &refused, &others).message(),
+            midway.message(),
             "launch #3: unknown workflow `w` (launched from this batch nonetheless: w-1, w-4)"
+        );
+        // The place travels as data: callers need not read the message.
+        let problems = baton_proto::refusal::problems(&midway);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(
+            (problems[0].item.as_str(), problems[0].index),
+            ("launch", 2)
+        );
+    }
+
+    #[test]
+    fn a_refused_launch_of_a_batch_keeps_its_problems_and_gains_its_place() {
+        let problem = Problem::new(ProblemCode::TypeMismatch, "input `n` (int): expected int")
+            .field("inputs.n");
+        let status: Status = SchedulerError::problem(ErrorCode::InvalidArgument, problem).into();
+        let placed = in_batch(4, &status);
+        assert_eq!(placed.message(), "launch #5: input `n` (int): expected int");
+        let problems = baton_proto::refusal::problems(&placed);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].code(), baton_proto::ProblemCode::TypeMismatch);
+        assert_eq!(
+            (
+                problems[0].item.as_str(),
+                problems[0].index,
+                problems[0].field.as_str()
+            ),
+            ("launch", 4, "inputs.n")
         );
     }
 
@@ -908,6 +966,9 @@ mod tests {
             refusal(&repeated),
             "launch #5 repeats the request id `a` of launch #1"
         );
+        let problems = baton_proto::refusal::problems(&check_batch(&repeated).unwrap_err());
+        assert_eq!(problems[0].code(), baton_proto::ProblemCode::Duplicate);
+        assert_eq!(problems[0].index, 4);
         // Launches without an id are never idempotent, so never repeats.
         assert!(check_batch(&[launch(""), launch(""), launch("a")]).is_ok());
     }

@@ -1,5 +1,7 @@
 //! The scheduler's one error type: a small code mapped to gRPC status codes,
-//! and a lowercase message naming what is wrong. Callers branch on the code.
+//! a lowercase message naming what is wrong, and for a refused spec or
+//! launch the [`Problem`]s one by one, each with its own code and place,
+//! which travel in the gRPC status details. Callers branch on the codes.
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +26,101 @@ pub enum ErrorCode {
 pub struct SchedulerError {
     pub code: ErrorCode,
     pub message: String,
+    /// What is wrong, one by one; empty when the message says it all.
+    pub problems: Vec<Problem>,
+}
+
+/// What kind of problem: the wire's `ProblemCode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProblemCode {
+    Invalid,
+    VersionConflict,
+    NotFound,
+    TypeMismatch,
+    Missing,
+    UnknownName,
+    Cycle,
+    Duplicate,
+}
+
+/// One thing wrong with a request, and where: see the wire's `Problem`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    pub code: ProblemCode,
+    /// `task`, `workflow` or `launch`, and its index in the request.
+    pub item: String,
+    pub index: u32,
+    pub node: String,
+    pub field: String,
+    pub path: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(code: ProblemCode, message: impl Into<String>) -> Self {
+        Problem {
+            code,
+            item: String::new(),
+            index: 0,
+            node: String::new(),
+            field: String::new(),
+            path: String::new(),
+            message: message.into(),
+        }
+    }
+
+    pub fn node(mut self, node: impl Into<String>) -> Self {
+        self.node = node.into();
+        self
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = field.into();
+        self
+    }
+
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// About item `index` (from 0) of the request's `item`s.
+    pub fn item(mut self, item: &str, index: usize) -> Self {
+        self.item = item.to_owned();
+        self.index = index as u32;
+        self
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<&Problem> for baton_proto::Problem {
+    fn from(p: &Problem) -> Self {
+        use baton_proto::ProblemCode as Wire;
+        let code = match p.code {
+            ProblemCode::Invalid => Wire::Invalid,
+            ProblemCode::VersionConflict => Wire::VersionConflict,
+            ProblemCode::NotFound => Wire::NotFound,
+            ProblemCode::TypeMismatch => Wire::TypeMismatch,
+            ProblemCode::Missing => Wire::Missing,
+            ProblemCode::UnknownName => Wire::UnknownName,
+            ProblemCode::Cycle => Wire::Cycle,
+            ProblemCode::Duplicate => Wire::Duplicate,
+        };
+        baton_proto::Problem {
+            code: code as i32,
+            item: p.item.clone(),
+            index: p.index,
+            node: p.node.clone(),
+            field: p.field.clone(),
+            path: p.path.clone(),
+            message: p.message.clone(),
+        }
+    }
 }
 
 impl SchedulerError {
@@ -31,7 +128,26 @@ impl SchedulerError {
         SchedulerError {
             code,
             message: message.into(),
+            problems: Vec::new(),
         }
+    }
+
+    /// A refusal for `problems`, its message theirs one per line.
+    pub fn refused(code: ErrorCode, problems: Vec<Problem>) -> Self {
+        SchedulerError {
+            code,
+            message: problems
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            problems,
+        }
+    }
+
+    /// A refusal for one problem.
+    pub fn problem(code: ErrorCode, problem: Problem) -> Self {
+        Self::refused(code, vec![problem])
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -61,7 +177,15 @@ impl From<SchedulerError> for tonic::Status {
             ErrorCode::NotLeader | ErrorCode::Unavailable => tonic::Code::Unavailable,
             ErrorCode::Internal => tonic::Code::Internal,
         };
-        tonic::Status::new(code, e.message)
+        if e.problems.is_empty() {
+            tonic::Status::new(code, e.message)
+        } else {
+            baton_proto::refusal::refuse(
+                code,
+                e.message,
+                e.problems.iter().map(Into::into).collect(),
+            )
+        }
     }
 }
 

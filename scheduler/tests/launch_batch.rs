@@ -4,7 +4,7 @@
 mod common;
 
 use baton_proto::v1::admin_client::AdminClient;
-use baton_proto::v1::{LaunchBatchRequest, LaunchRequest};
+use baton_proto::v1::{LaunchBatchRequest, LaunchRequest, ProblemCode};
 use tonic::transport::Channel;
 use tonic::Code;
 
@@ -75,6 +75,7 @@ async fn a_batch_is_idempotent_by_request_id_and_refused_whole() {
                 launch_request("one", "5", "r4"),
             ],
             "launch #2 repeats the request id `r4` of launch #1",
+            Some((ProblemCode::Duplicate, "request_id")),
         ),
         (
             vec![
@@ -82,13 +83,28 @@ async fn a_batch_is_idempotent_by_request_id_and_refused_whole() {
                 launch_request("one", "six", "r6"),
             ],
             "launch #2: input `x` (int)",
+            Some((ProblemCode::Invalid, "inputs.x")),
         ),
-        (vec![], "the batch holds no launches"),
+        (vec![], "the batch holds no launches", None),
     ];
-    for (launches, expected) in refusals {
+    for (launches, expected, problem) in refusals {
         let status = batch(&mut admin, launches).await.unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument, "{status}");
         assert!(status.message().contains(expected), "{status}");
+        // The place and the code travel in the status details.
+        let problems = baton_proto::refusal::problems(&status);
+        match problem {
+            Some((code, field)) => {
+                assert_eq!(problems.len(), 1, "{problems:?}");
+                assert_eq!(problems[0].code(), code);
+                assert_eq!(
+                    (problems[0].item.as_str(), problems[0].index),
+                    ("launch", 1)
+                );
+                assert_eq!(problems[0].field, field);
+            }
+            None => assert!(problems.is_empty(), "{problems:?}"),
+        }
     }
     assert_eq!(common::executions(&mut admin).await, 3);
     // The refused ids are free: nothing was recorded under them.

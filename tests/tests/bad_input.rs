@@ -51,7 +51,11 @@ fn bad_specs_are_refused_and_register_nothing() {
             "unknown.yaml",
             "kind: Workflow\nname: w\nnodes: [{id: a, task: cube@v1, inputs: {x: 1}}]\n",
         ),
-        &["node `a`: unknown task `default/development/cube@v1`"],
+        &[
+            "unknown.yaml:9:",
+            "document 2 (Workflow `w`, field `nodes[0].task`)",
+            "node `a`: unknown task `default/development/cube@v1`",
+        ],
     );
     refused(
         &case(
@@ -59,7 +63,11 @@ fn bad_specs_are_refused_and_register_nothing() {
             "kind: Task\nname: half\nversion: v1\ninterface: {inputs: {x: float}, outputs: {y: float}}\nrunner: {builtin: noop}\n---\n\
              kind: Workflow\nname: w\nnodes:\n  - {id: a, task: inc@v1, inputs: {x: 1}}\n  - {id: b, task: half@v1, inputs: {x: \"${a.x}\"}}\n",
         ),
-        &["node `b` input `x`: type mismatch: expected float, but `${a.x}` is int"],
+        &[
+            "mismatch.yaml:17:",
+            "document 3 (Workflow `w`, field `nodes[1].inputs.x`)",
+            "node `b` input `x`: type mismatch: expected float, but `${a.x}` is int",
+        ],
     );
     refused(
         &case(
@@ -96,7 +104,11 @@ fn bad_specs_are_refused_and_register_nothing() {
     );
     refused(
         &cluster.baton(&["register", &changed]),
-        &["already registered with different content"],
+        &[
+            "changed.yaml:3:",
+            "document 1 (Task `inc`, field `version`)",
+            "already registered with different content",
+        ],
     );
     let again = cluster.baton(&["register", &file]);
     assert!(again.ok().stdout.contains("unchanged"), "{}", again.stdout);

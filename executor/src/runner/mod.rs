@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use baton_model::{Interface, Runner, Type, Value, Values};
+use baton_model::{Interface, Runner, Type, Value, ValueError, Values};
 use tokio::sync::watch;
 
 use crate::attempt::{Assignment, Failure, Outcome, Report};
@@ -151,9 +151,17 @@ pub fn check_outputs(interface: &Interface, mut outputs: Values) -> Result<Value
     Ok(checked)
 }
 
-/// "output `x` should be int: expected int, got a string".
-pub fn wrong_type_message(name: &str, ty: &Type, why: &str) -> String {
-    format!("output `{name}` should be {ty}: {why}")
+/// "output `x` should be int: expected int, got a string", or with the
+/// path inside the value: "output `scores[3].margin` should be float: ...".
+pub fn wrong_type_message(name: &str, ty: &Type, why: &ValueError) -> String {
+    if why.path.is_empty() {
+        format!("output `{name}` should be {ty}: {}", why.why)
+    } else {
+        format!(
+            "output `{name}{}`: {} (`{name}` is {ty})",
+            why.path, why.why
+        )
+    }
 }
 
 #[cfg(test)]

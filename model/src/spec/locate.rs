@@ -92,6 +92,13 @@ impl Locations {
         Self { documents }
     }
 
+    /// Whether `path` itself is written in document `index`.
+    pub fn contains(&self, index: usize, path: &str) -> bool {
+        self.documents
+            .get(index)
+            .is_some_and(|document| document.contains_key(path))
+    }
+
     /// The line and column of `path` in document `index` (from 0), or of the
     /// nearest field that holds it.
     pub fn find(&self, index: usize, path: &str) -> Option<(usize, usize)> {

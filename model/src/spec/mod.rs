@@ -18,7 +18,8 @@ use crate::sorted_map::SortedMap;
 use crate::types::Type;
 use crate::value::Value;
 
-pub use yaml::{parse_binding, parse_yaml};
+pub use locate::Locations;
+pub use yaml::{parse_binding, parse_yaml, parse_yaml_indexed};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Variable {

@@ -9,6 +9,57 @@ use baton_model::{Binding, NodeKind, Type, Value, WorkflowSpec};
 
 use super::CompiledBinding;
 use crate::engine::Callee;
+use crate::error::{Problem, ProblemCode};
+
+/// Where a binding is checked: a node's input or a workflow's output, and
+/// the path inside the value; shown as `node `a` input `x`[2].y`.
+#[derive(Clone, Debug)]
+pub(super) struct Place {
+    node: String,
+    field: String,
+    label: String,
+    path: String,
+}
+
+impl Place {
+    pub(super) fn input(node: &str, input: &str) -> Self {
+        Place {
+            node: node.to_owned(),
+            field: format!("inputs.{input}"),
+            label: format!("node `{node}` input `{input}`"),
+            path: String::new(),
+        }
+    }
+
+    pub(super) fn output(name: &str) -> Self {
+        Place {
+            node: String::new(),
+            field: format!("outputs.{name}"),
+            label: format!("workflow output `{name}`"),
+            path: String::new(),
+        }
+    }
+
+    fn at(&self, step: String) -> Self {
+        Place {
+            path: format!("{}{step}", self.path),
+            ..self.clone()
+        }
+    }
+
+    fn problem(&self, code: ProblemCode, message: String) -> Problem {
+        Problem::new(code, message)
+            .node(&self.node)
+            .field(&self.field)
+            .path(&self.path)
+    }
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}", self.label, self.path)
+    }
+}
 
 pub(super) struct Checker<'a> {
     pub(super) index: &'a HashMap<&'a str, u32>,
@@ -24,21 +75,22 @@ impl Checker<'_> {
         &self,
         binding: &Binding,
         expected: &Type,
-        place: &str,
-        problems: &mut Vec<String>,
+        place: &Place,
+        problems: &mut Vec<Problem>,
     ) -> Option<CompiledBinding> {
-        let mismatch = |problems: &mut Vec<String>, source: &str, found: &Type| {
-            problems.push(format!(
-                "{place}: type mismatch: expected {expected}, but {source} is {found}"
+        let mismatch = |problems: &mut Vec<Problem>, source: &str, found: &Type| {
+            problems.push(place.problem(
+                ProblemCode::TypeMismatch,
+                format!("{place}: type mismatch: expected {expected}, but {source} is {found}"),
             ));
         };
         match binding {
             Binding::History(name) => match self.spec.interface.output(name) {
                 None => {
-                    problems.push(format!(
+                    problems.push(place.problem(ProblemCode::NotFound, format!(
                         "{place}: `${{history.{name}}}` names no output of this workflow; a loop body's history holds its own outputs{}",
                         describe_outputs(&self.spec.interface)
-                    ));
+                    )));
                     None
                 }
                 Some(var) => {
@@ -53,8 +105,9 @@ impl Checker<'_> {
             },
             Binding::Input(name) => match self.workflow_inputs.get(name.as_str()) {
                 None => {
-                    problems.push(format!(
-                        "{place}: `${{inputs.{name}}}` is not a workflow input"
+                    problems.push(place.problem(
+                        ProblemCode::NotFound,
+                        format!("{place}: `${{inputs.{name}}}` is not a workflow input"),
                     ));
                     None
                 }
@@ -66,19 +119,20 @@ impl Checker<'_> {
             },
             Binding::Output { node, output } => {
                 let Some(&j) = self.index.get(node.as_str()) else {
-                    problems.push(format!(
-                        "{place}: `${{{node}.{output}}}` refers to missing node `{node}`"
+                    problems.push(place.problem(
+                        ProblemCode::NotFound,
+                        format!("{place}: `${{{node}.{output}}}` refers to missing node `{node}`"),
                     ));
                     return None;
                 };
                 let callee = self.callees[j as usize].as_ref()?;
                 match callee.interface().output(output) {
                     None => {
-                        problems.push(format!(
+                        problems.push(place.problem(ProblemCode::NotFound, format!(
                             "{place}: `${{{node}.{output}}}` refers to missing output `{output}` of node `{node}` ({} `{}`)",
                             callee.kind_name(),
                             callee.id()
-                        ));
+                        )));
                         None
                     }
                     Some(var) if !expected.accepts(&var.ty) => {
@@ -94,7 +148,10 @@ impl Checker<'_> {
             Binding::Constant(value) => match value.coerce(expected) {
                 Ok(v) => Some(CompiledBinding::Constant(v)),
                 Err(why) => {
-                    problems.push(format!("{place}: constant {value}: {why}"));
+                    problems.push(place.problem(
+                        ProblemCode::TypeMismatch,
+                        format!("{place}: constant {value}: {why}"),
+                    ));
                     None
                 }
             },
@@ -104,15 +161,17 @@ impl Checker<'_> {
                     Type::Optional(opt) => match opt.as_ref() {
                         Type::List(inner) => inner,
                         _ => {
-                            problems.push(format!(
-                                "{place}: a list is bound where {expected} is expected"
+                            problems.push(place.problem(
+                                ProblemCode::TypeMismatch,
+                                format!("{place}: a list is bound where {expected} is expected"),
                             ));
                             return None;
                         }
                     },
                     _ => {
-                        problems.push(format!(
-                            "{place}: a list is bound where {expected} is expected"
+                        problems.push(place.problem(
+                            ProblemCode::TypeMismatch,
+                            format!("{place}: a list is bound where {expected} is expected"),
                         ));
                         return None;
                     }
@@ -120,7 +179,7 @@ impl Checker<'_> {
                 let compiled: Vec<_> = items
                     .iter()
                     .enumerate()
-                    .map(|(i, b)| self.check(b, inner, &format!("{place}[{i}]"), problems))
+                    .map(|(i, b)| self.check(b, inner, &place.at(format!("[{i}]")), problems))
                     .collect();
                 compiled
                     .into_iter()
@@ -137,7 +196,7 @@ impl Checker<'_> {
                 match target {
                     Type::Map(inner) => {
                         for (k, b) in entries {
-                            match self.check(b, inner, &format!("{place}[{k:?}]"), problems) {
+                            match self.check(b, inner, &place.at(format!("[{k:?}]")), problems) {
                                 Some(c) => {
                                     out.insert(k.clone(), c);
                                 }
@@ -147,13 +206,17 @@ impl Checker<'_> {
                     }
                     Type::Struct(fields) => {
                         for k in entries.keys().filter(|k| !fields.contains_key(*k)) {
-                            problems.push(format!("{place}: unknown field `{k}` for {target}"));
+                            problems.push(place.at(format!(".{k}")).problem(
+                                ProblemCode::UnknownName,
+                                format!("{place}: unknown field `{k}` for {target}"),
+                            ));
                             ok = false;
                         }
                         for (name, ty) in fields {
                             match entries.get(name) {
                                 Some(b) => {
-                                    match self.check(b, ty, &format!("{place}.{name}"), problems) {
+                                    match self.check(b, ty, &place.at(format!(".{name}")), problems)
+                                    {
                                         Some(c) => {
                                             out.insert(name.clone(), c);
                                         }
@@ -162,16 +225,19 @@ impl Checker<'_> {
                                 }
                                 None if ty.is_optional() => {}
                                 None => {
-                                    problems
-                                        .push(format!("{place}: missing field `{name}` ({ty})"));
+                                    problems.push(place.at(format!(".{name}")).problem(
+                                        ProblemCode::Missing,
+                                        format!("{place}: missing field `{name}` ({ty})"),
+                                    ));
                                     ok = false;
                                 }
                             }
                         }
                     }
                     _ => {
-                        problems.push(format!(
-                            "{place}: a mapping is bound where {expected} is expected"
+                        problems.push(place.problem(
+                            ProblemCode::TypeMismatch,
+                            format!("{place}: a mapping is bound where {expected} is expected"),
                         ));
                         return None;
                     }

@@ -16,13 +16,14 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::engine::pool::NodePool;
 use crate::engine::Callee;
+pub use crate::error::{Problem, ProblemCode};
 
 mod checker;
 #[cfg(test)]
 mod tests;
 
 pub use checker::check_names;
-use checker::{Checker, Inference};
+use checker::{Checker, Inference, Place};
 
 /// How deep sub-workflow nodes may nest: a workflow whose nodes run
 /// workflows whose nodes run workflows... at most this many levels below
@@ -151,10 +152,10 @@ impl CompiledWorkflow {
 
 /// All the problems found in one workflow.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("workflow `{workflow}` is invalid: {}", problems.join("; "))]
+#[error("workflow `{workflow}` is invalid: {}", problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; "))]
 pub struct CompileError {
     pub workflow: String,
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
 }
 
 /// Compiles `spec`, resolving task and workflow references through
@@ -187,26 +188,47 @@ pub(crate) fn compile_with(
     let mut index: HashMap<&str, u32> = HashMap::with_capacity(spec.nodes.len());
     for (i, node) in spec.nodes.iter().enumerate() {
         if node.id.is_empty() {
-            problems.push(format!("node #{} has an empty id", i + 1));
+            problems.push(
+                Problem::new(
+                    ProblemCode::Invalid,
+                    format!("node #{} has an empty id", i + 1),
+                )
+                .field(format!("nodes[{i}].id")),
+            );
         } else if let Some(bad) = node.id.chars().find(|c| matches!(c, '.' | '[' | ']')) {
-            problems.push(format!(
+            problems.push(Problem::new(ProblemCode::Invalid, format!(
                 "node id `{}` may not contain `{bad}`: `.` and `[n]` build node paths (`loop[3].node`)",
                 node.id
-            ));
+            )).node(&node.id).field("id"));
         } else if node.id == "inputs" || node.id == "history" {
-            problems.push(format!(
-                "node id `{}` is reserved (`${{inputs.NAME}}`, `${{history.NAME}}`)",
-                node.id
-            ));
+            problems.push(
+                Problem::new(
+                    ProblemCode::Invalid,
+                    format!(
+                        "node id `{}` is reserved (`${{inputs.NAME}}`, `${{history.NAME}}`)",
+                        node.id
+                    ),
+                )
+                .node(&node.id)
+                .field("id"),
+            );
         } else if index.insert(node.id.as_str(), i as u32).is_some() {
-            problems.push(format!("duplicate node id `{}`", node.id));
+            problems.push(
+                Problem::new(
+                    ProblemCode::Duplicate,
+                    format!("duplicate node id `{}`", node.id),
+                )
+                .node(&node.id)
+                .field("id"),
+            );
         }
     }
     if spec.nodes.is_empty() {
-        problems.push("the workflow has no nodes".to_string());
+        problems
+            .push(Problem::new(ProblemCode::Missing, "the workflow has no nodes").field("nodes"));
     }
     if let Err(why) = check_names(&spec.interface) {
-        problems.push(why);
+        problems.push(Problem::new(ProblemCode::Invalid, why).field("interface"));
     }
 
     let mut callees: Vec<Option<Callee>> = spec
@@ -233,7 +255,7 @@ pub(crate) fn compile_with(
                 NodeKind::Branch(_) => return None,
             };
             if callee.is_none() {
-                problems.push(format!(
+                let message = format!(
                     "node `{}`: unknown {} `{}`",
                     node.id,
                     node.kind.name(),
@@ -241,7 +263,12 @@ pub(crate) fn compile_with(
                         .target()
                         .map(|t| t.to_string())
                         .unwrap_or_default()
-                ));
+                );
+                problems.push(
+                    Problem::new(ProblemCode::NotFound, message)
+                        .node(&node.id)
+                        .field(reference_field(&node.kind)),
+                );
             }
             callee
         })
@@ -276,12 +303,17 @@ pub(crate) fn compile_with(
         if let Some(sub) = sub {
             nesting = nesting.max(sub.nesting + 1);
             if sub.nesting + 1 > MAX_NESTING {
-                problems.push(format!(
+                let message = format!(
                     "node `{}`: workflow `{}` nests sub-workflows {} levels deep below this one; the limit is {MAX_NESTING}",
                     node.id,
                     sub.spec.id,
                     sub.nesting + 1
-                ));
+                );
+                problems.push(
+                    Problem::new(ProblemCode::Invalid, message)
+                        .node(&node.id)
+                        .field(reference_field(&node.kind)),
+                );
             }
         }
     }
@@ -307,31 +339,43 @@ pub(crate) fn compile_with(
             let interface = callee.interface();
             for name in node.inputs.keys() {
                 if interface.input(name).is_none() {
-                    problems.push(format!(
+                    let message = format!(
                         "node `{}`: {} `{}` has no input `{name}`",
                         node.id,
                         callee.kind_name(),
                         callee.id()
-                    ));
+                    );
+                    problems.push(
+                        Problem::new(ProblemCode::UnknownName, message)
+                            .node(&node.id)
+                            .field(format!("inputs.{name}")),
+                    );
                 }
             }
             for var in &interface.inputs {
                 match node.inputs.get(&var.name) {
                     Some(binding) => {
-                        let place = format!("node `{}` input `{}`", node.id, var.name);
+                        let place = Place::input(&node.id, &var.name);
                         if let Some(b) = checker.check(binding, &var.ty, &place, &mut problems) {
                             inputs.push((var.name.clone(), b));
                         }
                     }
                     None if var.default.is_some() || var.ty.is_optional() => {}
-                    None => problems.push(format!(
-                        "node `{}`: required input `{}` ({}) of {} `{}` is not bound",
-                        node.id,
-                        var.name,
-                        var.ty,
-                        callee.kind_name(),
-                        callee.id()
-                    )),
+                    None => problems.push(
+                        Problem::new(
+                            ProblemCode::Missing,
+                            format!(
+                                "node `{}`: required input `{}` ({}) of {} `{}` is not bound",
+                                node.id,
+                                var.name,
+                                var.ty,
+                                callee.kind_name(),
+                                callee.id()
+                            ),
+                        )
+                        .node(&node.id)
+                        .field(format!("inputs.{}", var.name)),
+                    ),
                 }
             }
         }
@@ -362,23 +406,30 @@ pub(crate) fn compile_with(
     let mut outputs = BTreeMap::new();
     for name in spec.outputs.keys() {
         if spec.interface.output(name).is_none() {
-            problems.push(format!(
-                "output `{name}` is bound but not declared in the interface"
-            ));
+            problems.push(
+                Problem::new(
+                    ProblemCode::UnknownName,
+                    format!("output `{name}` is bound but not declared in the interface"),
+                )
+                .field(format!("outputs.{name}")),
+            );
         }
     }
     for var in &spec.interface.outputs {
         match spec.outputs.get(&var.name) {
             Some(binding) => {
-                let place = format!("workflow output `{}`", var.name);
+                let place = Place::output(&var.name);
                 if let Some(b) = checker.check(binding, &var.ty, &place, &mut problems) {
                     outputs.insert(var.name.clone(), b);
                 }
             }
-            None => problems.push(format!(
-                "declared output `{}` ({}) is not bound",
-                var.name, var.ty
-            )),
+            None => problems.push(
+                Problem::new(
+                    ProblemCode::Missing,
+                    format!("declared output `{}` ({}) is not bound", var.name, var.ty),
+                )
+                .field(format!("interface.outputs.{}", var.name)),
+            ),
         }
     }
 
@@ -388,7 +439,10 @@ pub(crate) fn compile_with(
         }
     }
     if let Some(cycle) = find_cycle(&nodes) {
-        problems.push(format!("cycle: {}", cycle.join(" -> ")));
+        let first = cycle.first().cloned().unwrap_or_default();
+        problems.push(
+            Problem::new(ProblemCode::Cycle, format!("cycle: {}", cycle.join(" -> "))).node(first),
+        );
     }
 
     if !problems.is_empty() {
@@ -410,6 +464,20 @@ pub(crate) fn compile_with(
         index: Default::default(),
         pools: Default::default(),
     })
+}
+
+/// The spec field that names what a node runs.
+fn reference_field(kind: &NodeKind) -> &'static str {
+    match kind {
+        NodeKind::Task(_) => "task",
+        NodeKind::Workflow(_) => "workflow",
+        NodeKind::Loop(_) => "loop.body",
+        NodeKind::Map(map) => match map.runs.as_ref() {
+            NodeKind::Workflow(_) => "map.workflow",
+            _ => "map.task",
+        },
+        NodeKind::Branch(_) => "branch",
+    }
 }
 
 /// Returns the node ids of one cycle (first node repeated at the end), if any.

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{subworkflow, Callee, Run};
 use crate::compiler::{compile_with, CompiledWorkflow, Control, ResolveTask, ResolveWorkflow};
+use crate::error::{Problem, ProblemCode};
 use crate::state::NodePhase;
 
 /// What the compiler makes of a branch node.
@@ -59,9 +60,12 @@ pub fn callee(
     type_of: &dyn Fn(&Binding) -> Result<Type, String>,
     resolve_task: ResolveTask<'_>,
     resolve_workflow: ResolveWorkflow<'_>,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
 ) -> Option<Callee> {
     let at = |what: &str| format!("node `{}` {what}", node.id);
+    let problem = |code, field: String, message: String| {
+        Problem::new(code, message).node(&node.id).field(field)
+    };
     let mut inputs = Vec::new();
     for (name, binding) in node.inputs.iter() {
         match type_of(binding) {
@@ -71,13 +75,18 @@ pub fn callee(
                 default: None,
                 description: String::new(),
             }),
-            Err(why) => problems.push(format!("{} input `{name}`: {why}", at("branch"))),
+            Err(why) => problems.push(problem(
+                ProblemCode::Invalid,
+                format!("branch.inputs.{name}"),
+                format!("{} input `{name}`: {why}", at("branch")),
+            )),
         }
     }
     if spec.cases.is_empty() {
-        problems.push(format!(
-            "{}: a branch needs at least one case",
-            at("branch")
+        problems.push(problem(
+            ProblemCode::Missing,
+            "branch.cases".into(),
+            format!("{}: a branch needs at least one case", at("branch")),
         ));
     }
     let scopes = [Scope {
@@ -89,10 +98,14 @@ pub fn callee(
     for (i, case) in spec.cases.iter().enumerate() {
         match condition::check(&case.when, &scopes) {
             Ok(c) => conditions.push(c),
-            Err(e) => problems.push(format!(
-                "{}, when: {:?}: {e}",
-                at(&format!("branch.cases[{i}]")),
-                case.when
+            Err(e) => problems.push(problem(
+                ProblemCode::Invalid,
+                format!("branch.cases[{i}].when"),
+                format!(
+                    "{}, when: {:?}: {e}",
+                    at(&format!("branch.cases[{i}]")),
+                    case.when
+                ),
             )),
         }
     }
@@ -158,8 +171,21 @@ pub fn callee(
     let cases = match compile_with(cases_spec, resolve_task, resolve_workflow) {
         Ok(cases) => cases,
         Err(e) => {
-            for problem in e.problems {
-                problems.push(format!("{}: case {problem}", at("branch")));
+            // A case's problem is about the branch node, and the case's
+            // field where the case workflow names one.
+            for case_problem in e.problems {
+                let field = all_cases
+                    .iter()
+                    .zip(&case_ids)
+                    .find(|(_, id)| **id == case_problem.node)
+                    .map(|((place, _), _)| place.clone())
+                    .unwrap_or_else(|| "branch".into());
+                problems.push(Problem {
+                    node: node.id.clone(),
+                    field,
+                    message: format!("{}: case {}", at("branch"), case_problem.message),
+                    ..case_problem
+                });
             }
             return None;
         }
@@ -174,19 +200,27 @@ pub fn callee(
         .unwrap_or_default();
         for declared in &spec.outputs {
             match offered.iter().find(|v| v.name == declared.name) {
-                None => problems.push(format!(
-                    "{} (`{id}`): offers no output `{}` ({}), which the branch declares; it offers {}",
-                    at(place),
-                    declared.name,
-                    declared.ty,
-                    super::variable_names(&offered)
+                None => problems.push(problem(
+                    ProblemCode::Missing,
+                    place.clone(),
+                    format!(
+                        "{} (`{id}`): offers no output `{}` ({}), which the branch declares; it offers {}",
+                        at(place),
+                        declared.name,
+                        declared.ty,
+                        super::variable_names(&offered)
+                    ),
                 )),
-                Some(v) if !declared.ty.accepts(&v.ty) => problems.push(format!(
-                    "{} (`{id}`): output `{}` is {}, but the branch declares it {}",
-                    at(place),
-                    declared.name,
-                    v.ty,
-                    declared.ty
+                Some(v) if !declared.ty.accepts(&v.ty) => problems.push(problem(
+                    ProblemCode::TypeMismatch,
+                    place.clone(),
+                    format!(
+                        "{} (`{id}`): output `{}` is {}, but the branch declares it {}",
+                        at(place),
+                        declared.name,
+                        v.ty,
+                        declared.ty
+                    ),
                 )),
                 Some(_) => {}
             }

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{subworkflow, Callee, Run};
 use crate::compiler::{CompiledWorkflow, Control};
+use crate::error::{Problem, ProblemCode};
 use crate::state::{EventSubject, Execution, NodePhase};
 
 /// The most iterations a loop may declare.
@@ -58,17 +59,26 @@ pub fn callee(
     node: &str,
     spec: &LoopSpec,
     body: Arc<CompiledWorkflow>,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
 ) -> Option<Callee> {
     let interface = &body.spec.interface;
+    let at = |code, field: &str, message: String| {
+        Problem::new(code, message)
+            .node(node)
+            .field(format!("loop.{field}"))
+    };
     if spec.max_iterations == 0 {
-        problems.push(format!(
+        problems.push(at(ProblemCode::Missing, "max_iterations", format!(
             "node `{node}`: loop.max_iterations is required (a loop must end); at most {MAX_ITERATIONS}"
-        ));
+        )));
     } else if spec.max_iterations > MAX_ITERATIONS {
-        problems.push(format!(
-            "node `{node}`: loop.max_iterations {} is above the limit of {MAX_ITERATIONS}",
-            spec.max_iterations
+        problems.push(at(
+            ProblemCode::Invalid,
+            "max_iterations",
+            format!(
+                "node `{node}`: loop.max_iterations {} is above the limit of {MAX_ITERATIONS}",
+                spec.max_iterations
+            ),
         ));
     }
     for (input, output) in &spec.carry {
@@ -76,19 +86,31 @@ pub fn callee(
         let to = interface.input(input);
         let from = interface.output(output);
         match (to, from) {
-            (None, _) => problems.push(format!(
-                "{place}: the body `{}` has no input `{input}`; it takes {}",
-                body.spec.id,
-                super::variable_names(&interface.inputs)
+            (None, _) => problems.push(at(
+                ProblemCode::UnknownName,
+                &format!("carry.{input}"),
+                format!(
+                    "{place}: the body `{}` has no input `{input}`; it takes {}",
+                    body.spec.id,
+                    super::variable_names(&interface.inputs)
+                ),
             )),
-            (_, None) => problems.push(format!(
-                "{place}: the body `{}` has no output `{output}`; it offers {}",
-                body.spec.id,
-                super::variable_names(&interface.outputs)
+            (_, None) => problems.push(at(
+                ProblemCode::UnknownName,
+                &format!("carry.{input}"),
+                format!(
+                    "{place}: the body `{}` has no output `{output}`; it offers {}",
+                    body.spec.id,
+                    super::variable_names(&interface.outputs)
+                ),
             )),
-            (Some(to), Some(from)) if !to.ty.accepts(&from.ty) => problems.push(format!(
-                "{place}: type mismatch: input `{input}` is {}, but output `{output}` is {}",
-                to.ty, from.ty
+            (Some(to), Some(from)) if !to.ty.accepts(&from.ty) => problems.push(at(
+                ProblemCode::TypeMismatch,
+                &format!("carry.{input}"),
+                format!(
+                    "{place}: type mismatch: input `{input}` is {}, but output `{output}` is {}",
+                    to.ty, from.ty
+                ),
             )),
             _ => {}
         }
@@ -116,7 +138,11 @@ pub fn callee(
     let until = match condition::check(&spec.until, &scopes) {
         Ok(until) => until,
         Err(e) => {
-            problems.push(format!("node `{node}`, until: {:?}: {e}", spec.until));
+            problems.push(at(
+                ProblemCode::Invalid,
+                "until",
+                format!("node `{node}`, until: {:?}: {e}", spec.until),
+            ));
             Condition {
                 text: spec.until.clone(),
                 expr: Expr::Literal(Literal::Bool(true)),

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{subworkflow, Callee, Run};
 use crate::compiler::{CompiledBinding, CompiledNode, CompiledWorkflow, Control};
+use crate::error::{Problem, ProblemCode};
 use crate::state::{Execution, NodePhase};
 
 /// What the compiler makes of a map node.
@@ -56,18 +57,23 @@ pub fn callee(
     node: &str,
     spec: &MapSpec,
     callee: Callee,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
 ) -> Option<Callee> {
     let interface = callee.interface().clone();
     let Some(element) = interface.input(&spec.over) else {
-        problems.push(format!(
+        let message = format!(
             "node `{node}` map.over `{}`: {} `{}` has no input `{}`; it takes {}",
             spec.over,
             callee.kind_name(),
             callee.id(),
             spec.over,
             super::variable_names(&interface.inputs)
-        ));
+        );
+        problems.push(
+            Problem::new(ProblemCode::UnknownName, message)
+                .node(node)
+                .field("map.over"),
+        );
         return Some(callee);
     };
     let mut inputs: Vec<Variable> = interface.inputs.clone();

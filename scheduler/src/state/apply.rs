@@ -10,7 +10,7 @@ use baton_model::{Identifier, Value, Values};
 
 use super::*;
 use crate::engine::{Registry, Run};
-use crate::error::SchedulerError;
+use crate::error::{ErrorCode, Problem, ProblemCode, SchedulerError};
 
 /// The builtin functions every executor offers.
 pub const BUILTINS: &[&str] = &["noop", "echo", "sleep", "fail"];
@@ -116,20 +116,42 @@ impl SchedulerState {
         let workflow_id = workflow.clone().with_global_defaults();
         let compiled = self
             .workflow(&workflow_id)
-            .ok_or_else(|| SchedulerError::not_found(format!("unknown workflow `{workflow_id}`")))?
+            .ok_or_else(|| {
+                SchedulerError::problem(
+                    ErrorCode::NotFound,
+                    Problem::new(
+                        ProblemCode::NotFound,
+                        format!("unknown workflow `{workflow_id}`"),
+                    )
+                    .field("workflow"),
+                )
+            })?
             .clone();
         let interface = &compiled.spec.interface;
         let mut problems = Vec::new();
         for (name, value) in &inputs {
             match interface.input(name) {
-                None => problems.push(format!(
-                    "unknown input `{name}`; `{}` takes: {}",
-                    compiled.spec.id,
-                    describe_inputs(interface)
-                )),
+                None => problems.push(
+                    Problem::new(
+                        ProblemCode::UnknownName,
+                        format!(
+                            "unknown input `{name}`; `{}` takes: {}",
+                            compiled.spec.id,
+                            describe_inputs(interface)
+                        ),
+                    )
+                    .field(format!("inputs.{name}")),
+                ),
                 Some(var) => {
-                    if let Err(why) = value.check(&var.ty) {
-                        problems.push(format!("input `{name}` ({}): {why}", var.ty));
+                    if let Err(e) = value.check(&var.ty) {
+                        problems.push(
+                            Problem::new(
+                                ProblemCode::TypeMismatch,
+                                format!("input `{name}{}` ({}): {}", e.path, var.ty, e.why),
+                            )
+                            .field(format!("inputs.{name}"))
+                            .path(e.path),
+                        );
                     }
                 }
             }
@@ -145,14 +167,20 @@ impl SchedulerState {
                 (None, true) => {
                     inputs.insert(var.name.clone(), Value::None);
                 }
-                (None, false) => problems.push(format!(
-                    "missing required input `{}` ({})",
-                    var.name, var.ty
-                )),
+                (None, false) => problems.push(
+                    Problem::new(
+                        ProblemCode::Missing,
+                        format!("missing required input `{}` ({})", var.name, var.ty),
+                    )
+                    .field(format!("inputs.{}", var.name)),
+                ),
             }
         }
         if !problems.is_empty() {
-            return Err(SchedulerError::invalid(problems.join("; ")));
+            return Err(SchedulerError::refused(
+                ErrorCode::InvalidArgument,
+                problems,
+            ));
         }
         Ok((compiled, inputs))
     }

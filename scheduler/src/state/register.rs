@@ -11,7 +11,7 @@ use baton_model::{Identifier, Reference, Runner, TaskSpec, WorkflowSpec};
 use super::apply::BUILTINS;
 use super::*;
 use crate::compiler::compile;
-use crate::error::{ErrorCode, SchedulerError};
+use crate::error::{ErrorCode, Problem, ProblemCode, SchedulerError};
 
 impl SchedulerState {
     /// Checks and registers tasks, then workflows (which may use the tasks of
@@ -21,21 +21,21 @@ impl SchedulerState {
         tasks: Vec<TaskSpec>,
         workflows: Vec<WorkflowSpec>,
     ) -> Result<Response, SchedulerError> {
-        let mut problems = Vec::new();
+        let mut problems: Vec<Problem> = Vec::new();
         let mut registered = Vec::new();
         let mut new_tasks: BTreeMap<Identifier, Arc<TaskSpec>> = BTreeMap::new();
-        for task in tasks {
+        for (index, task) in tasks.into_iter().enumerate() {
             let task = task.normalized();
             if let Err(e) = check_task(&task) {
-                problems.push(e);
+                problems.push(e.item("task", index));
                 continue;
             }
             match self.tasks.get(&task.id).or_else(|| new_tasks.get(&task.id)) {
                 Some(existing) if **existing == task => registered.push(("task".into(), task.id.clone(), false)),
-                Some(_) => problems.push(format!(
+                Some(_) => problems.push(Problem::new(ProblemCode::VersionConflict, format!(
                     "task `{}` is already registered with different content; a registered version never changes: register a new version",
                     task.id
-                )),
+                )).field("version").item("task", index)),
                 None => {
                     registered.push(("task".into(), task.id.clone(), true));
                     new_tasks.insert(task.id.clone(), Arc::new(task));
@@ -53,14 +53,20 @@ impl SchedulerState {
             .map(WorkflowSpec::normalized)
             .collect();
         let (order, cycles) = inclusion_order(&workflows);
-        problems.extend(cycles);
+        problems.extend(cycles.into_iter().map(|(index, message)| {
+            Problem::new(ProblemCode::Cycle, message).item("workflow", index)
+        }));
         let mut workflows: Vec<Option<WorkflowSpec>> = workflows.into_iter().map(Some).collect();
         for index in order {
             let Some(mut workflow) = workflows[index].take() else {
                 continue;
             };
             if let Err(e) = workflow.id.validate() {
-                problems.push(e.to_string());
+                problems.push(
+                    Problem::new(ProblemCode::Invalid, e.to_string())
+                        .field("name")
+                        .item("workflow", index),
+                );
                 continue;
             }
             // The batch's own workflows first: they are the latest.
@@ -102,7 +108,11 @@ impl SchedulerState {
             let compiled = match compile(workflow, resolve, resolve_workflow) {
                 Ok(c) => c,
                 Err(e) => {
-                    problems.push(e.to_string());
+                    let workflow = e.workflow;
+                    problems.extend(e.problems.into_iter().map(|p| Problem {
+                        message: format!("workflow `{workflow}`: {}", p.message),
+                        ..p.item("workflow", index)
+                    }));
                     continue;
                 }
             };
@@ -115,10 +125,10 @@ impl SchedulerState {
                 Some(existing) if existing.spec == compiled.spec => {
                     registered.push(("workflow".into(), id.clone(), false))
                 }
-                Some(_) => problems.push(format!(
+                Some(_) => problems.push(Problem::new(ProblemCode::VersionConflict, format!(
                     "workflow `{}` is already registered with different content; a registered version never changes: register a new version",
                     id
-                )),
+                )).field("version").item("workflow", index)),
                 None => {
                     registered.push(("workflow".into(), id.clone(), true));
                     new_workflows.push(Arc::new(compiled));
@@ -127,12 +137,15 @@ impl SchedulerState {
         }
 
         if !problems.is_empty() {
-            let code = if problems.iter().all(|p| p.contains("already registered")) {
+            let code = if problems
+                .iter()
+                .all(|p| p.code == ProblemCode::VersionConflict)
+            {
                 ErrorCode::AlreadyExists
             } else {
                 ErrorCode::InvalidArgument
             };
-            return Err(SchedulerError::new(code, problems.join("\n")));
+            return Err(SchedulerError::refused(code, problems));
         }
         for (id, task) in new_tasks {
             self.latest_tasks
@@ -152,8 +165,8 @@ impl SchedulerState {
 /// The order in which to compile a registration's workflows, so that a
 /// workflow another of the batch includes compiles first; and a problem for
 /// each workflow that includes itself, directly or through others, naming
-/// the chain.
-fn inclusion_order(workflows: &[WorkflowSpec]) -> (Vec<usize>, Vec<String>) {
+/// the chain (with the workflow's index).
+fn inclusion_order(workflows: &[WorkflowSpec]) -> (Vec<usize>, Vec<(usize, String)>) {
     let includes = |w: &WorkflowSpec| -> Vec<usize> {
         let mut found: Vec<usize> = w
             .nodes
@@ -201,10 +214,13 @@ fn inclusion_order(workflows: &[WorkflowSpec]) -> (Vec<usize>, Vec<String>) {
                             .map(|&(n, _)| workflows[n].id.to_string())
                             .collect();
                         chain.push(workflows[next].id.to_string());
-                        problems.push(format!(
-                            "workflow `{}` includes itself: {}",
-                            workflows[next].id,
-                            chain.join(" -> ")
+                        problems.push((
+                            next,
+                            format!(
+                                "workflow `{}` includes itself: {}",
+                                workflows[next].id,
+                                chain.join(" -> ")
+                            ),
                         ));
                     }
                     Mark::Done => {}
@@ -219,26 +235,38 @@ fn inclusion_order(workflows: &[WorkflowSpec]) -> (Vec<usize>, Vec<String>) {
     (order, problems)
 }
 
-fn check_task(task: &TaskSpec) -> Result<(), String> {
-    task.id.validate().map_err(|e| e.to_string())?;
+fn check_task(task: &TaskSpec) -> Result<(), Problem> {
+    let invalid =
+        |field: &str, message: String| Problem::new(ProblemCode::Invalid, message).field(field);
+    task.id
+        .validate()
+        .map_err(|e| invalid("name", e.to_string()))?;
     crate::compiler::check_names(&task.interface)
-        .map_err(|why| format!("task `{}`: {why}", task.id))?;
+        .map_err(|why| invalid("interface", format!("task `{}`: {why}", task.id)))?;
     if let Runner::Builtin(name) = &task.runner {
         if !BUILTINS.contains(&name.as_str()) {
-            return Err(format!(
-                "task `{}`: unknown builtin `{name}`; known: {}",
-                task.id,
-                BUILTINS.join(", ")
-            ));
+            return Err(Problem::new(
+                ProblemCode::NotFound,
+                format!(
+                    "task `{}`: unknown builtin `{name}`; known: {}",
+                    task.id,
+                    BUILTINS.join(", ")
+                ),
+            )
+            .field("runner.builtin"));
         }
     }
     for var in &task.interface.inputs {
         if let Some(default) = &var.default {
             default.check(&var.ty).map_err(|why| {
-                format!(
-                    "task `{}` input `{}`: bad default: {why}",
-                    task.id, var.name
+                Problem::new(
+                    ProblemCode::TypeMismatch,
+                    format!(
+                        "task `{}` input `{}`: bad default: {why}",
+                        task.id, var.name
+                    ),
                 )
+                .field(format!("interface.inputs.{}.default", var.name))
             })?;
         }
     }

@@ -35,6 +35,18 @@ impl Fault {
 
 /// Parses every document of a YAML file. `source` names the file in errors.
 pub fn parse_yaml(text: &str, source: &str) -> Result<Vec<SpecDocument>, ModelError> {
+    Ok(parse_yaml_indexed(text, source)?
+        .into_iter()
+        .map(|(_, document)| document)
+        .collect())
+}
+
+/// [`parse_yaml`], each spec with the index (from 0) of the YAML document
+/// it came from, as [`Locations`] counts them.
+pub fn parse_yaml_indexed(
+    text: &str,
+    source: &str,
+) -> Result<Vec<(usize, SpecDocument)>, ModelError> {
     let mut documents = Vec::new();
     let mut typed = serde_yaml_ng::Deserializer::from_str(text);
     let mut locations: Option<Locations> = None;
@@ -113,7 +125,7 @@ pub fn parse_yaml(text: &str, source: &str) -> Result<Vec<SpecDocument>, ModelEr
                 )))
             }
         };
-        documents.push(document);
+        documents.push((index, document));
     }
     Ok(documents)
 }
@@ -260,7 +272,7 @@ fn variable(name: &str, yaml: &Yaml, at: &str, what: &str) -> Result<Variable, F
     let ty = type_of(ty_yaml, &ty_at)
         .map_err(|f| Fault::new(f.at, format!("{what} `{name}`: {}", f.why)))?;
     let default = default
-        .map(|d| yaml_to_json(d).and_then(|json| Value::from_json(&ty, &json)))
+        .map(|d| yaml_to_json(d).and_then(|json| Ok(Value::from_json(&ty, &json)?)))
         .transpose()
         .map_err(|e| {
             Fault::new(
