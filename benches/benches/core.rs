@@ -74,7 +74,7 @@ fn run_fan_out(mut state: SchedulerState) -> SchedulerState {
                 attempt: 1,
                 executor: "x".into(),
                 outputs: Values::from([("x".to_string(), Value::Int(node as i64))]),
-                log: String::new(),
+                log_size: 0,
                 now_ms: 3,
             })
             .collect();

@@ -407,28 +407,64 @@ pub async fn cancel(client: &mut Client, execution_id: &str) -> Result<(), CliEr
     Ok(())
 }
 
+/// How often `baton logs --follow` asks for what a running attempt wrote.
+const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Prints an attempt's log, read in chunks from the executor that ran it;
+/// with `follow`, goes on printing what a running attempt writes until it
+/// ends.
 pub async fn logs(
     client: &mut Client,
     execution_id: &str,
     node: &str,
     attempt: u32,
+    follow: bool,
     output: Output,
 ) -> Result<(), CliError> {
-    let response = client
-        .call(
-            GetNodeLogsRequest {
-                execution_id: execution_id.to_owned(),
-                node_id: node.to_owned(),
-                attempt,
-            },
-            |mut a, r| async move { a.get_node_logs(r).await },
-        )
-        .await?;
-    match output {
-        Output::Json => {
-            print_json(&serde_json::json!({"attempt": response.attempt, "log": response.log}))
+    let mut offset = 0u64;
+    let mut attempt = attempt;
+    let mut text = Vec::new();
+    let mut out = std::io::stdout().lock();
+    let response = loop {
+        let response = client
+            .call(
+                GetNodeLogsRequest {
+                    execution_id: execution_id.to_owned(),
+                    node_id: node.to_owned(),
+                    attempt,
+                    offset,
+                    limit: 0,
+                },
+                |mut a, r| async move { a.get_node_logs(r).await },
+            )
+            .await?;
+        // Later reads are of this attempt, even once another one starts.
+        attempt = response.attempt;
+        offset += response.data.len() as u64;
+        match output {
+            Output::Json => text.extend_from_slice(&response.data),
+            Output::Text => {
+                out.write_all(&response.data)
+                    .and_then(|()| out.flush())
+                    .map_err(|e| CliError::Refused(format!("cannot write the output: {e}")))?;
+            }
         }
-        Output::Text => print!("{}", response.log),
+        if offset < response.size && !response.data.is_empty() {
+            continue; // more is there already
+        }
+        if follow && response.running {
+            tokio::time::sleep(FOLLOW_INTERVAL).await;
+            continue;
+        }
+        break response;
+    };
+    if output == Output::Json {
+        print_json(&serde_json::json!({
+            "attempt": response.attempt,
+            "executor": response.executor,
+            "running": response.running,
+            "log": String::from_utf8_lossy(&text),
+        }));
     }
     Ok(())
 }

@@ -167,7 +167,8 @@ enum Command {
     /// Inspect and change the scheduler cluster's membership.
     #[command(subcommand)]
     Cluster(commands::ClusterCommand),
-    /// Show a node's captured stdout and stderr.
+    /// Show a node's captured stdout and stderr, read from the executor that
+    /// ran it (logs stay on the executor, never in the replicated state).
     Logs {
         execution: String,
         /// The node instance's path, as `baton get` shows it: `train`;
@@ -178,6 +179,9 @@ enum Command {
         /// Which attempt (default: the latest).
         #[arg(long, default_value_t = 0)]
         attempt: u32,
+        /// Keep printing what a running attempt writes, until it ends.
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
 }
 
@@ -344,9 +348,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             execution,
             node,
             attempt,
+            follow,
         } => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
-            commands::logs(&mut client, &execution, &node, attempt, output).await
+            commands::logs(&mut client, &execution, &node, attempt, follow, output).await
         }
     }
 }

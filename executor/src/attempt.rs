@@ -133,25 +133,26 @@ pub enum Outcome {
     Failed(Failure),
 }
 
-/// What came of one attempt: its outcome and the tail of its log.
+/// What came of one attempt: its outcome and the size of its log (which
+/// stays in the work directory, read on demand by the scheduler).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
     pub outcome: Outcome,
-    pub log: String,
+    pub log_size: u64,
 }
 
 impl Report {
-    pub fn succeeded(outputs: Values, log: String) -> Self {
+    pub fn succeeded(outputs: Values, log_size: u64) -> Self {
         Report {
             outcome: Outcome::Succeeded(outputs),
-            log,
+            log_size,
         }
     }
 
-    pub fn failed(failure: Failure, log: String) -> Self {
+    pub fn failed(failure: Failure, log_size: u64) -> Self {
         Report {
             outcome: Outcome::Failed(failure),
-            log,
+            log_size,
         }
     }
 
@@ -177,7 +178,7 @@ impl Report {
         baton_proto::AttemptResult {
             attempt: Some(key.into()),
             outcome: Some(outcome),
-            log: self.log.clone(),
+            log_size: self.log_size,
         }
     }
 }

@@ -439,6 +439,38 @@ impl Link {
         }
     }
 
+    /// Answers a `ReadLog` from the attempt's log file, off the actor (the
+    /// file may be large, and the disk slow).
+    fn read_log(&self, state: &LinkState, read: baton_proto::ReadLog) {
+        let Some(outbound) = state.session.as_ref().and_then(|s| s.outbound.clone()) else {
+            return;
+        };
+        let path = read
+            .attempt
+            .as_ref()
+            .map(|attempt| self.dirs.log_path(&AttemptKey::from(attempt)));
+        tokio::spawn(async move {
+            let mut chunk = baton_proto::LogChunk {
+                request: read.request,
+                ..Default::default()
+            };
+            match path {
+                None => chunk.error = "the request names no attempt".into(),
+                Some(path) => match crate::work_dir::read_log(&path, read.offset, read.limit).await
+                {
+                    Ok((data, size)) => {
+                        chunk.data = data;
+                        chunk.size = size;
+                    }
+                    Err(why) => chunk.error = why,
+                },
+            }
+            let _ = outbound.send(ExecutorMessage {
+                kind: Some(Outbound::LogChunk(chunk)),
+            });
+        });
+    }
+
     fn on_inbound(
         &self,
         myself: &ActorRef<LinkMsg>,
@@ -484,6 +516,7 @@ impl Link {
                 let _ = state.pool.send_message(PoolMsg::Cancel(key));
             }
             Inbound::Drain(_) => self.begin_drain(state),
+            Inbound::ReadLog(read) => self.read_log(state, read),
             Inbound::Ack(ack) => {
                 for attempt in &ack.attempts {
                     state.unacked.remove(&AttemptKey::from(attempt));
@@ -502,7 +535,7 @@ impl Link {
             }) => {
                 tracing::warn!(attempt = %key, %reason, "refusing a bad assignment");
                 let failure = Failure::permanent(format!("bad assignment: {reason}"));
-                self.record_result(state, key, Report::failed(failure, String::new()));
+                self.record_result(state, key, Report::failed(failure, 0));
                 return;
             }
             Err(BadAssignment { key: None, reason }) => {

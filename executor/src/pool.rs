@@ -195,7 +195,7 @@ impl Pool {
             tracing::info!(attempt = %key, "refusing an assignment while draining");
             let failure =
                 Failure::retryable("the executor is draining; the attempt was not started");
-            self.report(key, Report::failed(failure, String::new()));
+            self.report(key, Report::failed(failure, 0));
             return;
         }
         let known = state
@@ -221,7 +221,7 @@ impl Pool {
         } else if let Some(position) = state.queue.iter().position(|queued| queued.key == key) {
             state.queue.remove(position);
             tracing::info!(attempt = %key, "cancelled before it started");
-            self.report(key, Report::failed(Failure::cancelled(), String::new()));
+            self.report(key, Report::failed(Failure::cancelled(), 0));
         } else {
             tracing::debug!(attempt = %key, "cancel for an attempt this executor does not hold");
         }
@@ -249,7 +249,7 @@ impl Pool {
             Some(key) => {
                 tracing::error!(worker, attempt = %key, reason = why, "worker crashed mid-attempt; replacing it");
                 let failure = Failure::retryable(format!("worker crashed: {why}"));
-                self.report(key, Report::failed(failure, String::new()));
+                self.report(key, Report::failed(failure, 0));
             }
             None => tracing::warn!(worker, reason = why, "idle worker exited; replacing it"),
         }
@@ -359,7 +359,7 @@ impl Pool {
                 Err(error) => {
                     entry.retiring = true;
                     let failure = Failure::retryable(format!("worker unavailable: {error}"));
-                    self.report(key, Report::failed(failure, String::new()));
+                    self.report(key, Report::failed(failure, 0));
                 }
             }
         }

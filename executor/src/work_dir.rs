@@ -59,6 +59,38 @@ impl WorkDirs {
     }
 }
 
+/// The most one read of a log returns, whatever was asked.
+pub const MAX_LOG_READ: u32 = 1 << 20;
+
+/// Up to `limit` bytes (0: 256 KiB; at most [`MAX_LOG_READ`]) of the log at
+/// `path` from `offset`, and the log's size now. A log that does not exist
+/// yet (an attempt that has not started its process) is empty.
+pub async fn read_log(path: &Path, offset: u64, limit: u32) -> Result<(Vec<u8>, u64), String> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let limit = match limit {
+        0 => 256 << 10,
+        n => n.min(MAX_LOG_READ),
+    };
+    let mut file = match tokio::fs::File::open(path).await {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+        Err(e) => return Err(format!("cannot open the log: {e}")),
+    };
+    let read = async {
+        let size = file.metadata().await?.len();
+        let mut data = Vec::new();
+        if offset < size {
+            file.seek(std::io::SeekFrom::Start(offset)).await?;
+            (&mut file)
+                .take(u64::from(limit))
+                .read_to_end(&mut data)
+                .await?;
+        }
+        std::io::Result::Ok((data, size))
+    };
+    read.await.map_err(|e| format!("cannot read the log: {e}"))
+}
+
 /// `text` as one safe path component: no separators, no `.`/`..`, not empty.
 pub fn path_component(text: &str) -> String {
     let safe: String = text

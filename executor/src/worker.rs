@@ -148,7 +148,7 @@ impl Worker {
     ) {
         if let Some(current) = &state.current {
             tracing::error!(worker = self.id, running = %current.key, refused = %assignment.key, "worker got a second attempt");
-            let report = Report::failed(Failure::retryable("the worker was busy"), String::new());
+            let report = Report::failed(Failure::retryable("the worker was busy"), 0);
             let _ = self.link.send_message(LinkMsg::Finished {
                 key: assignment.key,
                 report,

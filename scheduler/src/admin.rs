@@ -31,6 +31,7 @@ use crate::convert::execution_to_proto;
 use crate::dispatch::{now_ms, DispatcherHandle, NumberedLaunch};
 use crate::error::{ErrorCode, Problem, ProblemCode, SchedulerError};
 use crate::event_feed::{EventFeed, EventNotice};
+use crate::executor_links::ExecutorLinks;
 use crate::launch_numbers::{self, LaunchNumbers};
 use crate::proposer::Proposer;
 use crate::state::{self, Command, ExecutionId, SchedulerState};
@@ -47,6 +48,8 @@ pub struct AdminService {
     pub dispatcher: DispatcherHandle,
     /// Launch numbers this node reserved while leading.
     pub launch_numbers: Arc<LaunchNumbers>,
+    /// The executors' streams, to read logs from where they are.
+    pub links: Arc<ExecutorLinks>,
 }
 
 type Result<T> = std::result::Result<Response<T>, Status>;
@@ -369,6 +372,53 @@ fn prepare_launch(
         now_ms: now_ms(),
     };
     Ok(PreparedLaunch::New(command, compiled))
+}
+
+/// Where an attempt's log is.
+struct LogPlace {
+    attempt: u32,
+    executor: String,
+    running: bool,
+}
+
+/// Where the log of `attempt` of an instance is (0: the latest attempt):
+/// on the executor that ran it, recorded with its result, or on the
+/// current attempt's executor while it runs.
+fn log_place(node: &state::NodeState, attempt: u32) -> std::result::Result<LogPlace, String> {
+    let attempt = if attempt == 0 { node.attempt } else { attempt };
+    if attempt == 0 {
+        return Ok(LogPlace {
+            attempt,
+            executor: String::new(),
+            running: false,
+        });
+    }
+    let current = attempt == node.attempt;
+    let running = current && node.phase == state::NodePhase::Running;
+    if let Some(log) = node.logs.iter().rev().find(|l| l.attempt == attempt) {
+        return Ok(LogPlace {
+            attempt,
+            executor: log.executor.clone(),
+            running,
+        });
+    }
+    if current {
+        // Running, or ended without a log (nothing written).
+        return Ok(LogPlace {
+            attempt,
+            executor: node.executor.clone(),
+            running,
+        });
+    }
+    if attempt > node.attempt {
+        return Err(format!(
+            "attempt {attempt} never ran; the latest is {}",
+            node.attempt
+        ));
+    }
+    Err(format!(
+        "the log of attempt {attempt} is no longer tracked (the latest attempts' are)"
+    ))
 }
 
 /// The answer to a launch the state machine applied.
@@ -728,36 +778,54 @@ impl Admin for AdminService {
         &self,
         request: Request<GetNodeLogsRequest>,
     ) -> Result<GetNodeLogsResponse> {
+        // Only the leader has the executors' streams.
         let (metadata, extensions, inner) = request.into_parts();
-        if let Route::Leader(mut leader) = self.route_read(&metadata).await? {
+        if let Route::Leader(mut leader) = self.route(&metadata).await? {
             return leader.get_node_logs(forwarded(inner)).await;
         }
-        let request = Request::from_parts(metadata, extensions, inner);
-        let request = request.into_inner();
-        let id = ExecutionId(request.execution_id.into());
-        self.read(|state| {
+        let request = Request::from_parts(metadata, extensions, inner).into_inner();
+        let id = ExecutionId(request.execution_id.as_str().into());
+        let place = self.read(|state| {
             let execution = state
                 .execution(&id)
                 .ok_or_else(|| Status::not_found(format!("unknown execution `{id}`")))?;
-            let node = crate::engine::path::resolve(&state.registry(), execution, &request.node_id)
+            let registry = state.registry();
+            let node = crate::engine::path::resolve(&registry, execution, &request.node_id)
                 .map_err(Status::not_found)?;
-            let logs = &execution.nodes[node as usize].logs;
-            let log = if request.attempt == 0 {
-                logs.last()
-            } else {
-                logs.iter().find(|l| l.attempt == request.attempt)
-            };
-            Ok(Response::new(match log {
-                Some(log) => GetNodeLogsResponse {
-                    attempt: log.attempt,
-                    log: log.text.clone(),
-                },
-                None => GetNodeLogsResponse {
-                    attempt: request.attempt,
-                    log: String::new(),
-                },
-            }))
-        })
+            // The path the attempt was assigned under names its log file.
+            let path = crate::engine::path::path_of(&registry, execution, node);
+            log_place(&execution.nodes[node as usize], request.attempt)
+                .map(|place| (place, path))
+                .map_err(|why| Status::not_found(format!("node `{}`: {why}", request.node_id)))
+        })?;
+        let (place, path) = place;
+        let mut response = GetNodeLogsResponse {
+            attempt: place.attempt,
+            running: place.running,
+            executor: place.executor.clone(),
+            ..Default::default()
+        };
+        if place.executor.is_empty() {
+            return Ok(Response::new(response)); // never ran on an executor
+        }
+        let attempt = AttemptRef {
+            execution_id: request.execution_id.clone(),
+            node_id: path,
+            attempt: place.attempt,
+        };
+        let chunk = self
+            .links
+            .read_log(&place.executor, attempt, request.offset, request.limit)
+            .await
+            .map_err(|why| {
+                Status::unavailable(format!(
+                    "the log of node `{}` attempt {}: {why}",
+                    request.node_id, place.attempt
+                ))
+            })?;
+        response.data = chunk.data;
+        response.size = chunk.size;
+        Ok(Response::new(response))
     }
 
     async fn cluster_status(

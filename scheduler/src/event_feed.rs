@@ -215,7 +215,7 @@ outputs: {x: "${a.x}"}
                 attempt,
                 executor: "x".into(),
                 outputs: Values::from([("x".to_string(), Value::Int(6))]),
-                log: String::new(),
+                log_size: 0,
                 now_ms: self.now_ms,
             };
             self.apply(complete);

@@ -22,9 +22,12 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
 
 use crate::dispatch::{DispatcherHandle, Input};
+use crate::executor_links::ExecutorLinks;
 use crate::state::SchedulerState;
 
 pub struct ExecutorService {
+    /// Where reads of an attempt's log find the executor's stream.
+    pub links: Arc<ExecutorLinks>,
     pub cluster: Arc<ClusterNode<SchedulerState>>,
     pub dispatcher: DispatcherHandle,
     pub lease: Duration,
@@ -95,6 +98,7 @@ impl Executor for ExecutorService {
         let _ = tx.send(Ok(SchedulerMessage {
             kind: Some(registered),
         }));
+        self.links.connected(&executor, connection, &tx);
         self.dispatcher.send(Input::Connected {
             executor: executor.clone(),
             pool,
@@ -104,6 +108,7 @@ impl Executor for ExecutorService {
             sender: tx,
         });
         let dispatcher = self.dispatcher.clone();
+        let links = self.links.clone();
         tokio::spawn(async move {
             while let Some(message) = inbound.next().await {
                 match message {
@@ -117,6 +122,7 @@ impl Executor for ExecutorService {
                             executor: executor.clone(),
                             result,
                         }),
+                        FromExecutor::LogChunk(chunk) => links.answered(chunk),
                         FromExecutor::Register(_) => {
                             warn!(%executor, "second register on one session; ignored")
                         }
@@ -128,6 +134,7 @@ impl Executor for ExecutorService {
                     }
                 }
             }
+            links.disconnected(&executor, connection);
             dispatcher.send(Input::Disconnected {
                 executor,
                 connection,

@@ -9,6 +9,7 @@ pub mod dispatch;
 pub mod engine;
 pub mod error;
 pub mod event_feed;
+pub mod executor_links;
 pub mod executor_service;
 pub mod launch_numbers;
 pub mod memory;

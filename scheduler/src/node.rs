@@ -21,6 +21,7 @@ use tracing::{info, warn};
 use crate::admin::AdminService;
 use crate::dispatch::{self, DispatcherConfig, DispatcherHandle, Input};
 use crate::event_feed::EventNotice;
+use crate::executor_links::ExecutorLinks;
 use crate::executor_service::ExecutorService;
 use crate::proposer::Proposer;
 use crate::state::{Effect, SchedulerState};
@@ -137,7 +138,9 @@ impl SchedulerNode {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()?;
 
+        let links = Arc::new(ExecutorLinks::default());
         let admin = AdminService {
+            links: links.clone(),
             cluster: cluster.clone(),
             proposer: proposer.clone(),
             events,
@@ -147,6 +150,7 @@ impl SchedulerNode {
             launch_numbers: Default::default(),
         };
         let executor = ExecutorService {
+            links,
             cluster: cluster.clone(),
             dispatcher,
             lease: config.lease,

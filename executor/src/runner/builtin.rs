@@ -36,8 +36,8 @@ pub async fn run(
         ))),
     };
     match outcome {
-        Ok(outputs) => Report::succeeded(outputs, String::new()),
-        Err(failure) => Report::failed(failure, String::new()),
+        Ok(outputs) => Report::succeeded(outputs, 0),
+        Err(failure) => Report::failed(failure, 0),
     }
 }
 
@@ -103,8 +103,8 @@ async fn echo(dirs: &WorkDirs, assignment: &Assignment) -> Report {
         tracing::warn!(path = %path.display(), %error, "cannot write the echo log file");
     }
     match copy_inputs("echo", assignment) {
-        Ok(outputs) => Report::succeeded(outputs, log),
-        Err(failure) => Report::failed(failure, log),
+        Ok(outputs) => Report::succeeded(outputs, log.len() as u64),
+        Err(failure) => Report::failed(failure, log.len() as u64),
     }
 }
 
@@ -212,11 +212,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dirs = Arc::new(WorkDirs::create(dir.path()).unwrap());
         let report = crate::runner::run(dirs.clone(), a, Control::new()).await;
-        assert_eq!(report.log, "{\"msg\":\"hi\"}\n");
-        assert_eq!(
-            std::fs::read_to_string(dirs.log_path(&key)).unwrap(),
-            report.log
-        );
+        let logged = std::fs::read_to_string(dirs.log_path(&key)).unwrap();
+        assert_eq!(logged, "{\"msg\":\"hi\"}\n");
+        assert_eq!(report.log_size, logged.len() as u64);
         assert_eq!(
             report.outcome,
             Outcome::Succeeded(Values::from([("msg".into(), Value::String("hi".into()))]))

@@ -98,14 +98,14 @@ pub async fn run(dirs: Arc<WorkDirs>, assignment: Assignment, control: Control) 
                 None => running.await,
                 Some(limit) => tokio::time::timeout(limit, running)
                     .await
-                    .unwrap_or_else(|_| Report::failed(timed_out_failure(limit), String::new())),
+                    .unwrap_or_else(|_| Report::failed(timed_out_failure(limit), 0)),
             }
         }
     };
     match report.outcome {
         Outcome::Succeeded(outputs) => match check_outputs(&assignment.task.interface, outputs) {
-            Ok(outputs) => Report::succeeded(outputs, report.log),
-            Err(failure) => Report::failed(failure, report.log),
+            Ok(outputs) => Report::succeeded(outputs, report.log_size),
+            Err(failure) => Report::failed(failure, report.log_size),
         },
         Outcome::Failed(_) => report,
     }

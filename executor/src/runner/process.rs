@@ -13,22 +13,19 @@
 //! outputs are read and typed against the interface, and the scratch
 //! directory is removed.
 
-use std::io::SeekFrom;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use baton_model::{Interface, Runner, Type, Value, Values};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStderr, Command};
 
 use crate::attempt::{Assignment, Failure, Report};
 use crate::runner::{timed_out_failure, wrong_type_message, Control};
 use crate::work_dir::WorkDirs;
 
-/// How much of the log goes into the report.
-pub const LOG_TAIL_BYTES: u64 = 64 * 1024;
 /// How much of stderr is kept to quote in a failure message.
 const STDERR_TAIL_BYTES: usize = 8 * 1024;
 /// How many stderr lines a failure message quotes.
@@ -51,21 +48,18 @@ pub async fn run(
     else {
         return Report::failed(
             Failure::permanent("the process runner got a task of another runner"),
-            String::new(),
+            0,
         );
     };
     let Some(program) = command.first() else {
-        return Report::failed(
-            Failure::permanent("the task's command is empty"),
-            String::new(),
-        );
+        return Report::failed(Failure::permanent("the task's command is empty"), 0);
     };
     let scratch = match Scratch::prepare(dirs, assignment).await {
         Ok(scratch) => scratch,
         Err(error) => {
             return Report::failed(
                 Failure::retryable(format!("cannot prepare the attempt: {error}")),
-                String::new(),
+                0,
             )
         }
     };
@@ -74,7 +68,7 @@ pub async fn run(
         Ok(files) => files,
         Err(error) => {
             let message = format!("cannot open the log file `{}`: {error}", log_path.display());
-            return Report::failed(Failure::retryable(message), String::new());
+            return Report::failed(Failure::retryable(message), 0);
         }
     };
 
@@ -111,7 +105,7 @@ pub async fn run(
             .is_ok_and(|m| m.is_dir())
         {
             let message = format!("the working directory `{working_dir}` does not exist");
-            return Report::failed(Failure::permanent(message), String::new());
+            return Report::failed(Failure::permanent(message), 0);
         }
         process.current_dir(working_dir);
     }
@@ -119,7 +113,7 @@ pub async fn run(
         Ok(child) => child,
         Err(error) => {
             let message = format!("cannot start `{program}`: {error}");
-            return Report::failed(Failure::permanent(message), read_log_tail(&log_path).await);
+            return Report::failed(Failure::permanent(message), log_size(&log_path).await);
         }
     };
     let group = GroupGuard::new(control, &child);
@@ -143,7 +137,7 @@ pub async fn run(
         },
         None => Vec::new(),
     };
-    let log = read_log_tail(&log_path).await;
+    let log = log_size(&log_path).await;
 
     let failure = match ending {
         Ending::Exited(status) if status.success() => {
@@ -276,22 +270,13 @@ async fn pump_stderr(mut stderr: ChildStderr, mut log: tokio::fs::File) -> Vec<u
     tail
 }
 
-/// The last [`LOG_TAIL_BYTES`] of the log as text ("" if it cannot be read).
-async fn read_log_tail(path: &Path) -> String {
-    let read = async {
-        let mut file = tokio::fs::File::open(path).await?;
-        let length = file.metadata().await?.len();
-        file.seek(SeekFrom::Start(length.saturating_sub(LOG_TAIL_BYTES)))
-            .await?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).await?;
-        std::io::Result::Ok(bytes)
-    };
-    match read.await {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+/// The size of the log in bytes (0 if it cannot be read).
+async fn log_size(path: &Path) -> u64 {
+    match tokio::fs::metadata(path).await {
+        Ok(metadata) => metadata.len(),
         Err(error) => {
             tracing::warn!(path = %path.display(), %error, "cannot read the task log");
-            String::new()
+            0
         }
     }
 }

@@ -610,7 +610,7 @@ impl Dispatcher {
                             attempt: attempt.attempt,
                             executor: ran_on,
                             outputs,
-                            log: result.log,
+                            log_size: result.log_size,
                             now_ms: now,
                         }
                     }
@@ -621,7 +621,7 @@ impl Dispatcher {
                         executor: ran_on,
                         error: format!("unreadable outputs: {e}"),
                         retryable: false,
-                        log: result.log,
+                        log_size: result.log_size,
                         now_ms: now,
                     },
                 }
@@ -633,7 +633,7 @@ impl Dispatcher {
                 executor: ran_on,
                 error: failure.message,
                 retryable: failure.retryable,
-                log: result.log,
+                log_size: result.log_size,
                 now_ms: now,
             },
             None => Command::Fail {
@@ -643,7 +643,7 @@ impl Dispatcher {
                 executor: ran_on,
                 error: "the executor reported no outcome".into(),
                 retryable: true,
-                log: result.log,
+                log_size: result.log_size,
                 now_ms: now,
             },
         };

@@ -17,8 +17,8 @@ use crate::state::{AttemptLog, NodePhase, NodeState};
 /// Lost attempts (executor gone) tolerated per node before it fails.
 pub const MAX_LOST_ATTEMPTS: u32 = 5;
 
-/// Attempt logs kept per node instance (the latest ones).
-const MAX_LOGS_PER_NODE: usize = 4;
+/// Where the logs of an instance's attempts are, kept for the latest ones.
+const MAX_LOGS_PER_NODE: usize = 8;
 
 /// The wait before retry number `retry` (from 0): 500 ms doubling, capped at a minute.
 pub fn retry_backoff_ms(retry: u32) -> u64 {
@@ -59,10 +59,16 @@ impl Run<'_> {
 
     /// The current attempt of a task instance succeeded with `outputs`;
     /// outputs that do not fit the task's interface fail it instead.
-    pub fn attempt_succeeded(&mut self, node: u32, attempt: u32, mut outputs: Values, log: String) {
+    pub fn attempt_succeeded(
+        &mut self,
+        node: u32,
+        attempt: u32,
+        mut outputs: Values,
+        log_size: u64,
+    ) {
         if let Some(task) = self.registry.task_of(self.execution, node) {
             if let Err(why) = check_outputs(task, &outputs) {
-                self.attempt_failed(node, attempt, why, false, log);
+                self.attempt_failed(node, attempt, why, false, log_size);
                 return;
             }
             // An optional output left out is stored as null, so that what
@@ -73,7 +79,7 @@ impl Run<'_> {
                 }
             }
         }
-        push_log(&mut self.execution.nodes[node as usize], attempt, log);
+        push_log(&mut self.execution.nodes[node as usize], attempt, log_size);
         self.node_succeeded(node, attempt, outputs);
     }
 
@@ -85,14 +91,14 @@ impl Run<'_> {
         attempt: u32,
         error: String,
         retryable: bool,
-        log: String,
+        log_size: u64,
     ) {
         let retries = self
             .registry
             .task_of(self.execution, node)
             .map_or(0, |t| t.retries);
         let state = &mut self.execution.nodes[node as usize];
-        push_log(state, attempt, log);
+        push_log(state, attempt, log_size);
         state.error = error.clone();
         if retryable && state.retries_used < retries {
             let backoff = retry_backoff_ms(state.retries_used);
@@ -117,6 +123,13 @@ impl Run<'_> {
     pub fn attempt_lost(&mut self, node: u32, attempt: u32) {
         let state = &mut self.execution.nodes[node as usize];
         state.lost_attempts += 1;
+        // Its log may still be on that executor, if it comes back.
+        state.logs.push(AttemptLog {
+            attempt,
+            executor: state.executor.clone(),
+            size: 0,
+        });
+        trim_logs(state);
         let executor = state.executor.clone();
         if state.lost_attempts > MAX_LOST_ATTEMPTS {
             let why = format!(
@@ -131,12 +144,23 @@ impl Run<'_> {
     }
 }
 
-fn push_log(state: &mut NodeState, attempt: u32, text: String) {
-    if text.is_empty() {
+/// Records where attempt `attempt`'s log is: on the executor that ran it.
+/// An attempt that logged nothing (a builtin's) records nothing, so that a
+/// node of a large fan-out costs no allocation for its log.
+fn push_log(state: &mut NodeState, attempt: u32, size: u64) {
+    if size == 0 {
         return;
     }
-    if state.logs.len() >= MAX_LOGS_PER_NODE {
+    state.logs.push(AttemptLog {
+        attempt,
+        executor: state.executor.clone(),
+        size,
+    });
+    trim_logs(state);
+}
+
+fn trim_logs(state: &mut NodeState) {
+    if state.logs.len() > MAX_LOGS_PER_NODE {
         state.logs.remove(0);
     }
-    state.logs.push(AttemptLog { attempt, text });
 }

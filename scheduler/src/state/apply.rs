@@ -76,10 +76,10 @@ impl SchedulerState {
                 attempt,
                 executor,
                 outputs,
-                log,
+                log_size,
                 now_ms,
             } => Ok(self.complete(
-                &execution, node, attempt, &executor, outputs, log, now_ms, effects,
+                &execution, node, attempt, &executor, outputs, log_size, now_ms, effects,
             )),
             Command::Fail {
                 execution,
@@ -88,10 +88,10 @@ impl SchedulerState {
                 executor,
                 error,
                 retryable,
-                log,
+                log_size,
                 now_ms,
             } => Ok(self.fail(
-                &execution, node, attempt, &executor, error, retryable, log, now_ms, effects,
+                &execution, node, attempt, &executor, error, retryable, log_size, now_ms, effects,
             )),
             Command::LeaseLost {
                 execution,
@@ -343,14 +343,14 @@ impl SchedulerState {
         attempt: u32,
         executor: &str,
         outputs: Values,
-        log: String,
+        log_size: u64,
         now_ms: u64,
         effects: &mut Vec<Effect>,
     ) -> Response {
         match self.running_attempt(id, node, attempt, Some(executor)) {
             Ok((registry, execution)) => {
                 Run::new(registry, execution, now_ms, effects)
-                    .attempt_succeeded(node, attempt, outputs, log);
+                    .attempt_succeeded(node, attempt, outputs, log_size);
                 Response::Done
             }
             Err(why) => Response::Ignored(why),
@@ -366,14 +366,14 @@ impl SchedulerState {
         executor: &str,
         error: String,
         retryable: bool,
-        log: String,
+        log_size: u64,
         now_ms: u64,
         effects: &mut Vec<Effect>,
     ) -> Response {
         match self.running_attempt(id, node, attempt, Some(executor)) {
             Ok((registry, execution)) => {
                 Run::new(registry, execution, now_ms, effects)
-                    .attempt_failed(node, attempt, error, retryable, log);
+                    .attempt_failed(node, attempt, error, retryable, log_size);
                 Response::Done
             }
             Err(why) => Response::Ignored(why),

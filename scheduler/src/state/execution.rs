@@ -75,11 +75,14 @@ impl NodePhase {
     }
 }
 
-/// The captured log of one attempt.
+/// Where the captured log of one attempt is: on the executor that ran it
+/// (logs never enter the replicated state; `GetNodeLogs` reads them there).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AttemptLog {
     pub attempt: u32,
-    pub text: String,
+    pub executor: String,
+    /// Its size when the attempt ended; 0 for an attempt lost with its executor.
+    pub size: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

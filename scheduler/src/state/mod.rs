@@ -77,7 +77,8 @@ pub enum Command {
         /// comes from the executor the attempt was assigned to.
         executor: String,
         outputs: Values,
-        log: String,
+        /// The attempt's log stays on its executor: only its size is recorded.
+        log_size: u64,
         now_ms: u64,
     },
     Fail {
@@ -87,7 +88,7 @@ pub enum Command {
         executor: String,
         error: String,
         retryable: bool,
-        log: String,
+        log_size: u64,
         now_ms: u64,
     },
     /// The attempt's executor is gone (lease expired): run it again.

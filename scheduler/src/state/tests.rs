@@ -127,7 +127,7 @@ impl Harness {
             attempt,
             executor: "x".into(),
             outputs,
-            log: String::new(),
+            log_size: 0,
             now_ms,
         })
     }
@@ -141,7 +141,7 @@ impl Harness {
             executor: "x".into(),
             error: "boom".into(),
             retryable,
-            log: "trace".into(),
+            log_size: 5,
             now_ms,
         })
     }
@@ -198,7 +198,7 @@ fn a_result_from_another_executor_is_ignored() {
             attempt: a,
             executor: "y".into(),
             outputs: Values::new(),
-            log: String::new(),
+            log_size: 0,
             now_ms,
         },
         Command::Fail {
@@ -208,7 +208,7 @@ fn a_result_from_another_executor_is_ignored() {
             executor: "y".into(),
             error: "boom".into(),
             retryable: false,
-            log: String::new(),
+            log_size: 0,
             now_ms,
         },
     ] {

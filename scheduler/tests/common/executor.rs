@@ -76,7 +76,7 @@ impl FakeExecutor {
                 kind: Some(executor_message::Kind::Result(AttemptResult {
                     attempt: Some(attempt),
                     outcome: Some(outcome),
-                    log: String::new(),
+                    log_size: 0,
                 })),
             })
             .unwrap();

@@ -449,7 +449,7 @@ outputs: {x: "${l.x}"}
         attempt: old_attempt,
         executor: "x".into(),
         outputs: baton_model::Values::from([("x".to_string(), Value::Int(1))]),
-        log: String::new(),
+        log_size: 0,
         now_ms,
     });
     assert!(

@@ -151,7 +151,7 @@ impl Fixture {
             attempt,
             executor: "x".into(),
             outputs: Values::from([("x".to_string(), Value::Int(x + 1))]),
-            log: String::new(),
+            log_size: 0,
             now_ms,
         });
         assert_eq!(response, Response::Done, "{path_text}");
@@ -168,7 +168,7 @@ impl Fixture {
             executor: "x".into(),
             error: "boom".into(),
             retryable,
-            log: String::new(),
+            log_size: 0,
             now_ms,
         });
     }

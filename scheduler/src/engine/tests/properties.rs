@@ -226,7 +226,7 @@ impl World {
                     attempt,
                     executor: "x".into(),
                     outputs: Values::from([("x".to_string(), Value::Int(x + 1))]),
-                    log: String::new(),
+                    log_size: 0,
                     now_ms,
                 }
             }
@@ -237,7 +237,7 @@ impl World {
                 executor: "x".into(),
                 error: "boom".into(),
                 retryable,
-                log: String::new(),
+                log_size: 0,
                 now_ms,
             },
             (_, Outcome::Lose) => Command::LeaseLost {
@@ -322,7 +322,7 @@ proptest! {
                     let now_ms = world.now;
                     let response = world.apply(Command::Complete {
                         execution: id.clone(), node, attempt: attempt + 7, executor: "x".into(),
-                        outputs: Values::new(), log: String::new(), now_ms,
+                        outputs: Values::new(), log_size: 0, now_ms,
                     });
                     prop_assert!(matches!(response, Response::Ignored(_)), "{:?}", response);
                 }

@@ -284,7 +284,7 @@ fn a_running_sub_workflow_instance_takes_no_attempt_results() {
         attempt: 1,
         executor: String::new(),
         outputs: Default::default(),
-        log: String::new(),
+        log_size: 0,
         now_ms,
     });
     assert!(

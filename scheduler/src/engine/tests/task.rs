@@ -116,7 +116,7 @@ fn outputs_that_do_not_fit_the_interface_fail_the_node() {
         attempt,
         executor: "x".into(),
         outputs: Values::new(),
-        log: String::new(),
+        log_size: 0,
         now_ms,
     });
     let execution = f.state.execution(&id).unwrap();
@@ -162,7 +162,7 @@ nodes:
         attempt,
         executor: "x".into(),
         outputs: Values::new(),
-        log: String::new(),
+        log_size: 0,
         now_ms,
     });
     assert_eq!(f.phase(&id, "t"), NodePhase::Queued);
