@@ -273,8 +273,13 @@ impl Value {
 
     /// Reads a value of `ty` from text, as typed on a command line: scalars
     /// as themselves (`3`, `1.5`, `true`, `hello`, `2026-01-01T00:00:00Z`,
-    /// `90s`), containers and structs as JSON.
-    pub fn parse_text(ty: &Type, text: &str) -> Result<Value, String> {
+    /// `90s`), containers and structs as JSON. The error names the path
+    /// inside the value where it differs from its type.
+    pub fn parse_text(ty: &Type, text: &str) -> Result<Value, ValueError> {
+        let here = |why: String| ValueError {
+            path: String::new(),
+            why,
+        };
         let inner = match ty {
             Type::Optional(inner) => {
                 if text == "null" || text.is_empty() {
@@ -287,14 +292,25 @@ impl Value {
         let parsed = match inner {
             Type::String => return Ok(Value::String(text.to_owned())),
             Type::Bytes => return Ok(Value::Bytes(text.as_bytes().to_vec())),
-            Type::Datetime => return parse_datetime(text).map(Value::Datetime),
-            Type::Duration => return parse_duration(text).map(Value::Duration),
-            Type::Blob => return Ok(Value::from_json(inner, &Json::String(text.to_owned()))?),
-            _ => serde_json::from_str::<Json>(text)
-                .map_err(|e| format!("`{text}` is not a valid {inner}: {e}"))?,
+            Type::Datetime => return parse_datetime(text).map(Value::Datetime).map_err(here),
+            Type::Duration => return parse_duration(text).map(Value::Duration).map_err(here),
+            Type::Blob => return Value::from_json(inner, &Json::String(text.to_owned())),
+            Type::Bool | Type::Int | Type::Float => serde_json::from_str::<Json>(text)
+                .map_err(|_| here(format!("`{text}` is not a valid {inner}")))?,
+            _ => serde_json::from_str::<Json>(text).map_err(|e| {
+                here(format!(
+                    "{inner} is written as JSON, and this is not JSON (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ))
+            })?,
         };
-        Value::from_json(inner, &parsed)
-            .map_err(|e| format!("`{text}` is not a valid {inner}: {e}"))
+        Value::from_json(inner, &parsed).map_err(|e| match (inner, e.path.is_empty()) {
+            (Type::Bool | Type::Int | Type::Float, true) => {
+                here(format!("`{text}` is not a valid {inner}: {}", e.why))
+            }
+            _ => e,
+        })
     }
 
     /// The JSON form of this value (see the module documentation).
@@ -543,13 +559,44 @@ mod tests {
 
     #[test]
     fn refuses_text_that_does_not_parse_as_its_type() {
-        let err = Value::parse_text(&t("int"), "abc").unwrap_err();
-        assert!(err.contains("`abc` is not a valid int"), "{err}");
-        let err = Value::parse_text(&t("int"), "1.5").unwrap_err();
+        let err = Value::parse_text(&t("int"), "abc").unwrap_err().to_string();
+        assert_eq!(err, "`abc` is not a valid int");
+        let err = Value::parse_text(&t("int"), "1.5").unwrap_err().to_string();
         assert!(err.contains("expected int"), "{err}");
         let err = Value::parse_text(&t("list<int>"), "[1,\"x\"]").unwrap_err();
-        assert!(err.contains("[1]"), "{err}");
+        assert_eq!(
+            (err.path.as_str(), err.why.as_str()),
+            ("[1]", "expected int, got a string")
+        );
+        let err = Value::parse_text(&t("list<int>"), "[1,")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("list<int> is written as JSON, and this is not JSON (line 1"),
+            "{err}"
+        );
         assert!(Value::parse_text(&t("duration"), "soon").is_err());
+        // Struct values: a missing field, an unknown one, deep inside a list.
+        let ty = t("list<{margin: float, label: int}>");
+        let missing = Value::parse_text(&ty, r#"[{"margin": 0.5, "label": 1}, {"margin": 0.5}]"#)
+            .unwrap_err();
+        assert_eq!(
+            (missing.path.as_str(), missing.why.as_str()),
+            ("[1].label", "missing field of type int")
+        );
+        let unknown =
+            Value::parse_text(&ty, r#"[{"margin": 0.5, "label": 1, "seen": true}]"#).unwrap_err();
+        assert_eq!(unknown.path, "[0]");
+        assert!(
+            unknown.why.starts_with("unknown field `seen`"),
+            "{}",
+            unknown.why
+        );
+        let wrong = Value::parse_text(&ty, r#"[{"margin": "high", "label": 1}]"#).unwrap_err();
+        assert_eq!(
+            wrong.to_string(),
+            "at [0].margin: expected float, got a string"
+        );
     }
 
     #[test]

@@ -344,13 +344,19 @@ fn prepare_launch(
                 Ok(v) => {
                     inputs.insert(name, v);
                 }
-                Err(why) => problems.push(
-                    Problem::new(
-                        ProblemCode::Invalid,
-                        format!("input `{name}` ({}): {why}", var.ty),
-                    )
-                    .field(format!("inputs.{name}")),
-                ),
+                Err(e) => {
+                    let code = if e.path.is_empty() {
+                        ProblemCode::Invalid
+                    } else {
+                        ProblemCode::TypeMismatch
+                    };
+                    let message = format!("input `{name}{}` ({}): {}", e.path, var.ty, e.why);
+                    problems.push(
+                        Problem::new(code, message)
+                            .field(format!("inputs.{name}"))
+                            .path(e.path),
+                    );
+                }
             },
             None => {
                 // Reported by check_launch with the list of inputs.

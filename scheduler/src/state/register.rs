@@ -27,7 +27,7 @@ impl SchedulerState {
         for (index, task) in tasks.into_iter().enumerate() {
             let task = task.normalized();
             if let Err(e) = check_task(&task) {
-                problems.push(e.item("task", index));
+                problems.push((*e).item("task", index));
                 continue;
             }
             match self.tasks.get(&task.id).or_else(|| new_tasks.get(&task.id)) {
@@ -235,7 +235,8 @@ fn inclusion_order(workflows: &[WorkflowSpec]) -> (Vec<usize>, Vec<(usize, Strin
     (order, problems)
 }
 
-fn check_task(task: &TaskSpec) -> Result<(), Problem> {
+/// The problem is boxed: it is the rare path, and a `Problem` is large.
+fn check_task(task: &TaskSpec) -> Result<(), Box<Problem>> {
     let invalid =
         |field: &str, message: String| Problem::new(ProblemCode::Invalid, message).field(field);
     task.id
@@ -245,28 +246,32 @@ fn check_task(task: &TaskSpec) -> Result<(), Problem> {
         .map_err(|why| invalid("interface", format!("task `{}`: {why}", task.id)))?;
     if let Runner::Builtin(name) = &task.runner {
         if !BUILTINS.contains(&name.as_str()) {
-            return Err(Problem::new(
-                ProblemCode::NotFound,
-                format!(
-                    "task `{}`: unknown builtin `{name}`; known: {}",
-                    task.id,
-                    BUILTINS.join(", ")
-                ),
-            )
-            .field("runner.builtin"));
+            return Err(Box::new(
+                Problem::new(
+                    ProblemCode::NotFound,
+                    format!(
+                        "task `{}`: unknown builtin `{name}`; known: {}",
+                        task.id,
+                        BUILTINS.join(", ")
+                    ),
+                )
+                .field("runner.builtin"),
+            ));
         }
     }
     for var in &task.interface.inputs {
         if let Some(default) = &var.default {
             default.check(&var.ty).map_err(|why| {
-                Problem::new(
-                    ProblemCode::TypeMismatch,
-                    format!(
-                        "task `{}` input `{}`: bad default: {why}",
-                        task.id, var.name
-                    ),
+                Box::new(
+                    Problem::new(
+                        ProblemCode::TypeMismatch,
+                        format!(
+                            "task `{}` input `{}`: bad default: {why}",
+                            task.id, var.name
+                        ),
+                    )
+                    .field(format!("interface.inputs.{}.default", var.name)),
                 )
-                .field(format!("interface.inputs.{}.default", var.name))
             })?;
         }
     }
