@@ -47,6 +47,7 @@ const DRAIN_GRACE: Duration = Duration::from_secs(10);
 pub async fn start(config: ExecutorConfig) -> Result<ExecutorHandle, ExecutorError> {
     config.validate()?;
     let dirs = Arc::new(WorkDirs::create(&config.work_dir)?);
+    let earlier_ids = dirs.record_id(&config.executor_id)?;
     let exit = Arc::new(ExitReport::default());
     let link = Link {
         settings: LinkSettings {
@@ -57,6 +58,7 @@ pub async fn start(config: ExecutorConfig) -> Result<ExecutorHandle, ExecutorErr
             heartbeat_interval: config.heartbeat_interval,
             connect_timeout: CONNECT_TIMEOUT,
             drain_grace: DRAIN_GRACE,
+            earlier_ids,
         },
         dirs: dirs.clone(),
         exit: exit.clone(),

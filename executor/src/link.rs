@@ -58,6 +58,8 @@ pub struct LinkSettings {
     pub connect_timeout: Duration,
     /// How long a drained executor waits for its last results to be acknowledged.
     pub drain_grace: Duration,
+    /// Ids of earlier executors of this work directory, whose logs it serves.
+    pub earlier_ids: Vec<String>,
 }
 
 /// How the executor ended, for [`crate::ExecutorHandle::wait`].
@@ -410,6 +412,7 @@ impl Link {
                 runners: RUNNER_KINDS.iter().map(|kind| kind.to_string()).collect(),
                 protocol_version: baton_proto::PROTOCOL_VERSION,
                 running: state.running.iter().map(Into::into).collect(),
+                earlier_ids: settings.earlier_ids.clone(),
             })),
         }
     }

@@ -2,7 +2,10 @@
 //! `logs/<execution>/<node>/<attempt>.log` holds each attempt's captured
 //! stdout and stderr, `blobs/<sha256>` the blob outputs (content-addressed),
 //! and `tmp/` the per-attempt scratch directories, removed when the attempt
-//! ends. Ids from the scheduler are made safe as path components.
+//! ends; `ids` lists the executor ids that have used the directory (an id
+//! is per process), so that a restarted executor serves the logs its
+//! predecessors left. Ids from the scheduler are made safe as path
+//! components.
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +41,33 @@ impl WorkDirs {
         Ok(dirs)
     }
 
+    /// Records `id` as using this directory and returns the ids that used
+    /// it before (the latest [`KEPT_IDS`]).
+    pub fn record_id(&self, id: &str) -> Result<Vec<String>, ExecutorError> {
+        let path = self.root.join("ids");
+        let fail = |source| ExecutorError::WorkDir {
+            path: path.clone(),
+            source,
+        };
+        let mut earlier: Vec<String> = match std::fs::read_to_string(&path) {
+            Ok(text) => text
+                .lines()
+                .map(str::to_owned)
+                .filter(|l| !l.is_empty())
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(fail(e)),
+        };
+        earlier.retain(|known| known != id);
+        let mut all = earlier.clone();
+        all.push(id.to_owned());
+        let keep = all.len().saturating_sub(KEPT_IDS);
+        let text: String = all[keep..].iter().map(|i| format!("{i}\n")).collect();
+        std::fs::write(&path, text).map_err(fail)?;
+        let keep = earlier.len().saturating_sub(KEPT_IDS - 1);
+        Ok(earlier.split_off(keep))
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -58,6 +88,9 @@ impl WorkDirs {
             .join(format!("{}.log", key.attempt))
     }
 }
+
+/// How many executor ids a work directory remembers.
+pub const KEPT_IDS: usize = 32;
 
 /// The most one read of a log returns, whatever was asked.
 pub const MAX_LOG_READ: u32 = 1 << 20;
@@ -121,5 +154,22 @@ mod tests {
         assert_eq!(path_component(".."), "_..");
         assert_eq!(path_component(""), "_");
         assert_eq!(path_component("a/b c"), "a_b_c");
+    }
+
+    #[test]
+    fn a_work_dir_remembers_the_executors_that_used_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = WorkDirs::create(dir.path()).unwrap();
+        assert!(dirs.record_id("h-1").unwrap().is_empty());
+        assert_eq!(dirs.record_id("h-2").unwrap(), ["h-1"]);
+        assert_eq!(dirs.record_id("h-3").unwrap(), ["h-1", "h-2"]);
+        // The same id again is not its own predecessor.
+        assert_eq!(dirs.record_id("h-3").unwrap(), ["h-1", "h-2"]);
+        for i in 4..100 {
+            dirs.record_id(&format!("h-{i}")).unwrap();
+        }
+        let earlier = dirs.record_id("h-100").unwrap();
+        assert_eq!(earlier.len(), KEPT_IDS - 1);
+        assert_eq!(earlier.last().map(String::as_str), Some("h-99"));
     }
 }

@@ -31,17 +31,30 @@ type WeakSender = mpsc::WeakUnboundedSender<Result<SchedulerMessage, tonic::Stat
 struct Inner {
     /// Executor -> (connection number, the outbound half of its stream).
     senders: HashMap<String, (u64, WeakSender)>,
+    /// An earlier executor id -> the connected executor that has its work
+    /// directory now (a restarted executor process has a new id).
+    successors: HashMap<String, String>,
     /// Request number -> who waits for its answer.
     pending: HashMap<u64, oneshot::Sender<LogChunk>>,
     next_request: u64,
 }
 
 impl ExecutorLinks {
-    pub fn connected(&self, executor: &str, connection: u64, sender: &ExecutorSender) {
+    /// `executor` connected; it serves the logs of `earlier` ids too.
+    pub fn connected(
+        &self,
+        executor: &str,
+        connection: u64,
+        sender: &ExecutorSender,
+        earlier: &[String],
+    ) {
         if let Ok(mut inner) = self.inner.lock() {
             inner
                 .senders
                 .insert(executor.to_owned(), (connection, sender.downgrade()));
+            for id in earlier {
+                inner.successors.insert(id.clone(), executor.to_owned());
+            }
         }
     }
 
@@ -81,9 +94,15 @@ impl ExecutorLinks {
         let (waiter, answer) = oneshot::channel();
         let request = {
             let mut inner = self.inner.lock().map_err(|_| "the scheduler is failing")?;
-            let Some(sender) = inner.senders.get(executor).and_then(|(_, s)| s.upgrade()) else {
+            // The executor itself, else the one that took its work directory over.
+            let live = |id: &str| inner.senders.get(id).and_then(|(_, s)| s.upgrade());
+            let sender = live(executor).or_else(|| {
+                let successor = inner.successors.get(executor)?;
+                live(successor)
+            });
+            let Some(sender) = sender else {
                 return Err(format!(
-                    "executor `{executor}`, which ran it, is not connected to the leader; its logs are read from it once it is back"
+                    "executor `{executor}`, which ran it, is not connected to the leader; its logs are read from it (or from an executor restarted on its work directory) once it is back"
                 ));
             };
             inner.next_request += 1;
@@ -127,7 +146,7 @@ mod tests {
     async fn a_read_goes_out_on_the_executors_stream_and_its_answer_comes_back() {
         let links = std::sync::Arc::new(ExecutorLinks::default());
         let (sender, mut outbound) = mpsc::unbounded_channel();
-        links.connected("e1", 1, &sender);
+        links.connected("e1", 1, &sender, &[]);
         let reader = links.clone();
         let read =
             tokio::spawn(async move { reader.read_log("e1", AttemptRef::default(), 5, 100).await });
@@ -160,7 +179,7 @@ mod tests {
             "{err}"
         );
         let (sender, _outbound) = mpsc::unbounded_channel();
-        links.connected("e1", 1, &sender);
+        links.connected("e1", 1, &sender, &[]);
         // A stale disconnect (of an older connection) keeps the newer one.
         links.disconnected("e1", 0);
         assert!(links.inner.lock().unwrap().senders.contains_key("e1"));
@@ -169,7 +188,7 @@ mod tests {
         // Held weakly: once the dispatcher drops a stream's sender, the
         // stream ends, and a read says the executor is gone.
         let (sender, mut outbound) = mpsc::unbounded_channel();
-        links.connected("e2", 2, &sender);
+        links.connected("e2", 2, &sender, &[]);
         drop(sender);
         assert!(outbound.recv().await.is_none(), "the stream stayed open");
         let err = links
@@ -177,5 +196,29 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.contains("not connected"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_restarted_executor_serves_the_logs_of_its_earlier_ids() {
+        let links = std::sync::Arc::new(ExecutorLinks::default());
+        let (sender, mut outbound) = mpsc::unbounded_channel();
+        links.connected("host-200", 1, &sender, &["host-100".to_string()]);
+        let reader = links.clone();
+        let read = tokio::spawn(async move {
+            reader
+                .read_log("host-100", AttemptRef::default(), 0, 0)
+                .await
+        });
+        let Some(Ok(SchedulerMessage {
+            kind: Some(ToExecutor::ReadLog(request)),
+        })) = outbound.recv().await
+        else {
+            panic!("the read did not reach the successor")
+        };
+        links.answered(LogChunk {
+            request: request.request,
+            ..Default::default()
+        });
+        assert!(read.await.unwrap().is_ok());
     }
 }

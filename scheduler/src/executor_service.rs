@@ -98,7 +98,8 @@ impl Executor for ExecutorService {
         let _ = tx.send(Ok(SchedulerMessage {
             kind: Some(registered),
         }));
-        self.links.connected(&executor, connection, &tx);
+        self.links
+            .connected(&executor, connection, &tx, &register.earlier_ids);
         self.dispatcher.send(Input::Connected {
             executor: executor.clone(),
             pool,
