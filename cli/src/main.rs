@@ -163,6 +163,9 @@ enum Command {
         /// Items of the map workload's map (one noop task per item).
         #[arg(long, default_value_t = 10_000)]
         map_items: usize,
+        /// Tasks of the logs workload, each printing 100 KiB.
+        #[arg(long, default_value_t = 10_000)]
+        log_tasks: usize,
     },
     /// Inspect and change the scheduler cluster's membership.
     #[command(subcommand)]
@@ -299,6 +302,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             process_threads,
             loop_iterations,
             map_items,
+            log_tasks,
         } => {
             if loop_iterations == 0 || loop_iterations > 100_000 || map_items == 0 {
                 return Err(CliError::BadInput(
@@ -311,9 +315,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 || scale_nodes == 0
                 || concurrent_executions == 0
                 || launch_batch_size == 0
+                || log_tasks == 0
             {
                 return Err(CliError::BadInput(
-                    "--nodes, --runs, --workers, --scale-nodes, --concurrent-executions and --launch-batch-size must be at least 1".into(),
+                    "--nodes, --runs, --workers, --scale-nodes, --concurrent-executions, --launch-batch-size and --log-tasks must be at least 1".into(),
                 ));
             }
             if launch_batch_size > baton_scheduler::admin::MAX_BATCH_LAUNCHES {
@@ -337,6 +342,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 process_threads,
                 loop_iterations,
                 map_items,
+                log_tasks,
             };
             bench::run(options, output).await
         }

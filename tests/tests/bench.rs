@@ -24,6 +24,32 @@ fn positive(report: &serde_json::Value, key: &str) -> f64 {
 }
 
 #[test]
+fn bench_measures_what_chatty_tasks_leave_in_the_schedulers() {
+    let report = bench(&[
+        "--nodes",
+        "1",
+        "--runs",
+        "1",
+        "--workload",
+        "logs",
+        "--log-tasks",
+        "20",
+    ])
+    .ok()
+    .json();
+    assert_eq!(report["log_tasks"], 20, "{report}");
+    assert_eq!(report["log_bytes_printed"], 20 * 100 * 1024, "{report}");
+    positive(&report, "log_seconds");
+    positive(&report, "log_max_replica_heap_bytes");
+    positive(&report, "log_max_replica_data_dir_bytes");
+    // The logs are on the executor.
+    assert!(
+        positive(&report, "log_executor_work_dir_bytes") >= 20.0 * 100.0 * 1024.0,
+        "{report}"
+    );
+}
+
+#[test]
 fn bench_runs_every_workload_and_prints_one_json_object() {
     let report = bench(&[
         "--nodes",
@@ -96,6 +122,7 @@ fn bench_refuses_empty_sizes_and_unknown_choices() {
         (vec!["--runs", "0"], "must be at least 1"),
         (vec!["--concurrent-executions", "0"], "must be at least 1"),
         (vec!["--launch-batch-size", "0"], "must be at least 1"),
+        (vec!["--log-tasks", "0"], "must be at least 1"),
         (
             vec!["--loop-iterations", "0"],
             "--loop-iterations must be from 1 to 100,000",

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use baton_proto::*;
 use futures::StreamExt;
 
+mod logs;
 mod specs;
 
 use specs::{loop_workflows, map_workflow, noop_task, workflow};
@@ -39,6 +40,9 @@ pub enum Workload {
     Loop,
     /// A map of 10,000 noop items (items per second).
     Map,
+    /// 10,000 process tasks that each print 100 KiB, then each scheduler's
+    /// heap and data directory (not part of `all`: it writes 1 GB of logs).
+    Logs,
     All,
 }
 
@@ -68,6 +72,8 @@ pub struct BenchOptions {
     pub process_threads: u32,
     pub loop_iterations: u32,
     pub map_items: usize,
+    /// Tasks of the logs workload.
+    pub log_tasks: usize,
 }
 
 /// Processes started for the benchmark; killed when dropped.
@@ -273,7 +279,7 @@ pub async fn run(options: BenchOptions, output: Output) -> Result<(), CliError> 
         options.workers,
         options.process_threads,
     )?;
-    let outcome = measure(&processes, &addresses, &options, output).await;
+    let outcome = measure(&processes, dir.path(), &addresses, &options, output).await;
     if outcome.is_err() {
         // Keep the processes' logs for a failed run.
         let kept = dir.keep();
@@ -284,6 +290,7 @@ pub async fn run(options: BenchOptions, output: Output) -> Result<(), CliError> 
 
 async fn measure(
     processes: &Processes,
+    dir: &Path,
     addresses: &str,
     options: &BenchOptions,
     output: Output,
@@ -376,6 +383,9 @@ async fn measure(
             "loop_ms_per_iteration".into(),
             milliseconds(median(per_iteration)),
         );
+    }
+    if options.workload == Workload::Logs {
+        logs::logs(&mut client, dir, addresses, options, &mut result).await?;
     }
     if wants(Workload::Map) {
         let list = Value {

@@ -56,6 +56,30 @@ pub(super) fn upstream(node: usize) -> Binding {
     }
 }
 
+/// A workflow of `nodes` independent nodes of `task@v1`, which takes no inputs.
+pub(super) fn workflow_of(name: &str, task: &str, nodes: usize) -> WorkflowSpec {
+    let task = Identifier {
+        name: task.into(),
+        version: "v1".into(),
+        ..Default::default()
+    };
+    WorkflowSpec {
+        id: Some(Identifier {
+            name: name.into(),
+            version: "v1".into(),
+            ..Default::default()
+        }),
+        nodes: (0..nodes)
+            .map(|i| WorkflowNode {
+                id: format!("n{i}"),
+                task: Some(task.clone()),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
 pub(super) fn workflow(name: &str, nodes: usize, chained: bool) -> WorkflowSpec {
     let task = Identifier {
         name: "bench-noop".into(),
