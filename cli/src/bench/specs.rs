@@ -58,21 +58,13 @@ pub(super) fn upstream(node: usize) -> Binding {
 
 /// A workflow of `nodes` independent nodes of `task@v1`, which takes no inputs.
 pub(super) fn workflow_of(name: &str, task: &str, nodes: usize) -> WorkflowSpec {
-    let task = Identifier {
-        name: task.into(),
-        version: "v1".into(),
-        ..Default::default()
-    };
+    let task = named(task);
     WorkflowSpec {
-        id: Some(Identifier {
-            name: name.into(),
-            version: "v1".into(),
-            ..Default::default()
-        }),
+        id: named(name),
         nodes: (0..nodes)
             .map(|i| WorkflowNode {
                 id: format!("n{i}"),
-                task: Some(task.clone()),
+                task: task.clone(),
                 ..Default::default()
             })
             .collect(),
@@ -81,34 +73,16 @@ pub(super) fn workflow_of(name: &str, task: &str, nodes: usize) -> WorkflowSpec 
 }
 
 pub(super) fn workflow(name: &str, nodes: usize, chained: bool) -> WorkflowSpec {
-    let task = Identifier {
-        name: "bench-noop".into(),
-        version: "v1".into(),
-        ..Default::default()
-    };
-    WorkflowSpec {
-        id: Some(Identifier {
-            name: name.into(),
-            version: "v1".into(),
-            ..Default::default()
-        }),
-        nodes: (0..nodes)
-            .map(|i| WorkflowNode {
-                id: format!("n{i}"),
-                task: Some(task.clone()),
-                inputs: HashMap::from([(
-                    "x".to_string(),
-                    if chained && i > 0 {
-                        upstream(i - 1)
-                    } else {
-                        constant(i as i64)
-                    },
-                )]),
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
+    let mut spec = workflow_of(name, "bench-noop", nodes);
+    for (i, node) in spec.nodes.iter_mut().enumerate() {
+        let x = if chained && i > 0 {
+            upstream(i - 1)
+        } else {
+            constant(i as i64)
+        };
+        node.inputs = HashMap::from([("x".to_string(), x)]);
     }
+    spec
 }
 
 fn named(name: &str) -> Option<Identifier> {

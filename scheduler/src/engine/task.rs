@@ -124,12 +124,7 @@ impl Run<'_> {
         let state = &mut self.execution.nodes[node as usize];
         state.lost_attempts += 1;
         // Its log may still be on that executor, if it comes back.
-        state.logs.push(AttemptLog {
-            attempt,
-            executor: state.executor.clone(),
-            size: 0,
-        });
-        trim_logs(state);
+        record_log(state, attempt, 0);
         let executor = state.executor.clone();
         if state.lost_attempts > MAX_LOST_ATTEMPTS {
             let why = format!(
@@ -148,18 +143,19 @@ impl Run<'_> {
 /// An attempt that logged nothing (a builtin's) records nothing, so that a
 /// node of a large fan-out costs no allocation for its log.
 fn push_log(state: &mut NodeState, attempt: u32, size: u64) {
-    if size == 0 {
-        return;
+    if size > 0 {
+        record_log(state, attempt, size);
     }
+}
+
+/// Records attempt `attempt`'s log on the current executor (`size` 0: not
+/// known), keeping the latest [`MAX_LOGS_PER_NODE`].
+fn record_log(state: &mut NodeState, attempt: u32, size: u64) {
     state.logs.push(AttemptLog {
         attempt,
         executor: state.executor.clone(),
         size,
     });
-    trim_logs(state);
-}
-
-fn trim_logs(state: &mut NodeState) {
     if state.logs.len() > MAX_LOGS_PER_NODE {
         state.logs.remove(0);
     }

@@ -89,18 +89,10 @@ impl SchedulerState {
                     .map(|w| w.spec.id.version.clone())
                     .or_else(|| self.latest_workflows.get(id).cloned()),
             });
+            // Every reference is pinned by now; one still without a version
+            // names no registered task, and the compiler refuses it.
             let resolve = |id: &Identifier| -> Option<Arc<TaskSpec>> {
-                let mut full = id.clone();
-                if full.version.is_empty() {
-                    full.version = new_latest_tasks
-                        .get(&id.unversioned())
-                        .or_else(|| self.latest_tasks.get(&id.unversioned()))?
-                        .clone();
-                }
-                new_tasks
-                    .get(&full)
-                    .or_else(|| self.tasks.get(&full))
-                    .cloned()
+                new_tasks.get(id).or_else(|| self.tasks.get(id)).cloned()
             };
             let resolve_workflow = |id: &Identifier| -> Option<Arc<CompiledWorkflow>> {
                 in_batch(id).cloned().or_else(|| self.workflow(id).cloned())
