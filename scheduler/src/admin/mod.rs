@@ -7,6 +7,9 @@
 //! linearizable read barrier (a watch of an execution the leader holds
 //! starts without one: its history is committed).
 
+mod batch;
+mod logs;
+
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -35,6 +38,8 @@ use crate::executor_links::ExecutorLinks;
 use crate::launch_numbers::{self, LaunchNumbers};
 use crate::proposer::Proposer;
 use crate::state::{self, Command, ExecutionId, SchedulerState};
+pub use batch::MAX_BATCH_LAUNCHES;
+use batch::{check_batch, in_batch, refused_midway};
 
 pub struct AdminService {
     pub cluster: Arc<ClusterNode<SchedulerState>>,
@@ -295,9 +300,6 @@ fn rejected(response: state::Response) -> std::result::Result<state::Response, S
     }
 }
 
-/// Most launches one LaunchBatch request may hold.
-pub const MAX_BATCH_LAUNCHES: usize = 10_000;
-
 /// A launch checked against the leader's state.
 enum PreparedLaunch {
     /// Launched before under the same request id: that launch's answer.
@@ -380,53 +382,6 @@ fn prepare_launch(
     Ok(PreparedLaunch::New(command, compiled))
 }
 
-/// Where an attempt's log is.
-struct LogPlace {
-    attempt: u32,
-    executor: String,
-    running: bool,
-}
-
-/// Where the log of `attempt` of an instance is (0: the latest attempt):
-/// on the executor that ran it, recorded with its result, or on the
-/// current attempt's executor while it runs.
-fn log_place(node: &state::NodeState, attempt: u32) -> std::result::Result<LogPlace, String> {
-    let attempt = if attempt == 0 { node.attempt } else { attempt };
-    if attempt == 0 {
-        return Ok(LogPlace {
-            attempt,
-            executor: String::new(),
-            running: false,
-        });
-    }
-    let current = attempt == node.attempt;
-    let running = current && node.phase == state::NodePhase::Running;
-    if let Some(log) = node.logs.iter().rev().find(|l| l.attempt == attempt) {
-        return Ok(LogPlace {
-            attempt,
-            executor: log.executor.clone(),
-            running,
-        });
-    }
-    if current {
-        // Running, or ended without a log (nothing written).
-        return Ok(LogPlace {
-            attempt,
-            executor: node.executor.clone(),
-            running,
-        });
-    }
-    if attempt > node.attempt {
-        return Err(format!(
-            "attempt {attempt} never ran; the latest is {}",
-            node.attempt
-        ));
-    }
-    Err(format!(
-        "the log of attempt {attempt} is no longer tracked (the latest attempts' are)"
-    ))
-}
-
 /// The answer to a launch the state machine applied.
 fn launched(response: state::Response) -> std::result::Result<LaunchResponse, Status> {
     match response {
@@ -439,77 +394,6 @@ fn launched(response: state::Response) -> std::result::Result<LaunchResponse, St
         }),
         other => Err(Status::internal(format!("unexpected response {other:?}"))),
     }
-}
-
-/// Refuses a batch that is empty, too large, or repeats a request id (the
-/// second launch would silently answer with the first one's execution).
-fn check_batch(launches: &[LaunchRequest]) -> std::result::Result<(), Status> {
-    if launches.is_empty() {
-        return Err(Status::invalid_argument("the batch holds no launches"));
-    }
-    if launches.len() > MAX_BATCH_LAUNCHES {
-        return Err(Status::invalid_argument(format!(
-            "the batch holds {} launches; at most {MAX_BATCH_LAUNCHES} go in one batch",
-            launches.len()
-        )));
-    }
-    let mut first_with_id: HashMap<&str, usize> = HashMap::new();
-    for (i, launch) in launches.iter().enumerate() {
-        if launch.request_id.is_empty() {
-            continue;
-        }
-        if let Some(first) = first_with_id.insert(&launch.request_id, i) {
-            let message = format!(
-                "launch #{} repeats the request id `{}` of launch #{}",
-                i + 1,
-                launch.request_id,
-                first + 1
-            );
-            let problem = Problem::new(ProblemCode::Duplicate, message)
-                .field("request_id")
-                .item("launch", i);
-            return Err(SchedulerError::problem(ErrorCode::InvalidArgument, problem).into());
-        }
-    }
-    Ok(())
-}
-
-/// A refusal of one launch of a batch, naming it (counted from 1); its
-/// problems are about that launch.
-fn in_batch(index: usize, status: &Status) -> Status {
-    let message = format!("launch #{}: {}", index + 1, status.message());
-    let mut problems = baton_proto::refusal::problems(status);
-    if problems.is_empty() {
-        problems.push(baton_proto::Problem::new(
-            baton_proto::ProblemCode::Invalid,
-            status.message(),
-        ));
-    }
-    for problem in &mut problems {
-        problem.item = "launch".into();
-        problem.index = index as u32;
-    }
-    baton_proto::refusal::refuse(status.code(), message, problems)
-}
-
-/// A launch of a batch that the state machine refused after its check,
-/// naming the launches of the batch that did go through.
-fn refused_midway(index: usize, status: &Status, launched: &[LaunchResponse]) -> Status {
-    let status = in_batch(index, status);
-    if launched.is_empty() {
-        return status;
-    }
-    let ids: Vec<&str> = launched.iter().map(|a| a.execution_id.as_str()).collect();
-    let message = format!(
-        "{} (launched from this batch nonetheless: {})",
-        status.message(),
-        ids.join(", ")
-    );
-    baton_proto::refusal::refuse(
-        status.code(),
-        message,
-        baton_proto::refusal::problems(&status),
-    )
 }
 
 #[tonic::async_trait]
@@ -790,48 +674,7 @@ impl Admin for AdminService {
             return leader.get_node_logs(forwarded(inner)).await;
         }
         let request = Request::from_parts(metadata, extensions, inner).into_inner();
-        let id = ExecutionId(request.execution_id.as_str().into());
-        let place = self.read(|state| {
-            let execution = state
-                .execution(&id)
-                .ok_or_else(|| Status::not_found(format!("unknown execution `{id}`")))?;
-            let registry = state.registry();
-            let node = crate::engine::path::resolve(&registry, execution, &request.node_id)
-                .map_err(Status::not_found)?;
-            // The path the attempt was assigned under names its log file.
-            let path = crate::engine::path::path_of(&registry, execution, node);
-            log_place(&execution.nodes[node as usize], request.attempt)
-                .map(|place| (place, path))
-                .map_err(|why| Status::not_found(format!("node `{}`: {why}", request.node_id)))
-        })?;
-        let (place, path) = place;
-        let mut response = GetNodeLogsResponse {
-            attempt: place.attempt,
-            running: place.running,
-            executor: place.executor.clone(),
-            ..Default::default()
-        };
-        if place.executor.is_empty() {
-            return Ok(Response::new(response)); // never ran on an executor
-        }
-        let attempt = AttemptRef {
-            execution_id: request.execution_id.clone(),
-            node_id: path,
-            attempt: place.attempt,
-        };
-        let chunk = self
-            .links
-            .read_log(&place.executor, attempt, request.offset, request.limit)
-            .await
-            .map_err(|why| {
-                Status::unavailable(format!(
-                    "the log of node `{}` attempt {}: {why}",
-                    request.node_id, place.attempt
-                ))
-            })?;
-        response.data = chunk.data;
-        response.size = chunk.size;
-        Ok(Response::new(response))
+        Ok(Response::new(self.node_logs(request).await?))
     }
 
     async fn cluster_status(
@@ -949,101 +792,5 @@ impl AdminService {
         MembershipResponse {
             members: members(&status.voters, &status.learners),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn launch(request_id: &str) -> LaunchRequest {
-        LaunchRequest {
-            request_id: request_id.into(),
-            ..Default::default()
-        }
-    }
-
-    fn refusal(launches: &[LaunchRequest]) -> String {
-        let status = check_batch(launches).expect_err("the batch should be refused");
-        assert_eq!(status.code(), tonic::Code::InvalidArgument);
-        status.message().to_owned()
-    }
-
-    #[test]
-    fn a_batch_must_hold_launches_and_not_too_many() {
-        assert_eq!(refusal(&[]), "the batch holds no launches");
-        let too_many = vec![launch(""); MAX_BATCH_LAUNCHES + 1];
-        assert!(refusal(&too_many).contains("holds 10001 launches; at most 10000"));
-        assert!(check_batch(&vec![launch(""); MAX_BATCH_LAUNCHES]).is_ok());
-    }
-
-    #[test]
-    fn a_launch_refused_at_apply_names_itself_and_what_went_through() {
-        let refused = Status::failed_precondition("unknown workflow `w`");
-        let alone = refused_midway(2, &refused, &[]);
-        assert_eq!(alone.code(), tonic::Code::FailedPrecondition);
-        assert_eq!(alone.message(), "launch #3: unknown workflow `w`");
-        let others = [
-            LaunchResponse {
-                execution_id: "w-1".into(),
-                ..Default::default()
-            },
-            LaunchResponse {
-                execution_id: "w-4".into(),
-                ..Default::default()
-            },
-        ];
-        let midway = refused_midway(2, &refused, &others);
-        assert_eq!(
-            midway.message(),
-            "launch #3: unknown workflow `w` (launched from this batch nonetheless: w-1, w-4)"
-        );
-        // The place travels as data: callers need not read the message.
-        let problems = baton_proto::refusal::problems(&midway);
-        assert_eq!(problems.len(), 1);
-        assert_eq!(
-            (problems[0].item.as_str(), problems[0].index),
-            ("launch", 2)
-        );
-    }
-
-    #[test]
-    fn a_refused_launch_of_a_batch_keeps_its_problems_and_gains_its_place() {
-        let problem = Problem::new(ProblemCode::TypeMismatch, "input `n` (int): expected int")
-            .field("inputs.n");
-        let status: Status = SchedulerError::problem(ErrorCode::InvalidArgument, problem).into();
-        let placed = in_batch(4, &status);
-        assert_eq!(placed.message(), "launch #5: input `n` (int): expected int");
-        let problems = baton_proto::refusal::problems(&placed);
-        assert_eq!(problems.len(), 1);
-        assert_eq!(problems[0].code(), baton_proto::ProblemCode::TypeMismatch);
-        assert_eq!(
-            (
-                problems[0].item.as_str(),
-                problems[0].index,
-                problems[0].field.as_str()
-            ),
-            ("launch", 4, "inputs.n")
-        );
-    }
-
-    #[test]
-    fn a_batch_may_not_repeat_a_request_id() {
-        let repeated = [
-            launch("a"),
-            launch(""),
-            launch("b"),
-            launch(""),
-            launch("a"),
-        ];
-        assert_eq!(
-            refusal(&repeated),
-            "launch #5 repeats the request id `a` of launch #1"
-        );
-        let problems = baton_proto::refusal::problems(&check_batch(&repeated).unwrap_err());
-        assert_eq!(problems[0].code(), baton_proto::ProblemCode::Duplicate);
-        assert_eq!(problems[0].index, 4);
-        // Launches without an id are never idempotent, so never repeats.
-        assert!(check_batch(&[launch(""), launch(""), launch("a")]).is_ok());
     }
 }
