@@ -8,7 +8,7 @@ use baton_proto::*;
 use baton_scheduler::admin::MAX_BATCH_LAUNCHES;
 
 use crate::client::{CliError, Client};
-use crate::commands::{new_request_id, print_json, Output};
+use crate::commands::{new_request_id, print_structured, Output};
 use crate::render;
 
 /// A batch read from a file, with where each launch came from.
@@ -135,18 +135,21 @@ pub async fn run_batch(client: &mut Client, batch: Batch, output: Output) -> Res
         .await
         .map_err(|e| at_origin(e, &batch.origins))?;
     match output {
-        Output::Json => print_json(&serde_json::Value::Array(
-            response
-                .launched
-                .iter()
-                .map(|l| {
-                    serde_json::json!({
-                        "execution": l.execution_id,
-                        "workflow": render::id(&l.workflow),
+        Output::Json | Output::Yaml => print_structured(
+            output,
+            &serde_json::Value::Array(
+                response
+                    .launched
+                    .iter()
+                    .map(|l| {
+                        serde_json::json!({
+                            "execution": l.execution_id,
+                            "workflow": render::id(&l.workflow),
+                        })
                     })
-                })
-                .collect(),
-        )),
+                    .collect(),
+            ),
+        ),
         Output::Text => {
             let mut out = std::io::stdout().lock();
             for launched in &response.launched {

@@ -14,6 +14,7 @@ use crate::render;
 pub enum Output {
     Text,
     Json,
+    Yaml,
 }
 
 pub fn print_json(value: &serde_json::Value) {
@@ -21,6 +22,14 @@ pub fn print_json(value: &serde_json::Value) {
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
     );
+}
+
+/// Prints `value` as JSON, or as YAML for `-o yaml`.
+pub fn print_structured(output: Output, value: &serde_json::Value) {
+    match output {
+        Output::Yaml => print!("{}", serde_yaml_ng::to_string(value).unwrap_or_default()),
+        _ => print_json(value),
+    }
 }
 
 /// Parses `-i NAME=VALUE` arguments.
@@ -59,35 +68,68 @@ pub async fn launch(
     workflow: &str,
     inputs: &[String],
     pool: Option<String>,
+    plan: bool,
+    blobs: &crate::blobs::BlobOptions,
 ) -> Result<LaunchResponse, CliError> {
     let workflow = Identifier::parse(workflow).map_err(|e| CliError::BadInput(e.to_string()))?;
+    let mut text_inputs = parse_inputs(inputs)?;
+    let file_inputs = crate::blobs::upload_file_inputs(client, blobs, &text_inputs).await?;
+    text_inputs.retain(|name, _| !file_inputs.contains_key(name));
+    // `@@text` is the literal text `@text`.
+    for value in text_inputs.values_mut() {
+        if let Some(literal) = value.strip_prefix("@@") {
+            *value = format!("@{literal}");
+        }
+    }
+    let (workflow, launch_plan) = match plan {
+        true => (None, Some((&workflow).into())),
+        false => (Some((&workflow).into()), None),
+    };
     let request = LaunchRequest {
-        workflow: Some((&workflow).into()),
+        workflow,
         inputs: HashMap::new(),
-        text_inputs: parse_inputs(inputs)?,
+        text_inputs,
         pool: pool.unwrap_or_default(),
         request_id: new_request_id(),
+        file_inputs,
+        launch_plan,
     };
     client
         .call(request, |mut a, r| async move { a.launch(r).await })
         .await
 }
 
+pub struct RunOptions {
+    pub pool: Option<String>,
+    pub wait: bool,
+    /// The id names a launch plan (needed only when a workflow has its name too).
+    pub plan: bool,
+    pub blobs: crate::blobs::BlobOptions,
+}
+
 pub async fn run(
     client: &mut Client,
     workflow: &str,
     inputs: &[String],
-    pool: Option<String>,
-    wait: bool,
+    options: RunOptions,
     output: Output,
 ) -> Result<(), CliError> {
-    let launched = launch(client, workflow, inputs, pool).await?;
+    let RunOptions {
+        pool,
+        wait,
+        plan,
+        blobs,
+    } = options;
+    let launched = launch(client, workflow, inputs, pool, plan, &blobs).await?;
     if !wait {
         match output {
-            Output::Json => print_json(&serde_json::json!({
-                "execution": launched.execution_id,
-                "workflow": render::id(&launched.workflow),
-            })),
+            Output::Json | Output::Yaml => print_structured(
+                output,
+                &serde_json::json!({
+                    "execution": launched.execution_id,
+                    "workflow": render::id(&launched.workflow),
+                }),
+            ),
             Output::Text => println!("{}", launched.execution_id),
         }
         return Ok(());
@@ -104,7 +146,7 @@ pub async fn run(
 /// Prints a finished execution's outputs; an execution that did not succeed is an error.
 pub fn finish(execution: &Execution, output: Output) -> Result<(), CliError> {
     match output {
-        Output::Json => print_json(&render::execution_json(execution)),
+        Output::Json | Output::Yaml => print_structured(output, &render::execution_json(execution)),
         Output::Text => print!("{}", render::values_text(&execution.outputs, "")),
     }
     succeeded(execution)
@@ -232,7 +274,9 @@ pub async fn get(
         execution.nodes.retain(|n| n.depth <= depth);
     }
     match output {
-        Output::Json => print_json(&render::execution_json(&execution)),
+        Output::Json | Output::Yaml => {
+            print_structured(output, &render::execution_json(&execution))
+        }
         Output::Text => print!("{}", render::execution_text(&execution)),
     }
     Ok(())
@@ -254,7 +298,10 @@ pub async fn watch(
     let mut stdout = std::io::stdout();
     stream_events(client, execution_id, |event| {
         let line = match output {
-            Output::Json => serde_json::to_string(&render::event_json(event)).unwrap_or_default(),
+            // One event per line: JSON lines, also for `-o yaml`.
+            Output::Json | Output::Yaml => {
+                serde_json::to_string(&render::event_json(event)).unwrap_or_default()
+            }
             Output::Text => render::event_text(event, initial.created_at_ms),
         };
         let _ = writeln!(stdout, "{line}");
@@ -291,13 +338,16 @@ pub async fn list(
                 })
                 .await?;
             match output {
-                Output::Json => print_json(&serde_json::Value::Array(
-                    response
-                        .executions
-                        .iter()
-                        .map(render::execution_json)
-                        .collect(),
-                )),
+                Output::Json | Output::Yaml => print_structured(
+                    output,
+                    &serde_json::Value::Array(
+                        response
+                            .executions
+                            .iter()
+                            .map(render::execution_json)
+                            .collect(),
+                    ),
+                ),
                 Output::Text => {
                     println!(
                         "{:<28} {:<10} {:<24} WORKFLOW",
@@ -325,22 +375,25 @@ pub async fn list(
                 })
                 .await?;
             match output {
-                Output::Json => print_json(&serde_json::Value::Array(
-                    response
-                        .tasks
-                        .iter()
-                        .map(|t| {
-                            serde_json::json!({
-                                "id": render::id(&t.id),
-                                "interface": render::interface_json(&t.interface),
-                                "retries": t.retries,
-                                "timeout_ms": t.timeout_ms,
-                                "pool": t.pool,
-                                "description": t.description,
+                Output::Json | Output::Yaml => print_structured(
+                    output,
+                    &serde_json::Value::Array(
+                        response
+                            .tasks
+                            .iter()
+                            .map(|t| {
+                                serde_json::json!({
+                                    "id": render::id(&t.id),
+                                    "interface": render::interface_json(&t.interface),
+                                    "retries": t.retries,
+                                    "timeout_ms": t.timeout_ms,
+                                    "pool": t.pool,
+                                    "description": t.description,
+                                })
                             })
-                        })
-                        .collect(),
-                )),
+                            .collect(),
+                    ),
+                ),
                 Output::Text => {
                     for t in &response.tasks {
                         println!(
@@ -359,20 +412,23 @@ pub async fn list(
                 })
                 .await?;
             match output {
-                Output::Json => print_json(&serde_json::Value::Array(
-                    response
-                        .workflows
-                        .iter()
-                        .map(|w| {
-                            serde_json::json!({
-                                "id": render::id(&w.id),
-                                "interface": render::interface_json(&w.interface),
-                                "nodes": w.nodes.len(),
-                                "description": w.description,
+                Output::Json | Output::Yaml => print_structured(
+                    output,
+                    &serde_json::Value::Array(
+                        response
+                            .workflows
+                            .iter()
+                            .map(|w| {
+                                serde_json::json!({
+                                    "id": render::id(&w.id),
+                                    "interface": render::interface_json(&w.interface),
+                                    "nodes": w.nodes.len(),
+                                    "description": w.description,
+                                })
                             })
-                        })
-                        .collect(),
-                )),
+                            .collect(),
+                    ),
+                ),
                 Output::Text => {
                     for w in &response.workflows {
                         println!(
@@ -442,7 +498,7 @@ pub async fn logs(
         attempt = response.attempt;
         offset += response.data.len() as u64;
         match output {
-            Output::Json => text.extend_from_slice(&response.data),
+            Output::Json | Output::Yaml => text.extend_from_slice(&response.data),
             Output::Text => {
                 out.write_all(&response.data)
                     .and_then(|()| out.flush())
@@ -458,7 +514,7 @@ pub async fn logs(
         }
         break response;
     };
-    if output == Output::Json {
+    if output != Output::Text {
         print_json(&serde_json::json!({
             "attempt": response.attempt,
             "executor": response.executor,
@@ -523,13 +579,18 @@ pub async fn cluster(
         }
     };
     match output {
-        Output::Json => print_json(&serde_json::Value::Array(
-            members
-                .members
-                .iter()
-                .map(|m| serde_json::json!({"id": m.id, "address": m.address, "voter": m.voter}))
-                .collect(),
-        )),
+        Output::Json | Output::Yaml => print_structured(
+            output,
+            &serde_json::Value::Array(
+                members
+                    .members
+                    .iter()
+                    .map(
+                        |m| serde_json::json!({"id": m.id, "address": m.address, "voter": m.voter}),
+                    )
+                    .collect(),
+            ),
+        ),
         Output::Text => {
             for m in &members.members {
                 println!(
@@ -575,24 +636,27 @@ async fn cluster_status(client: &mut Client, output: Output) -> Result<(), CliEr
         .map(|s| (s.leader_id, s.leader_address.clone(), s.term))
         .unwrap_or_default();
     match output {
-        Output::Json => print_json(&serde_json::json!({
-            "leader": if leader.0 == 0 { serde_json::Value::Null } else { serde_json::json!(leader.0) },
-            "leader_address": leader.1,
-            "term": leader.2,
-            "members": rows.iter().map(|(m, s)| serde_json::json!({
-                "id": m.id,
-                "address": m.address,
-                "voter": m.voter,
-                "reachable": s.is_some(),
-                "role": s.as_ref().map(|s| s.role.clone()),
-                "term": s.as_ref().map(|s| s.term),
-                "last_log_index": s.as_ref().map(|s| s.last_log_index),
-                "committed_index": s.as_ref().map(|s| s.committed_index),
-                "applied_index": s.as_ref().map(|s| s.applied_index),
-                "snapshot_index": s.as_ref().map(|s| s.snapshot_index),
-                "heap_bytes": s.as_ref().map(|s| s.heap_bytes),
-            })).collect::<Vec<_>>(),
-        })),
+        Output::Json | Output::Yaml => print_structured(
+            output,
+            &serde_json::json!({
+                "leader": if leader.0 == 0 { serde_json::Value::Null } else { serde_json::json!(leader.0) },
+                "leader_address": leader.1,
+                "term": leader.2,
+                "members": rows.iter().map(|(m, s)| serde_json::json!({
+                    "id": m.id,
+                    "address": m.address,
+                    "voter": m.voter,
+                    "reachable": s.is_some(),
+                    "role": s.as_ref().map(|s| s.role.clone()),
+                    "term": s.as_ref().map(|s| s.term),
+                    "last_log_index": s.as_ref().map(|s| s.last_log_index),
+                    "committed_index": s.as_ref().map(|s| s.committed_index),
+                    "applied_index": s.as_ref().map(|s| s.applied_index),
+                    "snapshot_index": s.as_ref().map(|s| s.snapshot_index),
+                    "heap_bytes": s.as_ref().map(|s| s.heap_bytes),
+                })).collect::<Vec<_>>(),
+            }),
+        ),
         Output::Text => {
             match leader.0 {
                 0 => println!("leader   none known"),

@@ -74,6 +74,9 @@ pub async fn start(options: EmbeddedOptions) -> anyhow::Result<Embedded> {
         schedulers: vec![address.clone()],
         work_dir: options.data_dir.join("executor"),
         heartbeat_interval: Duration::from_millis(500),
+        // The scheduler's: a directory inside the data directory.
+        blob_store: None,
+        s3: Default::default(),
     })
     .await?;
     Ok(Embedded {
@@ -141,11 +144,19 @@ async fn demo_run(address: &str, specs: &[PathBuf], output: Output) -> Result<()
     let request = crate::specs::read_specs(specs)?;
     crate::specs::register(&mut client, request, true).await?;
     eprintln!("registered the examples; running one round of active learning (TRAIN -> INFER -> SELECT -> LABEL)");
-    let launched = commands::launch(&mut client, "active-learning-round", &[], None).await?;
+    let launched = commands::launch(
+        &mut client,
+        "active-learning-round",
+        &[],
+        None,
+        false,
+        &Default::default(),
+    )
+    .await?;
     eprintln!("launched {}", launched.execution_id);
     let execution = commands::follow(&mut client, &launched.execution_id, Progress::Lines).await?;
     match output {
-        Output::Json => commands::finish(&execution, Output::Json),
+        Output::Json | Output::Yaml => commands::finish(&execution, output),
         Output::Text => {
             println!(
                 "execution {} {}",

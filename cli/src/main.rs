@@ -2,9 +2,11 @@
 
 mod batch;
 mod bench;
+mod blobs;
 mod client;
 mod commands;
 mod embedded;
+mod registry;
 mod render;
 mod specs;
 
@@ -80,11 +82,15 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Launch a workflow (`[project/[domain/]]name[@version]`, latest version by default).
+    /// Launch a workflow or a launch plan (`[project/[domain/]]name[@version]`,
+    /// the latest version by default).
     Run {
+        /// The workflow or launch plan.
         workflow: String,
         /// An input, NAME=VALUE; the value is read as the input's declared type
         /// (`3`, `1.5`, `true`, `text`, `90s`, JSON for lists, maps and structs).
+        /// NAME=@FILE uploads FILE to the blob store: a blob input is the file,
+        /// any other input the file's text (`@@x` is the text `@x`).
         #[arg(short = 'i', long = "input")]
         inputs: Vec<String>,
         /// Pin the execution to an executor pool.
@@ -93,7 +99,45 @@ enum Command {
         /// Wait for the end, print the outputs, exit 0 only if it succeeded.
         #[arg(long)]
         wait: bool,
+        /// The id is a launch plan's (needed only when a workflow has the same name).
+        #[arg(long)]
+        plan: bool,
+        #[command(flatten)]
+        blobs: blobs::BlobOptions,
     },
+    /// The registered versions of a task or workflow, newest first, with
+    /// when each was registered and which is the latest.
+    Versions {
+        /// `[project/[domain/]]name` (a version is ignored).
+        id: String,
+        #[arg(long, value_enum)]
+        kind: Option<registry::Kind>,
+    },
+    /// Show one registered version (the latest without `@VERSION`) in the
+    /// YAML form it registers in, every reference pinned to the version
+    /// registration resolved. `-o yaml` prints the spec alone, `-o json`
+    /// adds when it was registered and what each node runs.
+    Describe {
+        /// `[project/[domain/]]name[@version]`.
+        id: String,
+        /// Needed only when a task and a workflow share the name.
+        #[arg(long, value_enum)]
+        kind: Option<registry::Kind>,
+    },
+    /// What differs between two versions of one task or workflow: nodes
+    /// added or removed, and every field (tasks run, bindings, types,
+    /// policies) by its path, e.g. `~ nodes[select].task: ...@v1 -> ...@v2`.
+    Diff {
+        /// `ID@V1`.
+        old: String,
+        /// `ID@V2`.
+        new: String,
+        #[arg(long, value_enum)]
+        kind: Option<registry::Kind>,
+    },
+    /// Store and fetch blobs: files in the cluster's blob store.
+    #[command(subcommand)]
+    Blob(BlobCommand),
     /// Launch many executions in one request, all or nothing (one log entry).
     ///
     /// FILE (`-` for stdin) holds one launch per line, as JSON:
@@ -188,6 +232,25 @@ enum Command {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum BlobCommand {
+    /// Download a blob (`file://...` or `s3://...`, as `get -o json` shows
+    /// it) to PATH, verified against the hash its uri names.
+    Get {
+        uri: String,
+        path: PathBuf,
+        #[command(flatten)]
+        blobs: blobs::BlobOptions,
+    },
+    /// Store FILE in the blob store and print its reference
+    /// (`{"uri", "size", "sha256"}`), usable as a blob input.
+    Put {
+        file: PathBuf,
+        #[command(flatten)]
+        blobs: blobs::BlobOptions,
+    },
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     baton_model::value::parse_duration(text).map(|n| Duration::from_nanos(n.max(0) as u64))
 }
@@ -264,10 +327,61 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             inputs,
             pool,
             wait,
+            plan,
+            blobs,
         } => {
             commands::parse_inputs(&inputs)?;
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
-            commands::run(&mut client, &workflow, &inputs, pool, wait, output).await
+            let options = commands::RunOptions {
+                pool,
+                wait,
+                plan,
+                blobs,
+            };
+            commands::run(&mut client, &workflow, &inputs, options, output).await
+        }
+        Command::Versions { id, kind } => {
+            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
+            registry::versions(&mut client, &id, kind, output).await
+        }
+        Command::Describe { id, kind } => {
+            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
+            registry::describe(&mut client, &id, kind, output).await
+        }
+        Command::Diff { old, new, kind } => {
+            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
+            registry::diff(&mut client, &old, &new, kind, output).await
+        }
+        Command::Blob(BlobCommand::Put { file, blobs }) => {
+            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
+            blobs::put(&mut client, &blobs, &file).await
+        }
+        Command::Blob(BlobCommand::Get {
+            uri,
+            path,
+            mut blobs,
+        }) => {
+            // An s3 uri is read at the endpoint the scheduler advertises,
+            // unless one is given; a scheduler that cannot be reached is no error.
+            if uri.starts_with("s3://") && blobs.s3.endpoint.is_none() {
+                if let Ok(mut client) =
+                    Client::connect(&cli.scheduler, true, Duration::from_secs(1)).await
+                {
+                    if let Ok(status) = client
+                        .call(
+                            baton_proto::ClusterStatusRequest {},
+                            |mut a, r| async move { a.cluster_status(r).await },
+                        )
+                        .await
+                    {
+                        let advertised = status.blob_store.unwrap_or_default();
+                        blobs.s3 = blobs
+                            .s3
+                            .or_advertised(&advertised.s3_endpoint, &advertised.s3_region);
+                    }
+                }
+            }
+            blobs::get(&blobs, &uri, &path).await
         }
         Command::RunBatch { file } => {
             let batch = batch::read_batch(&file)?;

@@ -30,6 +30,12 @@ pub fn node_phase(phase: i32) -> &'static str {
     }
 }
 
+/// Unix milliseconds as an RFC 3339 time, to the second.
+pub fn timestamp(ms: u64) -> String {
+    let seconds = (ms / 1000) as i64 * 1_000_000_000;
+    baton_model::value::format_datetime(seconds)
+}
+
 pub fn id(id: &Option<baton_proto::Identifier>) -> String {
     id.as_ref()
         .map(|i| Identifier::from(i).to_string())
@@ -70,6 +76,9 @@ pub fn execution_json(e: &Execution) -> Json {
         "outputs": values_json(&e.outputs),
         "error": e.error,
         "pool": e.pool,
+        "launch_plan": e.launch_plan.as_ref().map(|p| Identifier::from(p).to_string()),
+        "labels": e.labels,
+        "overrides": overrides_json(&e.overrides),
         "created_at": time(e.created_at_ms),
         "finished_at": time(e.finished_at_ms),
         "nodes": e.nodes.iter().map(|n| json!({
@@ -95,6 +104,42 @@ pub fn execution_json(e: &Execution) -> Json {
     })
 }
 
+/// A launch plan's node overrides: path -> what it changes.
+fn overrides_json(overrides: &HashMap<String, baton_proto::NodeOverride>) -> Json {
+    let mut sorted: Vec<_> = overrides.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    Json::Object(
+        sorted
+            .into_iter()
+            .map(|(path, o)| (path.clone(), json!(override_words(o))))
+            .collect(),
+    )
+}
+
+/// `task ml/development/select@margin, retries 3, pool gpu`.
+pub fn override_words(o: &baton_proto::NodeOverride) -> String {
+    let mut parts = Vec::new();
+    if let Some(task) = &o.task {
+        parts.push(format!("task {}", Identifier::from(task)));
+    }
+    if let Some(workflow) = &o.workflow {
+        parts.push(format!("workflow {}", Identifier::from(workflow)));
+    }
+    if let Some(retries) = o.retries {
+        parts.push(format!("retries {retries}"));
+    }
+    if let Some(ms) = o.timeout_ms {
+        parts.push(format!(
+            "timeout {}",
+            baton_model::value::format_duration(ms as i64 * 1_000_000)
+        ));
+    }
+    if let Some(pool) = &o.pool {
+        parts.push(format!("pool {pool}"));
+    }
+    parts.join(", ")
+}
+
 /// `name = value` lines, sorted by name.
 pub fn values_text(values: &HashMap<String, baton_proto::Value>, indent: &str) -> String {
     let mut sorted: Vec<_> = values.iter().collect();
@@ -113,6 +158,20 @@ pub fn execution_text(e: &Execution) -> String {
     let mut out = String::new();
     out.push_str(&format!("execution  {}\n", e.id));
     out.push_str(&format!("workflow   {}\n", id(&e.workflow)));
+    if e.launch_plan.is_some() {
+        out.push_str(&format!("plan       {}\n", id(&e.launch_plan)));
+        let mut labels: Vec<_> = e.labels.iter().collect();
+        labels.sort();
+        if !labels.is_empty() {
+            let text: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            out.push_str(&format!("labels     {}\n", text.join(",")));
+        }
+        let mut overrides: Vec<_> = e.overrides.iter().collect();
+        overrides.sort_by(|a, b| a.0.cmp(b.0));
+        for (path, o) in overrides {
+            out.push_str(&format!("override   {path}: {}\n", override_words(o)));
+        }
+    }
     out.push_str(&format!("phase      {}\n", execution_phase(e.phase)));
     if let Some(Json::String(t)) = Some(time(e.created_at_ms)) {
         out.push_str(&format!("created    {t}\n"));

@@ -29,6 +29,7 @@ pub struct Specs {
     pub request: RegisterRequest,
     tasks: Vec<Source>,
     workflows: Vec<Source>,
+    launch_plans: Vec<Source>,
 }
 
 /// Reads and parses spec files; nothing is sent if any of them is bad.
@@ -37,6 +38,7 @@ pub fn read_specs(files: &[PathBuf]) -> Result<Specs, CliError> {
         request: RegisterRequest::default(),
         tasks: Vec::new(),
         workflows: Vec::new(),
+        launch_plans: Vec::new(),
     };
     for file in files {
         let text = std::fs::read_to_string(file)
@@ -67,12 +69,21 @@ pub fn read_specs(files: &[PathBuf]) -> Result<Specs, CliError> {
                         .push(source(format!("Workflow `{}`", w.id.name), nodes));
                     specs.request.workflows.push((&w).into());
                 }
+                SpecDocument::LaunchPlan(p) => {
+                    specs
+                        .launch_plans
+                        .push(source(format!("LaunchPlan `{}`", p.id.name), Vec::new()));
+                    specs.request.launch_plans.push((&p).into());
+                }
             }
         }
     }
-    if specs.request.tasks.is_empty() && specs.request.workflows.is_empty() {
+    if specs.request.tasks.is_empty()
+        && specs.request.workflows.is_empty()
+        && specs.request.launch_plans.is_empty()
+    {
         return Err(CliError::BadInput(
-            "the files hold no Task or Workflow documents".into(),
+            "the files hold no Task, Workflow or LaunchPlan documents".into(),
         ));
     }
     Ok(specs)
@@ -83,11 +94,12 @@ pub async fn register(client: &mut Client, specs: Specs, quiet: bool) -> Result<
         request,
         tasks,
         workflows,
+        launch_plans,
     } = specs;
     let response = client
         .call(request, |mut a, r| async move { a.register(r).await })
         .await
-        .map_err(|e| at_sources(e, &tasks, &workflows))?;
+        .map_err(|e| at_sources(e, &[&tasks, &workflows, &launch_plans]))?;
     if !quiet {
         for item in response.registered {
             let what = if item.created {
@@ -102,7 +114,9 @@ pub async fn register(client: &mut Client, specs: Specs, quiet: bool) -> Result<
 }
 
 /// Each problem of a refused registration at its file and line.
-fn at_sources(error: CliError, tasks: &[Source], workflows: &[Source]) -> CliError {
+/// `sources`: the request's tasks, workflows and launch plans.
+fn at_sources(error: CliError, sources: &[&Vec<Source>; 3]) -> CliError {
+    let [tasks, workflows, launch_plans] = sources;
     let CliError::Rejected { message, problems } = error else {
         return error;
     };
@@ -112,6 +126,7 @@ fn at_sources(error: CliError, tasks: &[Source], workflows: &[Source]) -> CliErr
             let source = match p.item.as_str() {
                 "task" => tasks.get(p.index as usize),
                 "workflow" => workflows.get(p.index as usize),
+                "launch_plan" => launch_plans.get(p.index as usize),
                 _ => None,
             };
             match source {
@@ -225,7 +240,7 @@ outputs:
             message: problem.message.clone(),
             problems: vec![problem],
         };
-        at_sources(error, &tasks, &workflows).to_string()
+        at_sources(error, &[&tasks, &workflows, &Vec::new()]).to_string()
     }
 
     fn problem(item: &str, index: u32, node: &str, field: &str, path: &str) -> Problem {

@@ -24,6 +24,11 @@ pub struct ExecutorConfig {
     pub schedulers: Vec<String>,
     pub work_dir: PathBuf,
     pub heartbeat_interval: Duration,
+    /// The blob store to write to (`file:///DIR`, a path, `s3://BUCKET/PREFIX`);
+    /// None: the one the scheduler advertises, until then `WORK_DIR/blobs`.
+    pub blob_store: Option<String>,
+    /// How to reach S3; endpoint and region may come from the scheduler.
+    pub s3: crate::blob::S3Options,
 }
 
 impl Default for ExecutorConfig {
@@ -37,6 +42,8 @@ impl Default for ExecutorConfig {
             workers: default_workers(),
             schedulers: vec![DEFAULT_SCHEDULER.to_owned()],
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
+            blob_store: None,
+            s3: Default::default(),
         }
     }
 }

@@ -46,7 +46,10 @@ const DRAIN_GRACE: Duration = Duration::from_secs(10);
 /// an error).
 pub async fn start(config: ExecutorConfig) -> Result<ExecutorHandle, ExecutorError> {
     config.validate()?;
-    let dirs = Arc::new(WorkDirs::create(&config.work_dir)?);
+    let dirs = Arc::new(match &config.blob_store {
+        Some(url) => WorkDirs::with_blob_store(&config.work_dir, url, &config.s3)?,
+        None => WorkDirs::create(&config.work_dir)?,
+    });
     let earlier_ids = dirs.record_id(&config.executor_id)?;
     let exit = Arc::new(ExitReport::default());
     let link = Link {
@@ -59,6 +62,8 @@ pub async fn start(config: ExecutorConfig) -> Result<ExecutorHandle, ExecutorErr
             connect_timeout: CONNECT_TIMEOUT,
             drain_grace: DRAIN_GRACE,
             earlier_ids,
+            own_blob_store: config.blob_store.is_some(),
+            s3: config.s3.clone(),
         },
         dirs: dirs.clone(),
         exit: exit.clone(),

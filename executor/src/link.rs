@@ -60,6 +60,11 @@ pub struct LinkSettings {
     pub drain_grace: Duration,
     /// Ids of earlier executors of this work directory, whose logs it serves.
     pub earlier_ids: Vec<String>,
+    /// Whether this executor was given a blob store of its own; if not, it
+    /// writes to the one the scheduler advertises.
+    pub own_blob_store: bool,
+    /// How to reach S3 (the scheduler may add the endpoint and region).
+    pub s3: crate::blob::S3Options,
 }
 
 /// How the executor ended, for [`crate::ExecutorHandle::wait`].
@@ -366,6 +371,37 @@ impl LinkState {
 }
 
 impl Link {
+    /// Writes blobs where the scheduler says (unless told otherwise at
+    /// start), and offloads above its inline limit.
+    fn adopt_blob_store(&self, advertised: &baton_proto::BlobStoreSettings) {
+        let blobs = self.dirs.blobs();
+        let limit = match advertised.inline_limit {
+            0 => blobs.inline_limit(),
+            n => n,
+        };
+        if self.settings.own_blob_store
+            || advertised.url.is_empty()
+            || advertised.url == blobs.store().url()
+        {
+            blobs.replace_limit(limit);
+            return;
+        }
+        let s3 = self
+            .settings
+            .s3
+            .or_advertised(&advertised.s3_endpoint, &advertised.s3_region);
+        match crate::blob::BlobStore::open(&advertised.url, &s3) {
+            Ok(store) => {
+                tracing::info!(blob_store = %store.url(), inline_limit = limit, "using the scheduler's blob store");
+                blobs.replace(store, limit);
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot use the blob store the scheduler advertises; keeping {}", blobs.store().url());
+                blobs.replace_limit(limit);
+            }
+        }
+    }
+
     /// Dials the leader named last, else the next configured address.
     fn connect(&self, myself: &ActorRef<LinkMsg>, state: &mut LinkState) {
         if state.session.is_some() {
@@ -493,6 +529,9 @@ impl Link {
                     .map(|s| s.address.clone())
                     .unwrap_or_default();
                 tracing::info!(%scheduler, lease_ms = registered.lease_ms, "registered with the scheduler");
+                if let Some(advertised) = &registered.blob_store {
+                    self.adopt_blob_store(advertised);
+                }
                 if registered.protocol_version != baton_proto::PROTOCOL_VERSION {
                     tracing::warn!(
                         ours = baton_proto::PROTOCOL_VERSION,

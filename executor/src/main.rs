@@ -50,8 +50,8 @@ struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     workers: Option<u32>,
 
-    /// Where task logs (logs/), blob outputs (blobs/) and per-attempt
-    /// scratch directories (tmp/) go. Default: a `baton-executor-<ID>`
+    /// Where task logs (logs/), the verified copies of blobs tasks read
+    /// (blob-cache/) and per-attempt scratch directories (tmp/) go. Default: a `baton-executor-<ID>`
     /// directory under the system temp directory.
     #[arg(long, value_name = "DIR")]
     work_dir: Option<PathBuf>,
@@ -64,6 +64,15 @@ struct Args {
     /// How often to send the scheduler a heartbeat (e.g. 1s, 500ms).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
     heartbeat_interval: Duration,
+
+    /// Where blob outputs and large values go: a directory (`file:///DIR` or
+    /// a path) or `s3://BUCKET/PREFIX`. Default: the blob store the scheduler
+    /// advertises (its --blob-store).
+    #[arg(long, env = "BATON_BLOB_STORE", value_name = "URL")]
+    blob_store: Option<String>,
+
+    #[command(flatten)]
+    s3: baton_executor::blob::S3Options,
 }
 
 fn parse_address(text: &str) -> Result<String, String> {
@@ -105,6 +114,8 @@ impl Args {
             workers: self.workers.unwrap_or_else(default_workers),
             schedulers: self.schedulers,
             heartbeat_interval: self.heartbeat_interval,
+            blob_store: self.blob_store,
+            s3: self.s3,
         }
     }
 }

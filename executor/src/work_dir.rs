@@ -1,44 +1,61 @@
 //! The executor's work directory and its layout:
 //! `logs/<execution>/<node>/<attempt>.log` holds each attempt's captured
-//! stdout and stderr, `blobs/<sha256>` the blob outputs (content-addressed),
-//! and `tmp/` the per-attempt scratch directories, removed when the attempt
+//! stdout and stderr, `blob-cache/<sha256>` the verified copies of blobs
+//! read from the blob store (and `blobs/`, the store itself when no other is
+//! configured), and `tmp/` the per-attempt scratch directories, removed when the attempt
 //! ends; `ids` lists the executor ids that have used the directory (an id
 //! is per process), so that a restarted executor serves the logs its
 //! predecessors left. Ids from the scheduler are made safe as path
 //! components.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::attempt::AttemptKey;
+use crate::blob::{BlobCache, BlobStore, S3Options, DEFAULT_INLINE_LIMIT};
 use crate::error::ExecutorError;
 
 #[derive(Clone, Debug)]
 pub struct WorkDirs {
     root: PathBuf,
     logs: PathBuf,
-    blobs: PathBuf,
+    blobs: Arc<BlobCache>,
     tmp: PathBuf,
 }
 
 impl WorkDirs {
-    /// Creates the layout under `root` (and `root` itself), with absolute paths.
+    /// Creates the layout under `root` (and `root` itself), with absolute
+    /// paths, with the blob store in `root/blobs` until told otherwise.
     pub fn create(root: &Path) -> Result<Self, ExecutorError> {
+        let root_dir = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+        let local = format!("file://{}", root_dir.join("blobs").display());
+        Self::with_blob_store(root, &local, &S3Options::default())
+    }
+
+    /// [`WorkDirs::create`] with blobs written to the store at `blob_store`.
+    pub fn with_blob_store(
+        root: &Path,
+        blob_store: &str,
+        s3: &S3Options,
+    ) -> Result<Self, ExecutorError> {
         let fail = |path: &Path| {
             let path = path.to_path_buf();
             move |source| ExecutorError::WorkDir { path, source }
         };
         std::fs::create_dir_all(root).map_err(fail(root))?;
         let root = root.canonicalize().map_err(fail(root))?;
-        let dirs = WorkDirs {
-            logs: root.join("logs"),
-            blobs: root.join("blobs"),
-            tmp: root.join("tmp"),
-            root,
-        };
-        for dir in [&dirs.logs, &dirs.blobs, &dirs.tmp] {
+        let cache_dir = root.join("blob-cache");
+        for dir in [&root.join("logs"), &cache_dir, &root.join("tmp")] {
             std::fs::create_dir_all(dir).map_err(fail(dir))?;
         }
-        Ok(dirs)
+        let store =
+            BlobStore::open(blob_store, s3).map_err(|e| ExecutorError::Config(e.to_string()))?;
+        Ok(WorkDirs {
+            logs: root.join("logs"),
+            blobs: Arc::new(BlobCache::new(cache_dir, store, DEFAULT_INLINE_LIMIT)),
+            tmp: root.join("tmp"),
+            root,
+        })
     }
 
     /// Records `id` as using this directory and returns the ids that used
@@ -72,7 +89,8 @@ impl WorkDirs {
         &self.root
     }
 
-    pub fn blobs(&self) -> &Path {
+    /// The blob cache, and the store it reads from and outputs go to.
+    pub fn blobs(&self) -> &BlobCache {
         &self.blobs
     }
 

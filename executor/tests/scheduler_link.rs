@@ -160,6 +160,7 @@ impl FakeScheduler {
             .send(ToExecutor::Registered(Registered {
                 protocol_version: 1,
                 lease_ms: 10_000,
+                blob_store: None,
             }))
             .await;
         (session, register)
@@ -209,6 +210,7 @@ fn config(schedulers: Vec<String>, work_dir: &std::path::Path) -> ExecutorConfig
         schedulers,
         work_dir: work_dir.to_path_buf(),
         heartbeat_interval: Duration::from_millis(100),
+        ..ExecutorConfig::default()
     }
 }
 

@@ -41,6 +41,10 @@ pub enum Value {
     Map(BTreeMap<String, Value>),
     /// The absent value of an `optional<T>`.
     None,
+    /// A value of any type too large to travel inline: its JSON form in the
+    /// blob store. Only its reference enters the Raft log; the executor
+    /// stores it and reads it back, checked against the declared type.
+    Offloaded(BlobRef),
 }
 
 /// Named values: the inputs or outputs of a task, workflow or execution.
@@ -87,6 +91,8 @@ impl Value {
             })
         };
         let ok = match (ty, self) {
+            // Checked against the type when it was stored and when it is read.
+            (_, Value::Offloaded(_)) => true,
             (Type::Optional(_), Value::None) => true,
             (Type::Optional(inner), v) => return v.check_at(inner, path),
             (Type::Bool, Value::Bool(_))
@@ -155,6 +161,7 @@ impl Value {
             Value::List(_) => "a list",
             Value::Map(_) => "a map",
             Value::None => "none",
+            Value::Offloaded(_) => "a value in the blob store",
         }
     }
 
@@ -294,7 +301,10 @@ impl Value {
             Type::Bytes => return Ok(Value::Bytes(text.as_bytes().to_vec())),
             Type::Datetime => return parse_datetime(text).map(Value::Datetime).map_err(here),
             Type::Duration => return parse_duration(text).map(Value::Duration).map_err(here),
-            Type::Blob => return Value::from_json(inner, &Json::String(text.to_owned())),
+            // A uri, or a reference as JSON (`{"uri": ..., "sha256": ...}`).
+            Type::Blob if !text.trim_start().starts_with('{') => {
+                return Value::from_json(inner, &Json::String(text.to_owned()))
+            }
             Type::Bool | Type::Int | Type::Float => serde_json::from_str::<Json>(text)
                 .map_err(|_| here(format!("`{text}` is not a valid {inner}")))?,
             _ => serde_json::from_str::<Json>(text).map_err(|e| {
@@ -332,6 +342,40 @@ impl Value {
                     .collect(),
             ),
             Value::None => Json::Null,
+            Value::Offloaded(b) => serde_json::json!({
+                "offloaded": {"uri": b.uri, "size": b.size, "sha256": b.sha256}
+            }),
+        }
+    }
+
+    /// About how many bytes this value takes on the wire: what the inline
+    /// limit is compared with. Cheap (no encoding), and exact enough for a
+    /// limit of kilobytes.
+    pub fn approx_size(&self) -> usize {
+        match self {
+            Value::Bool(_) | Value::None => 2,
+            Value::Int(_) | Value::Float(_) | Value::Datetime(_) | Value::Duration(_) => 10,
+            Value::String(s) => s.len() + 3,
+            Value::Bytes(b) => b.len() + 3,
+            Value::Blob(b) | Value::Offloaded(b) => b.uri.len() + b.sha256.len() + 16,
+            Value::List(items) => items.iter().map(|v| v.approx_size() + 2).sum::<usize>() + 3,
+            Value::Map(entries) => {
+                entries
+                    .iter()
+                    .map(|(k, v)| k.len() + v.approx_size() + 6)
+                    .sum::<usize>()
+                    + 3
+            }
+        }
+    }
+
+    /// Whether an offloaded value is anywhere inside this value.
+    pub fn holds_offloaded(&self) -> bool {
+        match self {
+            Value::Offloaded(_) => true,
+            Value::List(items) => items.iter().any(Value::holds_offloaded),
+            Value::Map(entries) => entries.values().any(Value::holds_offloaded),
+            _ => false,
         }
     }
 
@@ -452,6 +496,11 @@ impl From<&Value> for baton_proto::Value {
                 entries: entries.iter().map(|(k, v)| (k.clone(), v.into())).collect(),
             }),
             Value::None => Kind::None(baton_proto::Empty {}),
+            Value::Offloaded(b) => Kind::Offloaded(baton_proto::BlobRef {
+                uri: b.uri.clone(),
+                size: b.size,
+                sha256: b.sha256.clone(),
+            }),
         };
         baton_proto::Value { kind: Some(kind) }
     }
@@ -489,6 +538,11 @@ impl TryFrom<&baton_proto::Value> for Value {
                     .collect::<Result<_, _>>()?,
             ),
             Kind::None(_) => Value::None,
+            Kind::Offloaded(b) => Value::Offloaded(BlobRef {
+                uri: b.uri.clone(),
+                size: b.size,
+                sha256: b.sha256.clone(),
+            }),
         })
     }
 }

@@ -24,7 +24,10 @@ pub fn execution_to_proto(
                 let node = &execution.nodes[instance as usize];
                 let compiled = registry.locate(execution, instance)?.node();
                 let (task, workflow, iterations, max_iterations) = match &compiled.kind {
-                    NodeKind::Task(task) => (Some(task.into()), None, 0, 0),
+                    // What the instance runs: a launch plan may have swapped it.
+                    NodeKind::Task(_) => registry
+                        .task_of(execution, instance)
+                        .map_or((None, None, 0, 0), |t| (Some((&t.id).into()), None, 0, 0)),
                     NodeKind::Workflow(workflow) => (None, Some(workflow.into()), 0, 0),
                     NodeKind::Loop(spec) => (
                         None,
@@ -95,6 +98,22 @@ pub fn execution_to_proto(
         nodes,
         pool: execution.pool.clone(),
         interface: workflow.map(|w| (&w.spec.interface).into()),
+        launch_plan: execution.plan.as_ref().map(|p| (&p.plan).into()),
+        labels: execution
+            .plan
+            .as_ref()
+            .map(|p| p.labels.clone().into_iter().collect())
+            .unwrap_or_default(),
+        overrides: execution
+            .plan
+            .as_ref()
+            .map(|p| {
+                p.overrides
+                    .iter()
+                    .map(|(k, o)| (k.clone(), o.into()))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 

@@ -31,6 +31,8 @@ pub struct ExecutorService {
     pub cluster: Arc<ClusterNode<SchedulerState>>,
     pub dispatcher: DispatcherHandle,
     pub lease: Duration,
+    /// The blob store executors are told to write to.
+    pub blob_store: baton_proto::BlobStoreSettings,
     pub connections: AtomicU64,
 }
 
@@ -94,6 +96,7 @@ impl Executor for ExecutorService {
         let registered = ToExecutor::Registered(baton_proto::scheduler_message::Registered {
             protocol_version: PROTOCOL_VERSION,
             lease_ms: self.lease.as_millis() as u64,
+            blob_store: Some(self.blob_store.clone()),
         });
         let _ = tx.send(Ok(SchedulerMessage {
             kind: Some(registered),

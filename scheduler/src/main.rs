@@ -66,6 +66,72 @@ struct Args {
     /// recorded, and launches acknowledged, this much later. 0 turns it off.
     #[arg(long, default_value = "2ms", value_parser = humantime_duration)]
     linger: Duration,
+    /// Where blobs and values above --inline-limit are kept, told to every
+    /// executor and client: a directory (`file:///srv/baton/blobs`, shared by
+    /// every machine that runs tasks) or `s3://BUCKET/PREFIX` on an
+    /// S3-compatible store. Give every replica the same one. Default: a
+    /// directory in --data-dir, which serves a cluster on one machine.
+    #[arg(long, env = "BATON_BLOB_STORE", value_name = "URL")]
+    blob_store: Option<String>,
+    /// The S3-compatible endpoint of an s3:// blob store, told to executors
+    /// and clients (default: AWS S3 itself). Credentials are not sent: each
+    /// process reads its own (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    s3_endpoint: Option<String>,
+    #[arg(long, env = "AWS_REGION", value_name = "REGION")]
+    s3_region: Option<String>,
+    /// Values (task outputs, launch inputs) larger than this travel through
+    /// the blob store; only their reference enters the Raft log (e.g. 64KiB, 1MiB).
+    #[arg(long, default_value = "64KiB", value_parser = byte_size)]
+    inline_limit: u64,
+}
+
+/// The --blob-store flag as a url (a plain path made absolute); empty: unset.
+fn blob_store_url(given: Option<&str>) -> anyhow::Result<String> {
+    let Some(given) = given.map(str::trim).filter(|g| !g.is_empty()) else {
+        return Ok(String::new());
+    };
+    if let Some(rest) = given.strip_prefix("s3://") {
+        if rest.split('/').next().unwrap_or("").is_empty() {
+            bail!("bad --blob-store `{given}`: an s3 url names a bucket: s3://BUCKET/PREFIX");
+        }
+        return Ok(given.to_owned());
+    }
+    if given.contains("://") && !given.starts_with("file://") {
+        bail!("bad --blob-store `{given}`: use a directory (file:///DIR or a path) or s3://BUCKET/PREFIX");
+    }
+    let path = PathBuf::from(given.strip_prefix("file://").unwrap_or(given));
+    std::fs::create_dir_all(&path)
+        .and_then(|_| path.canonicalize())
+        .map(|dir| format!("file://{}", dir.display()))
+        .with_context(|| format!("bad --blob-store `{given}`: cannot use the directory"))
+}
+
+/// `65536`, `64KiB`, `1MiB`, `2MB`.
+fn byte_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size such as 65536, 64KiB or 1MiB"))?;
+    let factor = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" => 1 << 10,
+        "KB" => 1000,
+        "MiB" | "M" => 1 << 20,
+        "MB" => 1_000_000,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}`: use B, KiB, MiB, KB or MB"
+            ))
+        }
+    };
+    n.checked_mul(factor)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{text}` is not a positive size"))
 }
 
 fn humantime_duration(text: &str) -> Result<Duration, String> {
@@ -142,6 +208,12 @@ async fn run() -> anyhow::Result<()> {
     config.routes = routes;
     config.lease = args.lease;
     config.linger = args.linger;
+    config.blob_store = baton_proto::BlobStoreSettings {
+        url: blob_store_url(args.blob_store.as_deref())?,
+        s3_endpoint: args.s3_endpoint.unwrap_or_default(),
+        s3_region: args.s3_region.unwrap_or_default(),
+        inline_limit: args.inline_limit,
+    };
     let node = SchedulerNode::start(config, listener).await?;
     info!(addr = %node.local_addr, "ready");
     baton_scheduler::node::wait_for_shutdown_signal().await;

@@ -53,7 +53,13 @@ pub struct SchedulerConfig {
     /// Raft election timeout (min; max is twice it).
     pub election_timeout: Duration,
     pub heartbeat_interval: Duration,
+    /// The blob store advertised to executors and clients; an empty url:
+    /// `DATA_DIR/blobs`. Give every replica the same one.
+    pub blob_store: baton_proto::BlobStoreSettings,
 }
+
+/// Values above this many bytes travel through the blob store by default.
+pub const DEFAULT_INLINE_LIMIT: u64 = 64 * 1024;
 
 impl SchedulerConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
@@ -67,6 +73,10 @@ impl SchedulerConfig {
             snapshot_every: 10_000,
             lease: Duration::from_secs(10),
             linger: dispatch::DEFAULT_LINGER,
+            blob_store: baton_proto::BlobStoreSettings {
+                inline_limit: DEFAULT_INLINE_LIMIT,
+                ..Default::default()
+            },
             election_timeout: Duration::from_millis(1500),
             // openraft 0.9 also uses the heartbeat interval as the timeout of
             // every AppendEntries: too short, and a large entry (a workflow of
@@ -102,6 +112,14 @@ impl SchedulerNode {
             )
         })?;
 
+        let mut blob_store = config.blob_store.clone();
+        if blob_store.url.is_empty() {
+            let data_dir = config.data_dir.canonicalize()?;
+            blob_store.url = format!("file://{}", data_dir.join("blobs").display());
+        }
+        if blob_store.inline_limit == 0 {
+            blob_store.inline_limit = DEFAULT_INLINE_LIMIT;
+        }
         let mut node_config =
             NodeConfig::new(config.node_id, advertise.clone(), config.data_dir.clone());
         node_config.election_timeout_min = config.election_timeout;
@@ -148,8 +166,10 @@ impl SchedulerNode {
             routes: config.routes.clone(),
             dispatcher: dispatcher.clone(),
             launch_numbers: Default::default(),
+            blob_store: blob_store.clone(),
         };
         let executor = ExecutorService {
+            blob_store,
             links,
             cluster: cluster.clone(),
             dispatcher,

@@ -94,6 +94,8 @@ pub struct ClusterOptions {
     pub proxies: bool,
     /// Log entries between snapshots.
     pub snapshot_every: u64,
+    /// More flags for every scheduler node (e.g. its blob store).
+    pub scheduler_args: Vec<String>,
 }
 
 impl Default for ClusterOptions {
@@ -102,6 +104,7 @@ impl Default for ClusterOptions {
             lease: "2s",
             proxies: false,
             snapshot_every: 10_000,
+            scheduler_args: Vec::new(),
         }
     }
 }
@@ -181,6 +184,7 @@ impl Cluster {
             .arg(self.options.lease)
             .arg("--snapshot-every")
             .arg(self.options.snapshot_every.to_string())
+            .args(&self.options.scheduler_args)
             .env("RUST_LOG", "info,openraft=warn");
         let routes: Vec<String> = self
             .proxies
@@ -311,7 +315,19 @@ pub struct Executor {
 
 impl Executor {
     pub fn start(schedulers: &str, id: &str, workers: u32, work_dir: &Path) -> Executor {
+        Self::start_with(schedulers, id, workers, work_dir, &[])
+    }
+
+    /// [`Executor::start`] with these environment variables set.
+    pub fn start_with(
+        schedulers: &str,
+        id: &str,
+        workers: u32,
+        work_dir: &Path,
+        env: &[(&str, &str)],
+    ) -> Executor {
         let mut command = Command::new(bin("baton-executor"));
+        command.envs(env.iter().copied());
         command
             .arg("--scheduler")
             .arg(schedulers)
@@ -338,5 +354,60 @@ impl Executor {
 
     pub fn log(&self) -> String {
         self.process.log()
+    }
+}
+
+/// A real S3-compatible server (`baton-test-s3`, s3s-fs) on an ephemeral
+/// loopback port, its buckets directories under `root`.
+pub struct S3Server {
+    process: Process,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    pub root: PathBuf,
+}
+
+impl S3Server {
+    pub const ACCESS_KEY: &'static str = "baton-test";
+    pub const SECRET_KEY: &'static str = "baton-test-secret";
+
+    /// Starts the server with the buckets `buckets` (empty directories).
+    pub fn start(root: &Path, buckets: &[&str]) -> S3Server {
+        for bucket in buckets {
+            std::fs::create_dir_all(root.join(bucket)).expect("bucket directory");
+        }
+        let mut command = Command::new(bin("baton-test-s3"));
+        command
+            .arg(root)
+            .arg(Self::ACCESS_KEY)
+            .arg(Self::SECRET_KEY);
+        let process = Process::spawn(command, "listening on", "the S3 server");
+        // The ready line reaches the log just after the ready signal.
+        let endpoint = crate::wait_for(Duration::from_secs(5), || {
+            let log = process.log();
+            let rest = log.split("listening on ").nth(1)?;
+            rest.contains('\n')
+                .then(|| rest.split_whitespace().next().map(str::to_owned))
+                .flatten()
+        })
+        .expect("the S3 server's address");
+        S3Server {
+            process,
+            endpoint,
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// The environment a client of this server needs (credentials and region).
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", Self::ACCESS_KEY.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", Self::SECRET_KEY.to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+        ]
+    }
+
+    pub fn kill(&mut self) {
+        self.process.kill();
     }
 }

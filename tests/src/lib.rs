@@ -79,6 +79,39 @@ pub fn baton(scheduler: &str, args: &[&str]) -> Outcome {
     )
 }
 
+/// [`baton`] with these environment variables set.
+pub fn baton_env(scheduler: &str, env: &[(&str, String)], args: &[&str]) -> Outcome {
+    run_with_timeout(
+        Command::new(bin("baton"))
+            .arg("--scheduler")
+            .arg(scheduler)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .current_dir(repo_root()),
+        Duration::from_secs(120),
+    )
+}
+
+/// The bytes in use in a scheduler's Raft log (`DATA_DIR/log/*.log`):
+/// segments are allocated ahead with zeros, so what counts is each
+/// segment's length up to its last byte that is not zero.
+pub fn raft_log_bytes(data_dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(data_dir.join("log")) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .map(|e| {
+            let bytes = std::fs::read(e.path()).unwrap_or_default();
+            bytes
+                .iter()
+                .rposition(|b| *b != 0)
+                .map_or(0, |i| i as u64 + 1)
+        })
+        .sum()
+}
+
 pub fn run_with_timeout(command: &mut Command, limit: Duration) -> Outcome {
     let mut child = command
         .stdin(Stdio::null())

@@ -67,6 +67,7 @@ pub(super) async fn logs(
     let register = RegisterRequest {
         tasks: vec![chatty_task()],
         workflows: vec![workflow_of("bench-logs", "bench-chatty", options.log_tasks)],
+        launch_plans: Vec::new(),
     };
     client
         .call(register, |mut a, r| async move { a.register(r).await })

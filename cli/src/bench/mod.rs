@@ -307,6 +307,7 @@ async fn measure(
         .into_iter()
         .chain(loop_workflows(options.loop_iterations))
         .collect(),
+        launch_plans: Vec::new(),
     };
     client
         .call(register, |mut a, r| async move { a.register(r).await })
@@ -432,6 +433,9 @@ async fn measure(
     result.insert("commit".into(), commit.into());
     match output {
         Output::Json => println!("{}", serde_json::Value::Object(result)),
+        Output::Yaml => {
+            crate::commands::print_structured(output, &serde_json::Value::Object(result))
+        }
         Output::Text => {
             println!(
                 "{} scheduler node(s), durable storage, 1 executor with {} workers, {:?} noop; medians of {} runs",
@@ -549,6 +553,7 @@ async fn scale(
             workflow("bench-scale-large", large, false),
             workflow("bench-ten", 10, false),
         ],
+        launch_plans: Vec::new(),
     };
     client
         .call(register, |mut a, r| async move { a.register(r).await })

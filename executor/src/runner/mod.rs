@@ -104,7 +104,10 @@ pub async fn run(dirs: Arc<WorkDirs>, assignment: Assignment, control: Control) 
     };
     match report.outcome {
         Outcome::Succeeded(outputs) => match check_outputs(&assignment.task.interface, outputs) {
-            Ok(outputs) => Report::succeeded(outputs, report.log_size),
+            Ok(outputs) => match crate::blob::values::offload_large(dirs.blobs(), outputs).await {
+                Ok(outputs) => Report::succeeded(outputs, report.log_size),
+                Err(why) => Report::failed(Failure::retryable(why), report.log_size),
+            },
             Err(failure) => Report::failed(failure, report.log_size),
         },
         Outcome::Failed(_) => report,

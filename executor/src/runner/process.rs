@@ -18,11 +18,12 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use baton_model::{Interface, Runner, Type, Value, Values};
+use baton_model::{BlobRef, Interface, Runner, Type, Value, Values};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStderr, Command};
 
 use crate::attempt::{Assignment, Failure, Report};
+use crate::blob::{values, BlobError};
 use crate::runner::{timed_out_failure, wrong_type_message, Control};
 use crate::work_dir::WorkDirs;
 
@@ -56,12 +57,7 @@ pub async fn run(
     };
     let scratch = match Scratch::prepare(dirs, assignment).await {
         Ok(scratch) => scratch,
-        Err(error) => {
-            return Report::failed(
-                Failure::retryable(format!("cannot prepare the attempt: {error}")),
-                0,
-            )
-        }
+        Err(failure) => return Report::failed(failure, 0),
     };
     let log_path = dirs.log_path(&assignment.key);
     let (stdout_log, stderr_log) = match open_log(&log_path).await {
@@ -165,25 +161,51 @@ struct Scratch {
 }
 
 impl Scratch {
-    async fn prepare(dirs: &WorkDirs, assignment: &Assignment) -> std::io::Result<Self> {
+    /// Makes the scratch directory and writes the inputs JSON: offloaded
+    /// inputs read back, blobs as the paths of their verified local copies.
+    async fn prepare(dirs: &WorkDirs, assignment: &Assignment) -> Result<Self, Failure> {
+        let cannot =
+            |e: std::io::Error| Failure::retryable(format!("cannot prepare the attempt: {e}"));
         let dir = tempfile::Builder::new()
             .prefix("attempt-")
-            .tempdir_in(dirs.tmp())?;
+            .tempdir_in(dirs.tmp())
+            .map_err(cannot)?;
         let scratch = Scratch {
             inputs: dir.path().join("inputs.json"),
             outputs: dir.path().join("outputs.json"),
             output_dir: dir.path().join("out"),
             _dir: dir,
         };
-        let inputs: serde_json::Map<String, serde_json::Value> = assignment
-            .inputs
-            .iter()
-            .map(|(name, value)| (name.clone(), value.to_json()))
-            .collect();
-        let text = serde_json::to_vec(&serde_json::Value::Object(inputs))?;
-        tokio::fs::write(&scratch.inputs, text).await?;
-        tokio::fs::create_dir(&scratch.output_dir).await?;
+        let interface = &assignment.task.interface;
+        let inputs =
+            values::inline_offloaded(dirs.blobs(), interface, &assignment.inputs, dirs.tmp())
+                .await
+                .map_err(|e| match e {
+                    values::InputError::Blob(e) => blob_failure(e),
+                    other => Failure::permanent(other.to_string()),
+                })?;
+        let json = values::task_inputs_json(dirs.blobs(), &inputs, dirs.tmp())
+            .await
+            .map_err(blob_failure)?;
+        let text = serde_json::to_vec(&json).map_err(|e| cannot(e.into()))?;
+        tokio::fs::write(&scratch.inputs, text)
+            .await
+            .map_err(cannot)?;
+        tokio::fs::create_dir(&scratch.output_dir)
+            .await
+            .map_err(cannot)?;
         Ok(scratch)
+    }
+}
+
+/// A blob that is gone or no longer matches its hash fails the attempt for
+/// good (a retry would read the same); an I/O problem may pass.
+fn blob_failure(error: BlobError) -> Failure {
+    match error {
+        BlobError::NotFound { .. } | BlobError::Corrupt { .. } | BlobError::BadStore { .. } => {
+            Failure::permanent(error.to_string())
+        }
+        BlobError::Io { .. } => Failure::retryable(error.to_string()),
     }
 }
 
@@ -330,29 +352,30 @@ async fn collect_outputs(
     };
     let mut outputs = Values::new();
     for declared in &interface.outputs {
-        if let Some(json) = written.remove(&declared.name) {
-            let value = Value::from_json(&declared.ty, &json).map_err(|why| {
+        let value = match written.remove(&declared.name) {
+            Some(json) => Value::from_json(&declared.ty, &json).map_err(|why| {
                 Failure::permanent(wrong_type_message(&declared.name, &declared.ty, &why))
-            })?;
-            outputs.insert(declared.name.clone(), value);
-            continue;
-        }
-        if !is_blob(&declared.ty) || !is_plain_file_name(&declared.name) {
-            continue; // a missing output is refused by the interface check
-        }
-        let file = scratch.output_dir.join(&declared.name);
-        if !tokio::fs::try_exists(&file).await.unwrap_or(false) {
-            continue;
-        }
-        let blobs = dirs.blobs().to_path_buf();
-        let stored = tokio::task::spawn_blocking(move || crate::blob::store_file(&file, &blobs))
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))
-            .and_then(|stored| stored)
-            .map_err(|e| {
-                Failure::retryable(format!("cannot store blob output `{}`: {e}", declared.name))
-            })?;
-        outputs.insert(declared.name.clone(), Value::Blob(stored));
+            })?,
+            // A blob may be left as a file named after the output.
+            None if is_blob(&declared.ty)
+                && is_plain_file_name(&declared.name)
+                && tokio::fs::try_exists(scratch.output_dir.join(&declared.name))
+                    .await
+                    .unwrap_or(false) =>
+            {
+                Value::Blob(BlobRef {
+                    uri: declared.name.clone(),
+                    size: 0,
+                    sha256: String::new(),
+                })
+            }
+            None => continue, // a missing output is refused by the interface check
+        };
+        let value =
+            values::store_returned_files(dirs.blobs(), &declared.name, value, &scratch.output_dir)
+                .await
+                .map_err(Failure::permanent)?;
+        outputs.insert(declared.name.clone(), value);
     }
     Ok(outputs)
 }

@@ -32,7 +32,15 @@ fn value(expr: &Expr, scopes: &[&Values]) -> Result<Value, String> {
             .get(*scope as usize)
             .and_then(|values| values.get(name))
             .cloned()
-            .ok_or_else(|| format!("`{name}` has no value"))?,
+            .ok_or_else(|| format!("`{name}` has no value"))
+            .and_then(|v| match v {
+                Value::Offloaded(blob) => Err(format!(
+                    "`{name}` is in the blob store ({} bytes, above the inline limit); \
+                     a condition reads inline values only",
+                    blob.size
+                )),
+                v => Ok(v),
+            })?,
         Expr::Name { name, .. } => return Err(format!("`{name}` was not checked")),
         Expr::Field { of, field, .. } => match value(of, scopes)? {
             Value::Map(mut entries) => match entries.remove(field) {

@@ -194,3 +194,20 @@ fn a_missing_index_is_an_evaluation_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_value_in_the_blob_store_is_an_evaluation_error_naming_it() {
+    let (mut outputs, inputs) = values();
+    let blob = crate::value::BlobRef {
+        uri: "s3://b/sha256/ab".into(),
+        size: 90_000,
+        sha256: "ab".into(),
+    };
+    outputs.insert("labeled_next".into(), Value::Offloaded(blob));
+    let condition = checked("len(labeled_next) > 1").unwrap();
+    let err = condition.evaluate(&[&outputs, &inputs]).unwrap_err();
+    assert_eq!(
+        err,
+        "`labeled_next` is in the blob store (90000 bytes, above the inline limit); a condition reads inline values only"
+    );
+}

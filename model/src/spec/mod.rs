@@ -2,6 +2,7 @@
 //! documents per file, each with `kind: Task` or `kind: Workflow`; see
 //! docs/spec.md) is in [`yaml`], its wire form in [`wire`].
 
+mod launch_plan;
 mod locate;
 #[cfg(test)]
 mod tests;
@@ -18,7 +19,9 @@ use crate::sorted_map::SortedMap;
 use crate::types::Type;
 use crate::value::Value;
 
+pub use launch_plan::{LaunchPlanSpec, NodeOverride};
 pub use locate::Locations;
+pub use yaml::emit::{launch_plan_document, task_document, workflow_document};
 pub use yaml::{parse_binding, parse_yaml, parse_yaml_indexed};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -314,6 +317,7 @@ pub struct WorkflowSpec {
 pub enum SpecDocument {
     Task(TaskSpec),
     Workflow(WorkflowSpec),
+    LaunchPlan(LaunchPlanSpec),
 }
 
 /// The version given to a spec registered without one: the first 16 hex

@@ -8,17 +8,19 @@
 //! starts without one: its history is committed).
 
 mod batch;
+mod launch;
 mod logs;
+mod registry;
 
 use std::pin::Pin;
 use std::sync::Arc;
 
 use baton_cluster::ClusterNode;
-use baton_model::value::values_from_proto;
-use baton_model::{Identifier, TaskSpec, Value, WorkflowSpec};
+use baton_model::{TaskSpec, WorkflowSpec};
 use baton_proto::admin_server::Admin;
 use baton_proto::*;
 use futures::Stream;
+use launch::PreparedLaunch;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -55,6 +57,8 @@ pub struct AdminService {
     pub launch_numbers: Arc<LaunchNumbers>,
     /// The executors' streams, to read logs from where they are.
     pub links: Arc<ExecutorLinks>,
+    /// The blob store clients are told to upload to.
+    pub blob_store: baton_proto::BlobStoreSettings,
 }
 
 type Result<T> = std::result::Result<Response<T>, Status>;
@@ -253,10 +257,15 @@ impl AdminService {
         &self,
         request: LaunchRequest,
     ) -> std::result::Result<LaunchResponse, Status> {
-        let (command, workflow) = match self.read(|state| prepare_launch(state, request))? {
+        let (command, workflow) = match self.read(|state| launch::prepare(state, request))? {
             PreparedLaunch::Known(known) => return Ok(known),
             PreparedLaunch::New(command, workflow) => (command, workflow),
         };
+        // A plan's launch goes straight to the log: the early start of
+        // first nodes knows only plain launches.
+        if matches!(command, Command::LaunchPlanned { .. }) {
+            return launched(rejected(self.proposer.propose(command).await?)?);
+        }
         // Through the dispatcher, which starts the first nodes at once and
         // proposes the launch with their assignments and, for short tasks,
         // their results: one commit for the launch and its first work.
@@ -298,88 +307,6 @@ fn rejected(response: state::Response) -> std::result::Result<state::Response, S
         state::Response::Rejected(e) => Err(e.into()),
         other => Ok(other),
     }
-}
-
-/// A launch checked against the leader's state.
-enum PreparedLaunch {
-    /// Launched before under the same request id: that launch's answer.
-    Known(LaunchResponse),
-    /// New and valid: the command to propose, and the workflow it launches.
-    New(Command, Arc<CompiledWorkflow>),
-}
-
-/// Checks a launch on the current state, so that a bad launch never
-/// reaches the log: the workflow exists, text inputs parse as their
-/// declared types, and the inputs fit the workflow's interface.
-fn prepare_launch(
-    state: &SchedulerState,
-    request: LaunchRequest,
-) -> std::result::Result<PreparedLaunch, Status> {
-    let workflow: Identifier = request
-        .workflow
-        .as_ref()
-        .map(Into::into)
-        .unwrap_or_default();
-    if workflow.name.is_empty() {
-        let problem = Problem::new(ProblemCode::Missing, "no workflow named").field("workflow");
-        return Err(SchedulerError::problem(ErrorCode::InvalidArgument, problem).into());
-    }
-    let workflow = workflow.with_global_defaults();
-    // A retried launch whose first attempt went through: answer with its execution.
-    if let Some(id) = state.launch_requests.get(&request.request_id) {
-        return Ok(PreparedLaunch::Known(LaunchResponse {
-            execution_id: id.to_string(),
-            workflow: state.execution(id).map(|e| (&e.workflow).into()),
-        }));
-    }
-    let mut inputs = values_from_proto(&request.inputs).map_err(|e| {
-        let problem = Problem::new(ProblemCode::Invalid, e.to_string()).field("inputs");
-        Status::from(SchedulerError::problem(ErrorCode::InvalidArgument, problem))
-    })?;
-    let compiled = state
-        .workflow(&workflow)
-        .ok_or_else(|| SchedulerError::not_found(format!("unknown workflow `{workflow}`")))?;
-    let mut problems = Vec::new();
-    for (name, text) in request.text_inputs {
-        match compiled.spec.interface.input(&name) {
-            Some(var) => match Value::parse_text(&var.ty, &text) {
-                Ok(v) => {
-                    inputs.insert(name, v);
-                }
-                Err(e) => {
-                    let code = if e.path.is_empty() {
-                        ProblemCode::Invalid
-                    } else {
-                        ProblemCode::TypeMismatch
-                    };
-                    let message = format!("input `{name}{}` ({}): {}", e.path, var.ty, e.why);
-                    problems.push(
-                        Problem::new(code, message)
-                            .field(format!("inputs.{name}"))
-                            .path(e.path),
-                    );
-                }
-            },
-            None => {
-                // Reported by check_launch with the list of inputs.
-                inputs.insert(name, Value::String(text));
-            }
-        }
-    }
-    if !problems.is_empty() {
-        return Err(SchedulerError::refused(ErrorCode::InvalidArgument, problems).into());
-    }
-    // The checked inputs (defaults filled in) are what the state machine
-    // would compute again at apply.
-    let (compiled, inputs) = state.check_launch(&workflow, inputs)?;
-    let command = Command::Launch {
-        workflow,
-        inputs,
-        pool: request.pool,
-        request_id: request.request_id,
-        now_ms: now_ms(),
-    };
-    Ok(PreparedLaunch::New(command, compiled))
 }
 
 /// The answer to a launch the state machine applied.
@@ -429,10 +356,20 @@ impl Admin for AdminService {
                     .ok()
             })
             .collect();
+        let launch_plans: Vec<baton_model::LaunchPlanSpec> = request
+            .launch_plans
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                baton_model::LaunchPlanSpec::try_from(p)
+                    .map_err(|e| problems.push(invalid("launch_plan", i, e)))
+                    .ok()
+            })
+            .collect();
         if !problems.is_empty() {
             return Err(SchedulerError::refused(ErrorCode::InvalidArgument, problems).into());
         }
-        if tasks.is_empty() && workflows.is_empty() {
+        if tasks.is_empty() && workflows.is_empty() && launch_plans.is_empty() {
             return Err(Status::invalid_argument("nothing to register"));
         }
         // The wire form is not needed any more: free it before the (large,
@@ -440,7 +377,12 @@ impl Admin for AdminService {
         drop(request);
         let response = self
             .proposer
-            .propose(Command::Register { tasks, workflows })
+            .propose(Command::RegisterAt {
+                tasks,
+                workflows,
+                launch_plans,
+                now_ms: now_ms(),
+            })
             .await?;
         match rejected(response)? {
             state::Response::Registered(items) => Ok(Response::new(RegisterResponse {
@@ -503,7 +445,7 @@ impl Admin for AdminService {
         let mut commands = Vec::with_capacity(launches.len());
         self.read(|state| -> std::result::Result<(), Status> {
             for (i, launch) in launches.into_iter().enumerate() {
-                match prepare_launch(state, launch).map_err(|s| in_batch(i, &s))? {
+                match launch::prepare(state, launch).map_err(|s| in_batch(i, &s))? {
                     PreparedLaunch::Known(known) => answers.push(Some(known)),
                     PreparedLaunch::New(command, _) => {
                         answers.push(None);
@@ -664,6 +606,25 @@ impl Admin for AdminService {
         }
     }
 
+    async fn list_versions(
+        &self,
+        request: Request<ListVersionsRequest>,
+    ) -> Result<ListVersionsResponse> {
+        let (metadata, _, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route_read(&metadata).await? {
+            return leader.list_versions(forwarded(inner)).await;
+        }
+        self.read(|state| Ok(Response::new(registry::list_versions(state, &inner)?)))
+    }
+
+    async fn describe(&self, request: Request<DescribeRequest>) -> Result<DescribeResponse> {
+        let (metadata, _, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route_read(&metadata).await? {
+            return leader.describe(forwarded(inner)).await;
+        }
+        self.read(|state| Ok(Response::new(registry::describe(state, &inner)?)))
+    }
+
     async fn get_node_logs(
         &self,
         request: Request<GetNodeLogsRequest>,
@@ -696,6 +657,7 @@ impl Admin for AdminService {
             members: members(&status.voters, &status.learners),
             matched: status.matched.into_iter().collect(),
             heap_bytes: crate::memory::heap_in_use(),
+            blob_store: Some(self.blob_store.clone()),
         }))
     }
 

@@ -950,9 +950,23 @@ impl Dispatcher {
             return None;
         }
         let inputs = registry.instance_inputs(execution, key.1, &|up| view.outputs(up))?;
-        let task = registry.task_of(execution, key.1)?.id.clone();
+        let spec = registry.task_of(execution, key.1)?;
         let attempt = execution.nodes[key.1 as usize].attempt + 1;
         let path = state.node_path(execution, key.1);
+        if execution.plan.as_ref().is_some_and(|p| !p.tasks.is_empty()) {
+            // A launch plan may have changed this node's task, retries or
+            // timeout under the same task id: send the spec itself, uncached.
+            return Some(baton_proto::Assign {
+                attempt: Some(AttemptRef {
+                    execution_id: key.0.to_string(),
+                    node_id: path,
+                    attempt,
+                }),
+                task: Some(baton_proto::TaskSpec::from(spec.as_ref())),
+                inputs: values_to_proto(&inputs),
+            });
+        }
+        let task = spec.id.clone();
         self.assign_message(state, &task, path, key, attempt, &inputs)
     }
 

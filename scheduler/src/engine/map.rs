@@ -171,6 +171,17 @@ pub(super) fn start(run: &mut Run<'_>, node: u32) {
     };
     let count = match inputs.get(&map.over) {
         Some(Value::List(items)) => items.len() as u32,
+        Some(Value::Offloaded(blob)) => {
+            // The scheduler never reads the blob store: a list it must lay
+            // out has to travel inline.
+            let why = format!(
+                "cannot map over `{}`: the list is in the blob store ({} bytes, above the \
+                 inline limit); raise the scheduler's --inline-limit or map over a shorter list",
+                map.over, blob.size
+            );
+            run.node_failed(node, 0, why);
+            return;
+        }
         _ => 0,
     };
     let items = map.items.clone();

@@ -168,6 +168,11 @@ impl<'a> Run<'a> {
             }
         }
         let frame = self.execution.frames.len() as u32;
+        let overrides_pools = self
+            .execution
+            .plan
+            .as_ref()
+            .is_some_and(|p| p.overrides.values().any(|o| o.pool.is_some()));
         self.execution.frames.push(crate::state::Frame {
             workflow: workflow.spec.id.clone(),
             owner,
@@ -180,6 +185,17 @@ impl<'a> Run<'a> {
             started: 0,
             failed: 0,
         });
+        if overrides_pools {
+            // A launch plan's pool for a node outranks every other pin.
+            let end = self.execution.nodes.len() as u32;
+            for node in first..end {
+                let pool = path::override_of(&self.registry, self.execution, node)
+                    .and_then(|o| o.pool.clone());
+                if let Some(pool) = pool {
+                    self.execution.nodes[node as usize].pool = pool.as_str().into();
+                }
+            }
+        }
         frame
     }
 

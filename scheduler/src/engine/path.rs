@@ -103,6 +103,38 @@ pub fn path_of(registry: &Registry<'_>, execution: &Execution, node: u32) -> Str
     }
 }
 
+/// An instance's path without loop iteration and map item indices
+/// (`iterate.select` for `iterate[3].select`, `score` for `score[17]`): the
+/// path a launch plan's node overrides name.
+pub fn static_path(registry: &Registry<'_>, execution: &Execution, node: u32) -> String {
+    let path = path_of(registry, execution, node);
+    let mut out = String::with_capacity(path.len());
+    let mut depth = 0;
+    for c in path.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            c if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The launch plan's override of instance `node`, if its plan has one for
+/// the instance's path.
+pub fn override_of<'e>(
+    registry: &Registry<'_>,
+    execution: &'e Execution,
+    node: u32,
+) -> Option<&'e baton_model::NodeOverride> {
+    let plan = execution.plan.as_ref()?;
+    if plan.overrides.is_empty() {
+        return None;
+    }
+    plan.overrides.get(&static_path(registry, execution, node))
+}
+
 /// For a map instance: `Some` of its items' first instance and count once
 /// it has started; `None` for any other instance.
 fn map_items(

@@ -66,10 +66,22 @@ impl<'a> Registry<'a> {
         })
     }
 
-    /// The task instance `node` runs, if it is a task instance.
-    pub fn task_of(&self, execution: &Execution, node: u32) -> Option<&'a Arc<TaskSpec>> {
+    /// The task instance `node` runs, if it is a task instance: its
+    /// launch plan's override of it (another task, other retries or
+    /// timeout) if there is one, else the node's task.
+    pub fn task_of<'e>(&self, execution: &'e Execution, node: u32) -> Option<&'e Arc<TaskSpec>>
+    where
+        'a: 'e,
+    {
         let located = self.locate(execution, node)?;
-        self.tasks.get(located.node().task()?)
+        let task = located.node().task()?;
+        if let Some(plan) = execution.plan.as_ref().filter(|p| !p.tasks.is_empty()) {
+            let path = super::path::static_path(self, execution, node);
+            if let Some(overridden) = plan.tasks.get(&path) {
+                return Some(overridden);
+            }
+        }
+        self.tasks.get(task)
     }
 
     /// The interface whose inputs a compiled node binds (a loop's: its

@@ -22,6 +22,10 @@ use super::Run;
 
 /// Starts sub-workflow instance `node`, which runs workflow `id`.
 pub(super) fn start(run: &mut Run<'_>, node: u32, id: &Identifier) {
+    // A launch plan may run another workflow of the same interface here.
+    let swapped = super::path::override_of(&run.registry, run.execution, node)
+        .and_then(|o| o.workflow.clone());
+    let id = swapped.as_ref().unwrap_or(id);
     let Some(workflow) = run.registry.workflows.get(id).cloned() else {
         let why = format!("workflow `{id}` is not registered");
         run.node_failed(node, 1, why);
@@ -50,7 +54,9 @@ pub(super) fn pinned_pool(run: &Run<'_>, node: u32) -> Option<Arc<str>> {
     let mut at = node;
     loop {
         let located = run.registry.locate(run.execution, at)?;
-        if !located.node().pool.is_empty() {
+        let overridden = super::path::override_of(&run.registry, run.execution, at)
+            .is_some_and(|o| o.pool.is_some());
+        if !located.node().pool.is_empty() || overridden {
             return Some(run.execution.nodes[at as usize].pool.clone());
         }
         at = run.execution.frames[located.frame as usize].owner?;

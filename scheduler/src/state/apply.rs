@@ -32,7 +32,15 @@ impl SchedulerState {
 
     fn apply_command(&mut self, command: Command, effects: &mut Vec<Effect>) -> Response {
         let result = match command {
-            Command::Register { tasks, workflows } => self.register(tasks, workflows),
+            Command::Register { tasks, workflows } => {
+                self.register(tasks, workflows, Vec::new(), 0)
+            }
+            Command::RegisterAt {
+                tasks,
+                workflows,
+                launch_plans,
+                now_ms,
+            } => self.register(tasks, workflows, launch_plans, now_ms),
             Command::Launch {
                 workflow,
                 inputs,
@@ -40,6 +48,13 @@ impl SchedulerState {
                 request_id,
                 now_ms,
             } => self.launch(&workflow, inputs, pool, request_id, None, now_ms, effects),
+            Command::LaunchPlanned {
+                plan,
+                inputs,
+                pool,
+                request_id,
+                now_ms,
+            } => self.launch_planned(&plan, inputs, pool, request_id, now_ms, effects),
             Command::ReserveLaunches { count } => {
                 let first = self.launches + 1;
                 self.launches = self.launches.saturating_add(count);
@@ -188,6 +203,45 @@ impl SchedulerState {
     /// Launches an execution under `number` (reserved by its leader) or
     /// under the next number.
     #[allow(clippy::too_many_arguments)]
+    /// A launch of plan `plan`: see [`SchedulerState::plan_launch`].
+    fn launch_planned(
+        &mut self,
+        plan: &Identifier,
+        inputs: Values,
+        pool: String,
+        request_id: String,
+        now_ms: u64,
+        effects: &mut Vec<Effect>,
+    ) -> Result<Response, SchedulerError> {
+        if self.launch_requests.contains_key(&request_id) {
+            return self.launch(plan, inputs, pool, request_id, None, now_ms, effects);
+        }
+        let planned = self.plan_launch(plan, inputs)?;
+        let pool = if pool.is_empty() {
+            planned.plan.pool.clone()
+        } else {
+            pool
+        };
+        let applied = PlanApplied {
+            plan: planned.plan.id.clone(),
+            labels: planned.plan.labels.clone(),
+            overrides: planned.plan.overrides.clone(),
+            tasks: planned.override_tasks,
+        };
+        let workflow = planned.plan.workflow.clone();
+        self.launch_with(
+            &workflow,
+            planned.inputs,
+            pool,
+            request_id,
+            None,
+            now_ms,
+            Some(Box::new(applied)),
+            effects,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn launch(
         &mut self,
         workflow: &Identifier,
@@ -196,6 +250,23 @@ impl SchedulerState {
         request_id: String,
         number: Option<u64>,
         now_ms: u64,
+        effects: &mut Vec<Effect>,
+    ) -> Result<Response, SchedulerError> {
+        self.launch_with(
+            workflow, inputs, pool, request_id, number, now_ms, None, effects,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn launch_with(
+        &mut self,
+        workflow: &Identifier,
+        inputs: Values,
+        pool: String,
+        request_id: String,
+        number: Option<u64>,
+        now_ms: u64,
+        plan: Option<Box<PlanApplied>>,
         effects: &mut Vec<Effect>,
     ) -> Result<Response, SchedulerError> {
         if let Some(existing) = self.launch_requests.get(&request_id) {
@@ -241,6 +312,7 @@ impl SchedulerState {
             // Launched, then queued, running and succeeded for each node,
             // then finished: the history's usual length, reserved at once.
             events: Vec::with_capacity(2 + 3 * compiled.nodes.len()),
+            plan,
         };
         Run::new(self.registry(), &mut execution, now_ms, effects).start(&compiled);
         self.executions.insert(id.clone(), execution);

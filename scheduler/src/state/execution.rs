@@ -1,6 +1,7 @@
 //! Executions and their nodes as the replicated state holds them, with the
 //! phase enums whose transitions the state machine performs.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -189,6 +190,20 @@ pub struct Execution {
     pub created_at_ms: u64,
     pub finished_at_ms: u64,
     pub events: Vec<Event>,
+    /// What a launch plan set: `None` for a launch of a workflow.
+    pub plan: Option<Box<PlanApplied>>,
+}
+
+/// What a launch plan changed about an execution.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanApplied {
+    pub plan: Identifier,
+    pub labels: BTreeMap<String, String>,
+    /// Node path (without indices) -> the override, as the plan gives it.
+    pub overrides: BTreeMap<String, baton_model::NodeOverride>,
+    /// Node path -> the task its instances run (swapped, with retries and
+    /// timeout applied): the one place the engine reads a task from.
+    pub tasks: BTreeMap<String, Arc<baton_model::TaskSpec>>,
 }
 
 impl Execution {

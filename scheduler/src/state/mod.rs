@@ -9,6 +9,7 @@
 
 mod apply;
 mod execution;
+pub mod launch_plan;
 mod register;
 #[cfg(test)]
 mod tests;
@@ -20,13 +21,20 @@ pub(crate) fn register_command(text: &str) -> Command {
     use baton_model::spec::{parse_yaml, SpecDocument};
     let mut tasks = Vec::new();
     let mut workflows = Vec::new();
+    let mut launch_plans = Vec::new();
     for doc in parse_yaml(text, "specs").unwrap() {
         match doc {
             SpecDocument::Task(t) => tasks.push(t),
             SpecDocument::Workflow(w) => workflows.push(w),
+            SpecDocument::LaunchPlan(p) => launch_plans.push(p),
         }
     }
-    Command::Register { tasks, workflows }
+    Command::RegisterAt {
+        tasks,
+        workflows,
+        launch_plans,
+        now_ms: 0,
+    }
 }
 
 use std::collections::BTreeMap;
@@ -38,7 +46,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) use apply::execution_id;
 pub use execution::{
     AttemptLog, Event, EventSubject, Execution, ExecutionId, ExecutionPhase, Frame, NodePhase,
-    NodeState,
+    NodeState, PlanApplied,
 };
 
 pub use crate::engine::task::{check_outputs, retry_backoff_ms, MAX_LOST_ATTEMPTS};
@@ -120,6 +128,23 @@ pub enum Command {
         request_id: String,
         now_ms: u64,
     },
+    /// [`Command::Register`] at a time (what `baton versions` shows), with
+    /// launch plans after the workflows.
+    RegisterAt {
+        tasks: Vec<TaskSpec>,
+        workflows: Vec<baton_model::WorkflowSpec>,
+        launch_plans: Vec<baton_model::LaunchPlanSpec>,
+        now_ms: u64,
+    },
+    /// A launch of a launch plan: its workflow, with the plan's inputs under
+    /// these, its pool unless this one is set, its labels and overrides.
+    LaunchPlanned {
+        plan: Identifier,
+        inputs: Values,
+        pool: String,
+        request_id: String,
+        now_ms: u64,
+    },
 }
 
 impl Command {
@@ -132,6 +157,8 @@ impl Command {
             | Command::LeaseLost { execution, .. }
             | Command::Cancel { execution, .. } => Some(execution),
             Command::Register { .. }
+            | Command::RegisterAt { .. }
+            | Command::LaunchPlanned { .. }
             | Command::Launch { .. }
             | Command::ReserveLaunches { .. }
             | Command::LaunchNumbered { .. } => None,
@@ -204,6 +231,11 @@ pub struct SchedulerState {
     pub launches: u64,
     /// Launch request ids -> the execution each created.
     pub launch_requests: BTreeMap<String, ExecutionId>,
+    /// (`task`, `workflow` or `launch-plan`, full id) -> when it was
+    /// registered (Unix ms; 0 for what a `Register` without a time registered).
+    pub registered_at: BTreeMap<(String, Identifier), u64>,
+    pub launch_plans: BTreeMap<Identifier, Arc<baton_model::LaunchPlanSpec>>,
+    pub latest_launch_plans: BTreeMap<Identifier, String>,
 }
 
 impl SchedulerState {
@@ -239,7 +271,7 @@ impl SchedulerState {
     }
 
     /// The task a node instance of an execution runs.
-    pub fn task_of(&self, execution: &Execution, node: u32) -> Option<&Arc<TaskSpec>> {
+    pub fn task_of<'e>(&'e self, execution: &'e Execution, node: u32) -> Option<&'e Arc<TaskSpec>> {
         self.registry().task_of(execution, node)
     }
 

@@ -1,4 +1,4 @@
-//! Registration: tasks, then workflows, checked and stored all or nothing.
+//! Registration: tasks, then workflows, then launch plans, checked and stored all or nothing.
 //! A registration's workflows compile in inclusion order, so that a batch
 //! may register a workflow with the workflows it runs; a workflow that
 //! includes itself is refused naming the chain.
@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use baton_model::{Identifier, Reference, Runner, TaskSpec, WorkflowSpec};
+use baton_model::{Identifier, LaunchPlanSpec, Reference, Runner, TaskSpec, WorkflowSpec};
 
 use super::apply::BUILTINS;
 use super::*;
@@ -20,6 +20,8 @@ impl SchedulerState {
         &mut self,
         tasks: Vec<TaskSpec>,
         workflows: Vec<WorkflowSpec>,
+        launch_plans: Vec<LaunchPlanSpec>,
+        now_ms: u64,
     ) -> Result<Response, SchedulerError> {
         let mut problems: Vec<Problem> = Vec::new();
         let mut registered = Vec::new();
@@ -128,6 +130,83 @@ impl SchedulerState {
             }
         }
 
+        let mut new_plans: Vec<Arc<LaunchPlanSpec>> = Vec::new();
+        for (index, plan) in launch_plans.into_iter().enumerate() {
+            let mut plan = plan.normalized();
+            if let Err(e) = plan.id.validate() {
+                problems.push(
+                    Problem::new(ProblemCode::Invalid, e.to_string())
+                        .field("name")
+                        .item("launch_plan", index),
+                );
+                continue;
+            }
+            let batch_workflow = |id: &Identifier| {
+                new_workflows.iter().rev().find(|w| {
+                    w.spec.id.unversioned() == id.unversioned()
+                        && (id.version.is_empty() || w.spec.id.version == id.version)
+                })
+            };
+            plan.pin_references(|is_task, id| match is_task {
+                true => new_latest_tasks
+                    .get(id)
+                    .or_else(|| self.latest_tasks.get(id))
+                    .cloned(),
+                false => batch_workflow(id)
+                    .map(|w| w.spec.id.version.clone())
+                    .or_else(|| self.latest_workflows.get(id).cloned()),
+            });
+            let workflow_of = |id: &Identifier| -> Option<Arc<CompiledWorkflow>> {
+                batch_workflow(id)
+                    .cloned()
+                    .or_else(|| self.workflows.get(id).cloned())
+            };
+            let Some(compiled) = workflow_of(&plan.workflow) else {
+                problems.push(
+                    Problem::new(
+                        ProblemCode::NotFound,
+                        format!(
+                            "launch plan `{}`: workflow `{}` is not registered",
+                            plan.id, plan.workflow
+                        ),
+                    )
+                    .field("workflow")
+                    .item("launch_plan", index),
+                );
+                continue;
+            };
+            let task_of = |id: &Identifier| -> Option<Arc<TaskSpec>> {
+                new_tasks.get(id).or_else(|| self.tasks.get(id)).cloned()
+            };
+            let plan_problems =
+                launch_plan::check_plan(&mut plan, &compiled, &task_of, &workflow_of);
+            if !plan_problems.is_empty() {
+                let id = plan.id.clone();
+                problems.extend(plan_problems.into_iter().map(|p| Problem {
+                    message: format!("launch plan `{id}`: {}", p.message),
+                    ..p.item("launch_plan", index)
+                }));
+                continue;
+            }
+            let existing = self
+                .launch_plans
+                .get(&plan.id)
+                .or_else(|| new_plans.iter().find(|p| p.id == plan.id));
+            match existing {
+                Some(existing) if **existing == plan => {
+                    registered.push(("launch-plan".into(), plan.id.clone(), false))
+                }
+                Some(_) => problems.push(Problem::new(ProblemCode::VersionConflict, format!(
+                    "launch plan `{}` is already registered with different content; a registered version never changes: register a new version",
+                    plan.id
+                )).field("version").item("launch_plan", index)),
+                None => {
+                    registered.push(("launch-plan".into(), plan.id.clone(), true));
+                    new_plans.push(Arc::new(plan));
+                }
+            }
+        }
+
         if !problems.is_empty() {
             let code = if problems
                 .iter()
@@ -142,13 +221,25 @@ impl SchedulerState {
         for (id, task) in new_tasks {
             self.latest_tasks
                 .insert(id.unversioned(), id.version.clone());
+            self.registered_at
+                .insert(("task".into(), id.clone()), now_ms);
             self.tasks.insert(id, task);
         }
         for workflow in new_workflows {
             let id = workflow.spec.id.clone();
             self.latest_workflows
                 .insert(id.unversioned(), id.version.clone());
+            self.registered_at
+                .insert(("workflow".into(), id.clone()), now_ms);
             self.workflows.insert(id, workflow);
+        }
+        for plan in new_plans {
+            let id = plan.id.clone();
+            self.latest_launch_plans
+                .insert(id.unversioned(), id.version.clone());
+            self.registered_at
+                .insert(("launch-plan".into(), id.clone()), now_ms);
+            self.launch_plans.insert(id, plan);
         }
         Ok(Response::Registered(registered))
     }

@@ -89,6 +89,7 @@ pub async fn register(admin: &mut AdminClient<Channel>, specs: &str) {
         match document {
             SpecDocument::Task(t) => request.tasks.push((&t).into()),
             SpecDocument::Workflow(w) => request.workflows.push((&w).into()),
+            SpecDocument::LaunchPlan(p) => request.launch_plans.push((&p).into()),
         }
     }
     for _ in 0..100 {

@@ -162,7 +162,7 @@ async fn process_task_reads_inputs_and_reports_typed_outputs_and_blob_files() {
         panic!("{outputs:?}")
     };
     assert_eq!(blob.size, 7);
-    let stored = fixture.dirs.blobs().join(&blob.sha256);
+    let stored = fixture.dirs.root().join("blobs/sha256").join(&blob.sha256);
     assert_eq!(blob.uri, format!("file://{}", stored.display()));
     assert_eq!(std::fs::read(stored).unwrap(), b"weights");
     let logged = std::fs::read_to_string(fixture.dirs.log_path(&key)).unwrap();

@@ -2,6 +2,8 @@
 //! Task` or `kind: Workflow` (docs/spec.md). Every error names the file, the
 //! line and column, the document and the field it is about.
 
+pub mod emit;
+mod launch_plan;
 mod raw;
 mod workflow;
 
@@ -14,7 +16,7 @@ use super::locate::Locations;
 use super::*;
 use crate::value::parse_duration;
 use crate::ModelError;
-use raw::{RawInterface, RawRunner, RawTask, RawWorkflow};
+use raw::{RawInterface, RawLaunchPlan, RawRunner, RawTask, RawWorkflow};
 
 /// What is wrong with a document, and where: `at` is the field's path in
 /// the document (`nodes[2].inputs.x`), which [`Locations`] turns into a line.
@@ -110,6 +112,13 @@ pub fn parse_yaml_indexed(
                 };
                 SpecDocument::Task(raw.into_spec().map_err(&mut faulted)?)
             }
+            "LaunchPlan" => {
+                let raw = match again {
+                    Some(d) => RawLaunchPlan::deserialize(d).map_err(structural)?,
+                    None => serde_yaml_ng::from_value(yaml).map_err(structural)?,
+                };
+                SpecDocument::LaunchPlan(raw.into_spec().map_err(&mut faulted)?)
+            }
             "Workflow" => {
                 let raw = match again {
                     Some(d) => RawWorkflow::deserialize(d).map_err(structural)?,
@@ -117,11 +126,16 @@ pub fn parse_yaml_indexed(
                 };
                 SpecDocument::Workflow(raw.into_spec().map_err(&mut faulted)?)
             }
-            "" => return Err(faulted(Fault::new("", "missing `kind` (Task or Workflow)"))),
+            "" => {
+                return Err(faulted(Fault::new(
+                    "",
+                    "missing `kind` (Task, Workflow or LaunchPlan)",
+                )))
+            }
             other => {
                 return Err(faulted(Fault::new(
                     "kind",
-                    format!("unknown kind `{other}`; expected Task or Workflow"),
+                    format!("unknown kind `{other}`; expected Task, Workflow or LaunchPlan"),
                 )))
             }
         };
@@ -159,6 +173,26 @@ fn yaml_to_json(yaml: &Yaml) -> Result<serde_json::Value, String> {
             "{} cannot be a value (YAML tags and non-string keys have no typed form)",
             describe(yaml)
         )
+    })
+}
+
+/// A `timeout` in milliseconds (`30s`, `1m 30s`, or a number of seconds).
+fn timeout_ms(yaml: Option<Yaml>, at: &str) -> Result<Option<u64>, Fault> {
+    Ok(match yaml {
+        None | Some(Yaml::Null) => None,
+        Some(Yaml::String(s)) => {
+            Some((parse_duration(&s).map_err(|e| Fault::new(at, e))? / 1_000_000).max(0) as u64)
+        }
+        Some(Yaml::Number(n)) => Some((n.as_f64().unwrap_or(0.0) * 1000.0) as u64),
+        Some(other) => {
+            return Err(Fault::new(
+                at,
+                format!(
+                    "`timeout` must be a duration such as 30s, got {}",
+                    describe(&other)
+                ),
+            ))
+        }
     })
 }
 
@@ -306,22 +340,7 @@ impl RawInterface {
 impl RawTask {
     fn into_spec(self) -> Result<TaskSpec, Fault> {
         let id = make_id(&self.project, &self.domain, &self.name, self.version)?;
-        let timeout_ms = match self.timeout {
-            None | Some(Yaml::Null) => 0,
-            Some(Yaml::String(s)) => (parse_duration(&s).map_err(|e| Fault::new("timeout", e))?
-                / 1_000_000)
-                .max(0) as u64,
-            Some(Yaml::Number(n)) => (n.as_f64().unwrap_or(0.0) * 1000.0) as u64,
-            Some(other) => {
-                return Err(Fault::new(
-                    "timeout",
-                    format!(
-                        "`timeout` must be a duration such as 30s, got {}",
-                        describe(&other)
-                    ),
-                ))
-            }
-        };
+        let timeout_ms = timeout_ms(self.timeout, "timeout")?.unwrap_or(0);
         let runner =
             match self.runner {
                 RawRunner {

@@ -195,3 +195,51 @@ pub(super) struct RawCase {
     #[serde(default)]
     pub workflow: Option<String>,
 }
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a LaunchPlan: {kind, name, workflow, inputs, fixed, pool, labels, overrides, ...}"
+)]
+pub(super) struct RawLaunchPlan {
+    #[allow(dead_code)]
+    pub kind: String,
+    pub name: String,
+    #[serde(default)]
+    pub version: Option<Yaml>,
+    #[serde(default)]
+    pub project: String,
+    #[serde(default)]
+    pub domain: String,
+    #[serde(default)]
+    pub description: String,
+    pub workflow: String,
+    #[serde(default)]
+    pub inputs: BTreeMap<String, Yaml>,
+    #[serde(default)]
+    pub fixed: BTreeMap<String, Yaml>,
+    #[serde(default)]
+    pub pool: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub overrides: BTreeMap<String, RawOverride>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a node override: {task: TASK (or workflow: WORKFLOW), retries: N, timeout: DURATION, pool: POOL}"
+)]
+pub(super) struct RawOverride {
+    #[serde(default)]
+    pub task: Option<String>,
+    #[serde(default)]
+    pub workflow: Option<String>,
+    #[serde(default)]
+    pub retries: Option<u32>,
+    #[serde(default)]
+    pub timeout: Option<Yaml>,
+    #[serde(default)]
+    pub pool: Option<String>,
+}

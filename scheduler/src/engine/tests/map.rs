@@ -365,3 +365,34 @@ fn a_registered_workflow_named_like_a_map_s_items_changes_nothing() {
     let execution = f.state.execution(&id).unwrap();
     assert_eq!(ints(&execution.outputs["ys"]), vec![Some(6)]);
 }
+
+#[test]
+fn a_map_over_a_list_in_the_blob_store_fails_naming_it() {
+    let mut f = Fixture::new(MAPS);
+    let now_ms = f.now;
+    let offloaded = Value::Offloaded(baton_model::BlobRef {
+        uri: "file:///store/sha256/ab".into(),
+        size: 200_000,
+        sha256: "ab".into(),
+    });
+    let id = match f.apply(Command::Launch {
+        workflow: Identifier::parse("each").unwrap(),
+        inputs: Values::from([("xs".to_string(), offloaded)]),
+        pool: String::new(),
+        request_id: String::new(),
+        now_ms,
+    }) {
+        Response::Launched { execution, .. } => execution,
+        other => panic!("{other:?}"),
+    };
+    let execution = f.state.execution(&id).unwrap();
+    assert_eq!(execution.phase, ExecutionPhase::Failed);
+    assert!(
+        execution.error.contains(
+            "cannot map over `x`: the list is in the blob store (200000 bytes, above the inline limit)"
+        ),
+        "{}",
+        execution.error
+    );
+    assert_eq!(f.phase(&id, "m"), NodePhase::Failed);
+}
