@@ -27,6 +27,7 @@ pub fn pass_task() -> TaskSpec {
         timeout_ms: 0,
         pool: String::new(),
         description: String::new(),
+        cache: None,
     }
 }
 

@@ -69,6 +69,7 @@ pub async fn launch(
     inputs: &[String],
     pool: Option<String>,
     plan: bool,
+    cache: baton_proto::CacheMode,
     blobs: &crate::blobs::BlobOptions,
 ) -> Result<LaunchResponse, CliError> {
     let workflow = Identifier::parse(workflow).map_err(|e| CliError::BadInput(e.to_string()))?;
@@ -93,6 +94,7 @@ pub async fn launch(
         request_id: new_request_id(),
         file_inputs,
         launch_plan,
+        cache: cache as i32,
     };
     client
         .call(request, |mut a, r| async move { a.launch(r).await })
@@ -100,6 +102,7 @@ pub async fn launch(
 }
 
 pub struct RunOptions {
+    pub cache: baton_proto::CacheMode,
     pub pool: Option<String>,
     pub wait: bool,
     /// The id names a launch plan (needed only when a workflow has its name too).
@@ -115,12 +118,13 @@ pub async fn run(
     output: Output,
 ) -> Result<(), CliError> {
     let RunOptions {
+        cache,
         pool,
         wait,
         plan,
         blobs,
     } = options;
-    let launched = launch(client, workflow, inputs, pool, plan, &blobs).await?;
+    let launched = launch(client, workflow, inputs, pool, plan, cache, &blobs).await?;
     if !wait {
         match output {
             Output::Json | Output::Yaml => print_structured(

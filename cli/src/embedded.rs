@@ -150,6 +150,7 @@ async fn demo_run(address: &str, specs: &[PathBuf], output: Output) -> Result<()
         &[],
         None,
         false,
+        baton_proto::CacheMode::CacheUse,
         &Default::default(),
     )
     .await?;

@@ -102,6 +102,12 @@ enum Command {
         /// The id is a launch plan's (needed only when a workflow has the same name).
         #[arg(long)]
         plan: bool,
+        /// Run every task, reading and writing no cached result.
+        #[arg(long, conflicts_with = "overwrite_cache")]
+        no_cache: bool,
+        /// Run every cacheable task and replace its cached result.
+        #[arg(long)]
+        overwrite_cache: bool,
         #[command(flatten)]
         blobs: blobs::BlobOptions,
     },
@@ -328,11 +334,19 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             pool,
             wait,
             plan,
+            no_cache,
+            overwrite_cache,
             blobs,
         } => {
             commands::parse_inputs(&inputs)?;
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
+            let cache = match (no_cache, overwrite_cache) {
+                (true, _) => baton_proto::CacheMode::CacheSkip,
+                (_, true) => baton_proto::CacheMode::CacheOverwrite,
+                _ => baton_proto::CacheMode::CacheUse,
+            };
             let options = commands::RunOptions {
+                cache,
                 pool,
                 wait,
                 plan,

@@ -36,6 +36,15 @@ pub fn timestamp(ms: u64) -> String {
     baton_model::value::format_datetime(seconds)
 }
 
+/// A node's phase as shown: CACHED for a success served from the cache.
+pub fn status_phase(n: &baton_proto::NodeStatus) -> &'static str {
+    if n.cached {
+        "CACHED"
+    } else {
+        node_phase(n.phase)
+    }
+}
+
 pub fn id(id: &Option<baton_proto::Identifier>) -> String {
     id.as_ref()
         .map(|i| Identifier::from(i).to_string())
@@ -92,7 +101,8 @@ pub fn execution_json(e: &Execution) -> Json {
             "items_succeeded": n.items_succeeded,
             "items_running": n.items_running,
             "items_failed": n.items_failed,
-            "phase": node_phase(n.phase),
+            "phase": status_phase(n),
+            "cached": n.cached,
             "attempt": n.attempt,
             "executor": n.executor,
             "pool": n.pool,
@@ -217,7 +227,7 @@ pub fn execution_text(e: &Execution) -> String {
             out.push_str(&format!(
                 "  {:<width$}  {:<9}  {:>7}  {:>9}  {}\n",
                 shown(n),
-                node_phase(n.phase),
+                status_phase(n),
                 n.attempt,
                 secs,
                 if n.max_iterations > 0 {
@@ -263,7 +273,14 @@ pub fn event_text(e: &ExecutionEvent, start_ms: u64) -> String {
             execution_phase(e.execution_phase),
         )
     } else {
-        (e.node_id.clone(), node_phase(e.node_phase))
+        // Only a cached result succeeds a node without an attempt.
+        let cached = e.node_phase == NodePhase::NodeSucceeded as i32 && e.attempt == 0;
+        let phase = if cached {
+            "CACHED"
+        } else {
+            node_phase(e.node_phase)
+        };
+        (e.node_id.clone(), phase)
     };
     let mut line = format!("[{elapsed:>8.3}s] {subject:<20} {phase:<9}");
     if e.attempt > 0 && !e.node_id.is_empty() {

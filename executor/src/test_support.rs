@@ -47,6 +47,7 @@ pub fn builtin_assignment(
             timeout_ms: 0,
             pool: String::new(),
             description: String::new(),
+            cache: None,
         },
         inputs: inputs
             .iter()

@@ -72,6 +72,7 @@ pub fn execution_to_proto(
                     outputs,
                     started_at_ms: node.started_at_ms,
                     finished_at_ms: node.finished_at_ms,
+                    cached: node.cached,
                     task,
                     workflow,
                     depth: path::depth_of(execution, instance),

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::content_version;
-use crate::{Identifier, ModelError, Value};
+use crate::{CacheMode, Identifier, ModelError, Value};
 
 /// What a launch plan changes about one node, named by its path in the
 /// workflow without indices (`iterate.select`: node `select` of the body of
@@ -26,6 +26,8 @@ pub struct NodeOverride {
     pub timeout_ms: Option<u64>,
     /// The pool the node runs in, over every other pin.
     pub pool: Option<String>,
+    /// Whether the node reads and writes the cache, over the launch's mode.
+    pub cache: Option<CacheMode>,
 }
 
 impl NodeOverride {
@@ -126,6 +128,7 @@ impl From<&NodeOverride> for baton_proto::NodeOverride {
             retries: o.retries,
             timeout_ms: o.timeout_ms,
             pool: o.pool.clone(),
+            cache: o.cache.map(|m| baton_proto::CacheMode::from(m) as i32),
         }
     }
 }
@@ -138,6 +141,10 @@ impl From<&baton_proto::NodeOverride> for NodeOverride {
             retries: o.retries,
             timeout_ms: o.timeout_ms,
             pool: o.pool.clone(),
+            cache: o
+                .cache
+                .and_then(|m| baton_proto::CacheMode::try_from(m).ok())
+                .map(CacheMode::from),
         }
     }
 }

@@ -81,6 +81,36 @@ pub struct TaskSpec {
     pub timeout_ms: u64,
     pub pool: String,
     pub description: String,
+    /// Results reused for the same inputs; `None`: never cached.
+    pub cache: Option<CachePolicy>,
+}
+
+/// A task's cache policy: docs/spec.md, "Caching".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachePolicy {
+    /// Part of the key: bumping it never reuses older results.
+    pub version: String,
+    /// Inputs left out of the key (a seed, a log level).
+    pub ignore: Vec<String>,
+    /// Identical misses at the same time run once; the others wait for it.
+    pub serialize: bool,
+    /// How long a result is reused, in milliseconds.
+    pub retention_ms: u64,
+}
+
+/// How long a cached result is reused when the task does not say.
+pub const DEFAULT_CACHE_RETENTION_MS: u64 = 30 * 24 * 3600 * 1000;
+
+/// Whether a launch (or one node of a launch plan) reads and writes the cache.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CacheMode {
+    /// Reuse a cached result, else run and cache it.
+    #[default]
+    Use,
+    /// Neither read nor write the cache (`--no-cache`).
+    Skip,
+    /// Run, and replace the cached result (`--overwrite-cache`).
+    Overwrite,
 }
 
 /// Where a node input (or a workflow output) comes from.

@@ -97,6 +97,12 @@ impl From<&TaskSpec> for baton_proto::TaskSpec {
             timeout_ms: t.timeout_ms,
             pool: t.pool.clone(),
             description: t.description.clone(),
+            cache: t.cache.as_ref().map(|c| baton_proto::CachePolicy {
+                version: c.version.clone(),
+                ignore: c.ignore.clone(),
+                serialize: c.serialize,
+                retention_ms: c.retention_ms,
+            }),
         }
     }
 }
@@ -137,6 +143,15 @@ impl TryFrom<&baton_proto::TaskSpec> for TaskSpec {
             timeout_ms: t.timeout_ms,
             pool: t.pool.clone(),
             description: t.description.clone(),
+            cache: t.cache.as_ref().map(|c| CachePolicy {
+                version: c.version.clone(),
+                ignore: c.ignore.clone(),
+                serialize: c.serialize,
+                retention_ms: match c.retention_ms {
+                    0 => DEFAULT_CACHE_RETENTION_MS,
+                    n => n,
+                },
+            }),
         })
     }
 }
@@ -424,5 +439,25 @@ impl TryFrom<&baton_proto::WorkflowSpec> for WorkflowSpec {
             pool: w.pool.clone(),
             description: w.description.clone(),
         })
+    }
+}
+
+impl From<CacheMode> for baton_proto::CacheMode {
+    fn from(mode: CacheMode) -> Self {
+        match mode {
+            CacheMode::Use => baton_proto::CacheMode::CacheUse,
+            CacheMode::Skip => baton_proto::CacheMode::CacheSkip,
+            CacheMode::Overwrite => baton_proto::CacheMode::CacheOverwrite,
+        }
+    }
+}
+
+impl From<baton_proto::CacheMode> for CacheMode {
+    fn from(mode: baton_proto::CacheMode) -> Self {
+        match mode {
+            baton_proto::CacheMode::CacheUse => CacheMode::Use,
+            baton_proto::CacheMode::CacheSkip => CacheMode::Skip,
+            baton_proto::CacheMode::CacheOverwrite => CacheMode::Overwrite,
+        }
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use baton_model::value::values_from_proto;
-use baton_model::{Identifier, Value};
+use baton_model::{CacheMode, Identifier, Value};
 use baton_proto::{LaunchRequest, LaunchResponse};
 use tonic::Status;
 
@@ -87,6 +87,9 @@ pub(super) fn prepare(
         Some(plan) => plan.workflow.clone(),
         None => named.with_global_defaults(),
     };
+    let cache = baton_proto::CacheMode::try_from(request.cache)
+        .map(CacheMode::from)
+        .unwrap_or_default();
     let mut inputs = values_from_proto(&request.inputs).map_err(|e| {
         let problem = Problem::new(ProblemCode::Invalid, e.to_string()).field("inputs");
         Status::from(SchedulerError::problem(ErrorCode::InvalidArgument, problem))
@@ -179,11 +182,13 @@ pub(super) fn prepare(
         // checked now as the state machine will check them.
         let planned = state.plan_launch(&plan.id, inputs.clone())?;
         let (compiled, _) = state.check_launch(&workflow, planned.inputs)?;
-        let command = Command::LaunchPlanned {
-            plan: plan.id.clone(),
+        let command = Command::LaunchWith {
+            workflow,
+            plan: Some(plan.id.clone()),
             inputs,
             pool: request.pool,
             request_id: request.request_id,
+            cache,
             now_ms: now_ms(),
         };
         return Ok(PreparedLaunch::New(command, compiled));
@@ -191,6 +196,18 @@ pub(super) fn prepare(
     // The checked inputs (defaults filled in) are what the state machine
     // would compute again at apply.
     let (compiled, inputs) = state.check_launch(&workflow, inputs)?;
+    if cache != CacheMode::Use {
+        let command = Command::LaunchWith {
+            workflow,
+            plan: None,
+            inputs,
+            pool: request.pool,
+            request_id: request.request_id,
+            cache,
+            now_ms: now_ms(),
+        };
+        return Ok(PreparedLaunch::New(command, compiled));
+    }
     let command = Command::Launch {
         workflow,
         inputs,

@@ -261,9 +261,9 @@ impl AdminService {
             PreparedLaunch::Known(known) => return Ok(known),
             PreparedLaunch::New(command, workflow) => (command, workflow),
         };
-        // A plan's launch goes straight to the log: the early start of
-        // first nodes knows only plain launches.
-        if matches!(command, Command::LaunchPlanned { .. }) {
+        // A launch with a plan or a cache mode goes straight to the log:
+        // the early start of first nodes knows only plain launches.
+        if matches!(command, Command::LaunchWith { .. }) {
             return launched(rejected(self.proposer.propose(command).await?)?);
         }
         // Through the dispatcher, which starts the first nodes at once and

@@ -83,7 +83,7 @@ pub enum Input {
     /// A launch to propose, whose first nodes start at once (see
     /// [`Dispatcher::start_launch`]); the reply is its response once
     /// committed.
-    Launch(NumberedLaunch, LaunchReply),
+    Launch(Box<NumberedLaunch>, LaunchReply),
     /// These launches' entry is settled (committed or not).
     Launched(Vec<ExecutionId>),
     /// This node became leader (its state is current) or stopped being it.
@@ -104,7 +104,7 @@ impl DispatcherHandle {
     /// the state machine's response.
     pub async fn launch(&self, launch: NumberedLaunch) -> Result<Response, SchedulerError> {
         let (reply, response) = oneshot::channel();
-        self.send(Input::Launch(launch, reply));
+        self.send(Input::Launch(Box::new(launch), reply));
         response.await.map_err(|_| {
             SchedulerError::unavailable("the scheduler is shutting down; the launch was not made")
         })?
@@ -328,7 +328,7 @@ impl Dispatcher {
                 });
             }
             _ if !self.leader => {}
-            Input::Launch(launch, reply) => self.start_launch(launch, reply, now),
+            Input::Launch(launch, reply) => self.start_launch(*launch, reply, now),
             Input::Launched(ids) => {
                 for id in ids {
                     if let Some(launching) = self.launching.remove(&id) {
@@ -705,6 +705,14 @@ impl Dispatcher {
             provisional: &self.provisional,
         };
         for down in readiness::ready_after(&registry, &view, key.1) {
+            // A cacheable task may be served from the cache when the result
+            // commits: it is not started on a provisional one.
+            if registry
+                .task_of(execution, down)
+                .is_some_and(|t| t.cache.is_some())
+            {
+                continue;
+            }
             let down_key = (key.0.clone(), down);
             if !self.early.contains(&down_key) && !self.book.owned.contains_key(&down_key) {
                 let pool = execution.nodes[down as usize].pool.clone();
@@ -1061,7 +1069,11 @@ impl Dispatcher {
         for (i, node) in workflow.nodes.iter().enumerate() {
             // A first sub-workflow node starts its frame when the launch is
             // applied; only tasks start before.
-            if node.upstream.is_empty() && node.task().is_some() {
+            let cacheable = node
+                .task()
+                .and_then(|t| tasks.get(t))
+                .is_some_and(|t| t.cache.is_some());
+            if node.upstream.is_empty() && node.task().is_some() && !cacheable {
                 let pool = pool::settle(&pools[i], launch_pool.as_ref());
                 self.book.enqueue((id.clone(), i as u32), &pool, 0, now);
             }

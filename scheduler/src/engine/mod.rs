@@ -24,6 +24,7 @@
 
 mod bind;
 pub mod branch;
+pub mod cache;
 mod callee;
 pub mod invariant;
 pub mod looping;
@@ -88,6 +89,8 @@ pub struct Run<'a> {
     pub effects: &'a mut Vec<Effect>,
     /// The launch's pool pin, shared by every instance it applies to.
     launch_pool: Option<Arc<str>>,
+    /// What the run asks of the task cache, for the state machine to apply.
+    pub cache_requests: Vec<cache::CacheRequest>,
 }
 
 impl<'a> Run<'a> {
@@ -103,6 +106,7 @@ impl<'a> Run<'a> {
             now_ms,
             effects,
             launch_pool: None,
+            cache_requests: Vec::new(),
         }
     }
 
@@ -152,6 +156,7 @@ impl<'a> Run<'a> {
             started_at_ms: 0,
             finished_at_ms: 0,
             logs: Vec::new(),
+            cached: false,
         };
         let nodes = &mut self.execution.nodes;
         match items {
@@ -236,7 +241,11 @@ impl<'a> Run<'a> {
             return;
         };
         match &located.node().kind {
-            NodeKind::Task(_) => self.queue(node, self.now_ms, String::new()),
+            NodeKind::Task(_) => {
+                if !cache::lookup(self, node) {
+                    self.queue(node, self.now_ms, String::new());
+                }
+            }
             NodeKind::Workflow(id) => subworkflow::start(self, node, id),
             NodeKind::Loop(spec) => looping::start(self, node, spec),
             NodeKind::Branch(_) => branch::start(self, node),
@@ -255,11 +264,16 @@ impl<'a> Run<'a> {
     /// downstream instances whose upstream have all succeeded become ready,
     /// and a frame whose nodes have all finished ends.
     fn node_succeeded(&mut self, node: u32, attempt: u32, outputs: Values) {
+        self.node_succeeded_with(node, attempt, outputs, String::new());
+    }
+
+    /// [`Run::node_succeeded`], the event saying `message`.
+    fn node_succeeded_with(&mut self, node: u32, attempt: u32, outputs: Values, message: String) {
         let state = &mut self.execution.nodes[node as usize];
         state.phase = NodePhase::Succeeded;
         state.outputs = outputs;
         state.finished_at_ms = self.now_ms;
-        self.record_node(node, NodePhase::Succeeded, attempt, String::new());
+        self.record_node(node, NodePhase::Succeeded, attempt, message);
         let Some(located) = self.registry.locate(self.execution, node) else {
             return;
         };

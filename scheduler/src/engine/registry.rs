@@ -16,6 +16,8 @@ use crate::state::Execution;
 pub struct Registry<'a> {
     pub tasks: &'a BTreeMap<Identifier, Arc<TaskSpec>>,
     pub workflows: &'a BTreeMap<Identifier, Arc<CompiledWorkflow>>,
+    /// The task cache, read when a cacheable instance becomes ready.
+    pub cache: &'a crate::state::cache::TaskCache,
 }
 
 impl<'a> Registry<'a> {

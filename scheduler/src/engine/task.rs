@@ -81,6 +81,7 @@ impl Run<'_> {
         }
         push_log(&mut self.execution.nodes[node as usize], attempt, log_size);
         self.node_succeeded(node, attempt, outputs);
+        super::cache::store(self, node);
     }
 
     /// The current attempt of a task instance failed: it runs again after a

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use baton_model::{Identifier, Value, Values};
 
 use super::*;
+use crate::engine::cache::CacheRequest;
 use crate::engine::{Registry, Run};
 use crate::error::{ErrorCode, Problem, ProblemCode, SchedulerError};
+use crate::state::cache::CacheEntry;
 
 /// The builtin functions every executor offers.
 pub const BUILTINS: &[&str] = &["noop", "echo", "sleep", "fail"];
@@ -48,13 +50,22 @@ impl SchedulerState {
                 request_id,
                 now_ms,
             } => self.launch(&workflow, inputs, pool, request_id, None, now_ms, effects),
-            Command::LaunchPlanned {
+            Command::LaunchWith {
+                workflow,
                 plan,
                 inputs,
                 pool,
                 request_id,
+                cache,
                 now_ms,
-            } => self.launch_planned(&plan, inputs, pool, request_id, now_ms, effects),
+            } => match plan {
+                Some(plan) => {
+                    self.launch_planned(&plan, inputs, pool, request_id, cache, now_ms, effects)
+                }
+                None => self.launch_with(
+                    &workflow, inputs, pool, request_id, None, now_ms, None, cache, effects,
+                ),
+            },
             Command::ReserveLaunches { count } => {
                 let first = self.launches + 1;
                 self.launches = self.launches.saturating_add(count);
@@ -204,12 +215,14 @@ impl SchedulerState {
     /// under the next number.
     #[allow(clippy::too_many_arguments)]
     /// A launch of plan `plan`: see [`SchedulerState::plan_launch`].
+    #[allow(clippy::too_many_arguments)]
     fn launch_planned(
         &mut self,
         plan: &Identifier,
         inputs: Values,
         pool: String,
         request_id: String,
+        cache: baton_model::CacheMode,
         now_ms: u64,
         effects: &mut Vec<Effect>,
     ) -> Result<Response, SchedulerError> {
@@ -237,6 +250,7 @@ impl SchedulerState {
             None,
             now_ms,
             Some(Box::new(applied)),
+            cache,
             effects,
         )
     }
@@ -252,8 +266,9 @@ impl SchedulerState {
         now_ms: u64,
         effects: &mut Vec<Effect>,
     ) -> Result<Response, SchedulerError> {
+        let cache = baton_model::CacheMode::Use;
         self.launch_with(
-            workflow, inputs, pool, request_id, number, now_ms, None, effects,
+            workflow, inputs, pool, request_id, number, now_ms, None, cache, effects,
         )
     }
 
@@ -267,6 +282,7 @@ impl SchedulerState {
         number: Option<u64>,
         now_ms: u64,
         plan: Option<Box<PlanApplied>>,
+        cache: baton_model::CacheMode,
         effects: &mut Vec<Effect>,
     ) -> Result<Response, SchedulerError> {
         if let Some(existing) = self.launch_requests.get(&request_id) {
@@ -313,9 +329,13 @@ impl SchedulerState {
             // then finished: the history's usual length, reserved at once.
             events: Vec::with_capacity(2 + 3 * compiled.nodes.len()),
             plan,
+            cache,
         };
-        Run::new(self.registry(), &mut execution, now_ms, effects).start(&compiled);
+        let mut run = Run::new(self.registry(), &mut execution, now_ms, effects);
+        run.start(&compiled);
+        let requests = std::mem::take(&mut run.cache_requests);
         self.executions.insert(id.clone(), execution);
+        self.settle_cache(&id, requests, now_ms, effects);
         self.execution_order.push(id.clone());
         if !request_id.is_empty() {
             self.launch_requests.insert(request_id, id.clone());
@@ -333,6 +353,7 @@ impl SchedulerState {
         Registry {
             tasks: &self.tasks,
             workflows: &self.workflows,
+            cache: &self.cache,
         }
     }
 
@@ -351,6 +372,7 @@ impl SchedulerState {
         let registry = Registry {
             tasks: &self.tasks,
             workflows: &self.workflows,
+            cache: &self.cache,
         };
         let execution = self
             .executions
@@ -394,6 +416,7 @@ impl SchedulerState {
         let registry = Registry {
             tasks: &self.tasks,
             workflows: &self.workflows,
+            cache: &self.cache,
         };
         let Some(execution) = self.executions.get_mut(id) else {
             return Response::Ignored(format!("unknown execution `{id}`"));
@@ -421,8 +444,10 @@ impl SchedulerState {
     ) -> Response {
         match self.running_attempt(id, node, attempt, Some(executor)) {
             Ok((registry, execution)) => {
-                Run::new(registry, execution, now_ms, effects)
-                    .attempt_succeeded(node, attempt, outputs, log_size);
+                let mut run = Run::new(registry, execution, now_ms, effects);
+                run.attempt_succeeded(node, attempt, outputs, log_size);
+                let requests = std::mem::take(&mut run.cache_requests);
+                self.settle_cache(id, requests, now_ms, effects);
                 Response::Done
             }
             Err(why) => Response::Ignored(why),
@@ -444,8 +469,10 @@ impl SchedulerState {
     ) -> Response {
         match self.running_attempt(id, node, attempt, Some(executor)) {
             Ok((registry, execution)) => {
-                Run::new(registry, execution, now_ms, effects)
-                    .attempt_failed(node, attempt, error, retryable, log_size);
+                let mut run = Run::new(registry, execution, now_ms, effects);
+                run.attempt_failed(node, attempt, error, retryable, log_size);
+                let requests = std::mem::take(&mut run.cache_requests);
+                self.settle_cache(id, requests, now_ms, effects);
                 Response::Done
             }
             Err(why) => Response::Ignored(why),
@@ -462,7 +489,10 @@ impl SchedulerState {
     ) -> Response {
         match self.running_attempt(id, node, attempt, None) {
             Ok((registry, execution)) => {
-                Run::new(registry, execution, now_ms, effects).attempt_lost(node, attempt);
+                let mut run = Run::new(registry, execution, now_ms, effects);
+                run.attempt_lost(node, attempt);
+                let requests = std::mem::take(&mut run.cache_requests);
+                self.settle_cache(id, requests, now_ms, effects);
                 Response::Done
             }
             Err(why) => Response::Ignored(why),
@@ -480,6 +510,7 @@ impl SchedulerState {
         let registry = Registry {
             tasks: &self.tasks,
             workflows: &self.workflows,
+            cache: &self.cache,
         };
         let execution = self
             .executions
@@ -488,8 +519,122 @@ impl SchedulerState {
         if execution.phase.is_terminal() {
             return Ok(Response::Cancelled(execution.phase));
         }
-        Run::new(registry, execution, now_ms, effects).cancel();
+        let mut run = Run::new(registry, execution, now_ms, effects);
+        run.cancel();
+        let requests = std::mem::take(&mut run.cache_requests);
+        self.settle_cache(id, requests, now_ms, effects);
         Ok(Response::Cancelled(ExecutionPhase::Cancelled))
+    }
+}
+
+impl SchedulerState {
+    /// Applies what a run of execution `id` asked of the cache, then ends
+    /// the claims of its instances that finished: their waiters are served
+    /// from the stored result, or (if the claimant did not succeed) the
+    /// first of them runs it, and the others wait for that one.
+    pub(super) fn settle_cache(
+        &mut self,
+        id: &ExecutionId,
+        requests: Vec<CacheRequest>,
+        now_ms: u64,
+        effects: &mut Vec<Effect>,
+    ) {
+        for request in requests {
+            match request {
+                CacheRequest::Store {
+                    node,
+                    key,
+                    expires_ms,
+                } => {
+                    let Some(execution) = self.executions.get(id) else {
+                        continue;
+                    };
+                    let entry = CacheEntry {
+                        outputs: execution.nodes[node as usize].outputs.clone(),
+                        at_ms: now_ms,
+                        expires_ms,
+                        execution: id.clone(),
+                        path: self.node_path(execution, node),
+                    };
+                    self.cache.put(key, entry);
+                }
+                CacheRequest::Claim { node, key } => self.cache.claim(key, (id.clone(), node)),
+                CacheRequest::Wait { node, key } => self.cache.wait(key, (id.clone(), node)),
+            }
+        }
+        let Some(execution) = self.executions.get(id) else {
+            return;
+        };
+        let ended: Vec<String> = self
+            .cache
+            .claims_of(id)
+            .into_iter()
+            .filter(|(_, node)| {
+                execution.phase.is_terminal() || execution.nodes[*node as usize].phase.is_terminal()
+            })
+            .map(|(key, _)| key)
+            .collect();
+        for key in ended {
+            let waiters = self.cache.release(&key);
+            let entry = self.cache.get(&key, now_ms).cloned();
+            let mut waiters = waiters.into_iter();
+            while let Some(waiter) = waiters.next() {
+                match &entry {
+                    Some(entry) => {
+                        let from = format!(
+                            "cached: the result of {} node {}",
+                            entry.execution, entry.path
+                        );
+                        self.wake(
+                            &waiter,
+                            Some((entry.outputs.clone(), from)),
+                            now_ms,
+                            effects,
+                        );
+                    }
+                    None => {
+                        // The first waiter still waiting runs it; the rest wait for it.
+                        if self.wake(&waiter, None, now_ms, effects) {
+                            for rest in waiters.by_ref() {
+                                self.cache.wait(key.clone(), rest);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends the wait of `waiter`: served `outputs`, or run. `false` if it
+    /// no longer waits (its execution ended meanwhile).
+    fn wake(
+        &mut self,
+        (id, node): &(ExecutionId, u32),
+        outputs: Option<(Values, String)>,
+        now_ms: u64,
+        effects: &mut Vec<Effect>,
+    ) -> bool {
+        let registry = Registry {
+            tasks: &self.tasks,
+            workflows: &self.workflows,
+            cache: &self.cache,
+        };
+        let Some(execution) = self.executions.get_mut(id) else {
+            return false;
+        };
+        if execution.phase.is_terminal()
+            || execution.nodes.get(*node as usize).map(|n| n.phase) != Some(NodePhase::Pending)
+        {
+            return false;
+        }
+        let mut run = Run::new(registry, execution, now_ms, effects);
+        match outputs {
+            Some((outputs, from)) => run.cached(*node, outputs, from),
+            None => run.run_after_wait(*node),
+        }
+        let requests = std::mem::take(&mut run.cache_requests);
+        self.settle_cache(id, requests, now_ms, effects);
+        true
     }
 }
 

@@ -110,6 +110,8 @@ pub struct NodeState {
     pub started_at_ms: u64,
     pub finished_at_ms: u64,
     pub logs: Vec<AttemptLog>,
+    /// Succeeded with a cached result, without running.
+    pub cached: bool,
 }
 
 /// What an event is about: the execution or one node.
@@ -192,6 +194,8 @@ pub struct Execution {
     pub events: Vec<Event>,
     /// What a launch plan set: `None` for a launch of a workflow.
     pub plan: Option<Box<PlanApplied>>,
+    /// Whether the launch reads and writes the task cache.
+    pub cache: baton_model::CacheMode,
 }
 
 /// What a launch plan changed about an execution.

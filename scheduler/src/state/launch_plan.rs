@@ -407,11 +407,13 @@ overrides:
             Response::Registered(items) => assert_eq!(items.len(), 5),
             other => panic!("{other:?}"),
         }
-        let launch = Command::LaunchPlanned {
-            plan: Identifier::parse("flavor@v1").unwrap(),
+        let launch = Command::LaunchWith {
+            workflow: Identifier::default(),
+            plan: Some(Identifier::parse("flavor@v1").unwrap()),
             inputs: Values::from([("k".to_string(), baton_model::Value::Int(3))]),
             pool: String::new(),
             request_id: String::new(),
+            cache: baton_model::CacheMode::Use,
             now_ms: 1,
         };
         let id = match state.apply_one(launch, &mut Vec::new()) {

@@ -8,6 +8,7 @@
 //! Command variants are part of the log format: only ever append.
 
 mod apply;
+pub mod cache;
 mod execution;
 pub mod launch_plan;
 mod register;
@@ -136,13 +137,17 @@ pub enum Command {
         launch_plans: Vec<baton_model::LaunchPlanSpec>,
         now_ms: u64,
     },
-    /// A launch of a launch plan: its workflow, with the plan's inputs under
-    /// these, its pool unless this one is set, its labels and overrides.
-    LaunchPlanned {
-        plan: Identifier,
+    /// A launch with options a plain [`Command::Launch`] has not: a launch
+    /// plan (its workflow, with the plan's inputs under these, its pool
+    /// unless this one is set, its labels and overrides; `workflow` is then
+    /// ignored) and the cache mode.
+    LaunchWith {
+        workflow: Identifier,
+        plan: Option<Identifier>,
         inputs: Values,
         pool: String,
         request_id: String,
+        cache: baton_model::CacheMode,
         now_ms: u64,
     },
 }
@@ -158,7 +163,7 @@ impl Command {
             | Command::Cancel { execution, .. } => Some(execution),
             Command::Register { .. }
             | Command::RegisterAt { .. }
-            | Command::LaunchPlanned { .. }
+            | Command::LaunchWith { .. }
             | Command::Launch { .. }
             | Command::ReserveLaunches { .. }
             | Command::LaunchNumbered { .. } => None,
@@ -236,6 +241,8 @@ pub struct SchedulerState {
     pub registered_at: BTreeMap<(String, Identifier), u64>,
     pub launch_plans: BTreeMap<Identifier, Arc<baton_model::LaunchPlanSpec>>,
     pub latest_launch_plans: BTreeMap<Identifier, String>,
+    /// Outputs of cacheable tasks by key (bounded: see [`cache`]).
+    pub cache: cache::TaskCache,
 }
 
 impl SchedulerState {

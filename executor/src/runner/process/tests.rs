@@ -58,6 +58,7 @@ fn task(
         timeout_ms: 0,
         pool: String::new(),
         description: String::new(),
+        cache: None,
     }
 }
 

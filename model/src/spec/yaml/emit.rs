@@ -142,6 +142,30 @@ pub fn task_document(task: &TaskSpec) -> Yaml {
             }),
         ),
         ("pool", unless_empty(&task.pool)),
+        (
+            "cache",
+            task.cache.as_ref().map(|c| {
+                mapping(vec![
+                    ("version", Some(text(&c.version))),
+                    ("serialize", c.serialize.then_some(Yaml::Bool(true))),
+                    (
+                        "retention",
+                        (c.retention_ms != DEFAULT_CACHE_RETENTION_MS).then(|| {
+                            text(crate::value::format_duration(
+                                c.retention_ms as i64 * 1_000_000,
+                            ))
+                        }),
+                    ),
+                ])
+            }),
+        ),
+        (
+            "cache_ignore",
+            task.cache
+                .as_ref()
+                .filter(|c| !c.ignore.is_empty())
+                .map(|c| Yaml::Sequence(c.ignore.iter().map(text).collect())),
+        ),
     ])
 }
 
@@ -268,6 +292,16 @@ pub fn launch_plan_document(plan: &LaunchPlanSpec) -> Yaml {
                         .map(|ms| text(crate::value::format_duration(ms as i64 * 1_000_000))),
                 ),
                 ("pool", o.pool.as_deref().map(text)),
+                (
+                    "cache",
+                    o.cache.map(|m| {
+                        text(match m {
+                            CacheMode::Use => "use",
+                            CacheMode::Skip => "skip",
+                            CacheMode::Overwrite => "overwrite",
+                        })
+                    }),
+                ),
             ]),
         );
     }
@@ -320,6 +354,8 @@ runner: {process: {command: [python3, t.py], env: {A: "1"}, working_dir: /srv}}
 retries: 2
 timeout: 30s
 pool: cpu
+cache: {version: "2", serialize: true, retention: 7days}
+cache_ignore: [k]
 ---
 kind: Workflow
 name: body
@@ -357,7 +393,7 @@ pool: gpu
 labels: {team: vision}
 overrides:
   one: {task: t@v1, retries: 4, timeout: 5m, pool: cpu}
-  sub: {workflow: body@v1}
+  sub: {workflow: body@v1, cache: skip}
 "#;
         let specs = parse_yaml(text, "specs.yaml").unwrap();
         let written: Vec<String> = specs

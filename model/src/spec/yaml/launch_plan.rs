@@ -74,11 +74,25 @@ impl RawOverride {
             retries: self.retries,
             timeout_ms: timeout_ms(self.timeout, &field("timeout"))?,
             pool: self.pool.filter(|p| !p.is_empty()),
+            cache: match self.cache.as_deref() {
+                None => None,
+                Some("use") => Some(CacheMode::Use),
+                Some("skip") => Some(CacheMode::Skip),
+                Some("overwrite") => Some(CacheMode::Overwrite),
+                Some(other) => {
+                    return Err(Fault::new(
+                        field("cache"),
+                        format!("{at}.cache: `{other}`; expected use, skip or overwrite"),
+                    ))
+                }
+            },
         };
         if over == NodeOverride::default() {
             return Err(Fault::new(
                 at,
-                format!("{at} changes nothing: give task, workflow, retries, timeout or pool"),
+                format!(
+                    "{at} changes nothing: give task, workflow, retries, timeout, pool or cache"
+                ),
             ));
         }
         Ok(over)

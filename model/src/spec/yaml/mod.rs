@@ -341,6 +341,51 @@ impl RawTask {
     fn into_spec(self) -> Result<TaskSpec, Fault> {
         let id = make_id(&self.project, &self.domain, &self.name, self.version)?;
         let timeout_ms = timeout_ms(self.timeout, "timeout")?.unwrap_or(0);
+        let cache = match self.cache {
+            None if !self.cache_ignore.is_empty() => {
+                return Err(Fault::new(
+                    "cache_ignore",
+                    "`cache_ignore` needs a `cache: {version: ...}`",
+                ))
+            }
+            None => None,
+            Some(raw) => {
+                let version = match raw.version {
+                    Yaml::String(s) if !s.trim().is_empty() => s,
+                    Yaml::Number(n) => n.to_string(),
+                    other => {
+                        return Err(Fault::new(
+                            "cache.version",
+                            format!(
+                                "`cache.version` must be a non-empty string such as \"1\", got {}",
+                                describe(&other)
+                            ),
+                        ))
+                    }
+                };
+                for (i, name) in self.cache_ignore.iter().enumerate() {
+                    if !self.interface.inputs.contains_key(name) {
+                        let known: Vec<&str> =
+                            self.interface.inputs.keys().map(String::as_str).collect();
+                        return Err(Fault::new(
+                            format!("cache_ignore[{i}]"),
+                            format!(
+                                "`cache_ignore` names `{name}`, which is not an input (inputs: {})",
+                                known.join(", ")
+                            ),
+                        ));
+                    }
+                }
+                let retention_ms = self::timeout_ms(raw.retention, "cache.retention")?
+                    .unwrap_or(DEFAULT_CACHE_RETENTION_MS);
+                Some(CachePolicy {
+                    version,
+                    ignore: self.cache_ignore.clone(),
+                    serialize: raw.serialize,
+                    retention_ms,
+                })
+            }
+        };
         let runner =
             match self.runner {
                 RawRunner {
@@ -376,6 +421,7 @@ impl RawTask {
             timeout_ms,
             pool: self.pool,
             description: self.description,
+            cache,
         })
     }
 }

@@ -34,6 +34,23 @@ pub(super) struct RawTask {
     pub timeout: Option<Yaml>,
     #[serde(default)]
     pub pool: String,
+    #[serde(default)]
+    pub cache: Option<RawCache>,
+    #[serde(default)]
+    pub cache_ignore: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a cache policy: {version: \"1\", serialize: true}"
+)]
+pub(super) struct RawCache {
+    pub version: Yaml,
+    #[serde(default)]
+    pub serialize: bool,
+    #[serde(default)]
+    pub retention: Option<Yaml>,
 }
 
 /// Each variable is a type (`int`, `list<float>`, a mapping of fields) or
@@ -242,4 +259,7 @@ pub(super) struct RawOverride {
     pub timeout: Option<Yaml>,
     #[serde(default)]
     pub pool: Option<String>,
+    /// `use`, `skip` or `overwrite`.
+    #[serde(default)]
+    pub cache: Option<String>,
 }

@@ -3,6 +3,7 @@
 //! produced, one file per node kind over the fixture here.
 
 mod branch;
+mod cache;
 mod looping;
 mod map;
 mod properties;
