@@ -6,6 +6,7 @@ mod blobs;
 mod client;
 mod commands;
 mod embedded;
+mod recover;
 mod registry;
 mod render;
 mod specs;
@@ -174,6 +175,23 @@ enum Command {
     },
     /// Cancel an execution: running tasks are stopped, the rest marked cancelled.
     Cancel { execution: String },
+    /// Run an execution that failed or was cancelled again as a new one
+    /// (same workflow version, inputs, launch plan and cache mode), reusing
+    /// the outputs of every task that succeeded in it, map items and loop
+    /// iterations included; only the rest runs. Prints the new execution id.
+    Recover {
+        execution: String,
+        /// Wait for the end, print the outputs, exit 0 only if it succeeded.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Run an execution again as a new one, everything from the start
+    /// (same workflow version, inputs, launch plan and cache mode).
+    Relaunch {
+        execution: String,
+        #[arg(long)]
+        wait: bool,
+    },
     /// Run the benchmark workloads (DESIGN.md §11) on a cluster of real
     /// processes started for the purpose on loopback, with durable storage.
     Bench {
@@ -413,6 +431,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::List { kind, limit } => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
             commands::list(&mut client, kind, limit, output).await
+        }
+        Command::Recover { execution, wait } => {
+            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
+            recover::recover(&mut client, &execution, false, wait, output).await
+        }
+        Command::Relaunch { execution, wait } => {
+            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
+            recover::recover(&mut client, &execution, true, wait, output).await
         }
         Command::Cancel { execution } => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;

@@ -38,7 +38,9 @@ pub fn timestamp(ms: u64) -> String {
 
 /// A node's phase as shown: CACHED for a success served from the cache.
 pub fn status_phase(n: &baton_proto::NodeStatus) -> &'static str {
-    if n.cached {
+    if n.recovered {
+        "RECOVERED"
+    } else if n.cached {
         "CACHED"
     } else {
         node_phase(n.phase)
@@ -86,6 +88,8 @@ pub fn execution_json(e: &Execution) -> Json {
         "error": e.error,
         "pool": e.pool,
         "launch_plan": e.launch_plan.as_ref().map(|p| Identifier::from(p).to_string()),
+        "recovers": (!e.origin.is_empty() && !e.relaunch).then(|| e.origin.clone()),
+        "relaunches": (!e.origin.is_empty() && e.relaunch).then(|| e.origin.clone()),
         "labels": e.labels,
         "overrides": overrides_json(&e.overrides),
         "created_at": time(e.created_at_ms),
@@ -103,6 +107,7 @@ pub fn execution_json(e: &Execution) -> Json {
             "items_failed": n.items_failed,
             "phase": status_phase(n),
             "cached": n.cached,
+            "recovered": n.recovered,
             "attempt": n.attempt,
             "executor": n.executor,
             "pool": n.pool,
@@ -168,6 +173,10 @@ pub fn execution_text(e: &Execution) -> String {
     let mut out = String::new();
     out.push_str(&format!("execution  {}\n", e.id));
     out.push_str(&format!("workflow   {}\n", id(&e.workflow)));
+    if !e.origin.is_empty() {
+        let how = if e.relaunch { "relaunches" } else { "recovers" };
+        out.push_str(&format!("{how:<10} {}\n", e.origin));
+    }
     if e.launch_plan.is_some() {
         out.push_str(&format!("plan       {}\n", id(&e.launch_plan)));
         let mut labels: Vec<_> = e.labels.iter().collect();

@@ -73,6 +73,7 @@ pub fn execution_to_proto(
                     started_at_ms: node.started_at_ms,
                     finished_at_ms: node.finished_at_ms,
                     cached: node.cached,
+                    recovered: node.recovered,
                     task,
                     workflow,
                     depth: path::depth_of(execution, instance),
@@ -105,6 +106,12 @@ pub fn execution_to_proto(
             .as_ref()
             .map(|p| p.labels.clone().into_iter().collect())
             .unwrap_or_default(),
+        origin: execution
+            .origin
+            .as_ref()
+            .map(|o| o.from.to_string())
+            .unwrap_or_default(),
+        relaunch: execution.origin.as_ref().is_some_and(|o| o.relaunch),
         overrides: execution
             .plan
             .as_ref()

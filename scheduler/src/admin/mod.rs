@@ -606,6 +606,25 @@ impl Admin for AdminService {
         }
     }
 
+    async fn recover(&self, request: Request<RecoverRequest>) -> Result<LaunchResponse> {
+        let (metadata, extensions, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route(&metadata).await? {
+            return leader.recover(forwarded(inner)).await;
+        }
+        let request = Request::from_parts(metadata, extensions, inner).into_inner();
+        if request.execution_id.is_empty() {
+            return Err(Status::invalid_argument("no execution named"));
+        }
+        let command = Command::Recover {
+            from: ExecutionId(request.execution_id.as_str().into()),
+            relaunch: request.relaunch,
+            request_id: request.request_id,
+            now_ms: now_ms(),
+        };
+        let response = self.proposer.propose(command).await?;
+        Ok(Response::new(launched(rejected(response)?)?))
+    }
+
     async fn list_versions(
         &self,
         request: Request<ListVersionsRequest>,

@@ -157,6 +157,7 @@ impl<'a> Run<'a> {
             finished_at_ms: 0,
             logs: Vec::new(),
             cached: false,
+            recovered: false,
         };
         let nodes = &mut self.execution.nodes;
         match items {
@@ -242,7 +243,7 @@ impl<'a> Run<'a> {
         };
         match &located.node().kind {
             NodeKind::Task(_) => {
-                if !cache::lookup(self, node) {
+                if !self.reuse_recovered(node) && !cache::lookup(self, node) {
                     self.queue(node, self.now_ms, String::new());
                 }
             }
@@ -251,6 +252,27 @@ impl<'a> Run<'a> {
             NodeKind::Branch(_) => branch::start(self, node),
             NodeKind::Map(_) => map::start(self, node),
         }
+    }
+
+    /// In a recovery: a task instance that succeeded in the recovered
+    /// execution (at the same path) succeeds with its outputs, unrun.
+    fn reuse_recovered(&mut self, node: u32) -> bool {
+        if self.execution.origin.as_ref().is_none_or(|o| o.reuse.is_empty()) {
+            return false;
+        }
+        let path = path::path_of(&self.registry, self.execution, node);
+        let Some(origin) = self.execution.origin.as_mut() else {
+            return false;
+        };
+        let Some(outputs) = origin.reuse.remove(&path) else {
+            return false;
+        };
+        let message = format!("recovered: the result of {} node {path}", origin.from);
+        let state = &mut self.execution.nodes[node as usize];
+        state.recovered = true;
+        state.started_at_ms = self.now_ms;
+        self.node_succeeded_with(node, 0, outputs, message);
+        true
     }
 
     /// What instance `node` runs.

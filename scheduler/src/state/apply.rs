@@ -4,6 +4,7 @@
 //! [`Response::Rejected`] (a bad request) or [`Response::Ignored`] (a stale
 //! report, e.g. the result of an attempt that is no longer current).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use baton_model::{Identifier, Value, Values};
@@ -62,10 +63,22 @@ impl SchedulerState {
                 Some(plan) => {
                     self.launch_planned(&plan, inputs, pool, request_id, cache, now_ms, effects)
                 }
-                None => self.launch_with(
-                    &workflow, inputs, pool, request_id, None, now_ms, None, cache, effects,
-                ),
+                None => {
+                    let extras = LaunchExtras {
+                        cache,
+                        ..LaunchExtras::default()
+                    };
+                    self.launch_with(
+                        &workflow, inputs, pool, request_id, None, now_ms, extras, effects,
+                    )
+                }
             },
+            Command::Recover {
+                from,
+                relaunch,
+                request_id,
+                now_ms,
+            } => self.recover(&from, relaunch, request_id, now_ms, effects),
             Command::ReserveLaunches { count } => {
                 let first = self.launches + 1;
                 self.launches = self.launches.saturating_add(count);
@@ -249,8 +262,11 @@ impl SchedulerState {
             request_id,
             None,
             now_ms,
-            Some(Box::new(applied)),
-            cache,
+            LaunchExtras {
+                plan: Some(Box::new(applied)),
+                cache,
+                origin: None,
+            },
             effects,
         )
     }
@@ -266,9 +282,9 @@ impl SchedulerState {
         now_ms: u64,
         effects: &mut Vec<Effect>,
     ) -> Result<Response, SchedulerError> {
-        let cache = baton_model::CacheMode::Use;
+        let extras = LaunchExtras::default();
         self.launch_with(
-            workflow, inputs, pool, request_id, number, now_ms, None, cache, effects,
+            workflow, inputs, pool, request_id, number, now_ms, extras, effects,
         )
     }
 
@@ -281,10 +297,14 @@ impl SchedulerState {
         request_id: String,
         number: Option<u64>,
         now_ms: u64,
-        plan: Option<Box<PlanApplied>>,
-        cache: baton_model::CacheMode,
+        extras: LaunchExtras,
         effects: &mut Vec<Effect>,
     ) -> Result<Response, SchedulerError> {
+        let LaunchExtras {
+            plan,
+            cache,
+            origin,
+        } = extras;
         if let Some(existing) = self.launch_requests.get(&request_id) {
             let workflow = self
                 .executions
@@ -330,6 +350,7 @@ impl SchedulerState {
             events: Vec::with_capacity(2 + 3 * compiled.nodes.len()),
             plan,
             cache,
+            origin,
         };
         let mut run = Run::new(self.registry(), &mut execution, now_ms, effects);
         run.start(&compiled);
@@ -527,7 +548,76 @@ impl SchedulerState {
     }
 }
 
+/// What a launch may carry besides a workflow and its inputs.
+#[derive(Default)]
+struct LaunchExtras {
+    plan: Option<Box<PlanApplied>>,
+    cache: baton_model::CacheMode,
+    origin: Option<Box<Origin>>,
+}
+
 impl SchedulerState {
+    /// `baton recover` / `baton relaunch`: a new execution of `from`'s
+    /// workflow version, inputs, pool, plan and cache mode; recovery
+    /// reuses the outputs of every task instance that succeeded in `from`.
+    fn recover(
+        &mut self,
+        from: &ExecutionId,
+        relaunch: bool,
+        request_id: String,
+        now_ms: u64,
+        effects: &mut Vec<Effect>,
+    ) -> Result<Response, SchedulerError> {
+        let old = self
+            .executions
+            .get(from)
+            .ok_or_else(|| SchedulerError::not_found(format!("unknown execution `{from}`")))?;
+        if !self.launch_requests.contains_key(&request_id) && !relaunch {
+            match old.phase {
+                ExecutionPhase::Running => {
+                    return Err(SchedulerError::invalid(format!(
+                        "execution `{from}` is still running: recover it once it has ended (or cancel it first)"
+                    )))
+                }
+                ExecutionPhase::Succeeded => {
+                    return Err(SchedulerError::invalid(format!(
+                        "execution `{from}` succeeded: there is nothing to recover (`baton relaunch` runs it again)"
+                    )))
+                }
+                _ => {}
+            }
+        }
+        let registry = self.registry();
+        let reuse = match relaunch {
+            true => BTreeMap::new(),
+            false => (0..old.nodes.len() as u32)
+                .filter(|&n| {
+                    old.nodes[n as usize].phase == NodePhase::Succeeded
+                        && registry.task_of(old, n).is_some()
+                })
+                .map(|n| {
+                    (
+                        self.node_path(old, n),
+                        old.nodes[n as usize].outputs.clone(),
+                    )
+                })
+                .collect(),
+        };
+        let extras = LaunchExtras {
+            plan: old.plan.clone(),
+            cache: old.cache,
+            origin: Some(Box::new(Origin {
+                from: from.clone(),
+                relaunch,
+                reuse,
+            })),
+        };
+        let (workflow, inputs, pool) = (old.workflow.clone(), old.inputs.clone(), old.pool.clone());
+        self.launch_with(
+            &workflow, inputs, pool, request_id, None, now_ms, extras, effects,
+        )
+    }
+
     /// Applies what a run of execution `id` asked of the cache, then ends
     /// the claims of its instances that finished: their waiters are served
     /// from the stored result, or (if the claimant did not succeed) the

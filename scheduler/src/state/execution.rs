@@ -112,6 +112,8 @@ pub struct NodeState {
     pub logs: Vec<AttemptLog>,
     /// Succeeded with a cached result, without running.
     pub cached: bool,
+    /// Succeeded with the result of the execution this one recovers.
+    pub recovered: bool,
 }
 
 /// What an event is about: the execution or one node.
@@ -196,6 +198,20 @@ pub struct Execution {
     pub plan: Option<Box<PlanApplied>>,
     /// Whether the launch reads and writes the task cache.
     pub cache: baton_model::CacheMode,
+    /// The execution this one recovers or relaunches, if any.
+    pub origin: Option<Box<Origin>>,
+}
+
+/// Where a recovered or relaunched execution comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Origin {
+    pub from: ExecutionId,
+    /// `baton relaunch`: everything runs again.
+    pub relaunch: bool,
+    /// Path of each task instance that succeeded in `from` (`al[3].select`)
+    /// -> its outputs, reused when the same instance becomes ready here.
+    /// Emptied as it is used.
+    pub reuse: BTreeMap<String, Values>,
 }
 
 /// What a launch plan changed about an execution.

@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) use apply::execution_id;
 pub use execution::{
     AttemptLog, Event, EventSubject, Execution, ExecutionId, ExecutionPhase, Frame, NodePhase,
-    NodeState, PlanApplied,
+    NodeState, Origin, PlanApplied,
 };
 
 pub use crate::engine::task::{check_outputs, retry_backoff_ms, MAX_LOST_ATTEMPTS};
@@ -150,6 +150,15 @@ pub enum Command {
         cache: baton_model::CacheMode,
         now_ms: u64,
     },
+    /// A new execution of `from`'s workflow version, inputs, plan and
+    /// cache mode, reusing the outputs of every task instance that
+    /// succeeded in it (`baton recover`), or of none (`baton relaunch`).
+    Recover {
+        from: ExecutionId,
+        relaunch: bool,
+        request_id: String,
+        now_ms: u64,
+    },
 }
 
 impl Command {
@@ -164,6 +173,7 @@ impl Command {
             Command::Register { .. }
             | Command::RegisterAt { .. }
             | Command::LaunchWith { .. }
+            | Command::Recover { .. }
             | Command::Launch { .. }
             | Command::ReserveLaunches { .. }
             | Command::LaunchNumbered { .. } => None,

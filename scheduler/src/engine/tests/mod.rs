@@ -7,6 +7,7 @@ mod cache;
 mod looping;
 mod map;
 mod properties;
+mod recovery;
 mod subworkflow;
 mod task;
 
