@@ -66,6 +66,8 @@ pub async fn upload_file_inputs(
 ) -> Result<HashMap<String, FileInput>, CliError> {
     let files: Vec<(&String, PathBuf)> = inputs
         .iter()
+        // `@@text` is the literal text `@text`, not a file.
+        .filter(|(_, value)| !value.starts_with("@@"))
         .filter_map(|(name, value)| value.strip_prefix('@').map(|p| (name, PathBuf::from(p))))
         .collect();
     if files.is_empty() {

@@ -260,17 +260,20 @@ fn bad_blob_inputs_are_refused_or_fail_the_task_and_nothing_wrong_is_read() {
         run.ok().json()["outputs"]["note"],
         Json::from("a short note")
     );
+    // `@@` is the literal `@`.
+    let run = cluster.baton(&["run", "note", "-i", "note=@@home", "--wait", "-o", "json"]);
+    assert_eq!(run.ok().json()["outputs"]["note"], Json::from("@home"));
     let big_note = write(dir.path(), "big.txt", &"x".repeat(100 * 1024));
     let refused = cluster.baton(&["run", "note", "-i", &format!("note=@{big_note}")]);
     assert_eq!(refused.code, 2, "{refused:?}");
     assert!(
         refused.stderr.contains(&format!(
-            "input `note` (string): `{big_note}` is 102400 bytes, above the inline limit; text that large goes in a blob input"
+            "input `note` (string): `{big_note}` (102400 bytes) could not travel as text: it is above the inline limit or not UTF-8; such a file goes in a blob input"
         )),
         "{}",
         refused.stderr
     );
-    assert_eq!(executions(), 1, "a refused launch stores nothing");
+    assert_eq!(executions(), 2, "a refused launch stores nothing");
 
     // A blob uri that does not exist: the task fails, naming it.
     let zeros = "0".repeat(64);
@@ -312,7 +315,7 @@ fn bad_blob_inputs_are_refused_or_fail_the_task_and_nothing_wrong_is_read() {
     let run = cluster.baton(&["run", "weigh", "-i", &input, "-i", "scores=[]", "--wait"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
-        run.stderr.contains("no longer matches its hash"),
+        run.stderr.contains("no longer matches its reference"),
         "{}",
         run.stderr
     );
@@ -326,7 +329,7 @@ fn bad_blob_inputs_are_refused_or_fail_the_task_and_nothing_wrong_is_read() {
     ]);
     assert_eq!(get.code, 2, "{get:?}");
     assert!(
-        get.stderr.contains("no longer matches its hash"),
+        get.stderr.contains("no longer matches its reference"),
         "{}",
         get.stderr
     );

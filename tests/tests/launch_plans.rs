@@ -228,6 +228,11 @@ fn bad_launch_plans_are_refused_naming_the_field() {
         "`inner` is a sub-workflow node: an override of it may change workflow and pool",
     );
     refused(
+        "under-swap.yaml",
+        "kind: LaunchPlan\nname: p\nworkflow: al@v1\noverrides:\n  inner: {workflow: round@v1}\n  inner.select: {task: select@random}\n",
+        "`inner.select` is inside `inner`, whose workflow this plan swaps",
+    );
+    refused(
         "both.yaml",
         "kind: LaunchPlan\nname: p\nworkflow: al@v1\ninputs: {k: 1}\nfixed: {k: 2}\n",
         "input `k` is both a default (`inputs`) and `fixed`",

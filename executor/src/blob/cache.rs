@@ -65,7 +65,8 @@ impl BlobCache {
             self.store().download(blob, &path).await?;
             return Ok(path);
         }
-        let path = self.dir.join(&blob.sha256);
+        let sha256 = blob.sha256.to_ascii_lowercase();
+        let path = self.dir.join(&sha256);
         if tokio::fs::try_exists(&path).await.unwrap_or(false) {
             return Ok(path);
         }
@@ -79,6 +80,9 @@ impl BlobCache {
         let _downloading = lock.lock().await;
         if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
             self.store().download(blob, &path).await?;
+            // Tasks read the cached copy itself: none may change it.
+            use std::os::unix::fs::PermissionsExt;
+            let _ = tokio::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).await;
         }
         self.downloads
             .lock()

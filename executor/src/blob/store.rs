@@ -34,7 +34,7 @@ pub enum BlobError {
     #[error("blob `{uri}` does not exist")]
     NotFound { uri: String },
     #[error(
-        "blob `{uri}` no longer matches its hash: expected sha256 {expected}, found {found}; \
+        "blob `{uri}` no longer matches its reference: expected {expected}, found {found}; \
          it was not used"
     )]
     Corrupt {
@@ -318,18 +318,18 @@ impl BlobStore {
             .await
             .map_err(|e| failed(format!("cannot write `{}`: {e}", dest.display())))?;
         let found = format!("{:x}", hasher.finalize());
-        if !blob.sha256.is_empty() && found != blob.sha256 {
+        if !blob.sha256.is_empty() && !found.eq_ignore_ascii_case(&blob.sha256) {
             return Err(BlobError::Corrupt {
                 uri: blob.uri.clone(),
-                expected: blob.sha256.clone(),
-                found,
+                expected: format!("sha256 {}", blob.sha256),
+                found: format!("sha256 {found}"),
             });
         }
         if blob.size > 0 && size != blob.size {
             return Err(BlobError::Corrupt {
                 uri: blob.uri.clone(),
-                expected: format!("{} ({} bytes)", blob.sha256, blob.size),
-                found: format!("{found} ({size} bytes)"),
+                expected: format!("{} bytes", blob.size),
+                found: format!("{size} bytes"),
             });
         }
         staged

@@ -11,6 +11,7 @@ use baton_model::{BlobRef, Interface, Type, Value, ValueError, Values};
 use serde_json::Value as Json;
 
 use super::{BlobCache, BlobError};
+use crate::attempt::Failure;
 
 /// Where an offloaded input could not be used.
 #[derive(Debug)]
@@ -172,7 +173,7 @@ pub async fn store_returned_files(
     name: &str,
     value: Value,
     output_dir: &Path,
-) -> Result<Value, String> {
+) -> Result<Value, Failure> {
     let mut refs = Vec::new();
     collect(&value, &mut refs, &|v| match v {
         Value::Blob(b) if b.sha256.is_empty() && !b.uri.starts_with("s3://") => Some(b),
@@ -190,15 +191,16 @@ pub async fn store_returned_files(
         let path = blob.uri.strip_prefix("file://").unwrap_or(&blob.uri);
         let file = output_dir.join(path); // an absolute path replaces the base
         if !tokio::fs::metadata(&file).await.is_ok_and(|m| m.is_file()) {
-            return Err(format!(
+            return Err(Failure::permanent(format!(
                 "blob output `{name}` names the file `{}`, which does not exist",
                 file.display()
-            ));
+            )));
         }
+        // The store being unreachable may pass: the attempt may run again.
         let reference = store
             .put_file(&file)
             .await
-            .map_err(|e| format!("cannot store blob output `{name}`: {e}"))?;
+            .map_err(|e| Failure::retryable(format!("cannot store blob output `{name}`: {e}")))?;
         stored.insert(blob.uri.clone(), reference);
     }
     Ok(replace_blobs(value, &stored))

@@ -184,7 +184,7 @@ impl Scratch {
                     values::InputError::Blob(e) => blob_failure(e),
                     other => Failure::permanent(other.to_string()),
                 })?;
-        let json = values::task_inputs_json(dirs.blobs(), &inputs, dirs.tmp())
+        let json = values::task_inputs_json(dirs.blobs(), &inputs, scratch._dir.path())
             .await
             .map_err(blob_failure)?;
         let text = serde_json::to_vec(&json).map_err(|e| cannot(e.into()))?;
@@ -373,8 +373,7 @@ async fn collect_outputs(
         };
         let value =
             values::store_returned_files(dirs.blobs(), &declared.name, value, &scratch.output_dir)
-                .await
-                .map_err(Failure::permanent)?;
+                .await?;
         outputs.insert(declared.name.clone(), value);
     }
     Ok(outputs)

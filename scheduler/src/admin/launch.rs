@@ -162,7 +162,7 @@ pub(super) fn prepare(
             // read when a task needs it. Text itself has no JSON form here.
             (false, None) if is_text(&var.ty) => {
                 let message = format!(
-                    "input `{name}` ({}): `{}` is {} bytes, above the inline limit; text that large goes in a blob input",
+                    "input `{name}` ({}): `{}` ({} bytes) could not travel as text: it is above the inline limit or not UTF-8; such a file goes in a blob input",
                     var.ty, file.path, blob.size
                 );
                 problems.push(

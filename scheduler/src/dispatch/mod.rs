@@ -707,9 +707,15 @@ impl Dispatcher {
         for down in readiness::ready_after(&registry, &view, key.1) {
             // A cacheable task may be served from the cache when the result
             // commits: it is not started on a provisional one.
-            if registry
-                .task_of(execution, down)
-                .is_some_and(|t| t.cache.is_some())
+            // Nor is a task a recovery may reuse the result of.
+            let recovering = execution
+                .origin
+                .as_ref()
+                .is_some_and(|o| !o.reuse.is_empty());
+            if recovering
+                || registry
+                    .task_of(execution, down)
+                    .is_some_and(|t| t.cache.is_some())
             {
                 continue;
             }

@@ -9,7 +9,7 @@ use baton_model::{CacheMode, CachePolicy, TaskSpec, Values};
 
 use super::Run;
 use crate::state::cache::cache_key;
-use crate::state::{NodePhase, NodeState};
+use crate::state::NodePhase;
 
 /// What a run asks of the cache, applied by the state machine after it.
 #[derive(Clone, Debug, PartialEq)]
@@ -51,11 +51,9 @@ pub(super) fn lookup(run: &mut Run<'_>, node: u32) -> bool {
         return false;
     }
     let Some((_, policy, key)) = keyed(run, node) else {
-        return false;
+        // An input that could not be bound has failed the instance.
+        return run.execution.nodes[node as usize].phase != NodePhase::Pending;
     };
-    if run.execution.nodes[node as usize].phase != NodePhase::Pending {
-        return true; // an input could not be bound: the instance failed
-    }
     if mode == CacheMode::Use {
         if let Some(entry) = run.registry.cache.get(&key, run.now_ms) {
             let from = format!(
@@ -67,7 +65,9 @@ pub(super) fn lookup(run: &mut Run<'_>, node: u32) -> bool {
             return true;
         }
     }
-    if policy.serialize {
+    // Only a launch that reads the cache waits for an identical run to
+    // fill it; `overwrite` runs regardless.
+    if policy.serialize && mode == CacheMode::Use {
         let own_id = run.execution.id.clone();
         let claimed_here = run
             .cache_requests
@@ -96,9 +96,20 @@ pub(super) fn store(run: &mut Run<'_>, node: u32) {
     if mode(run, node) == CacheMode::Skip {
         return;
     }
-    let Some((_, policy, key)) = keyed(run, node) else {
+    // The inputs it ran with (read without failing anything: it succeeded).
+    let Some(task) = run.registry.task_of(run.execution, node).cloned() else {
         return;
     };
+    let Some(policy) = task.cache.clone() else {
+        return;
+    };
+    let nodes = &run.execution.nodes;
+    let Some(inputs) = run.registry.instance_inputs(run.execution, node, &|up| {
+        nodes.get(up as usize).map(|s| &s.outputs)
+    }) else {
+        return;
+    };
+    let key = cache_key(&task, &policy, &inputs);
     let expires_ms = run.now_ms.saturating_add(policy.retention_ms);
     run.cache_requests.push(CacheRequest::Store {
         node,
@@ -110,10 +121,7 @@ pub(super) fn store(run: &mut Run<'_>, node: u32) {
 impl Run<'_> {
     /// Instance `node` succeeds with `outputs` from the cache, without running.
     pub fn cached(&mut self, node: u32, outputs: Values, from: String) {
-        let state: &mut NodeState = &mut self.execution.nodes[node as usize];
-        state.cached = true;
-        state.started_at_ms = self.now_ms;
-        self.node_succeeded_with(node, 0, outputs, from);
+        self.succeed_unrun(node, outputs, from, false);
     }
 
     /// A waiting instance `node` runs after all (its claimant failed).
@@ -123,8 +131,11 @@ impl Run<'_> {
         {
             return;
         }
-        if let Some((_, _, key)) = keyed(self, node) {
-            self.cache_requests.push(CacheRequest::Claim { node, key });
+        match keyed(self, node) {
+            Some((_, _, key)) => self.cache_requests.push(CacheRequest::Claim { node, key }),
+            // An input that could not be bound has failed it.
+            None if self.execution.nodes[node as usize].phase != NodePhase::Pending => return,
+            None => {}
         }
         self.queue(node, self.now_ms, String::new());
     }

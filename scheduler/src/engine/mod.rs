@@ -91,6 +91,19 @@ pub struct Run<'a> {
     launch_pool: Option<Arc<str>>,
     /// What the run asks of the task cache, for the state machine to apply.
     pub cache_requests: Vec<cache::CacheRequest>,
+    /// Instances that succeed without running (cached, recovered), settled
+    /// one after the other: each may make the next ready, and a chain of
+    /// them must not nest a call per instance.
+    unrun: std::collections::VecDeque<Unrun>,
+    settling: bool,
+}
+
+/// An instance that succeeds without running, and why.
+struct Unrun {
+    node: u32,
+    outputs: Values,
+    message: String,
+    recovered: bool,
 }
 
 impl<'a> Run<'a> {
@@ -107,6 +120,8 @@ impl<'a> Run<'a> {
             effects,
             launch_pool: None,
             cache_requests: Vec::new(),
+            unrun: Default::default(),
+            settling: false,
         }
     }
 
@@ -140,6 +155,8 @@ impl<'a> Run<'a> {
         let tasks = self.registry.tasks;
         let node_pools = workflow.node_pools(|task| tasks.get(task).map(|t| t.pool.as_str()));
         let above = pinned_above.as_ref().or(self.launch_pool.as_ref());
+        // Whether a node's own task picks its pool (nothing above it pins one).
+        let task_picks = above.is_none() && workflow.spec.pool.is_empty();
         let first = self.execution.nodes.len() as u32;
         let attempt = self.execution.attempt_floor;
         let pending = |node: &CompiledNode, node_pool| NodeState {
@@ -174,11 +191,9 @@ impl<'a> Run<'a> {
             }
         }
         let frame = self.execution.frames.len() as u32;
-        let overrides_pools = self
-            .execution
-            .plan
-            .as_ref()
-            .is_some_and(|p| p.overrides.values().any(|o| o.pool.is_some()));
+        let overrides_pools = self.execution.plan.as_ref().is_some_and(|p| {
+            p.overrides.values().any(|o| o.pool.is_some()) || (task_picks && !p.tasks.is_empty())
+        });
         self.execution.frames.push(crate::state::Frame {
             workflow: workflow.spec.id.clone(),
             owner,
@@ -199,6 +214,26 @@ impl<'a> Run<'a> {
                     .and_then(|o| o.pool.clone());
                 if let Some(pool) = pool {
                     self.execution.nodes[node as usize].pool = pool.as_str().into();
+                    continue;
+                }
+                // A swapped-in task's default pool, where the task decides.
+                let unpinned = self
+                    .registry
+                    .locate(self.execution, node)
+                    .is_some_and(|l| l.node().pool.is_empty() && l.node().task().is_some());
+                if task_picks && unpinned {
+                    let pool: Option<Arc<str>> =
+                        self.registry.task_of(self.execution, node).map(|task| {
+                            match task.pool.is_empty() {
+                                true => "default".into(),
+                                false => task.pool.as_str().into(),
+                            }
+                        });
+                    if let Some(pool) = pool {
+                        if self.execution.nodes[node as usize].pool != pool {
+                            self.execution.nodes[node as usize].pool = pool;
+                        }
+                    }
                 }
             }
         }
@@ -257,7 +292,12 @@ impl<'a> Run<'a> {
     /// In a recovery: a task instance that succeeded in the recovered
     /// execution (at the same path) succeeds with its outputs, unrun.
     fn reuse_recovered(&mut self, node: u32) -> bool {
-        if self.execution.origin.as_ref().is_none_or(|o| o.reuse.is_empty()) {
+        if self
+            .execution
+            .origin
+            .as_ref()
+            .is_none_or(|o| o.reuse.is_empty())
+        {
             return false;
         }
         let path = path::path_of(&self.registry, self.execution, node);
@@ -268,11 +308,40 @@ impl<'a> Run<'a> {
             return false;
         };
         let message = format!("recovered: the result of {} node {path}", origin.from);
-        let state = &mut self.execution.nodes[node as usize];
-        state.recovered = true;
-        state.started_at_ms = self.now_ms;
-        self.node_succeeded_with(node, 0, outputs, message);
+        self.succeed_unrun(node, outputs, message, true);
         true
+    }
+
+    /// Instance `node` succeeds with `outputs` without running (from the
+    /// cache, or `recovered` from the execution this one recovers). What
+    /// that makes ready is settled in a loop here, not by nesting.
+    fn succeed_unrun(&mut self, node: u32, outputs: Values, message: String, recovered: bool) {
+        self.unrun.push_back(Unrun {
+            node,
+            outputs,
+            message,
+            recovered,
+        });
+        if self.settling {
+            return; // the loop below, further up the stack, takes it
+        }
+        self.settling = true;
+        while let Some(next) = self.unrun.pop_front() {
+            if self.execution.phase.is_terminal()
+                || self.execution.nodes[next.node as usize].phase != NodePhase::Pending
+            {
+                continue;
+            }
+            let state = &mut self.execution.nodes[next.node as usize];
+            if next.recovered {
+                state.recovered = true;
+            } else {
+                state.cached = true;
+            }
+            state.started_at_ms = self.now_ms;
+            self.node_succeeded_with(next.node, 0, next.outputs, next.message);
+        }
+        self.settling = false;
     }
 
     /// What instance `node` runs.

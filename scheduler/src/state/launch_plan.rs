@@ -154,6 +154,19 @@ pub fn check_plan(
         let problem = |code, why: String| {
             Problem::new(code, format!("override `{path}`: {why}")).field(at.clone())
         };
+        // A node inside a sub-workflow the plan swaps is a node of the
+        // swapped-in workflow, which the path walk does not follow.
+        let swapped_above = plan
+            .overrides
+            .iter()
+            .find(|(other, o)| o.workflow.is_some() && path.starts_with(&format!("{other}.")));
+        if let Some((above, _)) = swapped_above {
+            problems.push(problem(
+                ProblemCode::Invalid,
+                format!("`{path}` is inside `{above}`, whose workflow this plan swaps: override the nodes of the swapped-in workflow with a plan of their own, or give that workflow the change"),
+            ));
+            continue;
+        }
         let target = match node_at(&compiled.spec, path, workflow) {
             Ok(target) => target,
             Err(why) => {

@@ -43,7 +43,9 @@ async fn a_missing_or_changed_blob_is_refused_and_nothing_is_written() {
     let error = store.download(&blob, &copy).await.unwrap_err();
     assert!(matches!(error, BlobError::Corrupt { .. }), "{error}");
     assert!(
-        error.to_string().contains("no longer matches its hash"),
+        error
+            .to_string()
+            .contains("no longer matches its reference"),
         "{error}"
     );
     assert!(!copy.exists());

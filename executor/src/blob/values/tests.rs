@@ -121,6 +121,8 @@ async fn blob_inputs_become_verified_local_paths_and_returned_files_are_stored()
     let path = json["model"].as_str().unwrap();
     assert_eq!(path, cache.dir().join(&blob.sha256).display().to_string());
     assert_eq!(std::fs::read(path).unwrap(), b"weights");
+    // Tasks read the cached copy itself, which none may change.
+    assert!(std::fs::metadata(path).unwrap().permissions().readonly());
 
     let missing = Value::Blob(BlobRef {
         uri: "/nowhere/model".into(),
@@ -131,7 +133,8 @@ async fn blob_inputs_become_verified_local_paths_and_returned_files_are_stored()
         .await
         .unwrap_err();
     assert_eq!(
-        error,
+        error.message,
         "blob output `model` names the file `/nowhere/model`, which does not exist"
     );
+    assert!(!error.retryable);
 }

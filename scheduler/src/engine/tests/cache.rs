@@ -205,3 +205,57 @@ fn identical_misses_of_a_serialized_task_run_once() {
     f.check(&b);
     f.check(&c);
 }
+
+#[test]
+fn a_long_run_of_hits_is_settled_in_a_loop_not_by_nesting() {
+    let spec = r#"
+kind: Workflow
+name: many
+version: v1
+interface: {inputs: {xs: list<int>}, outputs: {ys: list<int>}}
+nodes:
+  - id: m
+    map: {task: slow-inc@v1, over: x, inputs: {x: "${inputs.xs}", seed: 0}, concurrency: 1}
+outputs: {ys: "${m.x}"}
+"#;
+    let mut f = Fixture::new(&format!("{CACHED}---{spec}"));
+    let warm = launch(&mut f, "step2", 1, 0, CacheMode::Use);
+    f.queued(&warm);
+    f.run_inc(&warm, "inc");
+    // Identical items, one at a time, each a hit that starts the next:
+    // 20,000 of them within the one launch command.
+    let now_ms = f.now;
+    let xs = Value::List(vec![Value::Int(1); 20_000]);
+    let id = match f.apply(Command::Launch {
+        workflow: Identifier::parse("many").unwrap(),
+        inputs: Values::from([("xs".to_string(), xs)]),
+        pool: String::new(),
+        request_id: String::new(),
+        now_ms,
+    }) {
+        Response::Launched { execution, .. } => execution,
+        other => panic!("{other:?}"),
+    };
+    assert!(f.queued(&id).is_empty(), "nothing ran");
+    let execution = f.state.execution(&id).unwrap();
+    assert_eq!(
+        execution.phase,
+        ExecutionPhase::Succeeded,
+        "{}",
+        execution.error
+    );
+    assert!(cached(&f, &id, "m[0]") && cached(&f, &id, "m[19999]"));
+    assert_eq!(
+        execution.outputs["ys"],
+        Value::List(vec![Value::Int(2); 20_000])
+    );
+}
+
+#[test]
+fn an_overwriting_launch_does_not_wait_for_an_identical_run() {
+    let mut f = Fixture::new(CACHED);
+    let a = launch(&mut f, "once", 1, 0, CacheMode::Use);
+    assert_eq!(f.queued(&a), vec!["inc"]);
+    let b = launch(&mut f, "once", 1, 0, CacheMode::Overwrite);
+    assert_eq!(f.queued(&b), vec!["inc"], "overwrite runs regardless");
+}
