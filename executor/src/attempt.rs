@@ -91,6 +91,9 @@ pub struct Failure {
     pub message: String,
     pub retryable: bool,
     pub timed_out: bool,
+    /// Never started (the executor is draining): not a failure of the
+    /// task, it runs again elsewhere without using a retry.
+    pub handed_back: bool,
 }
 
 impl Failure {
@@ -100,6 +103,7 @@ impl Failure {
             message: message.into(),
             retryable: true,
             timed_out: false,
+            handed_back: false,
         }
     }
 
@@ -109,6 +113,7 @@ impl Failure {
             message: message.into(),
             retryable: false,
             timed_out: false,
+            handed_back: false,
         }
     }
 
@@ -118,6 +123,17 @@ impl Failure {
             message: message.into(),
             retryable: true,
             timed_out: true,
+            handed_back: false,
+        }
+    }
+
+    /// The attempt was not started and goes back to the scheduler.
+    pub fn handed_back(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            retryable: true,
+            timed_out: false,
+            handed_back: true,
         }
     }
 
@@ -173,6 +189,7 @@ impl Report {
                 message: failure.message.clone(),
                 retryable: failure.retryable,
                 timed_out: failure.timed_out,
+                handed_back: failure.handed_back,
             }),
         };
         baton_proto::AttemptResult {

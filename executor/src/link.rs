@@ -623,7 +623,10 @@ impl Link {
         let free_slots = if state.draining { 0 } else { state.free_slots };
         self.send(
             state,
-            Outbound::Heartbeat(baton_proto::Heartbeat { free_slots }),
+            Outbound::Heartbeat(baton_proto::Heartbeat {
+                free_slots,
+                draining: state.draining,
+            }),
         );
     }
 

@@ -194,7 +194,7 @@ impl Pool {
         if state.draining {
             tracing::info!(attempt = %key, "refusing an assignment while draining");
             let failure =
-                Failure::retryable("the executor is draining; the attempt was not started");
+                Failure::handed_back("the executor is draining; the attempt was not started");
             self.report(key, Report::failed(failure, 0));
             return;
         }

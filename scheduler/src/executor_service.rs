@@ -117,11 +117,14 @@ impl Executor for ExecutorService {
             while let Some(message) = inbound.next().await {
                 match message {
                     Ok(ExecutorMessage { kind: Some(kind) }) => match kind {
-                        FromExecutor::Heartbeat(_) | FromExecutor::Started(_) => {
-                            dispatcher.send(Input::Heartbeat {
-                                executor: executor.clone(),
-                            })
-                        }
+                        FromExecutor::Heartbeat(beat) => dispatcher.send(Input::Heartbeat {
+                            executor: executor.clone(),
+                            draining: Some(beat.draining),
+                        }),
+                        FromExecutor::Started(_) => dispatcher.send(Input::Heartbeat {
+                            executor: executor.clone(),
+                            draining: None,
+                        }),
                         FromExecutor::Result(result) => dispatcher.send(Input::Result {
                             executor: executor.clone(),
                             result,

@@ -79,6 +79,27 @@ impl Process {
     fn running(&self) -> bool {
         self.child.is_some()
     }
+
+    /// Sends SIGTERM and waits up to `limit` for the process to exit;
+    /// its exit code (None: killed by a signal, or did not exit in time,
+    /// and then it is killed).
+    fn terminate(&mut self, limit: Duration) -> Option<i32> {
+        let mut child = self.child.take()?;
+        // SAFETY: kill only sends a signal to the child this struct owns.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
 }
 
 impl Drop for Process {
@@ -350,6 +371,11 @@ impl Executor {
 
     pub fn kill(&mut self) {
         self.process.kill();
+    }
+
+    /// SIGTERM (a drain), then its exit code once it exited.
+    pub fn terminate(&mut self, limit: Duration) -> Option<i32> {
+        self.process.terminate(limit)
     }
 
     pub fn log(&self) -> String {

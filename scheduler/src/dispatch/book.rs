@@ -29,11 +29,13 @@ pub struct ExecutorEntry {
     pub connected: bool,
     /// When the executor was last heard from (or disconnected).
     pub last_seen_ms: u64,
+    /// It said it is draining: nothing new goes to it.
+    pub draining: bool,
 }
 
 impl ExecutorEntry {
     fn free(&self) -> u32 {
-        if self.connected {
+        if self.connected && !self.draining {
             self.slots.saturating_sub(self.busy)
         } else {
             0
@@ -207,6 +209,7 @@ impl DispatchBook {
                 connection,
                 connected: true,
                 last_seen_ms: now_ms,
+                draining: false,
             },
         );
         stale
@@ -215,6 +218,14 @@ impl DispatchBook {
     pub fn seen(&mut self, id: &str, now_ms: u64) {
         if let Some(e) = self.executors.get_mut(id) {
             e.last_seen_ms = now_ms;
+        }
+    }
+
+    /// A heartbeat: the executor is alive, and draining or not.
+    pub fn heartbeat(&mut self, id: &str, draining: bool, now_ms: u64) {
+        if let Some(e) = self.executors.get_mut(id) {
+            e.last_seen_ms = now_ms;
+            e.draining = draining;
         }
     }
 
@@ -307,6 +318,23 @@ mod tests {
 
     fn key(e: &str, n: u32) -> NodeKey {
         (ExecutionId(e.into()), n)
+    }
+
+    #[test]
+    fn a_draining_executor_gets_nothing_new() {
+        let mut book = DispatchBook::new(1000);
+        book.connect("a", "cpu", 4, 1, &[], 0);
+        book.connect("b", "cpu", 1, 1, &[], 0);
+        book.heartbeat("a", true, 1);
+        for n in 0..3 {
+            book.enqueue(key("e", n), "cpu", 0, 0);
+        }
+        let placed = book.plan(1);
+        assert_eq!(placed.len(), 1, "only b's one slot");
+        assert_eq!(placed[0].executor, "b");
+        // A heartbeat that says it is not draining (any more) opens it again.
+        book.heartbeat("a", false, 2);
+        assert_eq!(book.plan(2).len(), 2);
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub enum Input {
     },
     Heartbeat {
         executor: String,
+        /// `None` for a message that only shows it is alive (`Started`).
+        draining: Option<bool>,
     },
     Result {
         executor: String,
@@ -408,7 +410,10 @@ impl Dispatcher {
                     );
                 }
             }
-            Input::Heartbeat { executor } => self.book.seen(&executor, now),
+            Input::Heartbeat { executor, draining } => match draining {
+                Some(draining) => self.book.heartbeat(&executor, draining, now),
+                None => self.book.seen(&executor, now),
+            },
             Input::Disconnected {
                 executor,
                 connection,
@@ -624,6 +629,17 @@ impl Dispatcher {
                         log_size: result.log_size,
                         now_ms: now,
                     },
+                }
+            }
+            // Never started on a draining executor: it runs again elsewhere,
+            // and it is no failure of the task.
+            Some(attempt_result::Outcome::Failed(failure)) if failure.handed_back => {
+                Command::HandBack {
+                    execution: key.0,
+                    node: key.1,
+                    attempt: attempt.attempt,
+                    executor: ran_on,
+                    now_ms: now,
                 }
             }
             Some(attempt_result::Outcome::Failed(failure)) => Command::Fail {

@@ -121,6 +121,16 @@ impl Run<'_> {
 
     /// The current attempt's executor is gone (its lease ran out): the
     /// instance runs again, unless it has lost too many attempts.
+    /// The current attempt was handed back unstarted by a draining
+    /// executor: queued again at once, charging nothing.
+    pub fn attempt_handed_back(&mut self, node: u32, attempt: u32) {
+        let executor = self.execution.nodes[node as usize].executor.clone();
+        let message = format!(
+            "attempt {attempt} handed back unstarted by draining {executor}; running again"
+        );
+        self.queue(node, self.now_ms, message);
+    }
+
     pub fn attempt_lost(&mut self, node: u32, attempt: u32) {
         let state = &mut self.execution.nodes[node as usize];
         state.lost_attempts += 1;

@@ -139,6 +139,13 @@ impl SchedulerState {
                 now_ms,
             } => Ok(self.lease_lost(&execution, node, attempt, now_ms, effects)),
             Command::Cancel { execution, now_ms } => self.cancel(&execution, now_ms, effects),
+            Command::HandBack {
+                execution,
+                node,
+                attempt,
+                executor,
+                now_ms,
+            } => Ok(self.hand_back(&execution, node, attempt, &executor, now_ms, effects)),
         };
         result.unwrap_or_else(Response::Rejected)
     }
@@ -492,6 +499,27 @@ impl SchedulerState {
             Ok((registry, execution)) => {
                 let mut run = Run::new(registry, execution, now_ms, effects);
                 run.attempt_failed(node, attempt, error, retryable, log_size);
+                let requests = std::mem::take(&mut run.cache_requests);
+                self.settle_cache(id, requests, now_ms, effects);
+                Response::Done
+            }
+            Err(why) => Response::Ignored(why),
+        }
+    }
+
+    fn hand_back(
+        &mut self,
+        id: &ExecutionId,
+        node: u32,
+        attempt: u32,
+        executor: &str,
+        now_ms: u64,
+        effects: &mut Vec<Effect>,
+    ) -> Response {
+        match self.running_attempt(id, node, attempt, Some(executor)) {
+            Ok((registry, execution)) => {
+                let mut run = Run::new(registry, execution, now_ms, effects);
+                run.attempt_handed_back(node, attempt);
                 let requests = std::mem::take(&mut run.cache_requests);
                 self.settle_cache(id, requests, now_ms, effects);
                 Response::Done

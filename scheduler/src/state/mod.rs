@@ -159,6 +159,15 @@ pub enum Command {
         request_id: String,
         now_ms: u64,
     },
+    /// A draining executor handed the attempt back unstarted: it runs
+    /// again, without using a retry.
+    HandBack {
+        execution: ExecutionId,
+        node: u32,
+        attempt: u32,
+        executor: String,
+        now_ms: u64,
+    },
 }
 
 impl Command {
@@ -169,6 +178,7 @@ impl Command {
             | Command::Complete { execution, .. }
             | Command::Fail { execution, .. }
             | Command::LeaseLost { execution, .. }
+            | Command::HandBack { execution, .. }
             | Command::Cancel { execution, .. } => Some(execution),
             Command::Register { .. }
             | Command::RegisterAt { .. }

@@ -8,7 +8,7 @@ use baton_model::Values;
 
 use super::Fixture;
 use crate::engine::readiness::{ready_after, RunView};
-use crate::state::{Command, Execution, ExecutionPhase, NodePhase};
+use crate::state::{Command, Execution, ExecutionPhase, NodePhase, Response};
 
 const DIAMOND: &str = r#"
 kind: Workflow
@@ -169,4 +169,27 @@ nodes:
     let execution = f.state.execution(&id).unwrap();
     let inputs = f.state.node_inputs(execution, 1).expect("t's inputs bind");
     assert_eq!(inputs["o"], baton_model::Value::None);
+}
+
+#[test]
+fn a_handed_back_attempt_runs_again_without_using_a_retry() {
+    let mut f = Fixture::new("");
+    let id = f.launch("outer", &[("n", 1)]);
+    f.queued(&id);
+    let attempt = f.assign(&id, "pre");
+    let node = f.instance(&id, "pre");
+    let now_ms = f.now;
+    let response = f.apply(Command::HandBack {
+        execution: id.clone(),
+        node,
+        attempt,
+        executor: "x".into(),
+        now_ms,
+    });
+    assert_eq!(response, Response::Done);
+    assert_eq!(f.queued(&id), vec!["pre"]);
+    let state = &f.state.execution(&id).unwrap().nodes[node as usize];
+    assert_eq!((state.retries_used, state.lost_attempts), (0, 0));
+    assert_eq!(state.phase, NodePhase::Queued);
+    f.check(&id);
 }
