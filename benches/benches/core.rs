@@ -139,7 +139,7 @@ fn apply_launches(c: &mut Criterion) {
 /// The dispatcher's decisions: 10,000 ready nodes placed on 4 executors of
 /// 64 slots, each slot freed as soon as it is used (as results come back).
 fn dispatch_10k(c: &mut Criterion) {
-    use baton_scheduler::dispatch::book::DispatchBook;
+    use baton_scheduler::dispatch::book::{DispatchBook, Joining};
     use baton_scheduler::state::ExecutionId;
     let mut group = c.benchmark_group("dispatch");
     group.throughput(Throughput::Elements(NODES as u64));
@@ -147,12 +147,23 @@ fn dispatch_10k(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let mut book = DispatchBook::new(10_000);
+                let pool: std::sync::Arc<str> = "default".into();
                 for e in 0..4 {
-                    book.connect(&format!("x{e}"), "default", 64, e, &[], 0);
+                    let id = format!("x{e}");
+                    let joining = Joining {
+                        id: &id,
+                        pool: "default",
+                        labels: Default::default(),
+                        version: String::new(),
+                        slots: 64,
+                        max_slots: 64,
+                        connection: e,
+                    };
+                    book.connect(joining, &[], 0);
                 }
                 let execution = ExecutionId("bench-1".into());
                 for node in 0..NODES as u32 {
-                    book.enqueue((execution.clone(), node), "default", 0, 0);
+                    book.enqueue((execution.clone(), node), &pool, None, 0, 0);
                 }
                 book
             },

@@ -26,6 +26,7 @@ pub fn pass_task() -> TaskSpec {
         retries: 0,
         timeout_ms: 0,
         pool: String::new(),
+        selector: Default::default(),
         description: String::new(),
         cache: None,
     }
@@ -41,6 +42,7 @@ pub fn fan_out(width: usize) -> WorkflowSpec {
                 .into_iter()
                 .collect(),
             pool: String::new(),
+            selector: Default::default(),
         })
         .collect();
     workflow("fan", nodes)
@@ -66,6 +68,7 @@ pub fn chain(length: usize) -> WorkflowSpec {
             .into_iter()
             .collect(),
             pool: String::new(),
+            selector: Default::default(),
         })
         .collect();
     workflow("chain", nodes)
@@ -78,6 +81,7 @@ fn workflow(name: &str, nodes: Vec<NodeSpec>) -> WorkflowSpec {
         nodes,
         outputs: BTreeMap::new(),
         pool: String::new(),
+        selector: Default::default(),
         description: String::new(),
     }
 }

@@ -71,6 +71,7 @@ pub async fn start(options: EmbeddedOptions) -> anyhow::Result<Embedded> {
         pool: options.pool,
         labels: Default::default(),
         workers: options.workers,
+        max_workers: 0,
         schedulers: vec![address.clone()],
         work_dir: options.data_dir.join("executor"),
         heartbeat_interval: Duration::from_millis(500),

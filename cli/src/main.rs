@@ -6,6 +6,7 @@ mod blobs;
 mod client;
 mod commands;
 mod embedded;
+mod pools;
 mod recover;
 mod registry;
 mod render;
@@ -238,6 +239,22 @@ enum Command {
     /// Inspect and change the scheduler cluster's membership.
     #[command(subcommand)]
     Cluster(commands::ClusterCommand),
+    /// The executor pools: per pool its executors, workers and busy ones,
+    /// queue depth, queue wait (p50, p99) and tasks finished per second over
+    /// the last minute, its desired size, and why queued work waits.
+    Pools,
+    /// The executors: pool, state (ready, draining), workers, busy,
+    /// version, labels, and the attempts each runs.
+    Executors,
+    /// Change a pool: `baton pool scale POOL --workers N`.
+    #[command(subcommand)]
+    Pool(pools::PoolCommand),
+    /// List or drain executors.
+    #[command(subcommand)]
+    Executor(pools::ExecutorCommand),
+    /// Change a project's settings: `baton project set PROJECT --default-pool POOL`.
+    #[command(subcommand)]
+    Project(pools::ProjectCommand),
     /// Show a node's captured stdout and stderr, read from the executor that
     /// ran it (logs stay on the executor, never in the replicated state).
     Logs {
@@ -503,6 +520,26 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Cluster(command) => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
             commands::cluster(&mut client, command, output).await
+        }
+        Command::Pools => {
+            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
+            pools::pools(&mut client, output).await
+        }
+        Command::Executors => {
+            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
+            pools::executors(&mut client, output).await
+        }
+        Command::Pool(command) => {
+            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
+            pools::pool(&mut client, command).await
+        }
+        Command::Executor(command) => {
+            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
+            pools::executor(&mut client, command, output).await
+        }
+        Command::Project(command) => {
+            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
+            pools::project(&mut client, command).await
         }
         Command::Logs {
             execution,

@@ -111,6 +111,8 @@ pub fn execution_json(e: &Execution) -> Json {
             "attempt": n.attempt,
             "executor": n.executor,
             "pool": n.pool,
+            "selector": (!n.selector.is_empty()).then_some(&n.selector),
+            "waiting": (!n.waiting.is_empty()).then_some(&n.waiting),
             "error": n.error,
             "outputs": values_json(&n.outputs),
             "started_at": time(n.started_at_ms),
@@ -255,6 +257,9 @@ pub fn execution_text(e: &Execution) -> String {
             ));
             if !n.error.is_empty() {
                 out.push_str(&format!("  {:<width$}  error: {}\n", "", n.error));
+            }
+            if !n.waiting.is_empty() {
+                out.push_str(&format!("  {:<width$}  {}\n", "", n.waiting));
             }
         }
     }

@@ -13,6 +13,8 @@ use crate::work_dir::path_component;
 pub const DEFAULT_SCHEDULER: &str = "127.0.0.1:7070";
 pub const DEFAULT_POOL: &str = "default";
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+/// The default ceiling on an executor's workers under `baton pool scale`.
+pub const DEFAULT_MAX_WORKERS: u32 = 64;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExecutorConfig {
@@ -20,6 +22,9 @@ pub struct ExecutorConfig {
     pub pool: String,
     pub labels: BTreeMap<String, String>,
     pub workers: u32,
+    /// The most workers `baton pool scale` or the autoscaler may give it;
+    /// 0: [`DEFAULT_MAX_WORKERS`] (or `workers`, if more).
+    pub max_workers: u32,
     /// Scheduler addresses (`host:port`), tried in turn; a follower redirects to the leader.
     pub schedulers: Vec<String>,
     pub work_dir: PathBuf,
@@ -40,6 +45,7 @@ impl Default for ExecutorConfig {
             pool: DEFAULT_POOL.to_owned(),
             labels: BTreeMap::new(),
             workers: default_workers(),
+            max_workers: 0,
             schedulers: vec![DEFAULT_SCHEDULER.to_owned()],
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             blob_store: None,
@@ -67,7 +73,21 @@ impl ExecutorConfig {
         if self.heartbeat_interval.is_zero() {
             return bad("the heartbeat interval must be more than zero".into());
         }
+        if self.max_workers != 0 && self.max_workers < self.workers {
+            return bad(format!(
+                "--max-workers {} is below --workers {}",
+                self.max_workers, self.workers
+            ));
+        }
         Ok(())
+    }
+
+    /// The most workers the scheduler may resize it to.
+    pub fn worker_ceiling(&self) -> u32 {
+        match self.max_workers {
+            0 => DEFAULT_MAX_WORKERS.max(self.workers),
+            n => n,
+        }
     }
 }
 

@@ -57,6 +57,7 @@ pub async fn start(config: ExecutorConfig) -> Result<ExecutorHandle, ExecutorErr
             executor_id: config.executor_id.clone(),
             pool: config.pool.clone(),
             labels: config.labels.clone(),
+            max_workers: config.worker_ceiling(),
             schedulers: config.schedulers.clone(),
             heartbeat_interval: config.heartbeat_interval,
             connect_timeout: CONNECT_TIMEOUT,

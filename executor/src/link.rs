@@ -53,6 +53,8 @@ pub struct LinkSettings {
     pub executor_id: String,
     pub pool: String,
     pub labels: BTreeMap<String, String>,
+    /// The most workers the scheduler may resize it to.
+    pub max_workers: u32,
     pub schedulers: Vec<String>,
     pub heartbeat_interval: Duration,
     pub connect_timeout: Duration,
@@ -449,6 +451,8 @@ impl Link {
                 protocol_version: baton_proto::PROTOCOL_VERSION,
                 running: state.running.iter().map(Into::into).collect(),
                 earlier_ids: settings.earlier_ids.clone(),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                max_slots: settings.max_workers,
             })),
         }
     }
@@ -557,7 +561,21 @@ impl Link {
                 tracing::info!(attempt = %key, "the scheduler cancels an attempt");
                 let _ = state.pool.send_message(PoolMsg::Cancel(key));
             }
-            Inbound::Drain(_) => self.begin_drain(state),
+            Inbound::Drain(_) => {
+                tracing::info!("the scheduler asks this executor to drain");
+                self.begin_drain(state)
+            }
+            Inbound::Resize(resize) => {
+                let workers = resize.workers.clamp(1, self.settings.max_workers.max(1));
+                if workers != state.slots && !state.draining {
+                    tracing::info!(
+                        from = state.slots,
+                        to = workers,
+                        "the scheduler resizes this executor"
+                    );
+                    let _ = state.pool.send_message(PoolMsg::Resize(workers));
+                }
+            }
             Inbound::ReadLog(read) => self.read_log(state, read),
             Inbound::Ack(ack) => {
                 for attempt in &ack.attempts {
@@ -626,6 +644,7 @@ impl Link {
             Outbound::Heartbeat(baton_proto::Heartbeat {
                 free_slots,
                 draining: state.draining,
+                slots: state.slots,
             }),
         );
     }

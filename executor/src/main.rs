@@ -50,6 +50,11 @@ struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     workers: Option<u32>,
 
+    /// The most workers `baton pool scale` or the pool's autoscaler may
+    /// give this executor (default: 64, or --workers if more).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_workers: Option<u32>,
+
     /// Where task logs (logs/), the verified copies of blobs tasks read
     /// (blob-cache/) and per-attempt scratch directories (tmp/) go. Default: a `baton-executor-<ID>`
     /// directory under the system temp directory.
@@ -112,6 +117,7 @@ impl Args {
             pool: self.pool,
             labels: self.labels.into_iter().collect::<BTreeMap<_, _>>(),
             workers: self.workers.unwrap_or_else(default_workers),
+            max_workers: self.max_workers.unwrap_or(0),
             schedulers: self.schedulers,
             heartbeat_interval: self.heartbeat_interval,
             blob_store: self.blob_store,

@@ -46,6 +46,7 @@ pub fn builtin_assignment(
             retries: 0,
             timeout_ms: 0,
             pool: String::new(),
+            selector: Default::default(),
             description: String::new(),
             cache: None,
         },

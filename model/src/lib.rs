@@ -14,7 +14,7 @@ pub use sorted_map::SortedMap;
 pub use spec::Bindings;
 pub use spec::{
     Binding, BranchSpec, CacheMode, CachePolicy, CaseSpec, Interface, LaunchPlanSpec, LoopSpec,
-    MapSpec, NodeKind, NodeOverride, NodeSpec, Reference, Runner, SpecDocument, TaskSpec,
+    MapSpec, NodeKind, NodeOverride, NodeSpec, Reference, Runner, Selector, SpecDocument, TaskSpec,
     Tolerance, Variable, WorkflowSpec,
 };
 pub use types::Type;

@@ -68,6 +68,11 @@ pub fn execution_to_proto(
                     attempt: node.attempt,
                     executor: node.executor.clone(),
                     pool: node.pool.to_string(),
+                    selector: node
+                        .selector
+                        .as_deref()
+                        .map(crate::engine::pool::describe)
+                        .unwrap_or_default(),
                     error: node.error.clone(),
                     outputs,
                     started_at_ms: node.started_at_ms,
@@ -83,6 +88,7 @@ pub fn execution_to_proto(
                     items_succeeded,
                     items_running,
                     items_failed,
+                    waiting: String::new(),
                 })
             })
             .collect(),

@@ -106,7 +106,10 @@ impl Executor for ExecutorService {
         self.dispatcher.send(Input::Connected {
             executor: executor.clone(),
             pool,
+            labels: register.labels.into_iter().collect(),
+            version: register.version,
             slots: register.slots,
+            max_slots: register.max_slots,
             connection,
             running: register.running,
             sender: tx,
@@ -120,10 +123,12 @@ impl Executor for ExecutorService {
                         FromExecutor::Heartbeat(beat) => dispatcher.send(Input::Heartbeat {
                             executor: executor.clone(),
                             draining: Some(beat.draining),
+                            slots: beat.slots,
                         }),
                         FromExecutor::Started(_) => dispatcher.send(Input::Heartbeat {
                             executor: executor.clone(),
                             draining: None,
+                            slots: 0,
                         }),
                         FromExecutor::Result(result) => dispatcher.send(Input::Result {
                             executor: executor.clone(),

@@ -137,10 +137,12 @@ impl SchedulerNode {
         let cluster = Arc::new(ClusterNode::<SchedulerState>::open(node_config, effects).await?);
 
         let proposer = Proposer::start(cluster.clone());
+        let dispatch_view = dispatch::SharedView::default();
         dispatch::start(
             DispatcherConfig {
                 lease: config.lease,
                 linger: config.linger,
+                view: dispatch_view.clone(),
             },
             cluster.state(),
             proposer.clone(),
@@ -167,6 +169,7 @@ impl SchedulerNode {
             dispatcher: dispatcher.clone(),
             launch_numbers: Default::default(),
             blob_store: blob_store.clone(),
+            dispatch_view,
         };
         let executor = ExecutorService {
             blob_store,

@@ -84,11 +84,19 @@ impl Process {
     /// its exit code (None: killed by a signal, or did not exit in time,
     /// and then it is killed).
     fn terminate(&mut self, limit: Duration) -> Option<i32> {
-        let mut child = self.child.take()?;
+        let child = self.child.as_ref()?;
         // SAFETY: kill only sends a signal to the child this struct owns.
         unsafe {
             libc::kill(child.id() as i32, libc::SIGTERM);
         }
+        self.wait_exit(limit)
+    }
+
+    /// Waits up to `limit` for the process to exit by itself; its exit code
+    /// (None: killed by a signal, or did not exit in time, and then it is
+    /// killed).
+    fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let mut child = self.child.take()?;
         let deadline = std::time::Instant::now() + limit;
         while std::time::Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
@@ -347,8 +355,21 @@ impl Executor {
         work_dir: &Path,
         env: &[(&str, &str)],
     ) -> Executor {
+        Self::start_args(schedulers, id, workers, work_dir, env, &[])
+    }
+
+    /// [`Executor::start_with`] with more flags (`--pool gpu --labels gpu=a100`).
+    pub fn start_args(
+        schedulers: &str,
+        id: &str,
+        workers: u32,
+        work_dir: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Executor {
         let mut command = Command::new(bin("baton-executor"));
         command.envs(env.iter().copied());
+        command.args(args);
         command
             .arg("--scheduler")
             .arg(schedulers)
@@ -376,6 +397,11 @@ impl Executor {
     /// SIGTERM (a drain), then its exit code once it exited.
     pub fn terminate(&mut self, limit: Duration) -> Option<i32> {
         self.process.terminate(limit)
+    }
+
+    /// Waits for it to exit by itself (after a drain); its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        self.process.wait_exit(limit)
     }
 
     pub fn log(&self) -> String {

@@ -71,6 +71,10 @@ impl Runner {
     }
 }
 
+/// Executor labels that must all match (`{gpu: a100, zone: b}`) for an
+/// executor to run a node; empty: any executor of the pool.
+pub type Selector = BTreeMap<String, String>;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaskSpec {
     pub id: Identifier,
@@ -80,6 +84,8 @@ pub struct TaskSpec {
     /// Zero: no timeout.
     pub timeout_ms: u64,
     pub pool: String,
+    /// Labels an executor must have to run the task: docs/spec.md, "Pools".
+    pub selector: Selector,
     pub description: String,
     /// Results reused for the same inputs; `None`: never cached.
     pub cache: Option<CachePolicy>,
@@ -331,6 +337,7 @@ pub struct NodeSpec {
     pub kind: NodeKind,
     pub inputs: Bindings,
     pub pool: String,
+    pub selector: Selector,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -340,6 +347,7 @@ pub struct WorkflowSpec {
     pub nodes: Vec<NodeSpec>,
     pub outputs: BTreeMap<String, Binding>,
     pub pool: String,
+    pub selector: Selector,
     pub description: String,
 }
 

@@ -236,3 +236,44 @@ fn no_spec_error_shows_a_serde_or_rust_name() {
         assert!(err.contains("document 1"), "{err}");
     }
 }
+
+#[test]
+fn selectors_are_read_on_tasks_workflows_and_nodes_and_bad_labels_refused() {
+    let text = "\
+kind: Task
+name: t
+interface: {inputs: {x: int}, outputs: {x: int}}
+runner: {builtin: noop}
+pool: gpu
+selector: {gpu: a100}
+---
+kind: Workflow
+name: w
+interface: {inputs: {x: int}, outputs: {x: int}}
+selector: {zone: b}
+nodes:
+  - {id: a, task: t, inputs: {x: \"${inputs.x}\"}, selector: {disk: ssd}}
+outputs: {x: \"${a.x}\"}
+";
+    let docs = parse_yaml(text, "f.yaml").unwrap();
+    let (SpecDocument::Task(task), SpecDocument::Workflow(workflow)) = (&docs[0], &docs[1]) else {
+        panic!("{docs:?}");
+    };
+    assert_eq!(task.selector["gpu"], "a100");
+    assert_eq!(workflow.selector["zone"], "b");
+    assert_eq!(workflow.nodes[0].selector["disk"], "ssd");
+    // It is emitted again, and reads back the same.
+    let again = crate::spec::workflow_document(workflow);
+    let again = serde_yaml_ng::to_string(&again).unwrap();
+    assert!(again.contains("selector"), "{again}");
+
+    let bad = text.replace("{gpu: a100}", "{gpu: \"a 100\"}");
+    let error = error_of(&bad);
+    assert!(
+        error.contains("selector") && error.contains("a 100"),
+        "{error}"
+    );
+    let bad = text.replace("{disk: ssd}", "{\"\": ssd}");
+    let error = error_of(&bad);
+    assert!(error.contains("nodes[0].selector"), "{error}");
+}

@@ -96,6 +96,7 @@ impl From<&TaskSpec> for baton_proto::TaskSpec {
             retries: t.retries,
             timeout_ms: t.timeout_ms,
             pool: t.pool.clone(),
+            selector: t.selector.clone().into_iter().collect(),
             description: t.description.clone(),
             cache: t.cache.as_ref().map(|c| baton_proto::CachePolicy {
                 version: c.version.clone(),
@@ -142,6 +143,7 @@ impl TryFrom<&baton_proto::TaskSpec> for TaskSpec {
             retries: t.retries,
             timeout_ms: t.timeout_ms,
             pool: t.pool.clone(),
+            selector: t.selector.clone().into_iter().collect(),
             description: t.description.clone(),
             cache: t.cache.as_ref().map(|c| CachePolicy {
                 version: c.version.clone(),
@@ -296,6 +298,7 @@ impl From<&WorkflowSpec> for baton_proto::WorkflowSpec {
                     },
                     inputs: bindings_to_proto(n.inputs.iter()),
                     pool: n.pool.clone(),
+                    selector: n.selector.clone().into_iter().collect(),
                     workflow: match &n.kind {
                         NodeKind::Workflow(workflow) => Some(workflow.into()),
                         _ => None,
@@ -346,6 +349,7 @@ impl From<&WorkflowSpec> for baton_proto::WorkflowSpec {
                 .collect(),
             outputs: bindings_to_proto(&w.outputs),
             pool: w.pool.clone(),
+            selector: w.selector.clone().into_iter().collect(),
             description: w.description.clone(),
         }
     }
@@ -428,6 +432,7 @@ impl TryFrom<&baton_proto::WorkflowSpec> for WorkflowSpec {
                         &format!("workflow `{id}` node `{}` input", n.id),
                     )?,
                     pool: n.pool.clone(),
+                    selector: n.selector.clone().into_iter().collect(),
                 })
             })
             .collect::<Result<_, ModelError>>()?;
@@ -437,6 +442,7 @@ impl TryFrom<&baton_proto::WorkflowSpec> for WorkflowSpec {
             interface,
             nodes,
             pool: w.pool.clone(),
+            selector: w.selector.clone().into_iter().collect(),
             description: w.description.clone(),
         })
     }

@@ -10,6 +10,7 @@
 mod batch;
 mod launch;
 mod logs;
+mod pools;
 mod registry;
 
 use std::pin::Pin;
@@ -59,6 +60,8 @@ pub struct AdminService {
     pub links: Arc<ExecutorLinks>,
     /// The blob store clients are told to upload to.
     pub blob_store: baton_proto::BlobStoreSettings,
+    /// The leader dispatcher's pools and executors (empty elsewhere).
+    pub dispatch_view: crate::dispatch::SharedView,
 }
 
 type Result<T> = std::result::Result<Response<T>, Status>;
@@ -498,7 +501,10 @@ impl Admin for AdminService {
             let execution = state
                 .execution(&id)
                 .ok_or_else(|| Status::not_found(format!("unknown execution `{id}`")))?;
-            Ok(Response::new(execution_to_proto(state, execution, true)))
+            let mut proto = execution_to_proto(state, execution, true);
+            let view = self.dispatch_view.read().unwrap_or_else(|e| e.into_inner());
+            pools::explain_waits(&mut proto, &view);
+            Ok(Response::new(proto))
         })
     }
 
@@ -745,6 +751,55 @@ impl Admin for AdminService {
             .await
             .map_err(Status::from)?;
         Ok(Response::new(self.membership()))
+    }
+
+    async fn list_pools(&self, request: Request<ListPoolsRequest>) -> Result<ListPoolsResponse> {
+        let (metadata, _, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route_read(&metadata).await? {
+            return leader.list_pools(forwarded(inner)).await;
+        }
+        let view = self
+            .dispatch_view
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        Ok(Response::new(self.read(|state| pools::list(state, &view))))
+    }
+
+    async fn scale_pool(&self, request: Request<ScalePoolRequest>) -> Result<ScalePoolResponse> {
+        let (metadata, _, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route(&metadata).await? {
+            return leader.scale_pool(forwarded(inner)).await;
+        }
+        let command = pools::scale_command(inner)?;
+        rejected(self.proposer.propose(command).await?)?;
+        Ok(Response::new(ScalePoolResponse {}))
+    }
+
+    async fn set_project(&self, request: Request<SetProjectRequest>) -> Result<SetProjectResponse> {
+        let (metadata, _, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route(&metadata).await? {
+            return leader.set_project(forwarded(inner)).await;
+        }
+        let command = pools::project_command(inner)?;
+        rejected(self.proposer.propose(command).await?)?;
+        Ok(Response::new(SetProjectResponse {}))
+    }
+
+    async fn drain_executor(
+        &self,
+        request: Request<DrainExecutorRequest>,
+    ) -> Result<DrainExecutorResponse> {
+        let (metadata, _, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route(&metadata).await? {
+            return leader.drain_executor(forwarded(inner)).await;
+        }
+        let command = {
+            let view = self.dispatch_view.read().unwrap_or_else(|e| e.into_inner());
+            pools::drain_command(inner, &view)?
+        };
+        rejected(self.proposer.propose(command).await?)?;
+        Ok(Response::new(DrainExecutorResponse {}))
     }
 }
 

@@ -63,6 +63,8 @@ pub struct CompiledNode {
     pub downstream: Vec<u32>,
     /// The node's own pool pin; empty when not pinned.
     pub pool: String,
+    /// The node's own selector; empty when it has none.
+    pub selector: baton_model::Selector,
     /// What a control-flow node needs at run time, checked at registration.
     pub control: Option<Box<Control>>,
 }
@@ -126,14 +128,14 @@ impl CompiledWorkflow {
 
     /// Each node's pool but for the pins above it (a launch's, an enclosing
     /// node's): see [`crate::engine::pool`], which owns pin precedence.
-    /// `task_pool` gives a task's default pool; tasks never change once
+    /// `task_of` gives a task node's task; tasks never change once
     /// registered, so the answer is computed once.
     pub fn node_pools<'a>(
         &self,
-        task_pool: impl Fn(&Identifier) -> Option<&'a str>,
+        task_of: impl Fn(&Identifier) -> Option<&'a baton_model::TaskSpec>,
     ) -> &[NodePool] {
         self.pools
-            .get_or_init(|| crate::engine::pool::node_pools(self, task_pool))
+            .get_or_init(|| crate::engine::pool::node_pools(self, task_of))
     }
 
     pub fn node_index(&self, id: &str) -> Option<u32> {
@@ -399,6 +401,7 @@ pub(crate) fn compile_with(
             upstream,
             downstream: Vec::new(),
             pool: node.pool.clone(),
+            selector: node.selector.clone(),
             control: callees[i].as_ref().and_then(Callee::control),
         });
     }

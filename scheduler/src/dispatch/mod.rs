@@ -13,6 +13,10 @@
 //! log (liveness is leader memory).
 
 pub mod book;
+mod control;
+pub mod stats;
+
+pub use control::{describe_scale, DispatchView, ExecutorView, SharedView};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -54,7 +58,10 @@ pub enum Input {
     Connected {
         executor: String,
         pool: String,
+        labels: std::collections::BTreeMap<String, String>,
+        version: String,
         slots: u32,
+        max_slots: u32,
         connection: u64,
         running: Vec<AttemptRef>,
         sender: ExecutorSender,
@@ -63,6 +70,8 @@ pub enum Input {
         executor: String,
         /// `None` for a message that only shows it is alive (`Started`).
         draining: Option<bool>,
+        /// Its workers now; 0 when it does not say.
+        slots: u32,
     },
     Result {
         executor: String,
@@ -184,6 +193,8 @@ pub struct DispatcherConfig {
     /// How long an assignment waits for a result to share its log entry
     /// ([`DEFAULT_LINGER`]).
     pub linger: Duration,
+    /// Where the dispatcher publishes its pools and executors.
+    pub view: SharedView,
 }
 
 pub fn now_ms() -> u64 {
@@ -218,6 +229,12 @@ pub fn start(
         launch_requests: HashSet::new(),
         pending_launches: 0,
         epoch: 0,
+        settings_dirty: false,
+        told_to_drain: HashSet::new(),
+        sent_sizes: HashMap::new(),
+        desired: Default::default(),
+        view: config.view,
+        view_due_ms: 0,
     };
     tokio::spawn(dispatcher.run(inbox.0));
 }
@@ -267,6 +284,18 @@ struct Dispatcher {
     /// log keeps proposal order, which is what lets a result be proposed
     /// before its assignment has committed.
     epoch: u64,
+    /// Pool settings, drain orders or executors changed since
+    /// `apply_settings` last ran.
+    settings_dirty: bool,
+    /// Executors sent `Drain` on this leadership (per connection).
+    told_to_drain: HashSet<String>,
+    /// The worker count last sent to each executor of a scaled pool.
+    sent_sizes: HashMap<String, u32>,
+    /// Each executor's worker count under its pool's desired size.
+    desired: std::collections::BTreeMap<String, u32>,
+    view: SharedView,
+    /// When the published view and drain deadlines are next looked at.
+    view_due_ms: u64,
 }
 
 impl Dispatcher {
@@ -299,6 +328,12 @@ impl Dispatcher {
             }
             if self.leader {
                 self.expire_leases();
+                self.apply_settings();
+                let now = now_ms();
+                if now >= self.view_due_ms {
+                    self.enforce_drain_deadlines(now);
+                    self.publish_view(now, false);
+                }
                 self.place();
                 self.propose_round();
             }
@@ -317,6 +352,10 @@ impl Dispatcher {
                 self.epoch += 1;
                 self.book.clear();
                 self.senders.clear();
+                self.told_to_drain.clear();
+                self.sent_sizes.clear();
+                self.desired.clear();
+                self.publish_view(now, true);
                 // Unacknowledged results are re-sent by their executors
                 // to whichever node leads next.
                 self.forget_pending();
@@ -342,6 +381,7 @@ impl Dispatcher {
                 execution,
                 node,
                 pool,
+                selector,
                 not_before_ms,
             }) => {
                 let key = (execution, node);
@@ -353,7 +393,7 @@ impl Dispatcher {
                 // dispatch it twice.
                 let early = self.early.remove(&key);
                 if !early && !self.book.owned.contains_key(&key) {
-                    self.book.enqueue(key, &pool, not_before_ms, now);
+                    self.book.enqueue(key, &pool, selector, not_before_ms, now);
                 }
             }
             Input::Effect(Effect::CancelAttempt {
@@ -371,10 +411,14 @@ impl Dispatcher {
                 );
             }
             Input::Effect(Effect::Event { .. }) => {}
+            Input::Effect(Effect::PoolSettings) => self.settings_dirty = true,
             Input::Connected {
                 executor,
                 pool,
+                labels,
+                version,
                 slots,
+                max_slots,
                 connection,
                 running,
                 sender,
@@ -390,11 +434,22 @@ impl Dispatcher {
                         }
                     })
                     .collect();
-                let stale = self
-                    .book
-                    .connect(&executor, &pool, slots, connection, &running, now);
+                let joining = book::Joining {
+                    id: &executor,
+                    pool: &pool,
+                    labels,
+                    version,
+                    slots,
+                    max_slots,
+                    connection,
+                };
+                let stale = self.book.connect(joining, &running, now);
                 info!(%executor, %pool, slots, running = running.len(), stale = stale.len(), "executor connected");
                 self.senders.insert(executor.clone(), sender);
+                // A new stream: tell it its size and its drain again.
+                self.sent_sizes.remove(&executor);
+                self.told_to_drain.remove(&executor);
+                self.settings_dirty = true;
                 // Of an execution that does not exist: a launch that was
                 // never made (lost with its leader, or refused).
                 for attempt in unknown {
@@ -410,8 +465,19 @@ impl Dispatcher {
                     );
                 }
             }
-            Input::Heartbeat { executor, draining } => match draining {
-                Some(draining) => self.book.heartbeat(&executor, draining, now),
+            Input::Heartbeat {
+                executor,
+                draining,
+                slots,
+            } => match draining {
+                Some(draining) => {
+                    let was = self.book.executors.get(&executor).map(|e| e.draining);
+                    self.book.heartbeat(&executor, draining, slots, now);
+                    if was.is_some_and(|was| was != draining) {
+                        // Its pool's size is now spread over the others.
+                        self.settings_dirty = true;
+                    }
+                }
                 None => self.book.seen(&executor, now),
             },
             Input::Disconnected {
@@ -419,7 +485,16 @@ impl Dispatcher {
                 connection,
             } => {
                 info!(%executor, "executor stream closed");
+                let drained = self
+                    .book
+                    .executors
+                    .get(&executor)
+                    .is_some_and(|e| e.connection == connection && e.draining);
                 self.book.disconnect(&executor, connection, now);
+                if drained {
+                    self.forget_drain_of(&executor);
+                }
+                self.settings_dirty = true;
                 if self
                     .book
                     .executors
@@ -497,6 +572,9 @@ impl Dispatcher {
     fn become_leader(&mut self, now: u64) {
         self.book.clear();
         self.senders.clear();
+        self.told_to_drain.clear();
+        self.sent_sizes.clear();
+        self.settings_dirty = true;
         self.forget_pending();
         self.epoch += 1;
         self.leader = true;
@@ -512,7 +590,9 @@ impl Dispatcher {
                 let key = (execution.id.clone(), i as u32);
                 match node.phase {
                     NodePhase::Queued => {
-                        self.book.enqueue(key, &node.pool, node.not_before_ms, now);
+                        let selector = node.selector.clone();
+                        self.book
+                            .enqueue(key, &node.pool, selector, node.not_before_ms, now);
                         queued += 1;
                     }
                     // A running sub-workflow instance has no executor: its
@@ -598,6 +678,9 @@ impl Dispatcher {
         // result will count, so its outputs may feed the downstream nodes
         // before it is committed.
         let current = self.book.settle(&key, attempt.attempt, &executor);
+        if current {
+            self.book.completed(&executor, now);
+        }
         let mut provisional = false;
         let ran_on = executor.clone();
         let command = match result.outcome {
@@ -737,8 +820,9 @@ impl Dispatcher {
             }
             let down_key = (key.0.clone(), down);
             if !self.early.contains(&down_key) && !self.book.owned.contains_key(&down_key) {
-                let pool = execution.nodes[down as usize].pool.clone();
-                self.book.enqueue(down_key, &pool, 0, now);
+                let state = &execution.nodes[down as usize];
+                self.book
+                    .enqueue(down_key, &state.pool, state.selector.clone(), 0, now);
             }
         }
         true
@@ -956,8 +1040,12 @@ impl Dispatcher {
                     launching.placed = true;
                 }
             }
-            self.book
-                .assigned(placement.key.clone(), attempt, &placement.executor);
+            self.book.assigned(
+                placement.key.clone(),
+                attempt,
+                &placement.executor,
+                now_ms(),
+            );
             self.send_to(&placement.executor, ToExecutor::Assign(assign));
             self.pending.push(Pending::Assign(placement, sent));
             self.assigns_due
@@ -1086,8 +1174,17 @@ impl Dispatcher {
         let state = self.state.clone();
         let state = state.read().unwrap_or_else(|e| e.into_inner());
         let tasks = &state.tasks;
-        let pools = workflow.node_pools(|task| tasks.get(task).map(|t| t.pool.as_str()));
+        let pools = workflow.node_pools(|task| tasks.get(task).map(|t| &**t));
         let launch_pool: Option<Arc<str>> = (!pool.is_empty()).then(|| pool.as_str().into());
+        let fallback: Arc<str> = state
+            .project_pool(&workflow.spec.id.project)
+            .unwrap_or(pool::DEFAULT_POOL)
+            .into();
+        let pins = pool::LaunchPins {
+            above: None,
+            launch: launch_pool.as_ref(),
+            fallback: &fallback,
+        };
         for (i, node) in workflow.nodes.iter().enumerate() {
             // A first sub-workflow node starts its frame when the launch is
             // applied; only tasks start before.
@@ -1096,8 +1193,14 @@ impl Dispatcher {
                 .and_then(|t| tasks.get(t))
                 .is_some_and(|t| t.cache.is_some());
             if node.upstream.is_empty() && node.task().is_some() && !cacheable {
-                let pool = pool::settle(&pools[i], launch_pool.as_ref());
-                self.book.enqueue((id.clone(), i as u32), &pool, 0, now);
+                let placed = pool::settle(&pools[i], &pins);
+                self.book.enqueue(
+                    (id.clone(), i as u32),
+                    &placed.pool,
+                    placed.selector,
+                    0,
+                    now,
+                );
             }
         }
         drop(state);
@@ -1138,7 +1241,13 @@ impl Dispatcher {
                             .and_then(|e| e.nodes.get(key.1 as usize))
                         {
                             if node.phase == NodePhase::Queued {
-                                self.book.enqueue(key.clone(), &node.pool, 0, now_ms());
+                                self.book.enqueue(
+                                    key.clone(),
+                                    &node.pool,
+                                    node.selector.clone(),
+                                    0,
+                                    now_ms(),
+                                );
                             }
                         }
                     }

@@ -151,6 +151,7 @@ pub fn callee(
                     .map(|v| (v.name.clone(), Binding::Input(v.name.clone())))
                     .collect(),
                 pool: String::new(),
+                selector: Default::default(),
             }
         })
         .collect();
@@ -166,6 +167,7 @@ pub fn callee(
         nodes,
         outputs: Default::default(),
         pool: String::new(),
+        selector: Default::default(),
         description: format!("the cases of branch node `{}`", node.id),
     };
     let cases = match compile_with(cases_spec, resolve_task, resolve_workflow) {

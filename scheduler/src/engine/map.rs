@@ -125,6 +125,7 @@ pub fn callee(
             nodes: Vec::new(),
             outputs: Default::default(),
             pool: String::new(),
+            selector: Default::default(),
             description: format!("the items of map node `{node}`"),
         },
         CompiledNode {
@@ -134,6 +135,7 @@ pub fn callee(
             upstream: Vec::new(),
             downstream: Vec::new(),
             pool: String::new(),
+            selector: Default::default(),
             control: None,
         },
         match &callee {

@@ -149,32 +149,43 @@ impl<'a> Run<'a> {
         owner: Option<u32>,
         index: u32,
         inputs: Values,
-        pinned_above: Option<Arc<str>>,
+        pinned_above: Option<pool::Above>,
         items: Option<u32>,
     ) -> u32 {
         let tasks = self.registry.tasks;
-        let node_pools = workflow.node_pools(|task| tasks.get(task).map(|t| t.pool.as_str()));
-        let above = pinned_above.as_ref().or(self.launch_pool.as_ref());
+        let node_pools = workflow.node_pools(|task| tasks.get(task).map(|t| &**t));
+        let fallback = self.fallback_pool();
+        let pins = pool::LaunchPins {
+            above: pinned_above.as_ref(),
+            launch: self.launch_pool.as_ref(),
+            fallback: &fallback,
+        };
         // Whether a node's own task picks its pool (nothing above it pins one).
-        let task_picks = above.is_none() && workflow.spec.pool.is_empty();
+        let task_picks = pinned_above.as_ref().is_none_or(|a| a.pool.is_none())
+            && self.launch_pool.is_none()
+            && workflow.spec.pool.is_empty();
         let first = self.execution.nodes.len() as u32;
         let attempt = self.execution.attempt_floor;
-        let pending = |node: &CompiledNode, node_pool| NodeState {
-            phase: NodePhase::Pending,
-            attempt,
-            retries_used: 0,
-            lost_attempts: 0,
-            waiting_on: node.upstream.len() as u32,
-            pool: pool::settle(node_pool, above),
-            executor: String::new(),
-            not_before_ms: 0,
-            outputs: Values::new(),
-            error: String::new(),
-            started_at_ms: 0,
-            finished_at_ms: 0,
-            logs: Vec::new(),
-            cached: false,
-            recovered: false,
+        let pending = |node: &CompiledNode, node_pool| {
+            let placed = pool::settle(node_pool, &pins);
+            NodeState {
+                phase: NodePhase::Pending,
+                attempt,
+                retries_used: 0,
+                lost_attempts: 0,
+                waiting_on: node.upstream.len() as u32,
+                pool: placed.pool,
+                selector: placed.selector,
+                executor: String::new(),
+                not_before_ms: 0,
+                outputs: Values::new(),
+                error: String::new(),
+                started_at_ms: 0,
+                finished_at_ms: 0,
+                logs: Vec::new(),
+                cached: false,
+                recovered: false,
+            }
         };
         let nodes = &mut self.execution.nodes;
         match items {
@@ -207,37 +218,52 @@ impl<'a> Run<'a> {
             failed: 0,
         });
         if overrides_pools {
-            // A launch plan's pool for a node outranks every other pin.
-            let end = self.execution.nodes.len() as u32;
-            for node in first..end {
-                let pool = path::override_of(&self.registry, self.execution, node)
-                    .and_then(|o| o.pool.clone());
-                if let Some(pool) = pool {
-                    self.execution.nodes[node as usize].pool = pool.as_str().into();
-                    continue;
-                }
-                // A swapped-in task's default pool, where the task decides.
-                let unpinned = self
+            self.apply_plan_pools(first, task_picks, &fallback);
+        }
+        frame
+    }
+
+    /// The pool of nodes nothing pins: the launched workflow's project's
+    /// default pool, else `default`.
+    fn fallback_pool(&self) -> Arc<str> {
+        static DEFAULT: std::sync::LazyLock<Arc<str>> =
+            std::sync::LazyLock::new(|| pool::DEFAULT_POOL.into());
+        match self.registry.projects.get(&self.execution.workflow.project) {
+            Some(project) if !project.default_pool.is_empty() => {
+                project.default_pool.as_str().into()
+            }
+            _ => DEFAULT.clone(),
+        }
+    }
+
+    /// A launch plan's levels for the nodes of a frame laid out from
+    /// `first` on: its pool for a node outranks every other pin, and a task
+    /// it swaps in decides the pool where the task does.
+    fn apply_plan_pools(&mut self, first: u32, task_picks: bool, fallback: &Arc<str>) {
+        let end = self.execution.nodes.len() as u32;
+        for node in first..end {
+            let pool = path::override_of(&self.registry, self.execution, node)
+                .and_then(|o| o.pool.clone());
+            if let Some(pool) = pool {
+                self.execution.nodes[node as usize].pool = pool.as_str().into();
+                continue;
+            }
+            let unpinned = self
+                .registry
+                .locate(self.execution, node)
+                .is_some_and(|l| l.node().pool.is_empty() && l.node().task().is_some());
+            if task_picks && unpinned {
+                let pool = self
                     .registry
-                    .locate(self.execution, node)
-                    .is_some_and(|l| l.node().pool.is_empty() && l.node().task().is_some());
-                if task_picks && unpinned {
-                    let pool: Option<Arc<str>> =
-                        self.registry.task_of(self.execution, node).map(|task| {
-                            match task.pool.is_empty() {
-                                true => "default".into(),
-                                false => task.pool.as_str().into(),
-                            }
-                        });
-                    if let Some(pool) = pool {
-                        if self.execution.nodes[node as usize].pool != pool {
-                            self.execution.nodes[node as usize].pool = pool;
-                        }
+                    .task_of(self.execution, node)
+                    .map(|task| pool::task_pool(task, fallback));
+                if let Some(pool) = pool {
+                    if self.execution.nodes[node as usize].pool != pool {
+                        self.execution.nodes[node as usize].pool = pool;
                     }
                 }
             }
         }
-        frame
     }
 
     /// Control-flow instance `node` (a sub-workflow, loop, branch or map)
@@ -587,12 +613,14 @@ impl<'a> Run<'a> {
         state.phase = NodePhase::Queued;
         state.not_before_ms = not_before_ms;
         let pool = state.pool.clone();
+        let selector = state.selector.clone();
         let attempt = state.attempt;
         self.record_node(node, NodePhase::Queued, attempt, message);
         self.effects.push(Effect::NodeQueued {
             execution: self.execution.id.clone(),
             node,
             pool,
+            selector,
             not_before_ms,
         });
     }

@@ -18,6 +18,8 @@ pub struct Registry<'a> {
     pub workflows: &'a BTreeMap<Identifier, Arc<CompiledWorkflow>>,
     /// The task cache, read when a cacheable instance becomes ready.
     pub cache: &'a crate::state::cache::TaskCache,
+    /// Projects' settings: a project's default pool.
+    pub projects: &'a BTreeMap<String, crate::state::pools::ProjectSettings>,
 }
 
 impl<'a> Registry<'a> {

@@ -14,8 +14,6 @@
 //! with them. A failure inside fails the instance, each enclosing one, and
 //! the execution.
 
-use std::sync::Arc;
-
 use baton_model::{Identifier, Values};
 
 use super::Run;
@@ -48,17 +46,25 @@ pub(super) fn finished(run: &mut Run<'_>, owner: u32, outputs: Values) {
     run.node_succeeded(owner, attempt, outputs);
 }
 
-/// The pool pinned by `node` or by the nearest instance enclosing it that
-/// pins one.
-pub(super) fn pinned_pool(run: &Run<'_>, node: u32) -> Option<Arc<str>> {
+/// What `node` pins for the instances inside it: the pool of it or of the
+/// nearest instance enclosing it that pins one, and its own settled
+/// selector (which holds every enclosing one).
+pub(super) fn pinned_pool(run: &Run<'_>, node: u32) -> Option<super::pool::Above> {
+    let selector = run.execution.nodes[node as usize].selector.clone();
     let mut at = node;
-    loop {
-        let located = run.registry.locate(run.execution, at)?;
+    let pool = loop {
+        let Some(located) = run.registry.locate(run.execution, at) else {
+            break None;
+        };
         let overridden = super::path::override_of(&run.registry, run.execution, at)
             .is_some_and(|o| o.pool.is_some());
         if !located.node().pool.is_empty() || overridden {
-            return Some(run.execution.nodes[at as usize].pool.clone());
+            break Some(run.execution.nodes[at as usize].pool.clone());
         }
-        at = run.execution.frames[located.frame as usize].owner?;
-    }
+        match run.execution.frames[located.frame as usize].owner {
+            Some(owner) => at = owner,
+            None => break None,
+        }
+    };
+    (pool.is_some() || selector.is_some()).then_some(super::pool::Above { pool, selector })
 }

@@ -146,6 +146,21 @@ impl SchedulerState {
                 executor,
                 now_ms,
             } => Ok(self.hand_back(&execution, node, attempt, &executor, now_ms, effects)),
+            Command::ScalePool { pool, scale, .. } => self.scale_pool(pool, scale, effects),
+            Command::SetProject {
+                project,
+                default_pool,
+                ..
+            } => self.set_project(project, default_pool),
+            Command::DrainExecutor {
+                executor,
+                deadline_ms,
+                now_ms,
+            } => self.drain_executor(executor, deadline_ms, now_ms, effects),
+            Command::ForgetDrain { executor } => {
+                self.drains.remove(&executor);
+                Ok(Response::Done)
+            }
         };
         result.unwrap_or_else(Response::Rejected)
     }
@@ -382,6 +397,7 @@ impl SchedulerState {
             tasks: &self.tasks,
             workflows: &self.workflows,
             cache: &self.cache,
+            projects: &self.projects,
         }
     }
 
@@ -401,6 +417,7 @@ impl SchedulerState {
             tasks: &self.tasks,
             workflows: &self.workflows,
             cache: &self.cache,
+            projects: &self.projects,
         };
         let execution = self
             .executions
@@ -445,6 +462,7 @@ impl SchedulerState {
             tasks: &self.tasks,
             workflows: &self.workflows,
             cache: &self.cache,
+            projects: &self.projects,
         };
         let Some(execution) = self.executions.get_mut(id) else {
             return Response::Ignored(format!("unknown execution `{id}`"));
@@ -560,6 +578,7 @@ impl SchedulerState {
             tasks: &self.tasks,
             workflows: &self.workflows,
             cache: &self.cache,
+            projects: &self.projects,
         };
         let execution = self
             .executions
@@ -736,6 +755,7 @@ impl SchedulerState {
             tasks: &self.tasks,
             workflows: &self.workflows,
             cache: &self.cache,
+            projects: &self.projects,
         };
         let Some(execution) = self.executions.get_mut(id) else {
             return false;

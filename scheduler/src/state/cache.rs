@@ -179,6 +179,7 @@ mod tests {
             retries: 0,
             timeout_ms: 0,
             pool: String::new(),
+            selector: Default::default(),
             description: String::new(),
             cache: None,
         }

@@ -99,9 +99,11 @@ pub struct NodeState {
     /// a result need not re-read every upstream node of each downstream one
     /// (its invariant check recounts it).
     pub waiting_on: u32,
-    /// Where the node runs (pin precedence: node, launch, workflow, task,
-    /// `default`), settled at launch; shared with its other nodes.
+    /// Where the node runs (pin precedence: see `engine::pool`), settled
+    /// when laid out; shared with its other nodes.
     pub pool: Arc<str>,
+    /// The labels its executor must have; `None`: any of the pool's.
+    pub selector: Option<Arc<baton_model::Selector>>,
     pub executor: String,
     /// Earliest time (ms) a queued retry may be dispatched.
     pub not_before_ms: u64,

@@ -11,6 +11,7 @@ mod apply;
 pub mod cache;
 mod execution;
 pub mod launch_plan;
+pub mod pools;
 mod register;
 #[cfg(test)]
 mod tests;
@@ -168,6 +169,28 @@ pub enum Command {
         executor: String,
         now_ms: u64,
     },
+    /// Sets a pool's desired worker count (`None`: each executor's own).
+    ScalePool {
+        pool: String,
+        scale: Option<pools::Scale>,
+        now_ms: u64,
+    },
+    /// Sets a project's default pool (empty: `default`).
+    SetProject {
+        project: String,
+        default_pool: Option<String>,
+        now_ms: u64,
+    },
+    /// Tells an executor to drain, by a deadline or not.
+    DrainExecutor {
+        executor: String,
+        deadline_ms: Option<u64>,
+        now_ms: u64,
+    },
+    /// The drained executor is gone: its order is done.
+    ForgetDrain {
+        executor: String,
+    },
 }
 
 impl Command {
@@ -186,6 +209,10 @@ impl Command {
             | Command::Recover { .. }
             | Command::Launch { .. }
             | Command::ReserveLaunches { .. }
+            | Command::ScalePool { .. }
+            | Command::SetProject { .. }
+            | Command::DrainExecutor { .. }
+            | Command::ForgetDrain { .. }
             | Command::LaunchNumbered { .. } => None,
         }
     }
@@ -225,6 +252,7 @@ pub enum Effect {
         execution: ExecutionId,
         node: u32,
         pool: Arc<str>,
+        selector: Option<Arc<baton_model::Selector>>,
         not_before_ms: u64,
     },
     /// A running attempt must be stopped on its executor.
@@ -240,6 +268,8 @@ pub enum Effect {
         event: Event,
         finished: bool,
     },
+    /// A pool's desired size or an executor's drain order changed.
+    PoolSettings,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -263,6 +293,12 @@ pub struct SchedulerState {
     pub latest_launch_plans: BTreeMap<Identifier, String>,
     /// Outputs of cacheable tasks by key (bounded: see [`cache`]).
     pub cache: cache::TaskCache,
+    /// Pools with settings (a desired size), by name.
+    pub pools: BTreeMap<String, pools::PoolSettings>,
+    /// Projects with settings (a default pool), by name.
+    pub projects: BTreeMap<String, pools::ProjectSettings>,
+    /// Executors told to drain, by id.
+    pub drains: BTreeMap<String, pools::DrainOrder>,
 }
 
 impl SchedulerState {

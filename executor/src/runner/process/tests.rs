@@ -57,6 +57,7 @@ fn task(
         retries: 0,
         timeout_ms: 0,
         pool: String::new(),
+        selector: Default::default(),
         description: String::new(),
         cache: None,
     }

@@ -26,6 +26,11 @@ fn unless_empty(s: &str) -> Option<Yaml> {
     (!s.is_empty()).then(|| text(s))
 }
 
+fn selector(selector: &crate::spec::Selector) -> Option<Yaml> {
+    (!selector.is_empty())
+        .then(|| Yaml::Mapping(selector.iter().map(|(k, v)| (text(k), text(v))).collect()))
+}
+
 fn value(v: &Value) -> Yaml {
     serde_yaml_ng::to_value(v.to_json()).unwrap_or(Yaml::Null)
 }
@@ -142,6 +147,7 @@ pub fn task_document(task: &TaskSpec) -> Yaml {
             }),
         ),
         ("pool", unless_empty(&task.pool)),
+        ("selector", selector(&task.selector)),
         (
             "cache",
             task.cache.as_ref().map(|c| {
@@ -246,6 +252,7 @@ fn node(n: &NodeSpec) -> Yaml {
         )),
     }
     entries.push(("pool", unless_empty(&n.pool)));
+    entries.push(("selector", selector(&n.selector)));
     mapping(entries)
 }
 
@@ -265,6 +272,7 @@ pub fn workflow_document(workflow: &WorkflowSpec) -> Yaml {
         ),
         ("outputs", bindings(workflow.outputs.iter())),
         ("pool", unless_empty(&workflow.pool)),
+        ("selector", selector(&workflow.selector)),
     ])
 }
 

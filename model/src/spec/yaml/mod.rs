@@ -210,6 +210,38 @@ fn version_text(version: Option<Yaml>) -> Result<String, Fault> {
     })
 }
 
+/// A selector as written: every key and value a label an executor could
+/// have (`--labels KEY=VALUE`), so that a typo is refused at registration,
+/// not left to wait forever for an executor.
+pub(super) fn check_selector(
+    selector: BTreeMap<String, String>,
+    at: &str,
+) -> Result<crate::spec::Selector, Fault> {
+    for (key, value) in &selector {
+        let bad = |part: &str, text: &str| {
+            Fault::new(
+                format!("{at}.{key}"),
+                format!(
+                    "{at}: label {part} `{text}` must be non-empty letters, digits, `-`, `_`, `.` or `/`"
+                ),
+            )
+        };
+        let ok = |text: &str| {
+            !text.is_empty()
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+        };
+        if !ok(key) {
+            return Err(bad("key", key));
+        }
+        if !ok(value) {
+            return Err(bad("value", value));
+        }
+    }
+    Ok(selector)
+}
+
 fn make_id(
     project: &str,
     domain: &str,
@@ -420,6 +452,7 @@ impl RawTask {
             retries: self.retries,
             timeout_ms,
             pool: self.pool,
+            selector: check_selector(self.selector, "selector")?,
             description: self.description,
             cache,
         })

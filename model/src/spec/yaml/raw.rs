@@ -35,6 +35,8 @@ pub(super) struct RawTask {
     #[serde(default)]
     pub pool: String,
     #[serde(default)]
+    pub selector: BTreeMap<String, String>,
+    #[serde(default)]
     pub cache: Option<RawCache>,
     #[serde(default)]
     pub cache_ignore: Vec<String>,
@@ -117,6 +119,8 @@ pub(super) struct RawWorkflow {
     pub outputs: BTreeMap<String, Yaml>,
     #[serde(default)]
     pub pool: String,
+    #[serde(default)]
+    pub selector: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -141,6 +145,8 @@ pub(super) struct RawNode {
     pub inputs: BTreeMap<String, Yaml>,
     #[serde(default)]
     pub pool: String,
+    #[serde(default)]
+    pub selector: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]

@@ -208,6 +208,7 @@ impl NodeReader<'_> {
             kind,
             inputs,
             pool: node.pool,
+            selector: super::check_selector(node.selector, &format!("{}.selector", self.at))?,
         })
     }
 }
@@ -237,6 +238,7 @@ impl RawWorkflow {
             nodes,
             outputs,
             pool: self.pool,
+            selector: super::check_selector(self.selector, "selector")?,
             description: self.description,
         })
     }

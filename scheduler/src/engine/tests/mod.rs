@@ -6,6 +6,7 @@ mod branch;
 mod cache;
 mod looping;
 mod map;
+mod placement;
 mod properties;
 mod recovery;
 mod subworkflow;

@@ -1,0 +1,215 @@
+//! The pool requests of the Admin service: `baton pools` and
+//! `baton executors` (what the leader's dispatcher sees, with the replicated
+//! settings), `baton pool scale`, `baton project set` and
+//! `baton executor drain` (replicated commands), and why a queued instance
+//! waits, for `baton get`.
+
+use std::collections::BTreeMap;
+
+use baton_proto::*;
+use tonic::Status;
+
+use crate::dispatch::{describe_scale, now_ms, DispatchView};
+use crate::engine::pool::describe;
+use crate::state::pools::{check_name, Scale};
+use crate::state::{Command, SchedulerState};
+
+/// `baton pools`: every pool the state or the leader knows of.
+pub fn list(state: &SchedulerState, view: &DispatchView) -> ListPoolsResponse {
+    let mut pools: BTreeMap<String, PoolStatus> = BTreeMap::new();
+    fn pool_entry<'a>(
+        pools: &'a mut BTreeMap<String, PoolStatus>,
+        name: &str,
+    ) -> &'a mut PoolStatus {
+        pools.entry(name.to_owned()).or_insert_with(|| PoolStatus {
+            name: name.to_owned(),
+            ..Default::default()
+        })
+    }
+    for (name, settings) in &state.pools {
+        pool_entry(&mut pools, name).desired =
+            settings.scale.map(describe_scale).unwrap_or_default();
+    }
+    for (name, summary) in &view.pools {
+        let pool = pool_entry(&mut pools, name);
+        pool.wait_p50_ms = summary.wait_p50_ms;
+        pool.wait_p99_ms = summary.wait_p99_ms;
+        pool.completed_per_s = summary.completed_per_s;
+    }
+    for lane in &view.lanes {
+        let pool = pool_entry(&mut pools, &lane.lane.pool);
+        pool.queue_depth += lane.depth as u64;
+        if lane.matching == 0 {
+            pool.waiting.push(format!(
+                "{} queued: {}",
+                lane.depth,
+                waiting_reason(&lane.lane.pool, lane.lane.selector.as_deref())
+            ));
+        }
+    }
+    for executor in &view.executors {
+        let drain = state.drains.get(&executor.id);
+        let pool = pool_entry(&mut pools, &executor.pool);
+        if executor.connected {
+            pool.workers += executor.slots;
+            pool.busy += executor.busy;
+        }
+        pool.executors.push(ExecutorStatus {
+            id: executor.id.clone(),
+            pool: executor.pool.clone(),
+            labels: executor.labels.clone().into_iter().collect(),
+            version: executor.version.clone(),
+            workers: executor.slots,
+            max_workers: executor.max_slots,
+            busy: executor.busy,
+            connected: executor.connected,
+            // The order is read from the state: committed before the
+            // request that made it returned.
+            draining: executor.draining || drain.is_some(),
+            last_seen_ms: executor.last_seen_ms,
+            running: executor
+                .running
+                .iter()
+                .map(|((execution, node), attempt, since_ms)| RunningAttempt {
+                    execution_id: execution.to_string(),
+                    node_id: state
+                        .execution(execution)
+                        .map(|e| state.node_path(e, *node))
+                        .unwrap_or_default(),
+                    attempt: *attempt,
+                    since_ms: *since_ms,
+                })
+                .collect(),
+            desired_workers: view.desired.get(&executor.id).copied().unwrap_or(0),
+            drain_ordered: drain.is_some(),
+            drain_deadline_ms: drain.and_then(|d| d.deadline_ms).unwrap_or(0),
+        });
+    }
+    let projects = state
+        .projects
+        .iter()
+        .map(|(name, settings)| ProjectStatus {
+            name: name.clone(),
+            default_pool: settings.default_pool.clone(),
+        })
+        .collect();
+    ListPoolsResponse {
+        pools: pools.into_values().collect(),
+        projects,
+    }
+}
+
+/// Why instances of `pool` with `selector` wait: no executor may take them.
+pub fn waiting_reason(pool: &str, selector: Option<&baton_model::Selector>) -> String {
+    match selector {
+        Some(selector) => format!(
+            "waiting for an executor in pool {pool} matching {}",
+            describe(selector)
+        ),
+        None => format!("waiting for an executor in pool {pool}"),
+    }
+}
+
+/// Fills in why each queued instance of `execution` waits, where no
+/// executor of its pool (matching its selector) is there to take it.
+pub fn explain_waits(execution: &mut Execution, view: &DispatchView) {
+    if !view.leader || view.lanes.is_empty() {
+        return;
+    }
+    let queued = NodePhase::NodeQueued as i32;
+    for node in execution.nodes.iter_mut().filter(|n| n.phase == queued) {
+        let stuck = view.lanes.iter().any(|lane| {
+            lane.matching == 0
+                && *lane.lane.pool == *node.pool
+                && lane
+                    .lane
+                    .selector
+                    .as_deref()
+                    .map(describe)
+                    .unwrap_or_default()
+                    == node.selector
+        });
+        if stuck {
+            let selector: Option<baton_model::Selector> = (!node.selector.is_empty()).then(|| {
+                node.selector
+                    .split(',')
+                    .filter_map(|pair| pair.split_once('='))
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect()
+            });
+            node.waiting = waiting_reason(&node.pool, selector.as_ref());
+        }
+    }
+}
+
+/// The command of a `ScalePool` request, or why it is refused.
+pub fn scale_command(request: ScalePoolRequest) -> Result<Command, Status> {
+    check_name("pool", &request.pool).map_err(Status::from)?;
+    let given = [request.workers > 0, request.per_executor > 0, request.reset];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(Status::invalid_argument(format!(
+            "scaling pool `{}` needs exactly one of --workers N (N >= 1), --per-executor N (N >= 1) or --reset",
+            request.pool
+        )));
+    }
+    let scale = if request.reset {
+        None
+    } else if request.workers > 0 {
+        Some(Scale::Total(request.workers))
+    } else {
+        Some(Scale::PerExecutor(request.per_executor))
+    };
+    Ok(Command::ScalePool {
+        pool: request.pool,
+        scale,
+        now_ms: now_ms(),
+    })
+}
+
+/// The command of a `SetProject` request, or why it is refused.
+pub fn project_command(request: SetProjectRequest) -> Result<Command, Status> {
+    check_name("project", &request.project).map_err(Status::from)?;
+    if !request.set_default_pool {
+        return Err(Status::invalid_argument(format!(
+            "nothing to set for project `{}`: give --default-pool POOL",
+            request.project
+        )));
+    }
+    if !request.default_pool.is_empty() {
+        check_name("pool", &request.default_pool).map_err(Status::from)?;
+    }
+    Ok(Command::SetProject {
+        project: request.project,
+        default_pool: Some(request.default_pool),
+        now_ms: now_ms(),
+    })
+}
+
+/// The command of a `DrainExecutor` request, or why it is refused: the
+/// executor must be one the leader knows (connected now or recently).
+pub fn drain_command(
+    request: DrainExecutorRequest,
+    view: &DispatchView,
+) -> Result<Command, Status> {
+    if request.executor_id.is_empty() {
+        return Err(Status::invalid_argument("name the executor to drain"));
+    }
+    if !view.executors.iter().any(|e| e.id == request.executor_id) {
+        let known: Vec<&str> = view.executors.iter().map(|e| e.id.as_str()).collect();
+        return Err(Status::not_found(format!(
+            "no executor `{}` is connected; the executors are: {}",
+            request.executor_id,
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        )));
+    }
+    let now = now_ms();
+    Ok(Command::DrainExecutor {
+        executor: request.executor_id,
+        deadline_ms: (request.deadline_ms > 0).then(|| now + request.deadline_ms),
+        now_ms: now,
+    })
+}

@@ -1,0 +1,386 @@
+//! Pools as independent engines, on real processes: pinning by pool, label
+//! selector and project default; a pool without executors keeps its queue
+//! and says why; `baton pool scale` resizes live executors mid-run and
+//! loses nothing; `baton executor drain` with a deadline hands back what
+//! still runs; and the bad requests of each command are refused.
+
+use std::time::Duration;
+
+use baton_tests::cluster::{Cluster, ClusterOptions, Executor};
+use baton_tests::*;
+use serde_json::Value as Json;
+
+const TASKS: &str = r#"
+kind: Task
+name: pause
+version: v1
+project: ml
+interface: {inputs: {seconds: float, x: int}, outputs: {x: int}}
+runner: {builtin: sleep}
+---
+kind: Task
+name: train
+version: v1
+project: ml
+interface: {inputs: {seconds: float, x: int}, outputs: {x: int}}
+runner: {builtin: sleep}
+selector: {gpu: a100}
+"#;
+
+fn register(cluster: &Cluster, dir: &std::path::Path, name: &str, text: &str) {
+    cluster.baton(&["register", &write(dir, name, text)]).ok();
+}
+
+fn wait_end(cluster: &Cluster, id: &str, limit: Duration) -> Json {
+    wait_for(limit, || {
+        let got = cluster.baton(&["get", id, "-o", "json"]).ok().json();
+        (got["phase"] != "RUNNING").then_some(got)
+    })
+    .unwrap_or_else(|| panic!("{id} did not end in {limit:?}"))
+}
+
+fn node<'a>(execution: &'a Json, id: &str) -> &'a Json {
+    execution["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == id)
+        .unwrap_or_else(|| panic!("no node {id} in {execution}"))
+}
+
+fn pool<'a>(pools: &'a Json, name: &str) -> &'a Json {
+    pools["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no pool {name} in {pools}"))
+}
+
+/// `COUNT` independent sleep tasks of `seconds` each.
+fn many(name: &str, count: usize, seconds: f64, pool: &str) -> String {
+    let nodes: Vec<String> = (0..count)
+        .map(|i| {
+            format!("  - {{id: n{i}, task: pause@v1, inputs: {{seconds: {seconds}, x: {i}}}}}")
+        })
+        .collect();
+    format!(
+        "kind: Workflow\nname: {name}\nversion: v1\nproject: ml\npool: {pool}\nnodes:\n{}\n",
+        nodes.join("\n")
+    )
+}
+
+#[test]
+fn pins_selectors_and_project_defaults_place_work_and_an_empty_pool_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), 1, ClusterOptions::default());
+    cluster.wait_for_leader(Duration::from_secs(20));
+    let all = cluster.all();
+    let at = |name: &str| dir.path().join(name);
+    let _cpu = Executor::start_args(&all, "cpu-1", 2, &at("cpu"), &[], &["--pool", "cpu"]);
+    let _a100 = Executor::start_args(
+        &all,
+        "gpu-a100",
+        2,
+        &at("a100"),
+        &[],
+        &["--pool", "gpu", "--labels", "gpu=a100,zone=b"],
+    );
+    let _t4 = Executor::start_args(
+        &all,
+        "gpu-t4",
+        2,
+        &at("t4"),
+        &[],
+        &["--pool", "gpu", "--labels", "gpu=t4"],
+    );
+    register(&cluster, dir.path(), "tasks.yaml", TASKS);
+    let nodes: String = (0..6)
+        .map(|i| format!("  - {{id: g{i}, task: pause@v1, inputs: {{seconds: 0.05, x: {i}}}}}\n"))
+        .collect();
+    let workflow = format!(
+        "kind: Workflow\nname: pinned\nversion: v1\nproject: ml\npool: gpu\nnodes:\n{nodes}\
+         \x20 - {{id: own, task: pause@v1, inputs: {{seconds: 0.05, x: 9}}, pool: cpu}}\n\
+         \x20 - {{id: fit, task: train@v1, inputs: {{seconds: 0.05, x: 10}}}}\n\
+         \x20 - {{id: planned, task: pause@v1, inputs: {{seconds: 0.05, x: 11}}}}\n\
+         ---\nkind: LaunchPlan\nname: pinned-plan\nproject: ml\nworkflow: pinned@v1\n\
+         overrides: {{planned: {{pool: cpu}}}}\n"
+    );
+    register(&cluster, dir.path(), "pinned.yaml", &workflow);
+    for launch in [
+        vec!["run", "ml/pinned", "--wait"],
+        vec!["run", "ml/pinned-plan", "--wait"],
+    ] {
+        cluster.baton(&launch).ok();
+    }
+    let listed = cluster
+        .baton(&["list", "executions", "-o", "json"])
+        .ok()
+        .json();
+    for execution in listed.as_array().unwrap() {
+        let id = execution["id"].as_str().unwrap();
+        let got = cluster.baton(&["get", id, "-o", "json"]).ok().json();
+        let planned = got["launch_plan"].is_string();
+        for n in got["nodes"].as_array().unwrap() {
+            let name = n["id"].as_str().unwrap();
+            let ran_on = n["executor"].as_str().unwrap();
+            match name {
+                "own" => assert_eq!(ran_on, "cpu-1", "a node's own pool: {got}"),
+                "planned" if planned => assert_eq!(ran_on, "cpu-1", "the plan's override: {got}"),
+                "fit" => {
+                    assert_eq!(ran_on, "gpu-a100", "only the matching executor: {got}");
+                    assert_eq!(n["selector"], "gpu=a100");
+                }
+                _ => assert!(
+                    ran_on.starts_with("gpu-"),
+                    "pinned to gpu, never cpu: {got}"
+                ),
+            }
+        }
+    }
+
+    // A project default pool nobody serves: the run queues and says why,
+    // then drains once an executor joins.
+    cluster
+        .baton(&["project", "set", "ml", "--default-pool", "ml-pool"])
+        .ok();
+    register(
+        &cluster,
+        dir.path(),
+        "free.yaml",
+        &many("free", 3, 0.05, "").replace("pool: \n", ""),
+    );
+    let id = cluster
+        .baton(&["run", "ml/free"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let waiting = wait_for(Duration::from_secs(10), || {
+        let got = cluster.baton(&["get", &id, "-o", "json"]).ok().json();
+        (node(&got, "n0")["waiting"] == "waiting for an executor in pool ml-pool").then_some(got)
+    });
+    assert!(waiting.is_some(), "get says why it waits");
+    let text = cluster.baton(&["get", &id]).ok().stdout.clone();
+    assert!(
+        text.contains("waiting for an executor in pool ml-pool"),
+        "{text}"
+    );
+    let pools = cluster.baton(&["pools", "-o", "json"]).ok().json();
+    assert_eq!(pool(&pools, "ml-pool")["queue_depth"], 3, "{pools}");
+    assert_eq!(pools["projects"][0]["default_pool"], "ml-pool", "{pools}");
+    let _late = Executor::start_args(&all, "ml-1", 2, &at("ml"), &[], &["--pool", "ml-pool"]);
+    let ended = wait_end(&cluster, &id, Duration::from_secs(30));
+    assert_eq!(ended["phase"], "SUCCEEDED", "{ended}");
+    assert_eq!(node(&ended, "n0")["executor"], "ml-1");
+
+    // A selector no executor matches: it waits, naming the labels.
+    let lonely = "kind: Task\nname: lonely\nversion: v1\nproject: ml\n\
+                  interface: {inputs: {x: int}, outputs: {x: int}}\n\
+                  runner: {builtin: noop}\npool: gpu\nselector: {gpu: h100}\n---\n\
+                  kind: Workflow\nname: h100\nversion: v1\nproject: ml\n\
+                  nodes: [{id: only, task: lonely@v1, inputs: {x: 1}}]\n";
+    register(&cluster, dir.path(), "h100.yaml", lonely);
+    let id = cluster
+        .baton(&["run", "ml/h100"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let why = wait_for(Duration::from_secs(10), || {
+        let got = cluster.baton(&["get", &id, "-o", "json"]).ok().json();
+        let why = node(&got, "only")["waiting"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        (!why.is_empty()).then_some(why)
+    });
+    assert_eq!(
+        why.as_deref(),
+        Some("waiting for an executor in pool gpu matching gpu=h100")
+    );
+    let executors = cluster.baton(&["executors", "-o", "json"]).ok().json();
+    let a100 = executors
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == "gpu-a100")
+        .unwrap();
+    assert_eq!(a100["labels"]["gpu"], "a100", "{executors}");
+    assert_eq!(a100["pool"], "gpu");
+    assert!(!a100["version"].as_str().unwrap().is_empty());
+}
+
+#[test]
+fn pool_scale_resizes_live_executors_mid_run_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), 1, ClusterOptions::default());
+    cluster.wait_for_leader(Duration::from_secs(20));
+    let all = cluster.all();
+    let _a = Executor::start_args(
+        &all,
+        "cpu-a",
+        1,
+        &dir.path().join("a"),
+        &[],
+        &["--pool", "cpu"],
+    );
+    let _b = Executor::start_args(
+        &all,
+        "cpu-b",
+        1,
+        &dir.path().join("b"),
+        &[],
+        &["--pool", "cpu"],
+    );
+    register(&cluster, dir.path(), "tasks.yaml", TASKS);
+    register(
+        &cluster,
+        dir.path(),
+        "wide.yaml",
+        &many("wide", 2000, 0.01, "cpu"),
+    );
+    let id = cluster
+        .baton(&["run", "ml/wide"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let workers = |cluster: &Cluster| {
+        let pools = cluster.baton(&["pools", "-o", "json"]).ok().json();
+        pool(&pools, "cpu")["workers"].as_u64().unwrap()
+    };
+    assert_eq!(workers(&cluster), 2);
+    cluster
+        .baton(&["pool", "scale", "cpu", "--workers", "8"])
+        .ok();
+    let grown = wait_for(Duration::from_secs(10), || {
+        (workers(&cluster) == 8).then_some(())
+    });
+    assert!(grown.is_some(), "the live worker count follows the scale");
+    let pools = cluster.baton(&["pools", "-o", "json"]).ok().json();
+    assert_eq!(pool(&pools, "cpu")["desired"], "8 workers", "{pools}");
+    // Busy: more than the two first workers run at once.
+    let busy = wait_for(Duration::from_secs(10), || {
+        let pools = cluster.baton(&["pools", "-o", "json"]).ok().json();
+        (pool(&pools, "cpu")["busy"].as_u64().unwrap() > 2).then_some(())
+    });
+    assert!(busy.is_some(), "scale-up takes work at once");
+    cluster
+        .baton(&["pool", "scale", "cpu", "--per-executor", "1"])
+        .ok();
+    let shrunk = wait_for(Duration::from_secs(10), || {
+        (workers(&cluster) == 2).then_some(())
+    });
+    assert!(shrunk.is_some(), "scale-down retires workers");
+    let ended = wait_end(&cluster, &id, Duration::from_secs(120));
+    assert_eq!(ended["phase"], "SUCCEEDED", "{}", ended["error"]);
+    let nodes = ended["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2000);
+    assert!(
+        nodes.iter().all(|n| n["attempt"] == 1),
+        "nothing lost or run twice"
+    );
+
+    // Bad requests are refused, naming what is wrong, and change nothing.
+    for (args, says) in [
+        (
+            vec!["pool", "scale", "cpu"],
+            "--workers N, --per-executor N or --reset",
+        ),
+        (vec!["pool", "scale", "cpu", "--workers", "0"], "0 workers"),
+        (
+            vec!["pool", "scale", "bad pool", "--workers", "2"],
+            "bad pool name",
+        ),
+        (vec!["executor", "drain", "nobody"], "no executor `nobody`"),
+        (vec!["project", "set", "ml"], "--default-pool"),
+        (
+            vec!["project", "set", "ml", "--default-pool", "a b"],
+            "bad pool name",
+        ),
+    ] {
+        let outcome = cluster.baton(&args);
+        assert_ne!(outcome.code, 0, "{args:?} is refused");
+        assert!(
+            outcome.stderr.contains(says),
+            "{args:?}: {}",
+            outcome.stderr
+        );
+    }
+    let pools = cluster.baton(&["pools", "-o", "json"]).ok().json();
+    assert_eq!(pool(&pools, "cpu")["desired"], "1 per executor", "{pools}");
+    assert!(pools["projects"].as_array().unwrap().is_empty(), "{pools}");
+}
+
+#[test]
+fn a_drain_with_a_deadline_hands_back_what_still_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), 1, ClusterOptions::default());
+    cluster.wait_for_leader(Duration::from_secs(20));
+    let all = cluster.all();
+    let mut slow = Executor::start_args(
+        &all,
+        "slow",
+        2,
+        &dir.path().join("a"),
+        &[],
+        &["--pool", "cpu"],
+    );
+    register(&cluster, dir.path(), "tasks.yaml", TASKS);
+    // Two long tasks, retries 0: handed back, they use no retry.
+    register(
+        &cluster,
+        dir.path(),
+        "long.yaml",
+        &many("long", 2, 30.0, "cpu"),
+    );
+    let id = cluster
+        .baton(&["run", "ml/long"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let running = wait_for(Duration::from_secs(10), || {
+        let executors = cluster.baton(&["executors", "-o", "json"]).ok().json();
+        let running = executors[0]["running"].as_array().map_or(0, |r| r.len());
+        (running == 2).then_some(executors)
+    })
+    .expect("both run on the one executor");
+    assert_eq!(running[0]["id"], "slow");
+    cluster
+        .baton(&["executor", "drain", "slow", "--deadline", "1s"])
+        .ok();
+    let listed = cluster.baton(&["executor", "list"]).ok().stdout.clone();
+    assert!(listed.contains("draining"), "{listed}");
+    let _fresh = Executor::start_args(
+        &all,
+        "fresh",
+        2,
+        &dir.path().join("b"),
+        &[],
+        &["--pool", "cpu"],
+    );
+    // Past the deadline both are handed back, the drained executor exits 0,
+    // and they run again on the other one.
+    assert_eq!(
+        slow.wait_exit(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        slow.log()
+    );
+    let moved = wait_for(Duration::from_secs(20), || {
+        let got = cluster.baton(&["get", &id, "-o", "json"]).ok().json();
+        let nodes = got["nodes"].as_array().unwrap().clone();
+        nodes
+            .iter()
+            .all(|n| n["executor"] == "fresh" && n["phase"] == "RUNNING")
+            .then_some(got)
+    })
+    .expect("the handed-back attempts run on the other executor");
+    assert_eq!(
+        moved["phase"], "RUNNING",
+        "no failure, no retry used: {moved}"
+    );
+    cluster.baton(&["cancel", &id]).ok();
+}
