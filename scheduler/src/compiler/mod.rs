@@ -63,8 +63,9 @@ pub struct CompiledNode {
     pub downstream: Vec<u32>,
     /// The node's own pool pin; empty when not pinned.
     pub pool: String,
-    /// The node's own selector; empty when it has none.
-    pub selector: baton_model::Selector,
+    /// The node's own selector, if it has one (boxed: most nodes have none,
+    /// and a 100,000-node workflow holds one per node).
+    pub selector: Option<Box<baton_model::Selector>>,
     /// What a control-flow node needs at run time, checked at registration.
     pub control: Option<Box<Control>>,
 }
@@ -401,7 +402,7 @@ pub(crate) fn compile_with(
             upstream,
             downstream: Vec::new(),
             pool: node.pool.clone(),
-            selector: node.selector.clone(),
+            selector: (!node.selector.is_empty()).then(|| Box::new(node.selector.clone())),
             control: callees[i].as_ref().and_then(Callee::control),
         });
     }

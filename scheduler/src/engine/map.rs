@@ -135,7 +135,7 @@ pub fn callee(
             upstream: Vec::new(),
             downstream: Vec::new(),
             pool: String::new(),
-            selector: Default::default(),
+            selector: None,
             control: None,
         },
         match &callee {

@@ -32,10 +32,17 @@ pub struct NodePool {
     /// The node's pin, else the workflow's, else the task's; `None`: the
     /// project's default pool (or `default`) decides.
     pub name: Option<Arc<str>>,
-    /// The task's, workflow's and node's selectors merged; `None` if empty.
-    pub selector: Option<Arc<Selector>>,
-    /// The node's own selector, which outranks an enclosing node's.
-    pub own_selector: Option<Arc<Selector>>,
+    /// The node's selectors; `None` (most nodes) if it has none.
+    pub selectors: Option<Arc<NodeSelectors>>,
+}
+
+/// A node's selectors, as far as its workflow and task decide.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeSelectors {
+    /// The task's, workflow's and node's merged.
+    pub merged: Arc<Selector>,
+    /// The node's own, which outranks an enclosing node's.
+    pub own: Option<Selector>,
 }
 
 /// What an enclosing node pins for the instances inside it.
@@ -76,11 +83,11 @@ pub fn node_pools<'a>(
                 .chain(task.map(|t| t.pool.as_str()))
                 .find(|p| !p.is_empty())
                 .map(|name| shared.entry(name).or_insert_with(|| name.into()).clone());
-            let selector = merge(
+            let merged = merge(
                 [
                     task.map(|t| &t.selector),
                     Some(&workflow.spec.selector),
-                    Some(&node.selector),
+                    node.selector.as_deref(),
                 ]
                 .into_iter()
                 .flatten(),
@@ -88,8 +95,12 @@ pub fn node_pools<'a>(
             NodePool {
                 pinned: !node.pool.is_empty(),
                 name,
-                selector,
-                own_selector: (!node.selector.is_empty()).then(|| Arc::new(node.selector.clone())),
+                selectors: merged.map(|merged| {
+                    Arc::new(NodeSelectors {
+                        merged,
+                        own: node.selector.as_deref().cloned(),
+                    })
+                }),
             }
         })
         .collect()
@@ -117,16 +128,14 @@ pub fn settle(node_pool: &NodePool, pins: &LaunchPins<'_>) -> Placement {
             .unwrap_or(pins.fallback),
         (None, true) => pins.fallback,
     };
-    let selector = match pins.above.and_then(|a| a.selector.as_ref()) {
-        None => node_pool.selector.clone(),
-        Some(above) => merge(
-            [
-                node_pool.selector.as_deref(),
-                Some(&**above),
-                node_pool.own_selector.as_deref(),
-            ]
-            .into_iter()
-            .flatten(),
+    let own = node_pool.selectors.as_deref();
+    let selector = match (pins.above.and_then(|a| a.selector.as_ref()), own) {
+        (None, own) => own.map(|s| s.merged.clone()),
+        (Some(above), None) => Some(above.clone()),
+        (Some(above), Some(own)) => merge(
+            [Some(&*own.merged), Some(&**above), own.own.as_ref()]
+                .into_iter()
+                .flatten(),
         ),
     };
     Placement {
@@ -183,8 +192,12 @@ mod tests {
         NodePool {
             pinned,
             name: name.map(Into::into),
-            selector: (!selector.is_empty()).then(|| Arc::new(selector.clone())),
-            own_selector: None,
+            selectors: (!selector.is_empty()).then(|| {
+                Arc::new(NodeSelectors {
+                    merged: Arc::new(selector.clone()),
+                    own: None,
+                })
+            }),
         }
     }
 
@@ -217,7 +230,9 @@ mod tests {
     fn selectors_merge_with_the_nearer_level_winning() {
         let fallback: Arc<str> = DEFAULT_POOL.into();
         let mut node = pool(false, None, &[("gpu", "a100"), ("zone", "a")]);
-        node.own_selector = Some(Arc::new([("zone".to_string(), "a".to_string())].into()));
+        let mut selectors = (**node.selectors.as_ref().unwrap()).clone();
+        selectors.own = Some([("zone".to_string(), "a".to_string())].into());
+        node.selectors = Some(Arc::new(selectors));
         let above = Above {
             pool: None,
             selector: Some(Arc::new(
