@@ -287,17 +287,13 @@ pub async fn executor(
             match deadline {
                 Some(d) => println!(
                     "executor {id} is draining; what still runs after {} is handed back",
-                    humantime_like(d)
+                    baton_model::value::format_duration(d.as_nanos() as i64)
                 ),
                 None => println!("executor {id} is draining"),
             }
             Ok(())
         }
     }
-}
-
-fn humantime_like(d: Duration) -> String {
-    baton_model::value::format_duration(d.as_nanos() as i64)
 }
 
 pub async fn project(client: &mut Client, command: ProjectCommand) -> Result<(), CliError> {

@@ -31,6 +31,21 @@ fn register(cluster: &Cluster, dir: &std::path::Path, name: &str, text: &str) {
     cluster.baton(&["register", &write(dir, name, text)]).ok();
 }
 
+/// Launches `workflow`; its execution id.
+fn launch(cluster: &Cluster, workflow: &str) -> String {
+    cluster
+        .baton(&["run", workflow])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned()
+}
+
+/// An executor of `pool` with `workers` workers and no labels.
+fn in_pool(all: &str, id: &str, workers: u32, dir: &std::path::Path, pool: &str) -> Executor {
+    Executor::start_args(all, id, workers, dir, &[], &["--pool", pool])
+}
+
 fn wait_end(cluster: &Cluster, id: &str, limit: Duration) -> Json {
     wait_for(limit, || {
         let got = cluster.baton(&["get", id, "-o", "json"]).ok().json();
@@ -77,7 +92,7 @@ fn pins_selectors_and_project_defaults_place_work_and_an_empty_pool_waits() {
     cluster.wait_for_leader(Duration::from_secs(20));
     let all = cluster.all();
     let at = |name: &str| dir.path().join(name);
-    let _cpu = Executor::start_args(&all, "cpu-1", 2, &at("cpu"), &[], &["--pool", "cpu"]);
+    let _cpu = in_pool(&all, "cpu-1", 2, &at("cpu"), "cpu");
     let _a100 = Executor::start_args(
         &all,
         "gpu-a100",
@@ -150,12 +165,7 @@ fn pins_selectors_and_project_defaults_place_work_and_an_empty_pool_waits() {
         "free.yaml",
         &many("free", 3, 0.05, "").replace("pool: \n", ""),
     );
-    let id = cluster
-        .baton(&["run", "ml/free"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let id = launch(&cluster, "ml/free");
     let waiting = wait_for(Duration::from_secs(10), || {
         let got = cluster.baton(&["get", &id, "-o", "json"]).ok().json();
         (node(&got, "n0")["waiting"] == "waiting for an executor in pool ml-pool").then_some(got)
@@ -169,7 +179,7 @@ fn pins_selectors_and_project_defaults_place_work_and_an_empty_pool_waits() {
     let pools = cluster.baton(&["pools", "-o", "json"]).ok().json();
     assert_eq!(pool(&pools, "ml-pool")["queue_depth"], 3, "{pools}");
     assert_eq!(pools["projects"][0]["default_pool"], "ml-pool", "{pools}");
-    let _late = Executor::start_args(&all, "ml-1", 2, &at("ml"), &[], &["--pool", "ml-pool"]);
+    let _late = in_pool(&all, "ml-1", 2, &at("ml"), "ml-pool");
     let ended = wait_end(&cluster, &id, Duration::from_secs(30));
     assert_eq!(ended["phase"], "SUCCEEDED", "{ended}");
     assert_eq!(node(&ended, "n0")["executor"], "ml-1");
@@ -181,12 +191,7 @@ fn pins_selectors_and_project_defaults_place_work_and_an_empty_pool_waits() {
                   kind: Workflow\nname: h100\nversion: v1\nproject: ml\n\
                   nodes: [{id: only, task: lonely@v1, inputs: {x: 1}}]\n";
     register(&cluster, dir.path(), "h100.yaml", lonely);
-    let id = cluster
-        .baton(&["run", "ml/h100"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let id = launch(&cluster, "ml/h100");
     let why = wait_for(Duration::from_secs(10), || {
         let got = cluster.baton(&["get", &id, "-o", "json"]).ok().json();
         let why = node(&got, "only")["waiting"]
@@ -217,22 +222,8 @@ fn pool_scale_resizes_live_executors_mid_run_and_loses_nothing() {
     let cluster = Cluster::start(dir.path(), 1, ClusterOptions::default());
     cluster.wait_for_leader(Duration::from_secs(20));
     let all = cluster.all();
-    let _a = Executor::start_args(
-        &all,
-        "cpu-a",
-        1,
-        &dir.path().join("a"),
-        &[],
-        &["--pool", "cpu"],
-    );
-    let _b = Executor::start_args(
-        &all,
-        "cpu-b",
-        1,
-        &dir.path().join("b"),
-        &[],
-        &["--pool", "cpu"],
-    );
+    let _a = in_pool(&all, "cpu-a", 1, &dir.path().join("a"), "cpu");
+    let _b = in_pool(&all, "cpu-b", 1, &dir.path().join("b"), "cpu");
     register(&cluster, dir.path(), "tasks.yaml", TASKS);
     register(
         &cluster,
@@ -240,12 +231,7 @@ fn pool_scale_resizes_live_executors_mid_run_and_loses_nothing() {
         "wide.yaml",
         &many("wide", 2000, 0.01, "cpu"),
     );
-    let id = cluster
-        .baton(&["run", "ml/wide"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let id = launch(&cluster, "ml/wide");
     let workers = |cluster: &Cluster| {
         let pools = cluster.baton(&["pools", "-o", "json"]).ok().json();
         pool(&pools, "cpu")["workers"].as_u64().unwrap()
@@ -319,14 +305,7 @@ fn a_drain_with_a_deadline_hands_back_what_still_runs() {
     let cluster = Cluster::start(dir.path(), 1, ClusterOptions::default());
     cluster.wait_for_leader(Duration::from_secs(20));
     let all = cluster.all();
-    let mut slow = Executor::start_args(
-        &all,
-        "slow",
-        2,
-        &dir.path().join("a"),
-        &[],
-        &["--pool", "cpu"],
-    );
+    let mut slow = in_pool(&all, "slow", 2, &dir.path().join("a"), "cpu");
     register(&cluster, dir.path(), "tasks.yaml", TASKS);
     // Two long tasks, retries 0: handed back, they use no retry.
     register(
@@ -335,12 +314,7 @@ fn a_drain_with_a_deadline_hands_back_what_still_runs() {
         "long.yaml",
         &many("long", 2, 30.0, "cpu"),
     );
-    let id = cluster
-        .baton(&["run", "ml/long"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
+    let id = launch(&cluster, "ml/long");
     let running = wait_for(Duration::from_secs(10), || {
         let executors = cluster.baton(&["executors", "-o", "json"]).ok().json();
         let running = executors[0]["running"].as_array().map_or(0, |r| r.len());
@@ -353,14 +327,7 @@ fn a_drain_with_a_deadline_hands_back_what_still_runs() {
         .ok();
     let listed = cluster.baton(&["executor", "list"]).ok().stdout.clone();
     assert!(listed.contains("draining"), "{listed}");
-    let _fresh = Executor::start_args(
-        &all,
-        "fresh",
-        2,
-        &dir.path().join("b"),
-        &[],
-        &["--pool", "cpu"],
-    );
+    let _fresh = in_pool(&all, "fresh", 2, &dir.path().join("b"), "cpu");
     // Past the deadline both are handed back, the drained executor exits 0,
     // and they run again on the other one.
     assert_eq!(

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use baton_proto::*;
 use tonic::Status;
 
-use crate::dispatch::{describe_scale, now_ms, DispatchView};
+use crate::dispatch::{now_ms, DispatchView};
 use crate::engine::pool::describe;
 use crate::state::pools::{check_name, Scale};
 use crate::state::{Command, SchedulerState};
@@ -28,7 +28,7 @@ pub fn list(state: &SchedulerState, view: &DispatchView) -> ListPoolsResponse {
     }
     for (name, settings) in &state.pools {
         pool_entry(&mut pools, name).desired =
-            settings.scale.map(describe_scale).unwrap_or_default();
+            settings.scale.map(|s| s.to_string()).unwrap_or_default();
     }
     for (name, summary) in &view.pools {
         let pool = pool_entry(&mut pools, name);
@@ -40,33 +40,35 @@ pub fn list(state: &SchedulerState, view: &DispatchView) -> ListPoolsResponse {
         let pool = pool_entry(&mut pools, &lane.lane.pool);
         pool.queue_depth += lane.depth as u64;
         if lane.matching == 0 {
+            let selector = lane.lane.selector.as_deref().map(describe);
             pool.waiting.push(format!(
                 "{} queued: {}",
                 lane.depth,
-                waiting_reason(&lane.lane.pool, lane.lane.selector.as_deref())
+                waiting_reason(&lane.lane.pool, selector.as_deref().unwrap_or(""))
             ));
         }
     }
     for executor in &view.executors {
+        let entry = &executor.entry;
         let drain = state.drains.get(&executor.id);
-        let pool = pool_entry(&mut pools, &executor.pool);
-        if executor.connected {
-            pool.workers += executor.slots;
-            pool.busy += executor.busy;
+        let pool = pool_entry(&mut pools, &entry.pool);
+        if entry.connected {
+            pool.workers += entry.slots;
+            pool.busy += entry.busy;
         }
         pool.executors.push(ExecutorStatus {
             id: executor.id.clone(),
-            pool: executor.pool.clone(),
-            labels: executor.labels.clone().into_iter().collect(),
-            version: executor.version.clone(),
-            workers: executor.slots,
-            max_workers: executor.max_slots,
-            busy: executor.busy,
-            connected: executor.connected,
+            pool: entry.pool.clone(),
+            labels: entry.labels.clone().into_iter().collect(),
+            version: entry.version.clone(),
+            workers: entry.slots,
+            max_workers: entry.max_slots,
+            busy: entry.busy,
+            connected: entry.connected,
             // The order is read from the state: committed before the
             // request that made it returned.
-            draining: executor.draining || drain.is_some(),
-            last_seen_ms: executor.last_seen_ms,
+            draining: entry.draining || entry.drain_ordered || drain.is_some(),
+            last_seen_ms: entry.last_seen_ms,
             running: executor
                 .running
                 .iter()
@@ -99,14 +101,13 @@ pub fn list(state: &SchedulerState, view: &DispatchView) -> ListPoolsResponse {
     }
 }
 
-/// Why instances of `pool` with `selector` wait: no executor may take them.
-pub fn waiting_reason(pool: &str, selector: Option<&baton_model::Selector>) -> String {
-    match selector {
-        Some(selector) => format!(
-            "waiting for an executor in pool {pool} matching {}",
-            describe(selector)
-        ),
-        None => format!("waiting for an executor in pool {pool}"),
+/// Why instances of `pool` with `selector` (as [`describe`] writes it,
+/// empty for none) wait: no executor may take them.
+pub fn waiting_reason(pool: &str, selector: &str) -> String {
+    if selector.is_empty() {
+        format!("waiting for an executor in pool {pool}")
+    } else {
+        format!("waiting for an executor in pool {pool} matching {selector}")
     }
 }
 
@@ -130,14 +131,7 @@ pub fn explain_waits(execution: &mut Execution, view: &DispatchView) {
                     == node.selector
         });
         if stuck {
-            let selector: Option<baton_model::Selector> = (!node.selector.is_empty()).then(|| {
-                node.selector
-                    .split(',')
-                    .filter_map(|pair| pair.split_once('='))
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .collect()
-            });
-            node.waiting = waiting_reason(&node.pool, selector.as_ref());
+            node.waiting = waiting_reason(&node.pool, &node.selector);
         }
     }
 }

@@ -33,7 +33,7 @@ struct LaneQueue {
     delayed: BinaryHeap<Reverse<(u64, NodeKey)>>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ExecutorEntry {
     pub pool: String,
     pub labels: BTreeMap<String, String>,

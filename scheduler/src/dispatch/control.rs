@@ -11,10 +11,10 @@ use std::sync::{Arc, RwLock};
 use baton_proto::scheduler_message::Kind as ToExecutor;
 use tracing::info;
 
-use super::book::{LaneDepth, NodeKey};
+use super::book::{ExecutorEntry, LaneDepth, NodeKey};
 use super::stats::Summary;
 use super::{Dispatcher, Pending};
-use crate::state::pools::{spread, Scale};
+use crate::state::pools::spread;
 use crate::state::Command;
 
 /// How often the published view is refreshed.
@@ -35,19 +35,11 @@ pub struct DispatchView {
     pub desired: BTreeMap<String, u32>,
 }
 
+/// An executor as the book holds it, with its id and what runs on it.
 #[derive(Clone, Debug)]
 pub struct ExecutorView {
     pub id: String,
-    pub pool: String,
-    pub labels: BTreeMap<String, String>,
-    pub version: String,
-    pub slots: u32,
-    pub max_slots: u32,
-    pub busy: u32,
-    pub connected: bool,
-    /// It said so, or an operator ordered it.
-    pub draining: bool,
-    pub last_seen_ms: u64,
+    pub entry: ExecutorEntry,
     /// (node, attempt, since when) of what runs on it.
     pub running: Vec<(NodeKey, u32, u64)>,
 }
@@ -193,15 +185,7 @@ impl Dispatcher {
             .iter()
             .map(|(id, e)| ExecutorView {
                 id: id.clone(),
-                pool: e.pool.clone(),
-                labels: e.labels.clone(),
-                version: e.version.clone(),
-                slots: e.slots,
-                max_slots: e.max_slots,
-                busy: e.busy,
-                connected: e.connected,
-                draining: e.draining || e.drain_ordered,
-                last_seen_ms: e.last_seen_ms,
+                entry: e.clone(),
                 running: running.remove(id.as_str()).unwrap_or_default(),
             })
             .collect();
@@ -220,13 +204,5 @@ impl Dispatcher {
             desired: self.desired.clone(),
         };
         *self.view.write().unwrap_or_else(|e| e.into_inner()) = view;
-    }
-}
-
-/// `Scale` as `baton pools` shows it.
-pub fn describe_scale(scale: Scale) -> String {
-    match scale {
-        Scale::Total(n) => format!("{n} workers"),
-        Scale::PerExecutor(n) => format!("{n} per executor"),
     }
 }

@@ -16,7 +16,7 @@ pub mod book;
 mod control;
 pub mod stats;
 
-pub use control::{describe_scale, DispatchView, ExecutorView, SharedView};
+pub use control::{DispatchView, ExecutorView, SharedView};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};

@@ -20,6 +20,16 @@ pub enum Scale {
     PerExecutor(u32),
 }
 
+impl std::fmt::Display for Scale {
+    /// As `baton pools` shows it: `8 workers`, `2 per executor`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scale::Total(n) => write!(f, "{n} workers"),
+            Scale::PerExecutor(n) => write!(f, "{n} per executor"),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolSettings {
     /// `None`: each executor keeps the `--workers` it started with.
