@@ -241,12 +241,19 @@ enum Command {
     Cluster(commands::ClusterCommand),
     /// The executor pools: per pool its executors, workers and busy ones,
     /// queue depth, queue wait (p50, p99) and tasks finished per second over
-    /// the last minute, its desired size, and why queued work waits.
-    Pools,
+    /// the last minute, its desired size or autoscaling policy, and why
+    /// queued work waits.
+    Pools {
+        /// List the pools' size changes instead: who (operator or
+        /// autoscaler), from what to what, and why.
+        #[arg(long)]
+        events: bool,
+    },
     /// The executors: pool, state (ready, draining), workers, busy,
     /// version, labels, and the attempts each runs.
     Executors,
-    /// Change a pool: `baton pool scale POOL --workers N`.
+    /// Change a pool: `baton pool scale POOL --workers N`,
+    /// `baton pool autoscale POOL --min A --max B --target-wait 500ms`.
     #[command(subcommand)]
     Pool(pools::PoolCommand),
     /// List or drain executors.
@@ -521,9 +528,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
             commands::cluster(&mut client, command, output).await
         }
-        Command::Pools => {
+        Command::Pools { events } => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
-            pools::pools(&mut client, output).await
+            pools::pools(&mut client, output, events).await
         }
         Command::Executors => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;

@@ -1,6 +1,6 @@
-//! Pools and executors: `baton pools`, `baton executors` (and
-//! `baton executor list`), `baton pool scale`, `baton executor drain` and
-//! `baton project set`.
+//! Pools and executors: `baton pools` (and `--events`), `baton executors`
+//! (and `baton executor list`), `baton pool scale`, `baton pool autoscale`,
+//! `baton executor drain` and `baton project set`.
 
 use std::time::Duration;
 
@@ -27,6 +27,33 @@ pub enum PoolCommand {
         per_executor: Option<u32>,
         #[arg(long)]
         reset: bool,
+    },
+    /// Let the leader size a pool by its traffic: once a second it compares
+    /// the pool's queue wait with --target-wait and grows the pool's total
+    /// worker count at once when the wait is above it (at most doubling a
+    /// step); it shrinks the pool only after a whole --cooldown with the
+    /// wait under half the target and at most half the workers busy. Sizes
+    /// stay within --min..--max and each executor's --max-workers. Every
+    /// change is listed by `baton pools --events`. The policy is
+    /// replicated: a new leader goes on with it. `--off` stops it; the pool
+    /// keeps its last size.
+    Autoscale {
+        pool: String,
+        /// The fewest workers the pool keeps (every executor keeps one).
+        #[arg(long, value_name = "N", required_unless_present = "off")]
+        min: Option<u32>,
+        /// The most workers it grows to.
+        #[arg(long, value_name = "N", required_unless_present = "off")]
+        max: Option<u32>,
+        /// The queue wait to keep the pool near (e.g. 500ms).
+        #[arg(long, value_name = "DURATION", value_parser = crate::parse_duration, required_unless_present = "off")]
+        target_wait: Option<Duration>,
+        /// How long the pool must be under-used before it shrinks.
+        #[arg(long, value_name = "DURATION", value_parser = crate::parse_duration, default_value = "30s")]
+        cooldown: Duration,
+        /// Stop autoscaling the pool.
+        #[arg(long, conflicts_with_all = ["min", "max", "target_wait"])]
+        off: bool,
     },
 }
 
@@ -110,9 +137,75 @@ fn state_text(e: &ExecutorStatus) -> &'static str {
     }
 }
 
-/// `baton pools`.
-pub async fn pools(client: &mut Client, output: Output) -> Result<(), CliError> {
+fn event_json(pool: &str, e: &PoolEvent) -> serde_json::Value {
+    json!({
+        "pool": pool,
+        "at_ms": e.at_ms,
+        "by": e.by,
+        "from": (!e.from.is_empty()).then_some(&e.from),
+        "to": (!e.to.is_empty()).then_some(&e.to),
+        "reason": e.reason,
+    })
+}
+
+/// A time as `2026-12-02T21:51:17.744Z`: to the millisecond.
+fn time_text(at_ms: u64) -> String {
+    let full = baton_model::value::format_datetime(at_ms as i64 * 1_000_000);
+    match full.find('.') {
+        Some(dot) if full.len() > dot + 4 => format!("{}Z", &full[..dot + 4]),
+        _ => full,
+    }
+}
+
+/// `baton pools --events`: every pool's size changes, oldest first.
+fn print_events(response: &ListPoolsResponse, output: Output) {
+    let mut events: Vec<(&str, &PoolEvent)> = response
+        .pools
+        .iter()
+        .flat_map(|p| p.events.iter().map(move |e| (p.name.as_str(), e)))
+        .collect();
+    events.sort_by_key(|(_, e)| e.at_ms);
+    match output {
+        Output::Json | Output::Yaml => {
+            let list: Vec<serde_json::Value> =
+                events.iter().map(|(pool, e)| event_json(pool, e)).collect();
+            print_structured(output, &serde_json::Value::Array(list));
+        }
+        Output::Text => {
+            if events.is_empty() {
+                println!("no pool was scaled or autoscaled");
+                return;
+            }
+            println!("{:<24} {:<16} {:<10} CHANGE", "TIME", "POOL", "BY");
+            let size = |s: &str| {
+                if s.is_empty() {
+                    "own --workers".to_owned()
+                } else {
+                    s.to_owned()
+                }
+            };
+            for (pool, e) in events {
+                println!(
+                    "{:<24} {:<16} {:<10} {} -> {}: {}",
+                    time_text(e.at_ms),
+                    pool,
+                    e.by,
+                    size(&e.from),
+                    size(&e.to),
+                    e.reason
+                );
+            }
+        }
+    }
+}
+
+/// `baton pools` (`--events`: the size changes instead).
+pub async fn pools(client: &mut Client, output: Output, events: bool) -> Result<(), CliError> {
     let response = list_pools(client).await?;
+    if events {
+        print_events(&response, output);
+        return Ok(());
+    }
     match output {
         Output::Json | Output::Yaml => {
             let pools: Vec<serde_json::Value> = response
@@ -124,6 +217,7 @@ pub async fn pools(client: &mut Client, output: Output) -> Result<(), CliError> 
                         "workers": p.workers,
                         "busy": p.busy,
                         "desired": (!p.desired.is_empty()).then_some(&p.desired),
+                        "autoscale": (!p.autoscale.is_empty()).then_some(&p.autoscale),
                         "queue_depth": p.queue_depth,
                         "wait_p50_ms": p.wait_p50_ms,
                         "wait_p99_ms": p.wait_p99_ms,
@@ -158,10 +252,11 @@ pub async fn pools(client: &mut Client, output: Output) -> Result<(), CliError> 
                     p.queue_depth,
                     p.wait_p50_ms,
                     p.wait_p99_ms,
-                    if p.desired.is_empty() {
-                        "-"
-                    } else {
-                        &p.desired
+                    match (p.desired.is_empty(), p.autoscale.is_empty()) {
+                        (true, true) => "-".to_owned(),
+                        (false, true) => p.desired.clone(),
+                        (true, false) => format!("({})", p.autoscale),
+                        (false, false) => format!("{} ({})", p.desired, p.autoscale),
                     },
                     p.completed_per_s,
                 );
@@ -263,6 +358,39 @@ pub async fn pool(client: &mut Client, command: PoolCommand) -> Result<(), CliEr
                 (Some(n), _) => println!("pool {pool}: {n} workers over its executors"),
                 (_, Some(n)) => println!("pool {pool}: {n} workers per executor"),
                 _ => println!("pool {pool}: each executor runs its own --workers"),
+            }
+        }
+        PoolCommand::Autoscale {
+            pool,
+            min,
+            max,
+            target_wait,
+            cooldown,
+            off,
+        } => {
+            let millis = |d: Duration| d.as_millis().max(1) as u64;
+            let request = AutoscalePoolRequest {
+                pool: pool.clone(),
+                min: min.unwrap_or(0),
+                max: max.unwrap_or(0),
+                target_wait_ms: target_wait.map_or(0, millis),
+                cooldown_ms: millis(cooldown),
+                off,
+            };
+            client
+                .call(request, |mut a, r| async move { a.autoscale_pool(r).await })
+                .await?;
+            if off {
+                println!("pool {pool}: autoscaling off; it keeps its size");
+            } else {
+                println!(
+                    "pool {pool}: autoscaled between {} and {} workers, keeping queue wait near {}",
+                    min.unwrap_or(0),
+                    max.unwrap_or(0),
+                    baton_model::value::format_duration(
+                        target_wait.unwrap_or_default().as_nanos() as i64
+                    )
+                );
             }
         }
     }

@@ -1,8 +1,9 @@
 //! Pools as independent engines, on real processes: pinning by pool, label
 //! selector and project default; a pool without executors keeps its queue
 //! and says why; `baton pool scale` resizes live executors mid-run and
-//! loses nothing; `baton executor drain` with a deadline hands back what
-//! still runs; and the bad requests of each command are refused.
+//! loses nothing; the autoscaler grows a pool under a burst and shrinks it
+//! after; `baton executor drain` with a deadline hands back what still
+//! runs; and the bad requests of each command are refused.
 
 use std::time::Duration;
 
@@ -350,4 +351,136 @@ fn a_drain_with_a_deadline_hands_back_what_still_runs() {
         "no failure, no retry used: {moved}"
     );
     cluster.baton(&["cancel", &id]).ok();
+}
+
+#[test]
+fn the_autoscaler_grows_a_pool_under_a_burst_and_shrinks_it_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), 1, ClusterOptions::default());
+    cluster.wait_for_leader(Duration::from_secs(20));
+    let all = cluster.all();
+    let _burst = Executor::start_args(
+        &all,
+        "burst-1",
+        1,
+        &dir.path().join("burst"),
+        &[],
+        &["--pool", "burst", "--max-workers", "8"],
+    );
+    register(&cluster, dir.path(), "tasks.yaml", TASKS);
+    register(
+        &cluster,
+        dir.path(),
+        "burst.yaml",
+        &many("burst", 80, 0.3, "burst"),
+    );
+    let events = |cluster: &Cluster| {
+        let got = cluster
+            .baton(&["pools", "--events", "-o", "json"])
+            .ok()
+            .json();
+        got.as_array().unwrap().clone()
+    };
+    let workers = |cluster: &Cluster| {
+        let pools = cluster.baton(&["pools", "-o", "json"]).ok().json();
+        pool(&pools, "burst")["workers"].as_u64().unwrap()
+    };
+    wait_for(Duration::from_secs(10), || {
+        (workers(&cluster) == 1).then_some(())
+    })
+    .expect("the executor joins");
+
+    // Policies that could not hold are refused and change nothing.
+    let policy = |min: &str, max: &str| {
+        vec![
+            "pool",
+            "autoscale",
+            "burst",
+            "--min",
+            min,
+            "--max",
+            max,
+            "--target-wait",
+            "200ms",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<String>>()
+    };
+    for (args, says) in [
+        (policy("0", "4"), "--min must be at least 1"),
+        (policy("4", "2"), "--max 2 is below --min 4"),
+        (policy("1", "4")[..7].to_vec(), "--target-wait <DURATION>"),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let outcome = cluster.baton(&args);
+        assert_ne!(outcome.code, 0, "{args:?} is refused");
+        assert!(
+            outcome.stderr.contains(says),
+            "{args:?}: {}",
+            outcome.stderr
+        );
+    }
+    assert!(events(&cluster).is_empty(), "nothing changed");
+
+    let mut on = policy("1", "6");
+    on.extend(["--cooldown".to_owned(), "2s".to_owned()]);
+    let on: Vec<&str> = on.iter().map(String::as_str).collect();
+    cluster.baton(&on).ok();
+    let refused = cluster.baton(&["pool", "scale", "burst", "--workers", "3"]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused
+            .stderr
+            .contains("is autoscaled (autoscale 1..6, wait 200ms)"),
+        "{}",
+        refused.stderr
+    );
+
+    // A burst: 80 tasks of 0.3 s on one worker would wait up to 24 s.
+    let id = launch(&cluster, "ml/burst");
+    let grown = wait_for(Duration::from_secs(20), || {
+        (workers(&cluster) >= 4).then_some(())
+    });
+    assert!(grown.is_some(), "the pool grows: {:?}", events(&cluster));
+    let ended = wait_end(&cluster, &id, Duration::from_secs(60));
+    assert_eq!(ended["phase"], "SUCCEEDED", "{}", ended["error"]);
+    let nodes = ended["nodes"].as_array().unwrap();
+    assert!(
+        nodes.iter().all(|n| n["attempt"] == 1),
+        "nothing lost or run twice"
+    );
+    // Idle after the burst: back to --min once the cooldown is over.
+    let shrunk = wait_for(Duration::from_secs(20), || {
+        (workers(&cluster) == 1).then_some(())
+    });
+    assert!(shrunk.is_some(), "the pool shrinks: {:?}", events(&cluster));
+
+    let listed = events(&cluster);
+    let by = |who: &str, says: &str| {
+        listed
+            .iter()
+            .any(|e| e["by"] == who && e["reason"].as_str().unwrap().contains(says))
+    };
+    assert!(
+        by("operator", "autoscale 1..6, wait 200ms on"),
+        "{listed:?}"
+    );
+    assert!(by("autoscaler", "above the 200ms target"), "{listed:?}");
+    assert!(by("autoscaler", "under-used for 2s"), "{listed:?}");
+    assert_eq!(listed.last().unwrap()["to"], "1 worker", "{listed:?}");
+    let text = cluster.baton(&["pools", "--events"]).ok().stdout.clone();
+    assert!(
+        text.contains("autoscaler") && text.contains("-> 1 worker:"),
+        "{text}"
+    );
+
+    // Off: the pool keeps its size, and can be scaled by hand again.
+    cluster.baton(&["pool", "autoscale", "burst", "--off"]).ok();
+    cluster
+        .baton(&["pool", "scale", "burst", "--workers", "2"])
+        .ok();
+    let pools = cluster.baton(&["pools", "-o", "json"]).ok().json();
+    assert_eq!(pool(&pools, "burst")["desired"], "2 workers", "{pools}");
+    assert!(pool(&pools, "burst")["autoscale"].is_null(), "{pools}");
 }

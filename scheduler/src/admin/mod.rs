@@ -776,6 +776,19 @@ impl Admin for AdminService {
         Ok(Response::new(ScalePoolResponse {}))
     }
 
+    async fn autoscale_pool(
+        &self,
+        request: Request<AutoscalePoolRequest>,
+    ) -> Result<AutoscalePoolResponse> {
+        let (metadata, _, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route(&metadata).await? {
+            return leader.autoscale_pool(forwarded(inner)).await;
+        }
+        let command = pools::autoscale_command(inner)?;
+        rejected(self.proposer.propose(command).await?)?;
+        Ok(Response::new(AutoscalePoolResponse {}))
+    }
+
     async fn set_project(&self, request: Request<SetProjectRequest>) -> Result<SetProjectResponse> {
         let (metadata, _, inner) = request.into_parts();
         if let Route::Leader(mut leader) = self.route(&metadata).await? {

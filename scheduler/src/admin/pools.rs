@@ -11,7 +11,9 @@ use tonic::Status;
 
 use crate::dispatch::{now_ms, DispatchView};
 use crate::engine::pool::describe;
-use crate::state::pools::{check_name, Scale};
+use crate::state::pools::{
+    check_autoscale, check_name, Autoscale, ChangedBy, Scale, DEFAULT_COOLDOWN_MS,
+};
 use crate::state::{Command, SchedulerState};
 
 /// `baton pools`: every pool the state or the leader knows of.
@@ -27,8 +29,27 @@ pub fn list(state: &SchedulerState, view: &DispatchView) -> ListPoolsResponse {
         })
     }
     for (name, settings) in &state.pools {
-        pool_entry(&mut pools, name).desired =
-            settings.scale.map(|s| s.to_string()).unwrap_or_default();
+        let pool = pool_entry(&mut pools, name);
+        pool.desired = scale_text(settings.scale);
+        pool.autoscale = settings
+            .autoscale
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        pool.events = settings
+            .events
+            .iter()
+            .map(|e| PoolEvent {
+                at_ms: e.at_ms,
+                by: match e.by {
+                    ChangedBy::Operator => "operator",
+                    ChangedBy::Autoscaler => "autoscaler",
+                }
+                .to_owned(),
+                from: scale_text(e.from),
+                to: scale_text(e.to),
+                reason: e.reason.clone(),
+            })
+            .collect();
     }
     for (name, summary) in &view.pools {
         let pool = pool_entry(&mut pools, name);
@@ -101,6 +122,10 @@ pub fn list(state: &SchedulerState, view: &DispatchView) -> ListPoolsResponse {
     }
 }
 
+fn scale_text(scale: Option<Scale>) -> String {
+    scale.map(|s| s.to_string()).unwrap_or_default()
+}
+
 /// Why instances of `pool` with `selector` (as [`describe`] writes it,
 /// empty for none) wait: no executor may take them.
 pub fn waiting_reason(pool: &str, selector: &str) -> String {
@@ -156,6 +181,31 @@ pub fn scale_command(request: ScalePoolRequest) -> Result<Command, Status> {
     Ok(Command::ScalePool {
         pool: request.pool,
         scale,
+        now_ms: now_ms(),
+    })
+}
+
+/// The command of an `AutoscalePool` request, or why it is refused.
+pub fn autoscale_command(request: AutoscalePoolRequest) -> Result<Command, Status> {
+    check_name("pool", &request.pool).map_err(Status::from)?;
+    let autoscale = if request.off {
+        None
+    } else {
+        let policy = Autoscale {
+            min: request.min,
+            max: request.max,
+            target_wait_ms: request.target_wait_ms,
+            cooldown_ms: match request.cooldown_ms {
+                0 => DEFAULT_COOLDOWN_MS,
+                ms => ms,
+            },
+        };
+        check_autoscale(&request.pool, &policy).map_err(Status::from)?;
+        Some(policy)
+    };
+    Ok(Command::AutoscalePool {
+        pool: request.pool,
+        autoscale,
         now_ms: now_ms(),
     })
 }

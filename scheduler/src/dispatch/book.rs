@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use baton_model::Selector;
 
+use super::autoscale::Load;
 use super::stats::PoolStats;
 use crate::engine::pool::matches;
 use crate::state::ExecutionId;
@@ -196,6 +197,43 @@ impl DispatchBook {
                     .count(),
             })
             .collect()
+    }
+
+    /// A pool's load for its autoscaler: its open executors' workers, and
+    /// the queue of the lanes one of them may take (a lane nobody matches
+    /// waits for an executor, which more workers would not help).
+    pub fn load(&self, pool: &str, now_ms: u64, window_ms: u64) -> Load {
+        let mut load = Load::default();
+        let open: Vec<&ExecutorEntry> = self
+            .executors
+            .values()
+            .filter(|e| e.open() && *e.pool == *pool)
+            .collect();
+        for e in &open {
+            load.executors += 1;
+            load.capacity += e.max_slots;
+            load.workers += e.slots;
+            load.busy += e.busy;
+        }
+        let mut oldest = 0;
+        for (lane, queue) in self.lanes.iter().filter(|(l, _)| &*l.pool == pool) {
+            let served = open
+                .iter()
+                .any(|e| matches(lane.selector.as_deref(), &e.labels));
+            if !served {
+                continue;
+            }
+            load.queued += queue.ready.len() as u64;
+            if let Some((_, since)) = queue.ready.front() {
+                oldest = oldest.max(now_ms.saturating_sub(*since));
+            }
+        }
+        let recent = self
+            .stats
+            .get(pool)
+            .map_or(0, |s| s.recent_wait(now_ms, window_ms, 0.9));
+        load.wait_ms = oldest.max(recent);
+        load
     }
 
     /// The earliest time a delayed retry becomes ready.

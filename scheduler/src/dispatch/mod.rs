@@ -12,6 +12,7 @@
 //! entry is in flight (see [`Dispatcher::place`]). Heartbeats never enter the
 //! log (liveness is leader memory).
 
+pub mod autoscale;
 pub mod book;
 mod control;
 pub mod stats;
@@ -235,6 +236,8 @@ pub fn start(
         desired: Default::default(),
         view: config.view,
         view_due_ms: 0,
+        autoscale_memory: Default::default(),
+        autoscale_due_ms: 0,
     };
     tokio::spawn(dispatcher.run(inbox.0));
 }
@@ -296,6 +299,10 @@ struct Dispatcher {
     view: SharedView,
     /// When the published view and drain deadlines are next looked at.
     view_due_ms: u64,
+    /// What the autoscaler remembers of each autoscaled pool, and when it
+    /// next looks.
+    autoscale_memory: autoscale::Memories,
+    autoscale_due_ms: u64,
 }
 
 impl Dispatcher {
@@ -334,6 +341,7 @@ impl Dispatcher {
                     self.enforce_drain_deadlines(now);
                     self.publish_view(now, false);
                 }
+                self.autoscale(now);
                 self.place();
                 self.propose_round();
             }
@@ -574,6 +582,7 @@ impl Dispatcher {
         self.senders.clear();
         self.told_to_drain.clear();
         self.sent_sizes.clear();
+        self.autoscale_memory.clear();
         self.settings_dirty = true;
         self.forget_pending();
         self.epoch += 1;

@@ -93,6 +93,25 @@ impl PoolStats {
         self.second(now_ms).completed += 1;
     }
 
+    /// The `q` quantile of the waits placed in the last `window_ms` (whole
+    /// seconds), 0 if none was.
+    pub fn recent_wait(&self, now_ms: u64, window_ms: u64, q: f64) -> u64 {
+        let mut waits = [0u64; BUCKETS];
+        let mut placed = 0;
+        for second in self
+            .seconds
+            .iter()
+            .rev()
+            .take_while(|s| s.at * 1000 + window_ms > now_ms)
+        {
+            placed += second.placed;
+            for (sum, n) in waits.iter_mut().zip(second.waits) {
+                *sum += n as u64;
+            }
+        }
+        quantile(&waits, placed, q)
+    }
+
     pub fn summary(&self, now_ms: u64) -> Summary {
         let recent = || {
             self.seconds
@@ -113,23 +132,26 @@ impl PoolStats {
             .map_or(0, |first| now_ms.saturating_sub(first.at * 1000))
             .clamp(1000, WINDOW_MS);
         summary.completed_per_s = summary.completed as f64 * 1000.0 / span_ms as f64;
-        let quantile = |q: f64| {
-            let rank = ((summary.placed as f64) * q).ceil().max(1.0) as u64;
-            let mut seen = 0;
-            for (b, n) in waits.iter().enumerate() {
-                seen += n;
-                if seen >= rank {
-                    return bucket_top(b);
-                }
-            }
-            0
-        };
-        if summary.placed > 0 {
-            summary.wait_p50_ms = quantile(0.50);
-            summary.wait_p99_ms = quantile(0.99);
-        }
+        summary.wait_p50_ms = quantile(&waits, summary.placed, 0.50);
+        summary.wait_p99_ms = quantile(&waits, summary.placed, 0.99);
         summary
     }
+}
+
+/// The `q` quantile of `placed` waits counted in `waits`' buckets.
+fn quantile(waits: &[u64; BUCKETS], placed: u64, q: f64) -> u64 {
+    if placed == 0 {
+        return 0;
+    }
+    let rank = ((placed as f64) * q).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    for (b, n) in waits.iter().enumerate() {
+        seen += n;
+        if seen >= rank {
+            return bucket_top(b);
+        }
+    }
+    0
 }
 
 #[cfg(test)]
@@ -160,5 +182,19 @@ mod tests {
         assert!((summary.completed_per_s - 100.0).abs() < 1.0, "{summary:?}");
         // A minute later it has all aged out.
         assert_eq!(stats.summary(80_000).placed, 0);
+    }
+
+    #[test]
+    fn recent_waits_reach_back_only_as_far_as_asked() {
+        let mut stats = PoolStats::default();
+        stats.placed(10_000, 5_000);
+        stats.placed(14_500, 20);
+        let recent = stats.recent_wait(14_900, 3_000, 0.9);
+        assert!(
+            (20..25).contains(&recent),
+            "the top of 20's bucket: {recent}"
+        );
+        assert!(stats.recent_wait(14_900, 10_000, 0.9) >= 5_000);
+        assert_eq!(stats.recent_wait(30_000, 3_000, 0.9), 0);
     }
 }

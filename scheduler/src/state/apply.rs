@@ -146,7 +146,22 @@ impl SchedulerState {
                 executor,
                 now_ms,
             } => Ok(self.hand_back(&execution, node, attempt, &executor, now_ms, effects)),
-            Command::ScalePool { pool, scale, .. } => self.scale_pool(pool, scale, effects),
+            Command::ScalePool {
+                pool,
+                scale,
+                now_ms,
+            } => self.scale_pool(pool, scale, now_ms, effects),
+            Command::AutoscalePool {
+                pool,
+                autoscale,
+                now_ms,
+            } => self.autoscale_pool(pool, autoscale, now_ms, effects),
+            Command::Autoscaled {
+                pool,
+                to,
+                reason,
+                now_ms,
+            } => Ok(self.autoscaled(pool, to, reason, now_ms, effects)),
             Command::SetProject {
                 project,
                 default_pool,

@@ -191,6 +191,19 @@ pub enum Command {
     ForgetDrain {
         executor: String,
     },
+    /// Turns a pool's autoscaler on (with its policy) or off (`None`).
+    AutoscalePool {
+        pool: String,
+        autoscale: Option<pools::Autoscale>,
+        now_ms: u64,
+    },
+    /// The leader's autoscaler gives an autoscaled pool `to` workers.
+    Autoscaled {
+        pool: String,
+        to: u32,
+        reason: String,
+        now_ms: u64,
+    },
 }
 
 impl Command {
@@ -213,6 +226,8 @@ impl Command {
             | Command::SetProject { .. }
             | Command::DrainExecutor { .. }
             | Command::ForgetDrain { .. }
+            | Command::AutoscalePool { .. }
+            | Command::Autoscaled { .. }
             | Command::LaunchNumbered { .. } => None,
         }
     }

@@ -1,11 +1,12 @@
 //! What operators set about pools, projects and executors, replicated so
 //! that a new leader or a restarted executor keeps it: a pool's desired
 //! worker count (`baton pool scale`), a project's default pool
-//! (`baton project set`), and the executors told to drain
+//! (`baton project set`), its autoscaling policy (`baton pool autoscale`)
+//! and the last changes of its size, and the executors told to drain
 //! (`baton executor drain`). Liveness and load stay leader memory (the
 //! dispatcher's book); only these decisions enter the log.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,7 @@ impl std::fmt::Display for Scale {
     /// As `baton pools` shows it: `8 workers`, `2 per executor`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Scale::Total(1) => write!(f, "1 worker"),
             Scale::Total(n) => write!(f, "{n} workers"),
             Scale::PerExecutor(n) => write!(f, "{n} per executor"),
         }
@@ -34,6 +36,66 @@ impl std::fmt::Display for Scale {
 pub struct PoolSettings {
     /// `None`: each executor keeps the `--workers` it started with.
     pub scale: Option<Scale>,
+    /// Set: the leader's autoscaler sets `scale` (`baton pool autoscale`).
+    pub autoscale: Option<Autoscale>,
+    /// The last changes of its size, oldest first (`baton pools --events`).
+    pub events: VecDeque<PoolEvent>,
+}
+
+/// `baton pool autoscale POOL --min A --max B --target-wait T`: the pool's
+/// total worker count follows its queue wait, within these bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Autoscale {
+    pub min: u32,
+    pub max: u32,
+    /// The queue wait it aims at: above it the pool grows.
+    pub target_wait_ms: u64,
+    /// How long the pool must be under-used before it shrinks.
+    pub cooldown_ms: u64,
+}
+
+/// How long a pool must be under-used before the autoscaler shrinks it,
+/// unless `--cooldown` says otherwise.
+pub const DEFAULT_COOLDOWN_MS: u64 = 30_000;
+
+impl std::fmt::Display for Autoscale {
+    /// As `baton pools` shows it: `autoscale 1..8, wait 500ms`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "autoscale {}..{}, wait {}ms",
+            self.min, self.max, self.target_wait_ms
+        )
+    }
+}
+
+/// Who changed a pool's size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChangedBy {
+    Operator,
+    Autoscaler,
+}
+
+/// One change of a pool's size or policy, with why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolEvent {
+    pub at_ms: u64,
+    pub by: ChangedBy,
+    pub from: Option<Scale>,
+    pub to: Option<Scale>,
+    pub reason: String,
+}
+
+/// How many events a pool keeps; the oldest go first.
+pub const MAX_POOL_EVENTS: usize = 50;
+
+impl PoolSettings {
+    fn record(&mut self, event: PoolEvent) {
+        self.events.push_back(event);
+        while self.events.len() > MAX_POOL_EVENTS {
+            self.events.pop_front();
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +129,28 @@ pub fn check_name(what: &str, name: &str) -> Result<(), SchedulerError> {
         Err(SchedulerError::invalid(format!(
             "bad {what} name `{name}`: use letters, digits, `-`, `_` or `.`"
         )))
+    }
+}
+
+/// Refuses a policy that could not hold.
+pub fn check_autoscale(pool: &str, policy: &Autoscale) -> Result<(), SchedulerError> {
+    let problem = if policy.min == 0 {
+        Some("--min must be at least 1 (to stop a pool, drain its executors)".to_owned())
+    } else if policy.max < policy.min {
+        Some(format!(
+            "--max {} is below --min {}",
+            policy.max, policy.min
+        ))
+    } else if policy.target_wait_ms == 0 {
+        Some("--target-wait must be above 0 (e.g. 500ms)".to_owned())
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(SchedulerError::invalid(format!(
+            "cannot autoscale pool `{pool}`: {problem}"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -115,6 +199,7 @@ impl super::SchedulerState {
         &mut self,
         pool: String,
         scale: Option<Scale>,
+        now_ms: u64,
         effects: &mut Vec<super::Effect>,
     ) -> Result<super::Response, SchedulerError> {
         check_name("pool", &pool)?;
@@ -123,14 +208,97 @@ impl super::SchedulerState {
                 "pool `{pool}` cannot be scaled to 0 workers: drain its executors instead"
             )));
         }
-        match scale {
-            Some(scale) => self.pools.entry(pool).or_default().scale = Some(scale),
-            None => {
-                self.pools.remove(&pool);
-            }
+        if let Some(policy) = self.pools.get(&pool).and_then(|p| p.autoscale) {
+            return Err(SchedulerError::invalid(format!(
+                "pool `{pool}` is autoscaled ({policy}): turn it off first with `baton pool autoscale {pool} --off`"
+            )));
         }
+        let settings = self.pools.entry(pool).or_default();
+        let from = settings.scale;
+        settings.scale = scale;
+        settings.record(PoolEvent {
+            at_ms: now_ms,
+            by: ChangedBy::Operator,
+            from,
+            to: scale,
+            reason: match scale {
+                Some(_) => "baton pool scale".to_owned(),
+                None => "baton pool scale --reset: each executor runs its own --workers".to_owned(),
+            },
+        });
         effects.push(super::Effect::PoolSettings);
         Ok(super::Response::Done)
+    }
+
+    /// Turns a pool's autoscaler on (or changes its policy), or off: off,
+    /// the pool keeps the size the autoscaler last gave it.
+    pub(super) fn autoscale_pool(
+        &mut self,
+        pool: String,
+        autoscale: Option<Autoscale>,
+        now_ms: u64,
+        effects: &mut Vec<super::Effect>,
+    ) -> Result<super::Response, SchedulerError> {
+        check_name("pool", &pool)?;
+        if let Some(policy) = &autoscale {
+            check_autoscale(&pool, policy)?;
+        }
+        let settings = self.pools.entry(pool).or_default();
+        let from = settings.scale;
+        let reason = match (&autoscale, settings.autoscale) {
+            (Some(policy), None) => format!("{policy} on"),
+            (Some(policy), Some(_)) => format!("{policy} changed"),
+            (None, Some(_)) => "autoscale off: the pool keeps its size".to_owned(),
+            (None, None) => return Ok(super::Response::Done),
+        };
+        // A total outside the new bounds is brought inside them at once.
+        if let (Some(policy), Some(Scale::Total(n))) = (&autoscale, settings.scale) {
+            settings.scale = Some(Scale::Total(n.clamp(policy.min, policy.max)));
+        }
+        settings.autoscale = autoscale;
+        let to = settings.scale;
+        settings.record(PoolEvent {
+            at_ms: now_ms,
+            by: ChangedBy::Operator,
+            from,
+            to,
+            reason,
+        });
+        effects.push(super::Effect::PoolSettings);
+        Ok(super::Response::Done)
+    }
+
+    /// The leader's autoscaler sized the pool: ignored if the pool is no
+    /// longer autoscaled (the operator turned it off meanwhile).
+    pub(super) fn autoscaled(
+        &mut self,
+        pool: String,
+        to: u32,
+        reason: String,
+        now_ms: u64,
+        effects: &mut Vec<super::Effect>,
+    ) -> super::Response {
+        let Some(settings) = self.pools.get_mut(&pool) else {
+            return super::Response::Ignored(format!("pool `{pool}` is not autoscaled"));
+        };
+        let Some(policy) = settings.autoscale else {
+            return super::Response::Ignored(format!("pool `{pool}` is no longer autoscaled"));
+        };
+        let from = settings.scale;
+        let to = Some(Scale::Total(to.clamp(policy.min.max(1), policy.max)));
+        if from == to {
+            return super::Response::Ignored(format!("pool `{pool}` already has that size"));
+        }
+        settings.scale = to;
+        settings.record(PoolEvent {
+            at_ms: now_ms,
+            by: ChangedBy::Autoscaler,
+            from,
+            to,
+            reason,
+        });
+        effects.push(super::Effect::PoolSettings);
+        super::Response::Done
     }
 
     pub(super) fn set_project(
