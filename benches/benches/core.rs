@@ -143,45 +143,56 @@ fn dispatch_10k(c: &mut Criterion) {
     use baton_scheduler::state::ExecutionId;
     let mut group = c.benchmark_group("dispatch");
     group.throughput(Throughput::Elements(NODES as u64));
-    group.bench_function("place_10k_on_4x64_slots", |b| {
-        b.iter_batched(
-            || {
-                let mut book = DispatchBook::new(10_000);
-                let pool: std::sync::Arc<str> = "default".into();
-                for e in 0..4 {
-                    let id = format!("x{e}");
-                    let joining = Joining {
-                        id: &id,
-                        pool: "default",
-                        labels: Default::default(),
-                        version: String::new(),
-                        slots: 64,
-                        max_slots: 64,
-                        connection: e,
-                    };
-                    book.connect(joining, &[], 0);
-                }
-                let execution = ExecutionId("bench-1".into());
-                for node in 0..NODES as u32 {
-                    book.enqueue((execution.clone(), node), &pool, None, 0, 0);
-                }
-                book
-            },
-            |mut book| {
-                let mut placed = 0;
-                while placed < NODES {
-                    let placements = book.plan(1);
-                    assert!(!placements.is_empty());
-                    placed += placements.len();
-                    for placement in placements {
-                        book.release(&placement.executor);
+    // One project (the lane-by-lane path) and two competing projects (each
+    // slot by share).
+    for projects in [1u32, 2] {
+        let name = match projects {
+            1 => "place_10k_on_4x64_slots",
+            _ => "place_10k_on_4x64_slots_two_projects",
+        };
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let mut book = DispatchBook::new(10_000);
+                    let pool: std::sync::Arc<str> = "default".into();
+                    for e in 0..4 {
+                        let id = format!("x{e}");
+                        let joining = Joining {
+                            id: &id,
+                            pool: "default",
+                            labels: Default::default(),
+                            version: String::new(),
+                            slots: 64,
+                            max_slots: 64,
+                            connection: e,
+                        };
+                        book.connect(joining, &[], 0);
                     }
-                }
-                book
-            },
-            BatchSize::LargeInput,
-        )
-    });
+                    let execution = ExecutionId("bench-1".into());
+                    let names: Vec<std::sync::Arc<str>> =
+                        (0..projects).map(|p| format!("p{p}").into()).collect();
+                    for node in 0..NODES as u32 {
+                        let project = &names[(node % projects) as usize];
+                        book.enqueue((execution.clone(), node), &pool, None, project, 0, 0);
+                    }
+                    book
+                },
+                |mut book| {
+                    let mut placed = 0;
+                    while placed < NODES {
+                        let placements = book.plan(1);
+                        assert!(!placements.is_empty());
+                        placed += placements.len();
+                        for placement in placements {
+                            book.unplace(&placement);
+                        }
+                    }
+                    book
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
     group.finish();
 }
 

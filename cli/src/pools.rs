@@ -78,14 +78,51 @@ pub enum ExecutorCommand {
 
 #[derive(clap::Subcommand, Debug)]
 pub enum ProjectCommand {
-    /// Change a project's settings.
+    /// Change a project's settings (replicated; what is not given stays).
     Set {
         project: String,
         /// The pool the project's nodes run in when nothing (node, launch,
         /// launch plan, workflow, task) pins one; `""` for `default`.
         #[arg(long, value_name = "POOL")]
         default_pool: Option<String>,
+        /// Its weight in every pool's fair share (default 1): where
+        /// projects compete for a pool, each holds about its weight's part
+        /// of the busy workers.
+        #[arg(long, value_name = "W")]
+        weight: Option<u32>,
+        /// The most of its nodes that may run at once in POOL; `POOL=none`
+        /// removes the cap. Repeat for several pools. Over the cap its
+        /// nodes wait in the queue.
+        #[arg(long, value_name = "POOL=N", value_parser = parse_pool_cap)]
+        max_running: Vec<(String, Cap)>,
+        /// The most of its executions that may run at once; `none` removes
+        /// the cap. A launch over it is accepted and queued (QUEUED), and
+        /// starts when one of the project's executions ends.
+        #[arg(long, value_name = "N", value_parser = parse_cap)]
+        max_executions: Option<Cap>,
     },
+}
+
+/// A cap as given: a count, or `none` (no cap).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cap(Option<u32>);
+
+/// `N` or `none`.
+fn parse_cap(text: &str) -> Result<Cap, String> {
+    if text == "none" {
+        return Ok(Cap(None));
+    }
+    text.parse::<u32>()
+        .map(|n| Cap(Some(n)))
+        .map_err(|_| format!("`{text}` is not a count: give a number or `none`"))
+}
+
+/// `POOL=N` or `POOL=none`.
+fn parse_pool_cap(text: &str) -> Result<(String, Cap), String> {
+    let Some((pool, cap)) = text.split_once('=') else {
+        return Err(format!("`{text}` is not POOL=N (e.g. gpu=4, or gpu=none)"));
+    };
+    Ok((pool.to_owned(), parse_cap(cap)?))
 }
 
 async fn list_pools(client: &mut Client) -> Result<ListPoolsResponse, CliError> {
@@ -223,6 +260,13 @@ pub async fn pools(client: &mut Client, output: Output, events: bool) -> Result<
                         "wait_p99_ms": p.wait_p99_ms,
                         "completed_per_s": p.completed_per_s,
                         "waiting": p.waiting,
+                        "shares": p.shares.iter().map(|s| json!({
+                            "project": s.project,
+                            "weight": s.weight,
+                            "running": s.running,
+                            "queued": s.queued,
+                            "max_running": (s.max_running > 0).then_some(s.max_running),
+                        })).collect::<Vec<_>>(),
                         "executors": p.executors.iter().map(executor_json).collect::<Vec<_>>(),
                     })
                 })
@@ -230,7 +274,17 @@ pub async fn pools(client: &mut Client, output: Output, events: bool) -> Result<
             let projects: Vec<serde_json::Value> = response
                 .projects
                 .iter()
-                .map(|p| json!({"name": p.name, "default_pool": p.default_pool}))
+                .map(|p| {
+                    json!({
+                        "name": p.name,
+                        "default_pool": (!p.default_pool.is_empty()).then_some(&p.default_pool),
+                        "weight": p.weight,
+                        "max_running": p.max_running.iter().collect::<std::collections::BTreeMap<_, _>>(),
+                        "max_executions": (p.max_executions > 0).then_some(p.max_executions),
+                        "running_executions": p.running_executions,
+                        "queued_executions": p.queued_executions,
+                    })
+                })
                 .collect();
             print_structured(output, &json!({"pools": pools, "projects": projects}));
         }
@@ -263,6 +317,19 @@ pub async fn pools(client: &mut Client, output: Output, events: bool) -> Result<
                 for why in &p.waiting {
                     println!("    {why}");
                 }
+                if p.shares.len() > 1 || p.shares.iter().any(|s| s.weight != 1 || s.max_running > 0)
+                {
+                    for share in &p.shares {
+                        let cap = match share.max_running {
+                            0 => String::new(),
+                            n => format!(", cap {n}"),
+                        };
+                        println!(
+                            "    project {:<20} weight {:<3} {:>4} running {:>6} queued{cap}",
+                            share.project, share.weight, share.running, share.queued
+                        );
+                    }
+                }
                 for e in &p.executors {
                     println!(
                         "    {:<28} {:<12} {:>3}/{:<3} busy  labels {}  v{}",
@@ -276,7 +343,25 @@ pub async fn pools(client: &mut Client, output: Output, events: bool) -> Result<
                 }
             }
             for p in &response.projects {
-                println!("project {}: default pool {}", p.name, p.default_pool);
+                let mut settings = Vec::new();
+                if !p.default_pool.is_empty() {
+                    settings.push(format!("default pool {}", p.default_pool));
+                }
+                if p.weight != 1 {
+                    settings.push(format!("weight {}", p.weight));
+                }
+                let mut caps: Vec<_> = p.max_running.iter().collect();
+                caps.sort();
+                for (pool, n) in caps {
+                    settings.push(format!("at most {n} running in {pool}"));
+                }
+                if p.max_executions > 0 {
+                    settings.push(format!(
+                        "{}/{} executions running, {} queued",
+                        p.running_executions, p.max_executions, p.queued_executions
+                    ));
+                }
+                println!("project {}: {}", p.name, settings.join("; "));
             }
         }
     }
@@ -429,26 +514,57 @@ pub async fn project(client: &mut Client, command: ProjectCommand) -> Result<(),
         ProjectCommand::Set {
             project,
             default_pool,
+            weight,
+            max_running,
+            max_executions,
         } => {
-            let Some(default_pool) = default_pool else {
-                return Err(CliError::BadInput(format!(
-                    "nothing to set for project `{project}`: give --default-pool POOL"
-                )));
-            };
             let request = SetProjectRequest {
                 project: project.clone(),
-                set_default_pool: true,
-                default_pool: default_pool.clone(),
+                set_default_pool: default_pool.is_some(),
+                default_pool: default_pool.clone().unwrap_or_default(),
+                set_weight: weight.is_some(),
+                weight: weight.unwrap_or(0),
+                max_running: max_running
+                    .iter()
+                    .map(|(pool, Cap(max))| PoolCap {
+                        pool: pool.clone(),
+                        max: max.unwrap_or(0),
+                        remove: max.is_none(),
+                    })
+                    .collect(),
+                set_max_executions: max_executions.is_some(),
+                max_executions: max_executions.and_then(|c| c.0).unwrap_or(0),
+                no_max_executions: max_executions == Some(Cap(None)),
             };
             client
                 .call(request, |mut a, r| async move { a.set_project(r).await })
                 .await?;
-            let pool = if default_pool.is_empty() {
-                "default"
-            } else {
-                &default_pool
-            };
-            println!("project {project}: unpinned nodes run in pool {pool}");
+            if let Some(pool) = default_pool {
+                let pool = if pool.is_empty() {
+                    "default".into()
+                } else {
+                    pool
+                };
+                println!("project {project}: unpinned nodes run in pool {pool}");
+            }
+            if let Some(weight) = weight {
+                println!("project {project}: weight {weight} in every pool's fair share");
+            }
+            for (pool, Cap(max)) in max_running {
+                match max {
+                    Some(n) => {
+                        println!("project {project}: at most {n} running nodes in pool {pool}")
+                    }
+                    None => println!("project {project}: no cap on running nodes in pool {pool}"),
+                }
+            }
+            match max_executions.map(|c| c.0) {
+                Some(Some(n)) => println!(
+                    "project {project}: at most {n} running executions; more launches queue"
+                ),
+                Some(None) => println!("project {project}: no cap on running executions"),
+                None => {}
+            }
             Ok(())
         }
     }

@@ -13,6 +13,7 @@ pub fn execution_phase(phase: i32) -> &'static str {
         ExecutionPhase::ExecutionSucceeded => "SUCCEEDED",
         ExecutionPhase::ExecutionFailed => "FAILED",
         ExecutionPhase::ExecutionCancelled => "CANCELLED",
+        ExecutionPhase::ExecutionQueued => "QUEUED",
         ExecutionPhase::Unspecified => "UNKNOWN",
     }
 }
@@ -86,6 +87,7 @@ pub fn execution_json(e: &Execution) -> Json {
         "inputs": values_json(&e.inputs),
         "outputs": values_json(&e.outputs),
         "error": e.error,
+        "waiting": (!e.waiting.is_empty()).then_some(&e.waiting),
         "pool": e.pool,
         "launch_plan": e.launch_plan.as_ref().map(|p| Identifier::from(p).to_string()),
         "recovers": (!e.origin.is_empty() && !e.relaunch).then(|| e.origin.clone()),
@@ -194,6 +196,9 @@ pub fn execution_text(e: &Execution) -> String {
         }
     }
     out.push_str(&format!("phase      {}\n", execution_phase(e.phase)));
+    if !e.waiting.is_empty() {
+        out.push_str(&format!("           {}\n", e.waiting));
+    }
     if let Some(Json::String(t)) = Some(time(e.created_at_ms)) {
         out.push_str(&format!("created    {t}\n"));
     }

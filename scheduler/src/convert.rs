@@ -118,6 +118,7 @@ pub fn execution_to_proto(
             .map(|o| o.from.to_string())
             .unwrap_or_default(),
         relaunch: execution.origin.as_ref().is_some_and(|o| o.relaunch),
+        waiting: state.waiting_reason(execution).unwrap_or_default(),
         overrides: execution
             .plan
             .as_ref()

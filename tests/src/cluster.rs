@@ -152,6 +152,20 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// Launches `workflow` (`baton run`); its execution id.
+    pub fn launch(&self, workflow: &str) -> String {
+        self.baton(&["run", workflow]).ok().stdout.trim().to_owned()
+    }
+
+    /// Waits for execution `id` to leave RUNNING (and QUEUED); its `get -o json`.
+    pub fn wait_end(&self, id: &str, limit: Duration) -> serde_json::Value {
+        wait_for(limit, || {
+            let got = self.baton(&["get", id, "-o", "json"]).ok().json();
+            (got["phase"] != "RUNNING" && got["phase"] != "QUEUED").then_some(got)
+        })
+        .unwrap_or_else(|| panic!("{id} did not end in {limit:?}"))
+    }
+
     /// Starts `n` nodes (ids 1..=n) that form a new cluster.
     pub fn start(dir: &Path, n: u64, options: ClusterOptions) -> Cluster {
         let addresses: BTreeMap<u64, String> = (1..=n)

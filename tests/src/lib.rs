@@ -243,6 +243,16 @@ impl Drop for DevCluster {
 }
 
 /// Polls `check` until it returns Some or `limit` passes.
+/// The pool `name` of a `baton pools -o json` answer.
+pub fn pool_status<'a>(pools: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    pools["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no pool {name} in {pools}"))
+}
+
 pub fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let start = Instant::now();
     while start.elapsed() < limit {

@@ -32,27 +32,9 @@ fn register(cluster: &Cluster, dir: &std::path::Path, name: &str, text: &str) {
     cluster.baton(&["register", &write(dir, name, text)]).ok();
 }
 
-/// Launches `workflow`; its execution id.
-fn launch(cluster: &Cluster, workflow: &str) -> String {
-    cluster
-        .baton(&["run", workflow])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned()
-}
-
 /// An executor of `pool` with `workers` workers and no labels.
 fn in_pool(all: &str, id: &str, workers: u32, dir: &std::path::Path, pool: &str) -> Executor {
     Executor::start_args(all, id, workers, dir, &[], &["--pool", pool])
-}
-
-fn wait_end(cluster: &Cluster, id: &str, limit: Duration) -> Json {
-    wait_for(limit, || {
-        let got = cluster.baton(&["get", id, "-o", "json"]).ok().json();
-        (got["phase"] != "RUNNING").then_some(got)
-    })
-    .unwrap_or_else(|| panic!("{id} did not end in {limit:?}"))
 }
 
 fn node<'a>(execution: &'a Json, id: &str) -> &'a Json {
@@ -62,15 +44,6 @@ fn node<'a>(execution: &'a Json, id: &str) -> &'a Json {
         .iter()
         .find(|n| n["id"] == id)
         .unwrap_or_else(|| panic!("no node {id} in {execution}"))
-}
-
-fn pool<'a>(pools: &'a Json, name: &str) -> &'a Json {
-    pools["pools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("no pool {name} in {pools}"))
 }
 
 /// `COUNT` independent sleep tasks of `seconds` each.
@@ -166,7 +139,7 @@ fn pins_selectors_and_project_defaults_place_work_and_an_empty_pool_waits() {
         "free.yaml",
         &many("free", 3, 0.05, "").replace("pool: \n", ""),
     );
-    let id = launch(&cluster, "ml/free");
+    let id = cluster.launch("ml/free");
     let waiting = wait_for(Duration::from_secs(10), || {
         let got = cluster.baton(&["get", &id, "-o", "json"]).ok().json();
         (node(&got, "n0")["waiting"] == "waiting for an executor in pool ml-pool").then_some(got)
@@ -178,10 +151,10 @@ fn pins_selectors_and_project_defaults_place_work_and_an_empty_pool_waits() {
         "{text}"
     );
     let pools = cluster.baton(&["pools", "-o", "json"]).ok().json();
-    assert_eq!(pool(&pools, "ml-pool")["queue_depth"], 3, "{pools}");
+    assert_eq!(pool_status(&pools, "ml-pool")["queue_depth"], 3, "{pools}");
     assert_eq!(pools["projects"][0]["default_pool"], "ml-pool", "{pools}");
     let _late = in_pool(&all, "ml-1", 2, &at("ml"), "ml-pool");
-    let ended = wait_end(&cluster, &id, Duration::from_secs(30));
+    let ended = cluster.wait_end(&id, Duration::from_secs(30));
     assert_eq!(ended["phase"], "SUCCEEDED", "{ended}");
     assert_eq!(node(&ended, "n0")["executor"], "ml-1");
 
@@ -192,7 +165,7 @@ fn pins_selectors_and_project_defaults_place_work_and_an_empty_pool_waits() {
                   kind: Workflow\nname: h100\nversion: v1\nproject: ml\n\
                   nodes: [{id: only, task: lonely@v1, inputs: {x: 1}}]\n";
     register(&cluster, dir.path(), "h100.yaml", lonely);
-    let id = launch(&cluster, "ml/h100");
+    let id = cluster.launch("ml/h100");
     let why = wait_for(Duration::from_secs(10), || {
         let got = cluster.baton(&["get", &id, "-o", "json"]).ok().json();
         let why = node(&got, "only")["waiting"]
@@ -232,10 +205,10 @@ fn pool_scale_resizes_live_executors_mid_run_and_loses_nothing() {
         "wide.yaml",
         &many("wide", 2000, 0.01, "cpu"),
     );
-    let id = launch(&cluster, "ml/wide");
+    let id = cluster.launch("ml/wide");
     let workers = |cluster: &Cluster| {
         let pools = cluster.baton(&["pools", "-o", "json"]).ok().json();
-        pool(&pools, "cpu")["workers"].as_u64().unwrap()
+        pool_status(&pools, "cpu")["workers"].as_u64().unwrap()
     };
     assert_eq!(workers(&cluster), 2);
     cluster
@@ -246,11 +219,15 @@ fn pool_scale_resizes_live_executors_mid_run_and_loses_nothing() {
     });
     assert!(grown.is_some(), "the live worker count follows the scale");
     let pools = cluster.baton(&["pools", "-o", "json"]).ok().json();
-    assert_eq!(pool(&pools, "cpu")["desired"], "8 workers", "{pools}");
+    assert_eq!(
+        pool_status(&pools, "cpu")["desired"],
+        "8 workers",
+        "{pools}"
+    );
     // Busy: more than the two first workers run at once.
     let busy = wait_for(Duration::from_secs(10), || {
         let pools = cluster.baton(&["pools", "-o", "json"]).ok().json();
-        (pool(&pools, "cpu")["busy"].as_u64().unwrap() > 2).then_some(())
+        (pool_status(&pools, "cpu")["busy"].as_u64().unwrap() > 2).then_some(())
     });
     assert!(busy.is_some(), "scale-up takes work at once");
     cluster
@@ -260,7 +237,7 @@ fn pool_scale_resizes_live_executors_mid_run_and_loses_nothing() {
         (workers(&cluster) == 2).then_some(())
     });
     assert!(shrunk.is_some(), "scale-down retires workers");
-    let ended = wait_end(&cluster, &id, Duration::from_secs(120));
+    let ended = cluster.wait_end(&id, Duration::from_secs(120));
     assert_eq!(ended["phase"], "SUCCEEDED", "{}", ended["error"]);
     let nodes = ended["nodes"].as_array().unwrap();
     assert_eq!(nodes.len(), 2000);
@@ -296,7 +273,11 @@ fn pool_scale_resizes_live_executors_mid_run_and_loses_nothing() {
         );
     }
     let pools = cluster.baton(&["pools", "-o", "json"]).ok().json();
-    assert_eq!(pool(&pools, "cpu")["desired"], "1 per executor", "{pools}");
+    assert_eq!(
+        pool_status(&pools, "cpu")["desired"],
+        "1 per executor",
+        "{pools}"
+    );
     assert!(pools["projects"].as_array().unwrap().is_empty(), "{pools}");
 }
 
@@ -315,7 +296,7 @@ fn a_drain_with_a_deadline_hands_back_what_still_runs() {
         "long.yaml",
         &many("long", 2, 30.0, "cpu"),
     );
-    let id = launch(&cluster, "ml/long");
+    let id = cluster.launch("ml/long");
     let running = wait_for(Duration::from_secs(10), || {
         let executors = cluster.baton(&["executors", "-o", "json"]).ok().json();
         let running = executors[0]["running"].as_array().map_or(0, |r| r.len());
@@ -383,7 +364,7 @@ fn the_autoscaler_grows_a_pool_under_a_burst_and_shrinks_it_after() {
     };
     let workers = |cluster: &Cluster| {
         let pools = cluster.baton(&["pools", "-o", "json"]).ok().json();
-        pool(&pools, "burst")["workers"].as_u64().unwrap()
+        pool_status(&pools, "burst")["workers"].as_u64().unwrap()
     };
     wait_for(Duration::from_secs(10), || {
         (workers(&cluster) == 1).then_some(())
@@ -438,12 +419,12 @@ fn the_autoscaler_grows_a_pool_under_a_burst_and_shrinks_it_after() {
     );
 
     // A burst: 80 tasks of 0.3 s on one worker would wait up to 24 s.
-    let id = launch(&cluster, "ml/burst");
+    let id = cluster.launch("ml/burst");
     let grown = wait_for(Duration::from_secs(20), || {
         (workers(&cluster) >= 4).then_some(())
     });
     assert!(grown.is_some(), "the pool grows: {:?}", events(&cluster));
-    let ended = wait_end(&cluster, &id, Duration::from_secs(60));
+    let ended = cluster.wait_end(&id, Duration::from_secs(60));
     assert_eq!(ended["phase"], "SUCCEEDED", "{}", ended["error"]);
     let nodes = ended["nodes"].as_array().unwrap();
     assert!(
@@ -481,6 +462,13 @@ fn the_autoscaler_grows_a_pool_under_a_burst_and_shrinks_it_after() {
         .baton(&["pool", "scale", "burst", "--workers", "2"])
         .ok();
     let pools = cluster.baton(&["pools", "-o", "json"]).ok().json();
-    assert_eq!(pool(&pools, "burst")["desired"], "2 workers", "{pools}");
-    assert!(pool(&pools, "burst")["autoscale"].is_null(), "{pools}");
+    assert_eq!(
+        pool_status(&pools, "burst")["desired"],
+        "2 workers",
+        "{pools}"
+    );
+    assert!(
+        pool_status(&pools, "burst")["autoscale"].is_null(),
+        "{pools}"
+    );
 }

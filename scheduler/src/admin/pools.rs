@@ -12,7 +12,8 @@ use tonic::Status;
 use crate::dispatch::{now_ms, DispatchView};
 use crate::engine::pool::describe;
 use crate::state::pools::{
-    check_autoscale, check_name, Autoscale, ChangedBy, Scale, DEFAULT_COOLDOWN_MS,
+    check_autoscale, check_name, check_project_change, Autoscale, ChangedBy, ProjectChange, Scale,
+    DEFAULT_COOLDOWN_MS,
 };
 use crate::state::{Command, SchedulerState};
 
@@ -60,7 +61,34 @@ pub fn list(state: &SchedulerState, view: &DispatchView) -> ListPoolsResponse {
     for lane in &view.lanes {
         let pool = pool_entry(&mut pools, &lane.lane.pool);
         pool.queue_depth += lane.depth as u64;
-        if lane.matching == 0 {
+        let project = &*lane.lane.project;
+        let at = match pool.shares.iter().position(|s| s.project == project) {
+            Some(at) => at,
+            None => {
+                let settings = state.projects.get(project);
+                pool.shares.push(ProjectShare {
+                    project: project.to_owned(),
+                    weight: settings.map_or(1, |p| p.weight()),
+                    max_running: settings
+                        .and_then(|p| p.max_running.get(&*lane.lane.pool).copied())
+                        .unwrap_or(0),
+                    ..Default::default()
+                });
+                pool.shares.len() - 1
+            }
+        };
+        pool.shares[at].running += lane.running;
+        pool.shares[at].queued += lane.depth as u64;
+        if lane.depth == 0 {
+            continue;
+        }
+        if let Some(cap) = lane.capped {
+            pool.waiting.push(format!(
+                "{} queued: {}",
+                lane.depth,
+                capped_reason(project, cap, &lane.lane.pool)
+            ));
+        } else if lane.matching == 0 {
             let selector = lane.lane.selector.as_deref().map(describe);
             pool.waiting.push(format!(
                 "{} queued: {}",
@@ -108,14 +136,32 @@ pub fn list(state: &SchedulerState, view: &DispatchView) -> ListPoolsResponse {
             drain_deadline_ms: drain.and_then(|d| d.deadline_ms).unwrap_or(0),
         });
     }
-    let projects = state
+    let mut projects: BTreeMap<&str, ProjectStatus> = state
         .projects
         .iter()
-        .map(|(name, settings)| ProjectStatus {
-            name: name.clone(),
-            default_pool: settings.default_pool.clone(),
+        .map(|(name, settings)| {
+            let status = ProjectStatus {
+                name: name.clone(),
+                default_pool: settings.default_pool.clone(),
+                weight: settings.weight(),
+                max_running: settings.max_running.clone().into_iter().collect(),
+                max_executions: settings.max_executions.unwrap_or(0),
+                ..Default::default()
+            };
+            (name.as_str(), status)
         })
         .collect();
+    for (name, queue) in &state.held_launches {
+        if let Some(status) = projects.get_mut(name.as_str()) {
+            status.queued_executions = queue.len() as u32;
+        }
+    }
+    for (name, running) in &state.running_executions {
+        if let Some(status) = projects.get_mut(name.as_str()) {
+            status.running_executions = *running;
+        }
+    }
+    let projects = projects.into_values().collect();
     ListPoolsResponse {
         pools: pools.into_values().collect(),
         projects,
@@ -136,17 +182,29 @@ pub fn waiting_reason(pool: &str, selector: &str) -> String {
     }
 }
 
-/// Fills in why each queued instance of `execution` waits, where no
-/// executor of its pool (matching its selector) is there to take it.
+/// Why a project's instances wait in a pool where it reached its cap.
+pub fn capped_reason(project: &str, cap: u32, pool: &str) -> String {
+    format!("waiting: project {project} is at its cap of {cap} running nodes in pool {pool}")
+}
+
+/// Fills in why each queued instance of `execution` waits: no executor of
+/// its pool (matching its selector) is there to take it, or its project
+/// is at its cap in the pool.
 pub fn explain_waits(execution: &mut Execution, view: &DispatchView) {
     if !view.leader || view.lanes.is_empty() {
         return;
     }
+    let project = execution
+        .workflow
+        .as_ref()
+        .map(|w| w.project.clone())
+        .unwrap_or_default();
     let queued = NodePhase::NodeQueued as i32;
     for node in execution.nodes.iter_mut().filter(|n| n.phase == queued) {
-        let stuck = view.lanes.iter().any(|lane| {
-            lane.matching == 0
+        let lane = view.lanes.iter().find(|lane| {
+            lane.depth > 0
                 && *lane.lane.pool == *node.pool
+                && *lane.lane.project == *project
                 && lane
                     .lane
                     .selector
@@ -155,8 +213,16 @@ pub fn explain_waits(execution: &mut Execution, view: &DispatchView) {
                     .unwrap_or_default()
                     == node.selector
         });
-        if stuck {
-            node.waiting = waiting_reason(&node.pool, &node.selector);
+        match lane {
+            Some(lane) if lane.matching == 0 => {
+                node.waiting = waiting_reason(&node.pool, &node.selector);
+            }
+            Some(lane) => {
+                if let Some(cap) = lane.capped {
+                    node.waiting = capped_reason(&project, cap, &node.pool);
+                }
+            }
+            None => {}
         }
     }
 }
@@ -213,18 +279,28 @@ pub fn autoscale_command(request: AutoscalePoolRequest) -> Result<Command, Statu
 /// The command of a `SetProject` request, or why it is refused.
 pub fn project_command(request: SetProjectRequest) -> Result<Command, Status> {
     check_name("project", &request.project).map_err(Status::from)?;
-    if !request.set_default_pool {
+    let change = ProjectChange {
+        default_pool: request.set_default_pool.then_some(request.default_pool),
+        weight: request.set_weight.then_some(request.weight),
+        max_running: request
+            .max_running
+            .into_iter()
+            .map(|cap| (cap.pool, (!cap.remove).then_some(cap.max)))
+            .collect(),
+        max_executions: request
+            .set_max_executions
+            .then_some((!request.no_max_executions).then_some(request.max_executions)),
+    };
+    if change == ProjectChange::default() {
         return Err(Status::invalid_argument(format!(
-            "nothing to set for project `{}`: give --default-pool POOL",
+            "nothing to set for project `{}`: give --default-pool POOL, --weight W, --max-running POOL=N or --max-executions N",
             request.project
         )));
     }
-    if !request.default_pool.is_empty() {
-        check_name("pool", &request.default_pool).map_err(Status::from)?;
-    }
-    Ok(Command::SetProject {
+    check_project_change(&request.project, &change).map_err(Status::from)?;
+    Ok(Command::ConfigureProject {
         project: request.project,
-        default_pool: Some(request.default_pool),
+        change,
         now_ms: now_ms(),
     })
 }

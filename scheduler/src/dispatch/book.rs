@@ -11,6 +11,7 @@ use std::sync::Arc;
 use baton_model::Selector;
 
 use super::autoscale::Load;
+use super::share::Shares;
 use super::stats::PoolStats;
 use crate::engine::pool::matches;
 use crate::state::ExecutionId;
@@ -18,20 +19,24 @@ use crate::state::ExecutionId;
 /// A node of an execution.
 pub type NodeKey = (ExecutionId, u32);
 
-/// The queue of a pool's instances with one selector: each executor of the
-/// pool whose labels match it may take them.
+/// The queue of one project's instances in a pool with one selector: each
+/// executor of the pool whose labels match it may take them, and the
+/// project's share of the pool decides when.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Lane {
     pub pool: Arc<str>,
     pub selector: Option<Arc<Selector>>,
+    pub project: Arc<str>,
 }
 
 #[derive(Default)]
-struct LaneQueue {
+pub(super) struct LaneQueue {
     /// Ready instances, with when each became ready (for queue wait).
-    ready: VecDeque<(NodeKey, u64)>,
+    pub(super) ready: VecDeque<(NodeKey, u64)>,
     /// Retries waiting for their backoff: (not_before_ms, key).
     delayed: BinaryHeap<Reverse<(u64, NodeKey)>>,
+    /// Its instances placed and not settled (running, or on their way).
+    pub(super) running: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -57,7 +62,7 @@ pub struct ExecutorEntry {
 }
 
 impl ExecutorEntry {
-    fn free(&self) -> u32 {
+    pub(super) fn free(&self) -> u32 {
         if self.connected && !self.draining && !self.drain_ordered {
             self.slots.saturating_sub(self.busy)
         } else {
@@ -92,22 +97,26 @@ pub struct Owned {
     pub confirm_by_ms: Option<u64>,
     /// When it was handed out (for `baton executors`).
     pub since_ms: u64,
+    /// The lane it came from (whose running count it is part of).
+    pub lane: u32,
 }
 
 #[derive(Default)]
 pub struct DispatchBook {
     /// How long an executor may be silent, or an attempt unconfirmed.
     lease_ms: u64,
-    lanes: Vec<(Lane, LaneQueue)>,
+    pub(super) lanes: Vec<(Lane, LaneQueue)>,
     lane_index: HashMap<Lane, usize>,
     /// The lane `plan` starts from, turning, so that no lane of a busy
     /// pool takes every free slot round after round.
     next_lane: usize,
-    queued: HashSet<NodeKey>,
+    pub(super) queued: HashSet<NodeKey>,
     pub executors: BTreeMap<String, ExecutorEntry>,
     pub owned: HashMap<NodeKey, Owned>,
     /// Queue waits and completions per pool, over the last minute.
     pub stats: HashMap<Arc<str>, PoolStats>,
+    /// Projects' weights and caps, from the replicated settings.
+    pub shares: Shares,
 }
 
 /// A decision to hand a node to an executor.
@@ -115,6 +124,7 @@ pub struct DispatchBook {
 pub struct Placement {
     pub key: NodeKey,
     pub executor: String,
+    pub lane: u32,
 }
 
 /// A lane's queue, as `baton pools` shows it.
@@ -124,6 +134,11 @@ pub struct LaneDepth {
     pub depth: usize,
     /// Executors (connected, not draining) that may take its instances.
     pub matching: usize,
+    /// Its instances running.
+    pub running: u32,
+    /// Its project's cap on running nodes in the pool, when it has one
+    /// and has reached it.
+    pub capped: Option<u32>,
 }
 
 impl DispatchBook {
@@ -138,36 +153,55 @@ impl DispatchBook {
         *self = DispatchBook::new(self.lease_ms);
     }
 
-    /// Queues a ready node; a node already queued is not queued twice.
-    pub fn enqueue(
+    /// The index of the lane of `project`'s instances in `pool` with
+    /// `selector`, made if new.
+    pub fn lane(
         &mut self,
-        key: NodeKey,
         pool: &Arc<str>,
         selector: Option<Arc<Selector>>,
-        not_before_ms: u64,
-        now_ms: u64,
-    ) {
-        if !self.queued.insert(key.clone()) {
-            return;
-        }
+        project: &Arc<str>,
+    ) -> u32 {
         let lane = Lane {
             pool: pool.clone(),
             selector,
+            project: project.clone(),
         };
-        let at = match self.lane_index.get(&lane) {
+        (match self.lane_index.get(&lane) {
             Some(at) => *at,
             None => {
                 self.lanes.push((lane.clone(), LaneQueue::default()));
                 self.lane_index.insert(lane, self.lanes.len() - 1);
                 self.lanes.len() - 1
             }
-        };
+        }) as u32
+    }
+
+    /// Queues a ready node; a node already queued is not queued twice.
+    pub fn enqueue(
+        &mut self,
+        key: NodeKey,
+        pool: &Arc<str>,
+        selector: Option<Arc<Selector>>,
+        project: &Arc<str>,
+        not_before_ms: u64,
+        now_ms: u64,
+    ) {
+        if !self.queued.insert(key.clone()) {
+            return;
+        }
+        let at = self.lane(pool, selector, project) as usize;
         let queue = &mut self.lanes[at].1;
         if not_before_ms > now_ms {
             queue.delayed.push(Reverse((not_before_ms, key)));
         } else {
             queue.ready.push_back((key, now_ms));
         }
+    }
+
+    /// A queued node that will not run: its queue entry is skipped when
+    /// reached (removing it now would cost a scan of its queue).
+    pub fn forget(&mut self, key: &NodeKey) {
+        self.queued.remove(key);
     }
 
     pub fn queue_depth(&self, pool: &str) -> usize {
@@ -178,11 +212,13 @@ impl DispatchBook {
             .sum()
     }
 
-    /// Every lane with instances waiting, and how many executors could take them.
+    /// Every lane with instances waiting or running, how many executors
+    /// could take them, and whether its project's cap holds them back.
     pub fn lane_depths(&self) -> Vec<LaneDepth> {
+        let running = self.running_by_project();
         self.lanes
             .iter()
-            .filter(|(_, q)| !q.ready.is_empty() || !q.delayed.is_empty())
+            .filter(|(_, q)| !q.ready.is_empty() || !q.delayed.is_empty() || q.running > 0)
             .map(|(lane, q)| LaneDepth {
                 lane: lane.clone(),
                 depth: q.ready.len() + q.delayed.len(),
@@ -195,6 +231,12 @@ impl DispatchBook {
                             && matches(lane.selector.as_deref(), &e.labels)
                     })
                     .count(),
+                running: q.running,
+                capped: self.shares.cap(&lane.project, &lane.pool).filter(|cap| {
+                    running
+                        .get(&(lane.pool.clone(), lane.project.clone()))
+                        .is_some_and(|n| n >= cap)
+                }),
             })
             .collect()
     }
@@ -216,11 +258,18 @@ impl DispatchBook {
             load.busy += e.busy;
         }
         let mut oldest = 0;
+        let running = self.running_by_project();
         for (lane, queue) in self.lanes.iter().filter(|(l, _)| &*l.pool == pool) {
             let served = open
                 .iter()
                 .any(|e| matches(lane.selector.as_deref(), &e.labels));
-            if !served {
+            // Held back by its project's cap: more workers would not help.
+            let capped = self.shares.cap(&lane.project, pool).is_some_and(|cap| {
+                running
+                    .get(&(lane.pool.clone(), lane.project.clone()))
+                    .is_some_and(|n| *n >= cap)
+            });
+            if !served || capped {
                 continue;
             }
             load.queued += queue.ready.len() as u64;
@@ -245,7 +294,10 @@ impl DispatchBook {
     }
 
     /// Decides placements for ready nodes on executors with free slots,
-    /// spreading work over the executors of each pool that match a lane.
+    /// spreading work over the executors of each pool that match a lane. A
+    /// pool whose ready work is all one project's, with no cap, is planned
+    /// lane by lane; where projects compete (or a cap applies) each slot
+    /// goes by the projects' shares (`share.rs`).
     pub fn plan(&mut self, now_ms: u64) -> Vec<Placement> {
         let mut placements = Vec::new();
         let lanes = self.lanes.len();
@@ -254,8 +306,7 @@ impl DispatchBook {
         }
         let start = self.next_lane % lanes;
         self.next_lane = self.next_lane.wrapping_add(1);
-        for turn in 0..lanes {
-            let (lane, queue) = &mut self.lanes[(start + turn) % lanes];
+        for (_, queue) in self.lanes.iter_mut() {
             while let Some(Reverse((t, _))) = queue.delayed.peek() {
                 if *t > now_ms {
                     break;
@@ -265,49 +316,100 @@ impl DispatchBook {
                 };
                 queue.ready.push_back((key, t));
             }
-            if queue.ready.is_empty() {
+        }
+        let mut planned: Vec<Arc<str>> = Vec::new();
+        for turn in 0..lanes {
+            let at = (start + turn) % lanes;
+            if self.lanes[at].1.ready.is_empty() {
                 continue;
             }
-            let mut candidates: Vec<(&String, &mut ExecutorEntry)> = self
-                .executors
-                .iter_mut()
-                .filter(|(_, e)| {
-                    *e.pool == *lane.pool
-                        && e.free() > 0
-                        && matches(lane.selector.as_deref(), &e.labels)
+            let pool = self.lanes[at].0.pool.clone();
+            if planned.contains(&pool) {
+                continue;
+            }
+            // This pool's lanes with ready work, from this one on.
+            let ready: Vec<usize> = (0..lanes)
+                .map(|t| (at + t) % lanes)
+                .filter(|l| {
+                    let (lane, queue) = &self.lanes[*l];
+                    lane.pool == pool && !queue.ready.is_empty()
                 })
                 .collect();
-            if candidates.is_empty() {
-                continue;
-            }
-            // Round-robin over executors with free slots, most free first.
-            candidates.sort_by_key(|(_, e)| Reverse(e.free()));
-            let stats = match self.stats.get_mut(&lane.pool) {
-                Some(stats) => stats,
-                None => self.stats.entry(lane.pool.clone()).or_default(),
-            };
-            let mut i = 0;
-            while !candidates.is_empty() {
-                let Some((key, ready_since)) = queue.ready.pop_front() else {
-                    break;
-                };
-                stats.placed(now_ms, now_ms.saturating_sub(ready_since));
-                let at = i % candidates.len();
-                let (id, entry) = &mut candidates[at];
-                entry.busy += 1;
-                self.queued.remove(&key);
-                placements.push(Placement {
-                    key,
-                    executor: (*id).clone(),
-                });
-                if entry.free() == 0 {
-                    candidates.remove(at);
-                } else {
-                    i += 1;
+            let project = &self.lanes[at].0.project;
+            let shared = self.shares.cap(project, &pool).is_some()
+                || ready.iter().any(|l| self.lanes[*l].0.project != *project);
+            if shared {
+                self.plan_shared(&pool, &ready, now_ms, &mut placements);
+            } else {
+                for lane in ready {
+                    self.plan_lane(lane, now_ms, &mut placements);
                 }
             }
+            planned.push(pool);
         }
         placements
+    }
+
+    /// Places as much of one lane's ready work as its executors have slots.
+    fn plan_lane(&mut self, at: usize, now_ms: u64, placements: &mut Vec<Placement>) {
+        let (lane, queue) = &mut self.lanes[at];
+        let mut candidates: Vec<(&String, &mut ExecutorEntry)> = self
+            .executors
+            .iter_mut()
+            .filter(|(_, e)| {
+                *e.pool == *lane.pool
+                    && e.free() > 0
+                    && matches(lane.selector.as_deref(), &e.labels)
+            })
+            .collect();
+        if candidates.is_empty() {
+            return;
+        }
+        // Round-robin over executors with free slots, most free first.
+        candidates.sort_by_key(|(_, e)| Reverse(e.free()));
+        let stats = match self.stats.get_mut(&lane.pool) {
+            Some(stats) => stats,
+            None => self.stats.entry(lane.pool.clone()).or_default(),
+        };
+        let mut i = 0;
+        while !candidates.is_empty() {
+            let Some((key, ready_since)) = queue.ready.pop_front() else {
+                break;
+            };
+            if !self.queued.remove(&key) {
+                // Forgotten: its execution ended while it waited.
+                continue;
+            }
+            stats.placed(now_ms, now_ms.saturating_sub(ready_since));
+            let at_executor = i % candidates.len();
+            let (id, entry) = &mut candidates[at_executor];
+            entry.busy += 1;
+            queue.running += 1;
+            placements.push(Placement {
+                key,
+                executor: (*id).clone(),
+                lane: at as u32,
+            });
+            if entry.free() == 0 {
+                candidates.remove(at_executor);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// A placement that was not assigned after all: its slot is free again.
+    pub fn unplace(&mut self, placement: &Placement) {
+        self.release(&placement.executor);
+        if let Some((_, queue)) = self.lanes.get_mut(placement.lane as usize) {
+            queue.running = queue.running.saturating_sub(1);
+        }
+    }
+
+    fn lane_settled(&mut self, lane: u32) {
+        if let Some((_, queue)) = self.lanes.get_mut(lane as usize) {
+            queue.running = queue.running.saturating_sub(1);
+        }
     }
 
     /// Frees one slot of an executor (an attempt ended or was not assigned).
@@ -397,7 +499,7 @@ impl DispatchBook {
         }
     }
 
-    pub fn assigned(&mut self, key: NodeKey, attempt: u32, executor: &str, now_ms: u64) {
+    pub fn assigned(&mut self, key: NodeKey, lane: u32, attempt: u32, executor: &str, now_ms: u64) {
         self.owned.insert(
             key,
             Owned {
@@ -405,6 +507,7 @@ impl DispatchBook {
                 executor: executor.to_owned(),
                 confirm_by_ms: None,
                 since_ms: now_ms,
+                lane,
             },
         );
     }
@@ -417,9 +520,9 @@ impl DispatchBook {
             .owned
             .get(key)
             .is_some_and(|o| o.attempt == attempt && o.executor == executor);
-        if held {
-            self.owned.remove(key);
+        if let Some(owned) = held.then(|| self.owned.remove(key)).flatten() {
             self.release(executor);
+            self.lane_settled(owned.lane);
         }
         held
     }
@@ -441,7 +544,10 @@ impl DispatchBook {
     }
 
     /// An attempt the state holds as running when this node became leader.
-    pub fn adopt(&mut self, key: NodeKey, attempt: u32, executor: &str, now_ms: u64) {
+    pub fn adopt(&mut self, key: NodeKey, lane: u32, attempt: u32, executor: &str, now_ms: u64) {
+        if let Some((_, queue)) = self.lanes.get_mut(lane as usize) {
+            queue.running += 1;
+        }
         self.owned.insert(
             key,
             Owned {
@@ -449,6 +555,7 @@ impl DispatchBook {
                 executor: executor.to_owned(),
                 confirm_by_ms: Some(now_ms + self.lease_ms),
                 since_ms: now_ms,
+                lane,
             },
         );
     }
@@ -482,6 +589,7 @@ impl DispatchBook {
                 if let Some(e) = self.executors.get_mut(&owned.executor) {
                     e.busy = e.busy.saturating_sub(1);
                 }
+                self.lane_settled(owned.lane);
                 Some((k, owned))
             })
             .collect()
@@ -489,228 +597,4 @@ impl DispatchBook {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(e: &str, n: u32) -> NodeKey {
-        (ExecutionId(e.into()), n)
-    }
-
-    fn joining<'a>(id: &'a str, pool: &'a str, slots: u32, connection: u64) -> Joining<'a> {
-        labelled(id, pool, slots, connection, &[])
-    }
-
-    fn labelled<'a>(
-        id: &'a str,
-        pool: &'a str,
-        slots: u32,
-        connection: u64,
-        labels: &[(&str, &str)],
-    ) -> Joining<'a> {
-        Joining {
-            id,
-            pool,
-            labels: labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            version: "test".into(),
-            slots,
-            max_slots: slots,
-            connection,
-        }
-    }
-
-    #[test]
-    fn a_selector_places_only_on_executors_with_its_labels() {
-        let mut book = DispatchBook::new(1000);
-        book.connect(labelled("a100", "gpu", 4, 1, &[("gpu", "a100")]), &[], 0);
-        book.connect(labelled("t4", "gpu", 4, 1, &[("gpu", "t4")]), &[], 0);
-        let a100: Selector = [("gpu".to_string(), "a100".to_string())].into();
-        for n in 0..3 {
-            book.enqueue(
-                key("e", n),
-                &"gpu".into(),
-                Some(Arc::new(a100.clone())),
-                0,
-                0,
-            );
-        }
-        book.enqueue(key("e", 9), &"gpu".into(), None, 0, 0);
-        let placed = book.plan(0);
-        assert_eq!(placed.len(), 4);
-        for p in &placed {
-            if p.key.1 < 3 {
-                assert_eq!(p.executor, "a100", "{p:?}");
-            }
-        }
-        // A selector nobody matches keeps its queue, and says so.
-        let h100: Selector = [("gpu".to_string(), "h100".to_string())].into();
-        book.enqueue(key("e", 5), &"gpu".into(), Some(Arc::new(h100)), 0, 0);
-        assert!(book.plan(0).is_empty());
-        let depths = book.lane_depths();
-        assert_eq!(depths.len(), 1);
-        assert_eq!((depths[0].depth, depths[0].matching), (1, 0));
-    }
-
-    #[test]
-    fn a_heartbeat_with_more_workers_opens_more_slots() {
-        let mut book = DispatchBook::new(1000);
-        book.connect(joining("x", "p", 1, 1), &[], 0);
-        for n in 0..4 {
-            book.enqueue(key("e", n), &"p".into(), None, 0, 0);
-        }
-        assert_eq!(book.plan(0).len(), 1);
-        book.heartbeat("x", false, 3, 1);
-        assert_eq!(book.plan(1).len(), 2);
-        book.heartbeat("x", false, 0, 2);
-        assert_eq!(
-            book.executors["x"].slots, 3,
-            "0: an executor that does not say"
-        );
-    }
-
-    #[test]
-    fn an_ordered_drain_closes_an_executor_before_it_says_so() {
-        let mut book = DispatchBook::new(1000);
-        book.connect(joining("x", "p", 2, 1), &[], 0);
-        book.executors.get_mut("x").unwrap().drain_ordered = true;
-        book.enqueue(key("e", 0), &"p".into(), None, 0, 0);
-        book.heartbeat("x", false, 2, 1);
-        assert!(book.plan(1).is_empty());
-        book.connect(joining("x", "p", 2, 2), &[], 2);
-        assert!(book.plan(2).is_empty(), "a reconnect keeps the order");
-    }
-
-    #[test]
-    fn a_draining_executor_gets_nothing_new() {
-        let mut book = DispatchBook::new(1000);
-        book.connect(joining("a", "cpu", 4, 1), &[], 0);
-        book.connect(joining("b", "cpu", 1, 1), &[], 0);
-        book.heartbeat("a", true, 0, 1);
-        for n in 0..3 {
-            book.enqueue(key("e", n), &"cpu".into(), None, 0, 0);
-        }
-        let placed = book.plan(1);
-        assert_eq!(placed.len(), 1, "only b's one slot");
-        assert_eq!(placed[0].executor, "b");
-        // A heartbeat that says it is not draining (any more) opens it again.
-        book.heartbeat("a", false, 0, 2);
-        assert_eq!(book.plan(2).len(), 2);
-    }
-
-    #[test]
-    fn places_only_on_free_slots_of_the_right_pool() {
-        let mut book = DispatchBook::new(1000);
-        book.connect(joining("x1", "cpu", 2, 1), &[], 0);
-        book.connect(joining("g1", "gpu", 8, 2), &[], 0);
-        for n in 0..5 {
-            book.enqueue(key("e", n), &"cpu".into(), None, 0, 0);
-        }
-        let placed = book.plan(0);
-        assert_eq!(placed.len(), 2);
-        assert!(placed.iter().all(|p| p.executor == "x1"));
-        assert_eq!(book.queue_depth("cpu"), 3);
-        book.release("x1");
-        assert_eq!(book.plan(0).len(), 1);
-    }
-
-    #[test]
-    fn a_pool_without_executors_keeps_its_queue() {
-        let mut book = DispatchBook::new(1000);
-        book.enqueue(key("e", 0), &"nobody".into(), None, 0, 0);
-        assert!(book.plan(0).is_empty());
-        assert_eq!(book.queue_depth("nobody"), 1);
-    }
-
-    #[test]
-    fn delayed_retries_wait_for_their_time() {
-        let mut book = DispatchBook::new(1000);
-        book.connect(joining("x", "p", 4, 1), &[], 0);
-        book.enqueue(key("e", 0), &"p".into(), None, 500, 0);
-        assert!(book.plan(100).is_empty());
-        assert_eq!(book.next_wakeup_ms(), Some(500));
-        assert_eq!(book.plan(500).len(), 1);
-    }
-
-    #[test]
-    fn enqueue_is_idempotent() {
-        let mut book = DispatchBook::new(1000);
-        book.enqueue(key("e", 0), &"p".into(), None, 0, 0);
-        book.enqueue(key("e", 0), &"p".into(), None, 0, 0);
-        assert_eq!(book.queue_depth("p"), 1);
-    }
-
-    #[test]
-    fn silent_executor_loses_its_attempts_after_the_lease() {
-        let mut book = DispatchBook::new(1000);
-        book.connect(joining("x", "p", 4, 1), &[], 0);
-        book.assigned(key("e", 0), 1, "x", 0);
-        assert!(book.expire(900).is_empty());
-        book.seen("x", 900);
-        assert!(book.expire(1800).is_empty());
-        let lost = book.expire(2000);
-        assert_eq!(lost.len(), 1);
-        assert_eq!(lost[0].0, key("e", 0));
-    }
-
-    #[test]
-    fn adopted_attempts_confirmed_by_reconnect_survive() {
-        let mut book = DispatchBook::new(1000);
-        book.adopt(key("e", 0), 3, "x", 0);
-        book.adopt(key("e", 1), 1, "x", 0);
-        let stale = book.connect(
-            joining("x", "p", 4, 1),
-            &[(key("e", 0), 3), (key("e", 2), 1)],
-            100,
-        );
-        assert_eq!(
-            stale,
-            vec![(key("e", 2), 1)],
-            "an attempt we do not know is stale"
-        );
-        let lost = book.expire(1050);
-        assert_eq!(
-            lost.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
-            vec![key("e", 1)]
-        );
-        assert!(book.owned.contains_key(&key("e", 0)));
-    }
-
-    #[test]
-    fn an_attempt_reported_by_another_executor_than_its_own_is_stale() {
-        let mut book = DispatchBook::new(1000);
-        book.adopt(key("e", 0), 1, "x", 0);
-        let stale = book.connect(joining("y", "p", 4, 1), &[(key("e", 0), 1)], 10);
-        assert_eq!(stale, vec![(key("e", 0), 1)]);
-        assert_eq!(book.owned[&key("e", 0)].executor, "x");
-        assert_eq!(book.executors["y"].busy, 0);
-    }
-
-    #[test]
-    fn only_the_owning_executor_settles_an_attempt_and_frees_its_slot() {
-        let mut book = DispatchBook::new(1000);
-        book.connect(joining("x", "p", 1, 1), &[], 0);
-        book.enqueue(key("e", 0), &"p".into(), None, 0, 0);
-        let placed = book.plan(0);
-        book.assigned(placed[0].key.clone(), 1, "x", 0);
-        assert!(
-            !book.settle(&key("e", 0), 1, "y"),
-            "another executor's copy"
-        );
-        assert!(!book.settle(&key("e", 0), 2, "x"), "another attempt");
-        assert_eq!(book.executors["x"].busy, 1);
-        assert!(book.settle(&key("e", 0), 1, "x"));
-        assert_eq!(book.executors["x"].busy, 0);
-        assert!(!book.settle(&key("e", 0), 1, "x"), "settled once");
-    }
-
-    #[test]
-    fn stale_disconnect_of_an_old_stream_is_ignored() {
-        let mut book = DispatchBook::new(1000);
-        book.connect(joining("x", "p", 1, 1), &[], 0);
-        book.connect(joining("x", "p", 1, 2), &[], 10);
-        book.disconnect("x", 1, 20);
-        assert!(book.executors["x"].connected);
-    }
-}
+mod tests;

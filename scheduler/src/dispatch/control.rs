@@ -12,6 +12,7 @@ use baton_proto::scheduler_message::Kind as ToExecutor;
 use tracing::info;
 
 use super::book::{ExecutorEntry, LaneDepth, NodeKey};
+use super::share::{Share, Shares};
 use super::stats::Summary;
 use super::{Dispatcher, Pending};
 use crate::state::pools::spread;
@@ -56,6 +57,20 @@ impl Dispatcher {
         self.settings_dirty = false;
         let state = self.state.clone();
         let state = state.read().unwrap_or_else(|e| e.into_inner());
+        self.book.shares = Shares(
+            state
+                .projects
+                .iter()
+                .filter(|(_, p)| p.weight.is_some() || !p.max_running.is_empty())
+                .map(|(name, p)| {
+                    let share = Share {
+                        weight: p.weight(),
+                        max_running: p.max_running.clone(),
+                    };
+                    (name.clone(), share)
+                })
+                .collect(),
+        );
         let mut drain = Vec::new();
         for (id, entry) in self.book.executors.iter_mut() {
             entry.drain_ordered = state.drains.contains_key(id);

@@ -15,6 +15,7 @@
 pub mod autoscale;
 pub mod book;
 mod control;
+pub mod share;
 pub mod stats;
 
 pub use control::{DispatchView, ExecutorView, SharedView};
@@ -337,13 +338,19 @@ impl Dispatcher {
                 self.expire_leases();
                 self.apply_settings();
                 let now = now_ms();
-                if now >= self.view_due_ms {
+                let due = now >= self.view_due_ms;
+                if due {
                     self.enforce_drain_deadlines(now);
-                    self.publish_view(now, false);
                 }
                 self.autoscale(now);
                 self.place();
                 self.propose_round();
+                // After placing: a view taken between results freeing
+                // slots and the same round filling them again would show
+                // a busy pool idle.
+                if due {
+                    self.publish_view(now, false);
+                }
             }
         }
     }
@@ -388,6 +395,7 @@ impl Dispatcher {
             Input::Effect(Effect::NodeQueued {
                 execution,
                 node,
+                project,
                 pool,
                 selector,
                 not_before_ms,
@@ -401,7 +409,8 @@ impl Dispatcher {
                 // dispatch it twice.
                 let early = self.early.remove(&key);
                 if !early && !self.book.owned.contains_key(&key) {
-                    self.book.enqueue(key, &pool, selector, not_before_ms, now);
+                    self.book
+                        .enqueue(key, &pool, selector, &project, not_before_ms, now);
                 }
             }
             Input::Effect(Effect::CancelAttempt {
@@ -420,6 +429,9 @@ impl Dispatcher {
             }
             Input::Effect(Effect::Event { .. }) => {}
             Input::Effect(Effect::PoolSettings) => self.settings_dirty = true,
+            Input::Effect(Effect::NodeDequeued { execution, node }) => {
+                self.book.forget(&(execution, node));
+            }
             Input::Connected {
                 executor,
                 pool,
@@ -600,14 +612,25 @@ impl Dispatcher {
                 match node.phase {
                     NodePhase::Queued => {
                         let selector = node.selector.clone();
-                        self.book
-                            .enqueue(key, &node.pool, selector, node.not_before_ms, now);
+                        let project = &execution.project;
+                        self.book.enqueue(
+                            key,
+                            &node.pool,
+                            selector,
+                            project,
+                            node.not_before_ms,
+                            now,
+                        );
                         queued += 1;
                     }
                     // A running sub-workflow instance has no executor: its
                     // frame's instances are what runs.
                     NodePhase::Running if !node.executor.is_empty() => {
-                        self.book.adopt(key, node.attempt, &node.executor, now);
+                        let lane =
+                            self.book
+                                .lane(&node.pool, node.selector.clone(), &execution.project);
+                        self.book
+                            .adopt(key, lane, node.attempt, &node.executor, now);
                         running += 1;
                     }
                     _ => {}
@@ -830,8 +853,14 @@ impl Dispatcher {
             let down_key = (key.0.clone(), down);
             if !self.early.contains(&down_key) && !self.book.owned.contains_key(&down_key) {
                 let state = &execution.nodes[down as usize];
-                self.book
-                    .enqueue(down_key, &state.pool, state.selector.clone(), 0, now);
+                self.book.enqueue(
+                    down_key,
+                    &state.pool,
+                    state.selector.clone(),
+                    &execution.project,
+                    0,
+                    now,
+                );
             }
         }
         true
@@ -1027,7 +1056,7 @@ impl Dispatcher {
         for placement in placements {
             if self.book.owned.contains_key(&placement.key) {
                 // Already running here under an attempt in flight.
-                self.book.release(&placement.executor);
+                self.book.unplace(&placement);
                 continue;
             }
             let queued = state
@@ -1036,7 +1065,7 @@ impl Dispatcher {
                 .is_some_and(|n| n.phase == NodePhase::Queued);
             let Some(assign) = self.assignment(&state, &placement.key) else {
                 // No longer queued (or gone): give the slot back.
-                self.book.release(&placement.executor);
+                self.book.unplace(&placement);
                 continue;
             };
             // Kept as sent: cancelling it must name it as the executor knows
@@ -1051,6 +1080,7 @@ impl Dispatcher {
             }
             self.book.assigned(
                 placement.key.clone(),
+                placement.lane,
                 attempt,
                 &placement.executor,
                 now_ms(),
@@ -1189,6 +1219,13 @@ impl Dispatcher {
             .project_pool(&workflow.spec.id.project)
             .unwrap_or(pool::DEFAULT_POOL)
             .into();
+        let project: Arc<str> = workflow.spec.id.project.as_str().into();
+        // A project with a cap on running executions may hold the launch
+        // back: nothing starts before the state says it runs.
+        let may_hold = state
+            .projects
+            .get(&*project)
+            .is_some_and(|p| p.max_executions.is_some());
         let pins = pool::LaunchPins {
             above: None,
             launch: launch_pool.as_ref(),
@@ -1201,12 +1238,13 @@ impl Dispatcher {
                 .task()
                 .and_then(|t| tasks.get(t))
                 .is_some_and(|t| t.cache.is_some());
-            if node.upstream.is_empty() && node.task().is_some() && !cacheable {
+            if node.upstream.is_empty() && node.task().is_some() && !cacheable && !may_hold {
                 let placed = pool::settle(&pools[i], &pins);
                 self.book.enqueue(
                     (id.clone(), i as u32),
                     &placed.pool,
                     placed.selector,
+                    &project,
                     0,
                     now,
                 );
@@ -1231,7 +1269,7 @@ impl Dispatcher {
 
     fn on_assigned(&mut self, outcomes: Vec<((Placement, AttemptRef), Option<Response>)>) {
         for ((placement, sent_ref), response) in outcomes {
-            let Placement { key, executor } = placement;
+            let Placement { key, executor, .. } = placement;
             let sent = sent_ref.attempt;
             match response {
                 Some(Response::Assigned { attempt }) if attempt == sent => {}
@@ -1250,10 +1288,15 @@ impl Dispatcher {
                             .and_then(|e| e.nodes.get(key.1 as usize))
                         {
                             if node.phase == NodePhase::Queued {
+                                let project = state
+                                    .execution(&key.0)
+                                    .map(|e| e.project.clone())
+                                    .unwrap_or_else(|| "".into());
                                 self.book.enqueue(
                                     key.clone(),
                                     &node.pool,
                                     node.selector.clone(),
+                                    &project,
                                     0,
                                     now_ms(),
                                 );

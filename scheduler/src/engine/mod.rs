@@ -537,7 +537,14 @@ impl<'a> Run<'a> {
                     }
                     NodePhase::Cancelled
                 }
-                NodePhase::Pending | NodePhase::Queued => waiting_becomes,
+                NodePhase::Queued => {
+                    self.effects.push(Effect::NodeDequeued {
+                        execution: id.clone(),
+                        node,
+                    });
+                    waiting_becomes
+                }
+                NodePhase::Pending => waiting_becomes,
                 _ => continue,
             };
             state.phase = phase;
@@ -580,6 +587,12 @@ impl<'a> Run<'a> {
                         executor: state.executor.clone(),
                     });
                 }
+                if state.phase == NodePhase::Queued {
+                    self.effects.push(Effect::NodeDequeued {
+                        execution: id.clone(),
+                        node,
+                    });
+                }
                 state.phase = NodePhase::Cancelled;
                 state.finished_at_ms = self.now_ms;
                 let attempt = state.attempt;
@@ -619,6 +632,7 @@ impl<'a> Run<'a> {
         self.effects.push(Effect::NodeQueued {
             execution: self.execution.id.clone(),
             node,
+            project: self.execution.project.clone(),
             pool,
             selector,
             not_before_ms,

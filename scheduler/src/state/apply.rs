@@ -24,7 +24,9 @@ impl SchedulerState {
     pub fn apply_one(&mut self, command: Command, effects: &mut Vec<Effect>) -> Response {
         #[cfg(debug_assertions)]
         let touched = command.execution().cloned();
+        let first_effect = effects.len();
         let response = self.apply_command(command, effects);
+        self.count_ended(first_effect, effects);
         #[cfg(debug_assertions)]
         match &response {
             Response::Launched { execution, .. } => self.check_invariants(Some(execution)),
@@ -165,8 +167,19 @@ impl SchedulerState {
             Command::SetProject {
                 project,
                 default_pool,
-                ..
-            } => self.set_project(project, default_pool),
+                now_ms,
+            } => {
+                let change = pools::ProjectChange {
+                    default_pool,
+                    ..Default::default()
+                };
+                self.configure_project(project, change, now_ms, effects)
+            }
+            Command::ConfigureProject {
+                project,
+                change,
+                now_ms,
+            } => self.configure_project(project, change, now_ms, effects),
             Command::DrainExecutor {
                 executor,
                 deadline_ms,
@@ -372,6 +385,7 @@ impl SchedulerState {
         let mut execution = Execution {
             id: id.clone(),
             workflow: compiled.spec.id.clone(),
+            project: compiled.spec.id.project.as_str().into(),
             inputs,
             pool,
             phase: ExecutionPhase::Running,
@@ -389,11 +403,17 @@ impl SchedulerState {
             cache,
             origin,
         };
-        let mut run = Run::new(self.registry(), &mut execution, now_ms, effects);
-        run.start(&compiled);
-        let requests = std::mem::take(&mut run.cache_requests);
-        self.executions.insert(id.clone(), execution);
-        self.settle_cache(&id, requests, now_ms, effects);
+        if let Some(cap) = self.must_wait(&execution.workflow.project) {
+            self.hold(&mut execution, cap, now_ms, effects);
+            self.executions.insert(id.clone(), execution);
+        } else {
+            self.started(&execution.workflow.project);
+            let mut run = Run::new(self.registry(), &mut execution, now_ms, effects);
+            run.start(&compiled);
+            let requests = std::mem::take(&mut run.cache_requests);
+            self.executions.insert(id.clone(), execution);
+            self.settle_cache(&id, requests, now_ms, effects);
+        }
         self.execution_order.push(id.clone());
         if !request_id.is_empty() {
             self.launch_requests.insert(request_id, id.clone());
@@ -601,6 +621,10 @@ impl SchedulerState {
             .ok_or_else(|| SchedulerError::not_found(format!("unknown execution `{id}`")))?;
         if execution.phase.is_terminal() {
             return Ok(Response::Cancelled(execution.phase));
+        }
+        if execution.phase == ExecutionPhase::Queued {
+            self.cancel_held(id, now_ms, effects);
+            return Ok(Response::Cancelled(ExecutionPhase::Cancelled));
         }
         let mut run = Run::new(registry, execution, now_ms, effects);
         run.cancel();

@@ -24,11 +24,13 @@ pub enum ExecutionPhase {
     Succeeded,
     Failed,
     Cancelled,
+    /// Launched and waiting for its project's cap on running executions.
+    Queued,
 }
 
 impl ExecutionPhase {
     pub fn is_terminal(self) -> bool {
-        !matches!(self, ExecutionPhase::Running)
+        !matches!(self, ExecutionPhase::Running | ExecutionPhase::Queued)
     }
 
     pub fn to_proto(self) -> baton_proto::ExecutionPhase {
@@ -37,6 +39,7 @@ impl ExecutionPhase {
             ExecutionPhase::Succeeded => baton_proto::ExecutionPhase::ExecutionSucceeded,
             ExecutionPhase::Failed => baton_proto::ExecutionPhase::ExecutionFailed,
             ExecutionPhase::Cancelled => baton_proto::ExecutionPhase::ExecutionCancelled,
+            ExecutionPhase::Queued => baton_proto::ExecutionPhase::ExecutionQueued,
         }
     }
 }
@@ -175,6 +178,9 @@ pub struct Execution {
     pub id: ExecutionId,
     /// The exact workflow version that runs.
     pub workflow: Identifier,
+    /// Its workflow's project, shared with its queued nodes: the fair share
+    /// and caps of a pool count per project.
+    pub project: Arc<str>,
     pub inputs: Values,
     /// The launch's pool pin; empty when not pinned.
     pub pool: String,

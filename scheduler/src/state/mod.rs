@@ -7,6 +7,7 @@
 //! clock, no I/O, no randomness, so every replica computes the same state.
 //! Command variants are part of the log format: only ever append.
 
+mod admission;
 mod apply;
 pub mod cache;
 mod execution;
@@ -204,6 +205,12 @@ pub enum Command {
         reason: String,
         now_ms: u64,
     },
+    /// Changes a project's settings (default pool, weight, caps).
+    ConfigureProject {
+        project: String,
+        change: pools::ProjectChange,
+        now_ms: u64,
+    },
 }
 
 impl Command {
@@ -228,6 +235,7 @@ impl Command {
             | Command::ForgetDrain { .. }
             | Command::AutoscalePool { .. }
             | Command::Autoscaled { .. }
+            | Command::ConfigureProject { .. }
             | Command::LaunchNumbered { .. } => None,
         }
     }
@@ -266,6 +274,8 @@ pub enum Effect {
     NodeQueued {
         execution: ExecutionId,
         node: u32,
+        /// The execution's project: its share of the pool.
+        project: Arc<str>,
         pool: Arc<str>,
         selector: Option<Arc<baton_model::Selector>>,
         not_before_ms: u64,
@@ -285,6 +295,9 @@ pub enum Effect {
     },
     /// A pool's desired size or an executor's drain order changed.
     PoolSettings,
+    /// A queued node will not run (its execution ended): the dispatcher
+    /// may forget it.
+    NodeDequeued { execution: ExecutionId, node: u32 },
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -314,6 +327,10 @@ pub struct SchedulerState {
     pub projects: BTreeMap<String, pools::ProjectSettings>,
     /// Executors told to drain, by id.
     pub drains: BTreeMap<String, pools::DrainOrder>,
+    /// Per project, its executions that run, and those a cap holds back
+    /// (see [`admission`]).
+    pub running_executions: BTreeMap<String, u32>,
+    pub held_launches: BTreeMap<String, std::collections::VecDeque<ExecutionId>>,
 }
 
 impl SchedulerState {

@@ -103,7 +103,33 @@ pub struct ProjectSettings {
     /// Where the project's nodes run when nothing else pins them; empty:
     /// `default`.
     pub default_pool: String,
+    /// Its weight in every pool's fair share (`None`: 1).
+    pub weight: Option<u32>,
+    /// The most of its nodes that may run at once in a pool, by pool.
+    pub max_running: BTreeMap<String, u32>,
+    /// The most of its executions that may run at once; later launches
+    /// queue (see `admission`).
+    pub max_executions: Option<u32>,
 }
+
+impl ProjectSettings {
+    pub fn weight(&self) -> u32 {
+        self.weight.unwrap_or(1)
+    }
+}
+
+/// `baton project set`: what to change of a project's settings; `None`
+/// leaves a setting as it is. A cap of `Some(None)` removes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectChange {
+    pub default_pool: Option<String>,
+    pub weight: Option<u32>,
+    pub max_running: Vec<(String, Option<u32>)>,
+    pub max_executions: Option<Option<u32>>,
+}
+
+/// The largest weight a project may have.
+pub const MAX_WEIGHT: u32 = 1_000;
 
 /// An executor told to drain: it gets nothing new, and what still runs on
 /// it past `deadline_ms` (if set) is handed back to run elsewhere.
@@ -130,6 +156,36 @@ pub fn check_name(what: &str, name: &str) -> Result<(), SchedulerError> {
             "bad {what} name `{name}`: use letters, digits, `-`, `_` or `.`"
         )))
     }
+}
+
+/// Refuses a project change that names a bad pool or sets a weight or cap
+/// nothing could honour; the whole change, before any of it applies.
+pub fn check_project_change(project: &str, change: &ProjectChange) -> Result<(), SchedulerError> {
+    check_name("project", project)?;
+    if let Some(pool) = change.default_pool.as_deref().filter(|p| !p.is_empty()) {
+        check_name("pool", pool)?;
+    }
+    if let Some(weight) = change.weight {
+        if !(1..=MAX_WEIGHT).contains(&weight) {
+            return Err(SchedulerError::invalid(format!(
+                "project `{project}`: --weight must be between 1 and {MAX_WEIGHT}, not {weight}"
+            )));
+        }
+    }
+    for (pool, cap) in &change.max_running {
+        check_name("pool", pool)?;
+        if *cap == Some(0) {
+            return Err(SchedulerError::invalid(format!(
+                "project `{project}`: --max-running {pool}=0 would never run anything there; remove the cap with {pool}=none"
+            )));
+        }
+    }
+    if change.max_executions == Some(Some(0)) {
+        return Err(SchedulerError::invalid(format!(
+            "project `{project}`: --max-executions 0 would never run anything; remove the cap with none"
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses a policy that could not hold.
@@ -301,22 +357,37 @@ impl super::SchedulerState {
         super::Response::Done
     }
 
-    pub(super) fn set_project(
+    /// Changes a project's settings, all or nothing. A higher (or removed)
+    /// cap on executions starts the launches it held.
+    pub(super) fn configure_project(
         &mut self,
         project: String,
-        default_pool: Option<String>,
+        change: ProjectChange,
+        now_ms: u64,
+        effects: &mut Vec<super::Effect>,
     ) -> Result<super::Response, SchedulerError> {
-        check_name("project", &project)?;
-        if let Some(pool) = default_pool.as_deref().filter(|p| !p.is_empty()) {
-            check_name("pool", pool)?;
-        }
+        check_project_change(&project, &change)?;
         let settings = self.projects.entry(project.clone()).or_default();
-        if let Some(pool) = default_pool {
+        if let Some(pool) = change.default_pool {
             settings.default_pool = pool;
+        }
+        if let Some(weight) = change.weight {
+            settings.weight = (weight != 1).then_some(weight);
+        }
+        for (pool, cap) in change.max_running {
+            match cap {
+                Some(cap) => settings.max_running.insert(pool, cap),
+                None => settings.max_running.remove(&pool),
+            };
+        }
+        if let Some(cap) = change.max_executions {
+            settings.max_executions = cap;
         }
         if *settings == ProjectSettings::default() {
             self.projects.remove(&project);
         }
+        effects.push(super::Effect::PoolSettings);
+        self.admit(&project, now_ms, effects);
         Ok(super::Response::Done)
     }
 

@@ -158,3 +158,128 @@ fn bad_pool_and_project_names_are_refused_and_change_nothing() {
     assert!(f.state.projects.is_empty());
     assert!(f.state.pools.is_empty());
 }
+
+#[test]
+fn a_cap_on_running_executions_queues_launches_and_starts_them_in_order() {
+    use crate::state::pools::ProjectChange;
+    use crate::state::ExecutionPhase;
+    let mut f = Fixture::new(PLACED);
+    let cap = |max: Option<u32>| Command::ConfigureProject {
+        project: "ml".into(),
+        change: ProjectChange {
+            max_executions: Some(max),
+            ..Default::default()
+        },
+        now_ms: 0,
+    };
+    assert_eq!(f.apply(cap(Some(1))), Response::Done);
+    let first = f.launch("ml/placed@v1", &[("x", 1)]);
+    let second = f.launch("ml/placed@v1", &[("x", 2)]);
+    let third = f.launch("ml/placed@v1", &[("x", 3)]);
+    let phase = |f: &Fixture, id: &ExecutionId| f.state.execution(id).unwrap().phase;
+    assert_eq!(phase(&f, &first), ExecutionPhase::Running);
+    assert_eq!(
+        phase(&f, &second),
+        ExecutionPhase::Queued,
+        "over the cap: queued, not refused"
+    );
+    assert_eq!(phase(&f, &third), ExecutionPhase::Queued);
+    let why = |f: &Fixture, id: &ExecutionId| {
+        f.state
+            .waiting_reason(f.state.execution(id).unwrap())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        why(&f, &third),
+        "waiting: project ml is at its cap of 1 running executions (1 queued ahead)"
+    );
+    assert!(
+        f.state.execution(&second).unwrap().nodes.is_empty(),
+        "nothing of a held launch is laid out"
+    );
+    // A held launch can be cancelled; it never started.
+    let now_ms = f.now;
+    f.apply(Command::Cancel {
+        execution: third.clone(),
+        now_ms,
+    });
+    assert_eq!(phase(&f, &third), ExecutionPhase::Cancelled);
+    f.effects.clear();
+    // The first ends: the second starts, and its first nodes queue.
+    for path in ["train", "free", "sub.t"] {
+        f.run_inc(&first, path);
+    }
+    assert_eq!(phase(&f, &first), ExecutionPhase::Succeeded);
+    assert_eq!(phase(&f, &second), ExecutionPhase::Running);
+    assert!(!f.queued(&second).is_empty());
+    assert_eq!(f.state.running_executions.get("ml"), Some(&1));
+    assert!(f.state.held_launches.is_empty());
+    // Without the cap, launches start at once again.
+    assert_eq!(f.apply(cap(None)), Response::Done);
+    let fourth = f.launch("ml/placed@v1", &[("x", 4)]);
+    assert_eq!(phase(&f, &fourth), ExecutionPhase::Running);
+    assert_eq!(f.state.running_executions.get("ml"), Some(&2));
+}
+
+#[test]
+fn raising_the_cap_starts_held_launches() {
+    use crate::state::pools::ProjectChange;
+    use crate::state::ExecutionPhase;
+    let mut f = Fixture::new(PLACED);
+    let cap = |max: u32| Command::ConfigureProject {
+        project: "ml".into(),
+        change: ProjectChange {
+            max_executions: Some(Some(max)),
+            ..Default::default()
+        },
+        now_ms: 0,
+    };
+    f.apply(cap(1));
+    let ids: Vec<ExecutionId> = (0..4)
+        .map(|x| f.launch("ml/placed@v1", &[("x", x)]))
+        .collect();
+    f.apply(cap(3));
+    let phases: Vec<ExecutionPhase> = ids
+        .iter()
+        .map(|id| f.state.execution(id).unwrap().phase)
+        .collect();
+    use ExecutionPhase::*;
+    assert_eq!(phases, vec![Running, Running, Running, Queued]);
+}
+
+#[test]
+fn bad_project_weights_and_caps_are_refused_and_change_nothing() {
+    use crate::state::pools::ProjectChange;
+    let mut f = Fixture::new("");
+    for change in [
+        ProjectChange {
+            weight: Some(0),
+            ..Default::default()
+        },
+        ProjectChange {
+            weight: Some(5_000),
+            ..Default::default()
+        },
+        ProjectChange {
+            max_running: vec![("gpu".into(), Some(0))],
+            ..Default::default()
+        },
+        ProjectChange {
+            max_running: vec![("bad pool".into(), Some(2))],
+            ..Default::default()
+        },
+        ProjectChange {
+            weight: Some(2),
+            max_executions: Some(Some(0)),
+            ..Default::default()
+        },
+    ] {
+        let response = f.apply(Command::ConfigureProject {
+            project: "ml".into(),
+            change,
+            now_ms: 0,
+        });
+        assert!(matches!(response, Response::Rejected(_)), "{response:?}");
+    }
+    assert!(f.state.projects.is_empty(), "all or nothing");
+}
