@@ -235,6 +235,10 @@ enum Command {
         /// Tasks of the logs workload, each printing 100 KiB.
         #[arg(long, default_value_t = 10_000)]
         log_tasks: usize,
+        /// Assignments that may wait on the executor beyond its busy workers
+        /// (`baton pool prefetch default N`); 0, the default, is off.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=64))]
+        prefetch: u32,
     },
     /// Inspect and change the scheduler cluster's membership.
     #[command(subcommand)]
@@ -253,7 +257,8 @@ enum Command {
     /// version, labels, and the attempts each runs.
     Executors,
     /// Change a pool: `baton pool scale POOL --workers N`,
-    /// `baton pool autoscale POOL --min A --max B --target-wait 500ms`.
+    /// `baton pool autoscale POOL --min A --max B --target-wait 500ms`,
+    /// `baton pool prefetch POOL N`.
     #[command(subcommand)]
     Pool(pools::PoolCommand),
     /// List or drain executors.
@@ -481,6 +486,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             loop_iterations,
             map_items,
             log_tasks,
+            prefetch,
         } => {
             if loop_iterations == 0 || loop_iterations > 100_000 || map_items == 0 {
                 return Err(CliError::BadInput(
@@ -521,6 +527,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 loop_iterations,
                 map_items,
                 log_tasks,
+                prefetch,
             };
             bench::run(options, output).await
         }

@@ -1,5 +1,5 @@
 //! Pools and executors: `baton pools` (and `--events`), `baton executors`
-//! (and `baton executor list`), `baton pool scale`, `baton pool autoscale`,
+//! (and `baton executor list`), `baton pool scale`, `baton pool autoscale`, `baton pool prefetch`,
 //! `baton executor drain` and `baton project set`.
 
 use std::time::Duration;
@@ -54,6 +54,21 @@ pub enum PoolCommand {
         /// Stop autoscaling the pool.
         #[arg(long, conflicts_with_all = ["min", "max", "target_wait"])]
         off: bool,
+    },
+    /// Let up to N assignments wait on each executor of a pool beyond its
+    /// busy workers, so that a worker that finishes starts the next task at
+    /// once instead of waiting for the scheduler's round trip: it pays for
+    /// many short tasks on few workers. Off (0) by default, and best left
+    /// off for long tasks: an assignment waiting behind a long task on one
+    /// executor does not go to another that is idle, and it counts toward
+    /// its project's share and caps while it waits. A draining executor
+    /// still runs what waits on it (past a drain deadline it is handed
+    /// back). Replicated, like the pool's size.
+    Prefetch {
+        pool: String,
+        /// Assignments per executor (0 turns prefetching off; at most 64).
+        #[arg(value_name = "N")]
+        assignments: u32,
     },
 }
 
@@ -143,6 +158,7 @@ fn executor_json(e: &ExecutorStatus) -> serde_json::Value {
         "max_workers": e.max_workers,
         "desired_workers": (e.desired_workers > 0).then_some(e.desired_workers),
         "busy": e.busy,
+        "prefetched": e.prefetched,
         "connected": e.connected,
         "draining": e.draining,
         "drain_ordered": e.drain_ordered,
@@ -255,6 +271,7 @@ pub async fn pools(client: &mut Client, output: Output, events: bool) -> Result<
                         "busy": p.busy,
                         "desired": (!p.desired.is_empty()).then_some(&p.desired),
                         "autoscale": (!p.autoscale.is_empty()).then_some(&p.autoscale),
+                        "prefetch": p.prefetch,
                         "queue_depth": p.queue_depth,
                         "wait_p50_ms": p.wait_p50_ms,
                         "wait_p99_ms": p.wait_p99_ms,
@@ -314,6 +331,12 @@ pub async fn pools(client: &mut Client, output: Output, events: bool) -> Result<
                     },
                     p.completed_per_s,
                 );
+                if p.prefetch > 0 {
+                    println!(
+                        "    prefetch: up to {} assignments wait on each executor",
+                        p.prefetch
+                    );
+                }
                 for why in &p.waiting {
                     println!("    {why}");
                 }
@@ -331,8 +354,12 @@ pub async fn pools(client: &mut Client, output: Output, events: bool) -> Result<
                     }
                 }
                 for e in &p.executors {
+                    let prefetched = match e.prefetched {
+                        0 => String::new(),
+                        n => format!(" +{n} waiting"),
+                    };
                     println!(
-                        "    {:<28} {:<12} {:>3}/{:<3} busy  labels {}  v{}",
+                        "    {:<28} {:<12} {:>3}/{:<3} busy{prefetched}  labels {}  v{}",
                         e.id,
                         state_text(e),
                         e.busy,
@@ -443,6 +470,19 @@ pub async fn pool(client: &mut Client, command: PoolCommand) -> Result<(), CliEr
                 (Some(n), _) => println!("pool {pool}: {n} workers over its executors"),
                 (_, Some(n)) => println!("pool {pool}: {n} workers per executor"),
                 _ => println!("pool {pool}: each executor runs its own --workers"),
+            }
+        }
+        PoolCommand::Prefetch { pool, assignments } => {
+            let request = PrefetchPoolRequest {
+                pool: pool.clone(),
+                assignments,
+            };
+            client
+                .call(request, |mut a, r| async move { a.prefetch_pool(r).await })
+                .await?;
+            match assignments {
+                0 => println!("pool {pool}: no prefetch; each executor gets work as a worker frees"),
+                n => println!("pool {pool}: up to {n} assignments wait on each executor beyond its busy workers"),
             }
         }
         PoolCommand::Autoscale {

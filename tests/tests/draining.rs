@@ -1,7 +1,8 @@
 //! A drain fails nothing: an executor told to stop (SIGTERM) in the middle
 //! of a run takes nothing new, finishes what it runs, hands back what
 //! reached it unstarted (without using a retry: the tasks have `retries:
-//! 0`) and exits 0; the other executor runs the rest.
+//! 0`) and exits 0; the other executor runs the rest. With a pool
+//! prefetch, what waits on the draining executor runs there too.
 
 use std::time::Duration;
 
@@ -11,9 +12,42 @@ use serde_json::Value as Json;
 
 #[test]
 fn sigterm_to_an_executor_mid_run_fails_nothing() {
+    sigterm_mid_run(0);
+}
+
+#[test]
+fn sigterm_to_an_executor_with_prefetched_work_fails_nothing() {
+    sigterm_mid_run(3);
+}
+
+/// Runs 30 sleeps on two executors of two workers each, with `prefetch`
+/// assignments allowed to wait on each, and SIGTERMs one of them mid-run.
+fn sigterm_mid_run(prefetch: u32) {
     let dir = tempfile::tempdir().unwrap();
     let cluster = Cluster::start(dir.path(), 1, ClusterOptions::default());
     cluster.wait_for_leader(Duration::from_secs(20));
+    if prefetch > 0 {
+        let n = prefetch.to_string();
+        let set = cluster.baton(&["pool", "prefetch", "default", &n]);
+        assert!(
+            set.ok().stdout.contains("up to 3 assignments"),
+            "{}",
+            set.stdout
+        );
+        for (args, says) in [
+            (vec!["pool", "prefetch", "default", "65"], "at most 64"),
+            (vec!["pool", "prefetch", "a b", "1"], "bad pool name"),
+            (vec!["pool", "prefetch", "default", "many"], "invalid value"),
+        ] {
+            let outcome = cluster.baton(&args);
+            assert_ne!(outcome.code, 0, "{args:?} is refused");
+            assert!(
+                outcome.stderr.contains(says),
+                "{args:?}: {}",
+                outcome.stderr
+            );
+        }
+    }
     let mut draining = Executor::start(&cluster.all(), "drains", 2, &dir.path().join("a"));
     let _stays = Executor::start(&cluster.all(), "stays", 2, &dir.path().join("b"));
     let nodes: Vec<String> = (0..30)
@@ -42,6 +76,18 @@ fn sigterm_to_an_executor_mid_run_fails_nothing() {
         .to_owned();
     // Both executors are busy with it by now.
     std::thread::sleep(Duration::from_millis(700));
+    if prefetch > 0 {
+        let pools = cluster.baton(&["pools", "-o", "json"]).ok().json();
+        let default = &pools["pools"][0];
+        assert_eq!(default["prefetch"], prefetch, "{pools}");
+        let waiting: u64 = default["executors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["prefetched"].as_u64().unwrap())
+            .sum();
+        assert!(waiting > 0, "assignments wait on the executors: {pools}");
+    }
     let code = draining.terminate(Duration::from_secs(30));
     assert_eq!(
         code,

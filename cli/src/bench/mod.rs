@@ -23,6 +23,7 @@ use futures::StreamExt;
 
 mod logs;
 mod specs;
+mod workers;
 
 use specs::{loop_workflows, map_workflow, noop_task, workflow};
 
@@ -43,6 +44,9 @@ pub enum Workload {
     /// 10,000 process tasks that each print 100 KiB, then each scheduler's
     /// heap and data directory (not part of `all`: it writes 1 GB of logs).
     Logs,
+    /// One pool resized live to 1, 2, 4, 8 and 16 workers, W1's noop tasks
+    /// and 10 ms sleeps at each (tasks per second; not part of `all`).
+    Workers,
     All,
 }
 
@@ -74,6 +78,8 @@ pub struct BenchOptions {
     pub map_items: usize,
     /// Tasks of the logs workload.
     pub log_tasks: usize,
+    /// The default pool's prefetch (`baton pool prefetch`).
+    pub prefetch: u32,
 }
 
 /// Processes started for the benchmark; killed when dropped.
@@ -312,6 +318,15 @@ async fn measure(
     client
         .call(register, |mut a, r| async move { a.register(r).await })
         .await?;
+    if options.prefetch > 0 {
+        let request = PrefetchPoolRequest {
+            pool: "default".into(),
+            assignments: options.prefetch,
+        };
+        client
+            .call(request, |mut a, r| async move { a.prefetch_pool(r).await })
+            .await?;
+    }
     // The executor connects on its own; one warm-up run makes sure it has.
     launch_and_wait(&mut client, "bench-w3", "warm-up".into()).await?;
 
@@ -388,6 +403,9 @@ async fn measure(
     if options.workload == Workload::Logs {
         logs::logs(&mut client, dir, addresses, options, &mut result).await?;
     }
+    if options.workload == Workload::Workers {
+        workers::workers(&mut client, options, &mut next_id, &mut result).await?;
+    }
     if wants(Workload::Map) {
         let list = Value {
             kind: Some(value::Kind::List(ValueList {
@@ -412,6 +430,7 @@ async fn measure(
     result.insert("nodes".into(), options.nodes.into());
     result.insert("runs".into(), options.runs.into());
     result.insert("executor_workers".into(), options.workers.into());
+    result.insert("prefetch".into(), options.prefetch.into());
     result.insert("process_threads".into(), options.process_threads.into());
     if let Some(runner) = clap::ValueEnum::to_possible_value(&options.runner) {
         result.insert("runner".into(), runner.get_name().into());
@@ -438,8 +457,8 @@ async fn measure(
         }
         Output::Text => {
             println!(
-                "{} scheduler node(s), durable storage, 1 executor with {} workers, {:?} noop; medians of {} runs",
-                options.nodes, options.workers, options.runner, options.runs
+                "{} scheduler node(s), durable storage, 1 executor with {} workers (prefetch {}), {:?} noop; medians of {} runs",
+                options.nodes, options.workers, options.prefetch, options.runner, options.runs
             );
             for (key, value) in &result {
                 println!("  {key:<18} {value}");

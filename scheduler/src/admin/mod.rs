@@ -789,6 +789,19 @@ impl Admin for AdminService {
         Ok(Response::new(AutoscalePoolResponse {}))
     }
 
+    async fn prefetch_pool(
+        &self,
+        request: Request<PrefetchPoolRequest>,
+    ) -> Result<PrefetchPoolResponse> {
+        let (metadata, _, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route(&metadata).await? {
+            return leader.prefetch_pool(forwarded(inner)).await;
+        }
+        let command = pools::prefetch_command(inner)?;
+        rejected(self.proposer.propose(command).await?)?;
+        Ok(Response::new(PrefetchPoolResponse {}))
+    }
+
     async fn set_project(&self, request: Request<SetProjectRequest>) -> Result<SetProjectResponse> {
         let (metadata, _, inner) = request.into_parts();
         if let Route::Leader(mut leader) = self.route(&metadata).await? {

@@ -32,6 +32,7 @@ pub fn list(state: &SchedulerState, view: &DispatchView) -> ListPoolsResponse {
     for (name, settings) in &state.pools {
         let pool = pool_entry(&mut pools, name);
         pool.desired = scale_text(settings.scale);
+        pool.prefetch = settings.prefetch;
         pool.autoscale = settings
             .autoscale
             .map(|a| a.to_string())
@@ -103,7 +104,7 @@ pub fn list(state: &SchedulerState, view: &DispatchView) -> ListPoolsResponse {
         let pool = pool_entry(&mut pools, &entry.pool);
         if entry.connected {
             pool.workers += entry.slots;
-            pool.busy += entry.busy;
+            pool.busy += entry.running();
         }
         pool.executors.push(ExecutorStatus {
             id: executor.id.clone(),
@@ -112,7 +113,8 @@ pub fn list(state: &SchedulerState, view: &DispatchView) -> ListPoolsResponse {
             version: entry.version.clone(),
             workers: entry.slots,
             max_workers: entry.max_slots,
-            busy: entry.busy,
+            busy: entry.running(),
+            prefetched: entry.prefetched(),
             connected: entry.connected,
             // The order is read from the state: committed before the
             // request that made it returned.
@@ -272,6 +274,16 @@ pub fn autoscale_command(request: AutoscalePoolRequest) -> Result<Command, Statu
     Ok(Command::AutoscalePool {
         pool: request.pool,
         autoscale,
+        now_ms: now_ms(),
+    })
+}
+
+/// The command of a `PrefetchPool` request, or why it is refused.
+pub fn prefetch_command(request: PrefetchPoolRequest) -> Result<Command, Status> {
+    check_name("pool", &request.pool).map_err(Status::from)?;
+    Ok(Command::PrefetchPool {
+        pool: request.pool,
+        prefetch: request.assignments,
         now_ms: now_ms(),
     })
 }

@@ -59,15 +59,30 @@ pub struct ExecutorEntry {
     /// An operator told it to drain (replicated): nothing new goes to it
     /// either, even before it says so.
     pub drain_ordered: bool,
+    /// Assignments it may hold beyond its workers, waiting for one (its
+    /// pool's `baton pool prefetch`).
+    pub prefetch: u32,
 }
 
 impl ExecutorEntry {
+    /// How many more attempts it may be handed: its idle workers, plus its
+    /// pool's prefetch beyond the busy ones.
     pub(super) fn free(&self) -> u32 {
         if self.connected && !self.draining && !self.drain_ordered {
-            self.slots.saturating_sub(self.busy)
+            (self.slots + self.prefetch).saturating_sub(self.busy)
         } else {
             0
         }
+    }
+
+    /// Its attempts a worker runs: the rest wait on it for a worker.
+    pub fn running(&self) -> u32 {
+        self.busy.min(self.slots)
+    }
+
+    /// Its attempts waiting on it for a worker (prefetched).
+    pub fn prefetched(&self) -> u32 {
+        self.busy.saturating_sub(self.slots)
     }
 
     /// Connected and taking work.
@@ -255,7 +270,8 @@ impl DispatchBook {
             load.executors += 1;
             load.capacity += e.max_slots;
             load.workers += e.slots;
-            load.busy += e.busy;
+            // Prefetched attempts are not work more workers would start.
+            load.busy += e.running();
         }
         let mut oldest = 0;
         let running = self.running_by_project();
@@ -452,6 +468,7 @@ impl DispatchBook {
         }
         // A drain order outlives a reconnect (the state says it is draining).
         let drain_ordered = self.executors.get(id).is_some_and(|e| e.drain_ordered);
+        let prefetch = self.executors.get(id).map_or(0, |e| e.prefetch);
         self.executors.insert(
             id.to_owned(),
             ExecutorEntry {
@@ -466,6 +483,7 @@ impl DispatchBook {
                 last_seen_ms: now_ms,
                 draining: false,
                 drain_ordered,
+                prefetch,
             },
         );
         stale

@@ -74,6 +74,7 @@ impl Dispatcher {
         let mut drain = Vec::new();
         for (id, entry) in self.book.executors.iter_mut() {
             entry.drain_ordered = state.drains.contains_key(id);
+            entry.prefetch = state.pools.get(&entry.pool).map_or(0, |p| p.prefetch);
             if entry.drain_ordered && entry.connected && !self.told_to_drain.contains(id) {
                 drain.push(id.clone());
             }

@@ -158,6 +158,11 @@ impl SchedulerState {
                 autoscale,
                 now_ms,
             } => self.autoscale_pool(pool, autoscale, now_ms, effects),
+            Command::PrefetchPool {
+                pool,
+                prefetch,
+                now_ms,
+            } => self.prefetch_pool(pool, prefetch, now_ms, effects),
             Command::Autoscaled {
                 pool,
                 to,

@@ -192,6 +192,12 @@ pub enum Command {
     ForgetDrain {
         executor: String,
     },
+    /// Sets how many assignments may wait on each executor of a pool.
+    PrefetchPool {
+        pool: String,
+        prefetch: u32,
+        now_ms: u64,
+    },
     /// Turns a pool's autoscaler on (with its policy) or off (`None`).
     AutoscalePool {
         pool: String,
@@ -234,6 +240,7 @@ impl Command {
             | Command::DrainExecutor { .. }
             | Command::ForgetDrain { .. }
             | Command::AutoscalePool { .. }
+            | Command::PrefetchPool { .. }
             | Command::Autoscaled { .. }
             | Command::ConfigureProject { .. }
             | Command::LaunchNumbered { .. } => None,

@@ -40,6 +40,9 @@ pub struct PoolSettings {
     pub autoscale: Option<Autoscale>,
     /// The last changes of its size, oldest first (`baton pools --events`).
     pub events: VecDeque<PoolEvent>,
+    /// Assignments that may wait on each of its executors beyond the busy
+    /// workers (`baton pool prefetch`; 0: none).
+    pub prefetch: u32,
 }
 
 /// `baton pool autoscale POOL --min A --max B --target-wait T`: the pool's
@@ -85,6 +88,9 @@ pub struct PoolEvent {
     pub to: Option<Scale>,
     pub reason: String,
 }
+
+/// The most assignments `baton pool prefetch` lets wait on one executor.
+pub const MAX_PREFETCH: u32 = 64;
 
 /// How many events a pool keeps; the oldest go first.
 pub const MAX_POOL_EVENTS: usize = 50;
@@ -282,6 +288,46 @@ impl super::SchedulerState {
                 None => "baton pool scale --reset: each executor runs its own --workers".to_owned(),
             },
         });
+        effects.push(super::Effect::PoolSettings);
+        Ok(super::Response::Done)
+    }
+
+    /// Sets how many assignments may wait on each executor of a pool
+    /// beyond its busy workers.
+    pub(super) fn prefetch_pool(
+        &mut self,
+        pool: String,
+        prefetch: u32,
+        now_ms: u64,
+        effects: &mut Vec<super::Effect>,
+    ) -> Result<super::Response, SchedulerError> {
+        check_name("pool", &pool)?;
+        if prefetch > MAX_PREFETCH {
+            return Err(SchedulerError::invalid(format!(
+                "pool `{pool}` cannot prefetch {prefetch} assignments per executor: at most {MAX_PREFETCH}"
+            )));
+        }
+        let settings = self.pools.entry(pool.clone()).or_default();
+        if settings.prefetch == prefetch {
+            return Ok(super::Response::Done);
+        }
+        settings.prefetch = prefetch;
+        let scale = settings.scale;
+        settings.record(PoolEvent {
+            at_ms: now_ms,
+            by: ChangedBy::Operator,
+            from: scale,
+            to: scale,
+            reason: match prefetch {
+                0 => "baton pool prefetch 0: no assignment waits on an executor".to_owned(),
+                n => {
+                    format!("baton pool prefetch {n}: up to {n} assignments wait on each executor")
+                }
+            },
+        });
+        if *settings == PoolSettings::default() {
+            self.pools.remove(&pool);
+        }
         effects.push(super::Effect::PoolSettings);
         Ok(super::Response::Done)
     }

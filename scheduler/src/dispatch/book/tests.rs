@@ -123,6 +123,30 @@ fn a_draining_executor_gets_nothing_new() {
 }
 
 #[test]
+fn prefetch_hands_an_executor_that_many_beyond_its_workers() {
+    let mut book = DispatchBook::new(1000);
+    book.connect(joining("x", "p", 2, 1), &[], 0);
+    book.executors.get_mut("x").unwrap().prefetch = 3;
+    for n in 0..8 {
+        book.enqueue(key("e", n), &"p".into(), None, &"ml".into(), 0, 0);
+    }
+    assert_eq!(book.plan(0).len(), 5, "2 workers and 3 waiting");
+    let x = &book.executors["x"];
+    assert_eq!((x.running(), x.prefetched()), (2, 3));
+    assert_eq!(
+        book.load("p", 0, 60_000).busy,
+        2,
+        "waiting ones are not busy"
+    );
+    // A reconnect keeps the pool's prefetch until the settings are applied.
+    book.connect(joining("x", "p", 2, 2), &[], 1);
+    assert_eq!(book.executors["x"].prefetch, 3);
+    // A draining executor gets nothing, prefetch or not.
+    book.heartbeat("x", true, 2, 2);
+    assert!(book.plan(2).is_empty());
+}
+
+#[test]
 fn places_only_on_free_slots_of_the_right_pool() {
     let mut book = DispatchBook::new(1000);
     book.connect(joining("x1", "cpu", 2, 1), &[], 0);

@@ -151,12 +151,46 @@ fn bad_pool_and_project_names_are_refused_and_change_nothing() {
             scale: Some(crate::state::pools::Scale::Total(0)),
             now_ms: 0,
         },
+        Command::PrefetchPool {
+            pool: "gpu".into(),
+            prefetch: crate::state::pools::MAX_PREFETCH + 1,
+            now_ms: 0,
+        },
+        Command::PrefetchPool {
+            pool: "bad pool".into(),
+            prefetch: 1,
+            now_ms: 0,
+        },
     ] {
         let response = f.apply(command);
         assert!(matches!(response, Response::Rejected(_)), "{response:?}");
     }
     assert!(f.state.projects.is_empty());
     assert!(f.state.pools.is_empty());
+}
+
+#[test]
+fn a_pool_prefetch_is_replicated_and_listed_as_an_event() {
+    let mut f = Fixture::new(PLACED);
+    let prefetch = |n| Command::PrefetchPool {
+        pool: "cpu".into(),
+        prefetch: n,
+        now_ms: 5,
+    };
+    assert_eq!(f.apply(prefetch(4)), Response::Done);
+    let settings = &f.state.pools["cpu"];
+    assert_eq!(settings.prefetch, 4);
+    assert!(
+        settings.events[0].reason.contains("up to 4"),
+        "{settings:?}"
+    );
+    let bytes = postcard::to_stdvec(&f.state.pools).unwrap();
+    let back: std::collections::BTreeMap<String, crate::state::pools::PoolSettings> =
+        postcard::from_bytes(&bytes).unwrap();
+    assert_eq!(back["cpu"].prefetch, 4, "a snapshot keeps it");
+    assert_eq!(f.apply(prefetch(0)), Response::Done);
+    assert_eq!(f.state.pools["cpu"].prefetch, 0);
+    assert_eq!(f.state.pools["cpu"].events.len(), 2);
 }
 
 #[test]
