@@ -143,7 +143,7 @@ pub async fn run(
         launched.execution_id,
         render::id(&launched.workflow)
     );
-    let execution = follow(client, &launched.execution_id, Progress::Bar).await?;
+    let execution = follow(client, &launched.execution_id).await?;
     finish(&execution, output)
 }
 
@@ -168,14 +168,6 @@ pub fn succeeded(execution: &Execution) -> Result<(), CliError> {
             execution.error
         )))
     }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
-    /// A progress bar on stderr (drawn only on a terminal).
-    Bar,
-    /// One line per event on stderr.
-    Lines,
 }
 
 /// Streams an execution's events to `on_event` until it ends, resuming
@@ -211,12 +203,9 @@ pub async fn stream_events(
     }
 }
 
-/// Watches an execution to its end, showing progress; returns it finished.
-pub async fn follow(
-    client: &mut Client,
-    execution_id: &str,
-    progress: Progress,
-) -> Result<Execution, CliError> {
+/// Watches an execution to its end, with a progress bar on stderr (drawn
+/// only on a terminal); returns it finished.
+pub async fn follow(client: &mut Client, execution_id: &str) -> Result<Execution, CliError> {
     let request = GetExecutionRequest {
         execution_id: execution_id.to_owned(),
     };
@@ -229,30 +218,23 @@ pub async fn follow(
     // loops, branches and maps are made as it runs.
     let top = initial.nodes.iter().filter(|n| n.depth == 0).count();
     let bar = indicatif::ProgressBar::new(top as u64);
-    if progress == Progress::Bar {
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} nodes  {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-    } else {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    stream_events(client, execution_id, |event| match progress {
-        Progress::Lines => eprintln!("{}", render::event_text(event, initial.created_at_ms)),
-        Progress::Bar => {
-            let top_level = !event.node_id.contains(['.', '[']);
-            if event.node_phase == NodePhase::NodeSucceeded as i32 && top_level {
-                bar.inc(1);
-            }
-            if !event.node_id.is_empty() {
-                bar.set_message(format!(
-                    "{} {}",
-                    event.node_id,
-                    render::node_phase(event.node_phase).to_lowercase()
-                ));
-            }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} nodes  {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    stream_events(client, execution_id, |event| {
+        let top_level = !event.node_id.contains(['.', '[']);
+        if event.node_phase == NodePhase::NodeSucceeded as i32 && top_level {
+            bar.inc(1);
+        }
+        if !event.node_id.is_empty() {
+            bar.set_message(format!(
+                "{} {}",
+                event.node_id,
+                render::node_phase(event.node_phase).to_lowercase()
+            ));
         }
     })
     .await?;

@@ -1,5 +1,5 @@
-//! `baton dev` and `baton demo`: a one-node scheduler cluster and one
-//! executor pool in this process. Nothing is faked: the scheduler is a real
+//! `baton dev` and `baton demo`: a one-node scheduler cluster and its
+//! executor pools in this process. Nothing is faked: the scheduler is a real
 //! (single-voter) Raft node with durable storage, the executor talks to it
 //! over gRPC on loopback, and the CLI drives both through the Admin API.
 
@@ -10,7 +10,6 @@ use baton_executor::ExecutorConfig;
 use baton_scheduler::{SchedulerConfig, SchedulerNode};
 
 use crate::client::{CliError, Client};
-use crate::commands::{self, Output, Progress};
 
 /// The example specs and task scripts, built into the binary so that
 /// `baton demo` runs anywhere.
@@ -35,11 +34,24 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "examples/tasks/active_learning.py",
         include_str!("../../examples/tasks/active_learning.py"),
     ),
+    (
+        "examples/active-learning/al.yaml",
+        include_str!("../../examples/active-learning/al.yaml"),
+    ),
+    (
+        "examples/active-learning/flavors.yaml",
+        include_str!("../../examples/active-learning/flavors.yaml"),
+    ),
+    (
+        "examples/active-learning/al.py",
+        include_str!("../../examples/active-learning/al.py"),
+    ),
 ];
 
 pub struct Embedded {
     pub scheduler: SchedulerNode,
-    pub executor: baton_executor::ExecutorHandle,
+    /// The `pool` executor first, then one per `more_pools`.
+    pub executors: Vec<baton_executor::ExecutorHandle>,
     pub address: String,
 }
 
@@ -49,6 +61,8 @@ pub struct EmbeddedOptions {
     pub workers: u32,
     pub lease: Duration,
     pub pool: String,
+    /// More executors, one per (pool, workers).
+    pub more_pools: Vec<(String, u32)>,
 }
 
 pub async fn start(options: EmbeddedOptions) -> anyhow::Result<Embedded> {
@@ -66,30 +80,42 @@ pub async fn start(options: EmbeddedOptions) -> anyhow::Result<Embedded> {
         .cluster
         .wait_for_leader(Duration::from_secs(10))
         .await?;
-    let executor = baton_executor::start(ExecutorConfig {
-        executor_id: format!("dev-{}", std::process::id()),
-        pool: options.pool,
-        labels: Default::default(),
-        workers: options.workers,
-        max_workers: 0,
-        schedulers: vec![address.clone()],
-        work_dir: options.data_dir.join("executor"),
-        heartbeat_interval: Duration::from_millis(500),
-        // The scheduler's: a directory inside the data directory.
-        blob_store: None,
-        s3: Default::default(),
-    })
-    .await?;
+    let mut executors = Vec::new();
+    let pools = std::iter::once((options.pool.clone(), options.workers)).chain(options.more_pools);
+    for (i, (pool, workers)) in pools.enumerate() {
+        let suffix = if i == 0 {
+            String::new()
+        } else {
+            format!("-{pool}")
+        };
+        let executor = baton_executor::start(ExecutorConfig {
+            executor_id: format!("dev-{}{suffix}", std::process::id()),
+            pool,
+            labels: Default::default(),
+            workers,
+            max_workers: 0,
+            schedulers: vec![address.clone()],
+            work_dir: options.data_dir.join(format!("executor{suffix}")),
+            heartbeat_interval: Duration::from_millis(500),
+            // The scheduler's: a directory inside the data directory.
+            blob_store: None,
+            s3: Default::default(),
+        })
+        .await?;
+        executors.push(executor);
+    }
     Ok(Embedded {
         scheduler,
-        executor,
+        executors,
         address,
     })
 }
 
 impl Embedded {
     pub async fn stop(self) {
-        self.executor.shutdown().await;
+        for executor in self.executors {
+            executor.shutdown().await;
+        }
         self.scheduler.shutdown().await;
     }
 }
@@ -108,68 +134,6 @@ pub fn write_examples(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         }
     }
     Ok(specs)
-}
-
-/// `baton demo`: a cluster in a temporary directory runs one round of the
-/// active-learning example and prints its outputs.
-pub async fn demo(workers: u32, output: Output) -> Result<(), CliError> {
-    let dir = tempfile::Builder::new()
-        .prefix("baton-demo-")
-        .tempdir()
-        .map_err(|e| CliError::Refused(format!("cannot create a temporary directory: {e}")))?;
-    let specs = write_examples(dir.path())
-        .map_err(|e| CliError::Refused(format!("cannot write the examples: {e}")))?;
-    // Process tasks name their scripts relative to the working directory.
-    std::env::set_current_dir(dir.path())
-        .map_err(|e| CliError::Refused(format!("cannot enter {}: {e}", dir.path().display())))?;
-    eprintln!(
-        "baton demo: a one-node scheduler and a {workers}-worker executor pool in {}",
-        dir.path().display()
-    );
-    let embedded = start(EmbeddedOptions {
-        listen: "127.0.0.1:0".into(),
-        data_dir: dir.path().join("data"),
-        workers,
-        lease: Duration::from_secs(10),
-        pool: "default".into(),
-    })
-    .await
-    .map_err(|e| CliError::Refused(format!("cannot start the embedded cluster: {e:#}")))?;
-    let result = demo_run(&embedded.address, &specs, output).await;
-    embedded.stop().await;
-    result
-}
-
-async fn demo_run(address: &str, specs: &[PathBuf], output: Output) -> Result<(), CliError> {
-    let mut client = Client::connect(address, false, Duration::from_secs(15)).await?;
-    let request = crate::specs::read_specs(specs)?;
-    crate::specs::register(&mut client, request, true).await?;
-    eprintln!("registered the examples; running one round of active learning (TRAIN -> INFER -> SELECT -> LABEL)");
-    let launched = commands::launch(
-        &mut client,
-        "active-learning-round",
-        &[],
-        None,
-        false,
-        baton_proto::CacheMode::CacheUse,
-        &Default::default(),
-    )
-    .await?;
-    eprintln!("launched {}", launched.execution_id);
-    let execution = commands::follow(&mut client, &launched.execution_id, Progress::Lines).await?;
-    match output {
-        Output::Json | Output::Yaml => commands::finish(&execution, output),
-        Output::Text => {
-            println!(
-                "execution {} {}",
-                execution.id,
-                crate::render::execution_phase(execution.phase).to_lowercase()
-            );
-            println!("outputs:");
-            print!("{}", crate::render::values_text(&execution.outputs, "  "));
-            commands::succeeded(&execution)
-        }
-    }
 }
 
 /// `baton dev`: serves until interrupted, with its state in `data_dir`.

@@ -5,6 +5,7 @@ mod bench;
 mod blobs;
 mod client;
 mod commands;
+mod demo;
 mod embedded;
 mod pools;
 mod recover;
@@ -73,9 +74,14 @@ enum Command {
         #[arg(long, default_value = "examples")]
         examples: PathBuf,
     },
-    /// Start an embedded cluster in a temporary directory, run one round of
-    /// the active-learning example and print its outputs.
+    /// Run the active-learning example on an embedded cluster in a temporary
+    /// directory: two flavors (random and margin sampling) side by side,
+    /// TRAIN and LABEL on their own pools, each iteration as it ends, then
+    /// both learning curves as a table and a chart. Needs python3 with numpy
+    /// and scikit-learn (./scripts/setup.sh puts them in .venv, which the
+    /// demo finds).
     Demo {
+        /// Workers of the `default` pool (INFER, SELECT, EVALUATE).
         #[arg(long, default_value_t = 2)]
         workers: u32,
     },
@@ -366,10 +372,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 workers,
                 lease,
                 pool,
+                more_pools: Vec::new(),
             };
             embedded::dev(options, examples.is_dir().then_some(examples)).await
         }
-        Command::Demo { workers } => embedded::demo(workers, output).await,
+        Command::Demo { workers } => demo::demo(workers, output).await,
         Command::Register { files } => {
             let request = specs::read_specs(&files)?;
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;

@@ -7,7 +7,7 @@
 use baton_proto::RecoverRequest;
 
 use crate::client::{CliError, Client};
-use crate::commands::{finish, follow, new_request_id, print_structured, Output, Progress};
+use crate::commands::{finish, follow, new_request_id, print_structured, Output};
 use crate::render;
 
 pub async fn recover(
@@ -41,6 +41,6 @@ pub async fn recover(
     }
     let what = if relaunch { "relaunched" } else { "recovering" };
     eprintln!("{what} {execution} as {}", launched.execution_id);
-    let ended = follow(client, &launched.execution_id, Progress::Bar).await?;
+    let ended = follow(client, &launched.execution_id).await?;
     finish(&ended, output)
 }

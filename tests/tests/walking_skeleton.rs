@@ -356,17 +356,48 @@ fn dev_killed_mid_execution_finishes_after_restart_without_rerunning_succeeded_n
 
 #[test]
 fn baton_demo_runs_the_active_learning_example() {
+    // From elsewhere than the repository: the demo finds the repository's
+    // .venv (numpy, scikit-learn) next to its own executable.
     let run = run_with_timeout(
         std::process::Command::new(bin("baton"))
             .arg("demo")
             .current_dir(std::env::temp_dir()),
-        Duration::from_secs(120),
+        Duration::from_secs(300),
     );
     run.ok();
-    assert!(run.stdout.contains("accuracy = "), "{}", run.stdout);
+    // Both learning curves, as a table and a chart, to the 100-label budget.
+    let table = run
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("labels"))
+        .unwrap_or_else(|| panic!("no curve table: {}", run.stdout));
     assert!(
-        run.stderr.contains("retrain"),
-        "progress shows the nodes: {}",
+        table.contains("random") && table.contains("margin"),
+        "{table}"
+    );
+    let last = run
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("100 "))
+        .unwrap_or_else(|| panic!("no row at 100 labels: {}", run.stdout));
+    let accuracies: Vec<f64> = last
+        .split_whitespace()
+        .skip(1)
+        .map(|a| a.parse().unwrap())
+        .collect();
+    assert!(
+        accuracies[1] > accuracies[0],
+        "margin beats random at 100 labels: {last}"
+    );
+    assert!(
+        run.stdout.contains("test accuracy against labels used"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("baton run al-margin"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("margin     iteration  3"),
+        "each iteration is shown as it ends: {}",
         run.stderr
     );
 }
