@@ -5,6 +5,7 @@ mod bench;
 mod blobs;
 mod client;
 mod commands;
+mod compare;
 mod demo;
 mod embedded;
 mod pools;
@@ -169,6 +170,14 @@ enum Command {
         /// workflow's own nodes only); all of them by default.
         #[arg(long)]
         depth: Option<u32>,
+    },
+    /// Several executions side by side (the flavors of one pipeline): plan,
+    /// labels and phase; their outputs, a list output one row per index; and
+    /// for each loop node, the scalar outputs of the nodes in its body, one
+    /// row per iteration. `-o json` has every value.
+    Compare {
+        #[arg(required = true, value_name = "EXECUTION")]
+        executions: Vec<String>,
     },
     /// Follow an execution's events until it ends.
     Watch { execution: String },
@@ -459,6 +468,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Get { execution, depth } => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
             commands::get(&mut client, &execution, depth, output).await
+        }
+        Command::Compare { executions } => {
+            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
+            compare::compare(&mut client, &executions, output).await
         }
         Command::Watch { execution } => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;

@@ -18,6 +18,7 @@ fn help_lists_every_command() {
     for command in [
         "dev",
         "demo",
+        "compare",
         "register",
         "run",
         "get",
@@ -39,6 +40,9 @@ fn usage_errors_exit_two_and_name_the_problem() {
     let out = baton(&["run"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("WORKFLOW"));
+    let out = baton(&["compare"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("EXECUTION"));
     let out = baton(&["list", "cats"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cats"));

@@ -137,6 +137,38 @@ fn flavors_learn_and_a_killed_scheduler_goes_on_to_the_same_result() {
         );
     }
 
+    // `baton compare`: the flavors side by side, outputs and iterations.
+    let compared = cluster
+        .baton(&["compare", &random.0, &margin.0, &flips.0, "-o", "json"])
+        .ok()
+        .json();
+    let listed = compared["executions"].as_array().unwrap();
+    assert_eq!(listed.len(), 3, "{compared}");
+    assert_eq!(listed[1]["launch_plan"], "default/development/al-margin@v1");
+    assert_eq!(listed[1]["outputs"]["curve"], margin.1["outputs"]["curve"]);
+    let per_iteration = listed[1]["loops"]["iterate"].as_array().unwrap();
+    assert_eq!(per_iteration.len(), iterations(&margin.1));
+    assert_eq!(
+        per_iteration[3]["evaluate.accuracy"],
+        margin.1["outputs"]["curve"][3]
+    );
+    let text = cluster
+        .baton(&["compare", &random.0, &margin.0])
+        .ok()
+        .stdout
+        .clone();
+    for says in [
+        "al-margin",
+        "curve",
+        "iterate[i].evaluate.accuracy",
+        "iterate[8]",
+    ] {
+        assert!(text.contains(says), "`{says}` in:\n{text}");
+    }
+    let unknown = cluster.baton(&["compare", &random.0, "al-loop-999"]);
+    assert_ne!(unknown.code, 0);
+    assert!(unknown.stderr.contains("al-loop-999"), "{}", unknown.stderr);
+
     // The same flavor again, the scheduler SIGKILLed mid-loop.
     let again = cluster.launch("al-margin");
     let at = wait_for(Duration::from_secs(300), || {

@@ -356,12 +356,14 @@ fn dev_killed_mid_execution_finishes_after_restart_without_rerunning_succeeded_n
 
 #[test]
 fn baton_demo_runs_the_active_learning_example() {
-    // From elsewhere than the repository: the demo finds the repository's
-    // .venv (numpy, scikit-learn) next to its own executable.
+    // From the repository, as ./scripts/demo runs it: the demo finds the
+    // repository's .venv (numpy, scikit-learn) above its working directory.
+    // It writes nothing there (its cluster and examples are in a temporary
+    // directory).
     let run = run_with_timeout(
         std::process::Command::new(bin("baton"))
             .arg("demo")
-            .current_dir(std::env::temp_dir()),
+            .current_dir(repo_root()),
         Duration::from_secs(300),
     );
     run.ok();
