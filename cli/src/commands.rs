@@ -203,17 +203,23 @@ pub async fn stream_events(
     }
 }
 
-/// Watches an execution to its end, with a progress bar on stderr (drawn
-/// only on a terminal); returns it finished.
-pub async fn follow(client: &mut Client, execution_id: &str) -> Result<Execution, CliError> {
+/// One execution as the scheduler has it now.
+pub async fn fetch_execution(
+    client: &mut Client,
+    execution_id: &str,
+) -> Result<Execution, CliError> {
     let request = GetExecutionRequest {
         execution_id: execution_id.to_owned(),
     };
-    let initial = client
-        .call(request.clone(), |mut a, r| async move {
-            a.get_execution(r).await
-        })
-        .await?;
+    client
+        .call(request, |mut a, r| async move { a.get_execution(r).await })
+        .await
+}
+
+/// Watches an execution to its end, with a progress bar on stderr (drawn
+/// only on a terminal); returns it finished.
+pub async fn follow(client: &mut Client, execution_id: &str) -> Result<Execution, CliError> {
+    let initial = fetch_execution(client, execution_id).await?;
     // The launched workflow's own nodes: instances inside sub-workflows,
     // loops, branches and maps are made as it runs.
     let top = initial.nodes.iter().filter(|n| n.depth == 0).count();
@@ -239,9 +245,7 @@ pub async fn follow(client: &mut Client, execution_id: &str) -> Result<Execution
     })
     .await?;
     bar.finish_and_clear();
-    client
-        .call(request, |mut a, r| async move { a.get_execution(r).await })
-        .await
+    fetch_execution(client, execution_id).await
 }
 
 pub async fn get(
@@ -250,12 +254,7 @@ pub async fn get(
     depth: Option<u32>,
     output: Output,
 ) -> Result<(), CliError> {
-    let request = GetExecutionRequest {
-        execution_id: execution_id.to_owned(),
-    };
-    let mut execution = client
-        .call(request, |mut a, r| async move { a.get_execution(r).await })
-        .await?;
+    let mut execution = fetch_execution(client, execution_id).await?;
     if let Some(depth) = depth {
         execution.nodes.retain(|n| n.depth <= depth);
     }
@@ -273,14 +272,7 @@ pub async fn watch(
     execution_id: &str,
     output: Output,
 ) -> Result<(), CliError> {
-    let request = GetExecutionRequest {
-        execution_id: execution_id.to_owned(),
-    };
-    let initial = client
-        .call(request.clone(), |mut a, r| async move {
-            a.get_execution(r).await
-        })
-        .await?;
+    let initial = fetch_execution(client, execution_id).await?;
     let mut stdout = std::io::stdout();
     stream_events(client, execution_id, |event| {
         let line = match output {
@@ -294,9 +286,7 @@ pub async fn watch(
         let _ = stdout.flush();
     })
     .await?;
-    let execution = client
-        .call(request, |mut a, r| async move { a.get_execution(r).await })
-        .await?;
+    let execution = fetch_execution(client, execution_id).await?;
     if output == Output::Text {
         print!("{}", render::values_text(&execution.outputs, "  "));
     }

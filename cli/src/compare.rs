@@ -8,24 +8,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use baton_model::Value;
-use baton_proto::{Execution, GetExecutionRequest};
+use baton_proto::Execution;
 use serde_json::{json, Value as Json};
 
 use crate::client::{CliError, Client};
-use crate::commands::{print_structured, Output};
+use crate::commands::{self, print_structured, Output};
 use crate::render;
 
 pub async fn compare(client: &mut Client, ids: &[String], output: Output) -> Result<(), CliError> {
     let mut executions = Vec::with_capacity(ids.len());
     for id in ids {
-        let request = GetExecutionRequest {
-            execution_id: id.clone(),
-        };
-        executions.push(
-            client
-                .call(request, |mut a, r| async move { a.get_execution(r).await })
-                .await?,
-        );
+        executions.push(commands::fetch_execution(client, id).await?);
     }
     let views: Vec<View> = executions.iter().map(View::of).collect();
     match output {

@@ -53,10 +53,6 @@ pub async fn demo(workers: u32, output: Output) -> Result<(), CliError> {
     })
     .await
     .map_err(|e| CliError::Refused(format!("cannot start the embedded cluster: {e:#}")))?;
-    let specs: Vec<PathBuf> = specs
-        .into_iter()
-        .filter(|p| p.starts_with(dir.path().join("examples/active-learning")))
-        .collect();
     let result = run(&embedded.address, &specs, output).await;
     embedded.stop().await;
     result
@@ -123,7 +119,7 @@ async fn run(address: &str, specs: &[PathBuf], output: Output) -> Result<(), Cli
     let executions = loop {
         let mut finished = Vec::new();
         for (i, id) in ids.iter().enumerate() {
-            let execution = get(&mut client, id).await?;
+            let execution = commands::fetch_execution(&mut client, id).await?;
             let curve = curve_of(&execution);
             for (labels, accuracy) in &curve[curves[i].len()..] {
                 let iteration = curves[i].len();
@@ -174,15 +170,6 @@ async fn run(address: &str, specs: &[PathBuf], output: Output) -> Result<(), Cli
         }
     }
     Ok(())
-}
-
-async fn get(client: &mut Client, id: &str) -> Result<Execution, CliError> {
-    let request = GetExecutionRequest {
-        execution_id: id.to_owned(),
-    };
-    client
-        .call(request, |mut a, r| async move { a.get_execution(r).await })
-        .await
 }
 
 fn number(value: Option<&Value>) -> Option<f64> {

@@ -15,26 +15,6 @@ use crate::client::{CliError, Client};
 /// `baton demo` runs anywhere.
 pub const EXAMPLES: &[(&str, &str)] = &[
     (
-        "examples/diamond.yaml",
-        include_str!("../../examples/diamond.yaml"),
-    ),
-    (
-        "examples/active_learning.yaml",
-        include_str!("../../examples/active_learning.yaml"),
-    ),
-    (
-        "examples/tasks/square.py",
-        include_str!("../../examples/tasks/square.py"),
-    ),
-    (
-        "examples/tasks/add.py",
-        include_str!("../../examples/tasks/add.py"),
-    ),
-    (
-        "examples/tasks/active_learning.py",
-        include_str!("../../examples/tasks/active_learning.py"),
-    ),
-    (
         "examples/active-learning/al.yaml",
         include_str!("../../examples/active-learning/al.yaml"),
     ),

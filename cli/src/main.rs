@@ -252,7 +252,7 @@ enum Command {
         log_tasks: usize,
         /// Assignments that may wait on the executor beyond its busy workers
         /// (`baton pool prefetch default N`); 0, the default, is off.
-        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=64))]
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=baton_scheduler::state::pools::MAX_PREFETCH as i64))]
         prefetch: u32,
     },
     /// Inspect and change the scheduler cluster's membership.

@@ -307,7 +307,7 @@ impl super::SchedulerState {
                 "pool `{pool}` cannot prefetch {prefetch} assignments per executor: at most {MAX_PREFETCH}"
             )));
         }
-        let settings = self.pools.entry(pool.clone()).or_default();
+        let settings = self.pools.entry(pool).or_default();
         if settings.prefetch == prefetch {
             return Ok(super::Response::Done);
         }
@@ -325,9 +325,6 @@ impl super::SchedulerState {
                 }
             },
         });
-        if *settings == PoolSettings::default() {
-            self.pools.remove(&pool);
-        }
         effects.push(super::Effect::PoolSettings);
         Ok(super::Response::Done)
     }
