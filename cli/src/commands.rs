@@ -439,6 +439,48 @@ pub async fn cancel(client: &mut Client, execution_id: &str) -> Result<(), CliEr
     Ok(())
 }
 
+/// A signal's fields given as `-i`, checked before anything is contacted.
+pub fn check_signal_fields(inputs: &[String]) -> Result<(), CliError> {
+    if inputs.is_empty() {
+        return Err(CliError::BadInput(
+            "no signal fields: give each as -i NAME=VALUE (`baton get` shows what the gate waits for)".into(),
+        ));
+    }
+    parse_inputs(inputs).map(|_| ())
+}
+
+/// `baton signal`: the fields travel as a launch's inputs do (typed by the
+/// scheduler, files uploaded first).
+pub async fn signal(
+    client: &mut Client,
+    execution_id: &str,
+    node: &str,
+    inputs: &[String],
+    blobs: &crate::blobs::BlobOptions,
+) -> Result<(), CliError> {
+    check_signal_fields(inputs)?;
+    let mut text_values = parse_inputs(inputs)?;
+    let file_values = crate::blobs::upload_file_inputs(client, blobs, &text_values).await?;
+    text_values.retain(|name, _| !file_values.contains_key(name));
+    for value in text_values.values_mut() {
+        if let Some(literal) = value.strip_prefix("@@") {
+            *value = format!("@{literal}");
+        }
+    }
+    let request = baton_proto::SignalRequest {
+        execution_id: execution_id.to_owned(),
+        node: node.to_owned(),
+        values: HashMap::new(),
+        text_values,
+        file_values,
+    };
+    let response = client
+        .call(request, |mut a, r| async move { a.signal(r).await })
+        .await?;
+    println!("{execution_id}: gate {} signalled", response.node);
+    Ok(())
+}
+
 /// How often `baton logs --follow` asks for what a running attempt wrote.
 const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 

@@ -191,6 +191,23 @@ enum Command {
     },
     /// Cancel an execution: running tasks are stopped, the rest marked cancelled.
     Cancel { execution: String },
+    /// Signal a gate node that waits (`baton get` shows what it waits for):
+    /// its signal's fields are the gate's outputs, and the execution
+    /// continues. A field of the wrong type, a missing or unknown one, or a
+    /// gate that does not wait is refused and changes nothing.
+    Signal {
+        execution: String,
+        /// The gate instance's path (`iterate[3].label.ask.wait`), or its
+        /// node id when a single instance of it waits (`wait`).
+        node: String,
+        /// A signal field, NAME=VALUE, read as the field's declared type
+        /// (`true`, `3`, JSON for lists: `labels=[3,1,4]`). NAME=@FILE reads
+        /// the field from FILE (a blob field is the file itself).
+        #[arg(short = 'i', long = "input", value_name = "NAME=VALUE")]
+        inputs: Vec<String>,
+        #[command(flatten)]
+        blobs: blobs::BlobOptions,
+    },
     /// Run an execution that failed or was cancelled again as a new one
     /// (same workflow version, inputs, launch plan and cache mode), reusing
     /// the outputs of every task that succeeded in it, map items and loop
@@ -492,6 +509,16 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Cancel { execution } => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
             commands::cancel(&mut client, &execution).await
+        }
+        Command::Signal {
+            execution,
+            node,
+            inputs,
+            blobs,
+        } => {
+            commands::check_signal_fields(&inputs)?;
+            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
+            commands::signal(&mut client, &execution, &node, &inputs, &blobs).await
         }
         Command::Bench {
             workload,

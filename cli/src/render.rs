@@ -115,11 +115,22 @@ pub fn execution_json(e: &Execution) -> Json {
             "pool": n.pool,
             "selector": (!n.selector.is_empty()).then_some(&n.selector),
             "waiting": (!n.waiting.is_empty()).then_some(&n.waiting),
+            "gate": n.gate.as_ref().map(gate_json),
             "error": n.error,
             "outputs": values_json(&n.outputs),
             "started_at": time(n.started_at_ms),
             "finished_at": time(n.finished_at_ms),
         })).collect::<Vec<_>>(),
+    })
+}
+
+/// What a gate instance shows and what its signal carries.
+fn gate_json(g: &baton_proto::GateStatus) -> Json {
+    json!({
+        "inputs": values_json(&g.inputs),
+        "signal": g.signal.iter().map(|v| (v.name.clone(), Json::from(v.r#type.clone()))).collect::<serde_json::Map<_, _>>(),
+        "deadline": time(g.deadline_ms),
+        "on_timeout": if g.continue_on_timeout { "continue" } else { "fail" },
     })
 }
 
@@ -265,6 +276,21 @@ pub fn execution_text(e: &Execution) -> String {
             }
             if !n.waiting.is_empty() {
                 out.push_str(&format!("  {:<width$}  {}\n", "", n.waiting));
+            }
+            if let Some(gate) = n.gate.as_ref().filter(|_| !n.waiting.is_empty()) {
+                let indent = format!("  {:<width$}  shows ", "");
+                out.push_str(&values_text(&gate.inputs, &indent));
+                if gate.deadline_ms > 0 {
+                    let then = match gate.continue_on_timeout {
+                        true => "continues with its on_timeout signal",
+                        false => "fails",
+                    };
+                    out.push_str(&format!(
+                        "  {:<width$}  at {} it {then}\n",
+                        "",
+                        timestamp(gate.deadline_ms)
+                    ));
+                }
             }
         }
     }

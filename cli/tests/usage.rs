@@ -25,6 +25,7 @@ fn help_lists_every_command() {
         "watch",
         "list",
         "cancel",
+        "signal",
         "logs",
         "Exit codes",
     ] {
@@ -43,6 +44,13 @@ fn usage_errors_exit_two_and_name_the_problem() {
     let out = baton(&["compare"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("EXECUTION"));
+    let out = baton(&["signal", "al-loop-1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NODE"));
+    // No signal field: refused before any connection (nothing listens on port 9).
+    let out = baton(&["--scheduler", "127.0.0.1:9", "signal", "al-loop-1", "wait"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no signal fields"));
     let out = baton(&["list", "cats"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cats"));

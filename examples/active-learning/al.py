@@ -1,7 +1,9 @@
 """Active learning on scikit-learn's digits, as Baton process tasks.
 
 One script, one subcommand per task: `prepare`, `train`, `infer`,
-`select STRATEGY`, `label`, `merge`, `evaluate`. Each reads its inputs from the
+`select STRATEGY`, `label`, `merge`, `evaluate`; and `show` for a person
+labeling at a gate: `al.py show DATASET.npz INDEX...` draws the picked
+points (`--reveal` also prints the oracle's labels, to try the round trip). Each reads its inputs from the
 JSON file at $BATON_INPUTS and writes its outputs to $BATON_OUTPUTS; blob
 inputs arrive as local paths, blob outputs are files left in
 $BATON_OUTPUT_DIR. The dataset ships inside scikit-learn: nothing is
@@ -183,8 +185,29 @@ def merge_labels(i):
     merge(labeled, picked, labels)
 
 
+def show(args):
+    """For a person at the labeling gate: each picked pool point as an 8x8
+    picture. With --reveal, the oracle's labels last, as the JSON list a
+    signal takes."""
+    reveal = "--reveal" in args
+    args = [a for a in args if a != "--reveal"]
+    if not args:
+        sys.exit("usage: al.py show DATASET.npz INDEX... [--reveal]")
+    data = np.load(args[0])
+    picked = [int(j) for j in " ".join(args[1:]).replace(",", " ").strip("[] ").split()]
+    shades = " .:-=+*#%@"
+    for j in picked:
+        print(f"point {j}:")
+        for row in data["x_pool"][j].reshape(8, 8):
+            print("  " + "".join(shades[min(9, int(v * 10))] * 2 for v in row))
+    if reveal:
+        print(json.dumps([int(data["y_pool"][j]) for j in picked]))
+
+
 def main():
     command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command == "show":
+        return show(sys.argv[2:])
     i = inputs()
     if command == "prepare":
         prepare(i)
@@ -201,7 +224,7 @@ def main():
     elif command == "evaluate":
         evaluate(i)
     else:
-        sys.exit(f"usage: al.py prepare|train|infer|select STRATEGY|label|merge|evaluate (got {sys.argv[1:]})")
+        sys.exit(f"usage: al.py prepare|train|infer|select STRATEGY|label|merge|evaluate|show (got {sys.argv[1:]})")
 
 
 if __name__ == "__main__":

@@ -13,9 +13,9 @@ pub use id::Identifier;
 pub use sorted_map::SortedMap;
 pub use spec::Bindings;
 pub use spec::{
-    Binding, BranchSpec, CacheMode, CachePolicy, CaseSpec, Interface, LaunchPlanSpec, LoopSpec,
-    MapSpec, NodeKind, NodeOverride, NodeSpec, Reference, Runner, Selector, SpecDocument, TaskSpec,
-    Tolerance, Variable, WorkflowSpec,
+    Binding, BranchSpec, CacheMode, CachePolicy, CaseSpec, GateSpec, Interface, LaunchPlanSpec,
+    LoopSpec, MapSpec, NodeKind, NodeOverride, NodeSpec, Reference, Runner, Selector, SpecDocument,
+    TaskSpec, Tolerance, Variable, WorkflowSpec,
 };
 pub use types::Type;
 pub use value::{BlobRef, Value, ValueError, Values};

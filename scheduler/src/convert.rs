@@ -35,7 +35,7 @@ pub fn execution_to_proto(
                         crate::engine::looping::iterations(execution, instance),
                         spec.max_iterations,
                     ),
-                    NodeKind::Branch(_) => (None, None, 0, 0),
+                    NodeKind::Branch(_) | NodeKind::Gate(_) => (None, None, 0, 0),
                     NodeKind::Map(spec) => match spec.runs.as_ref() {
                         NodeKind::Task(task) => (Some(task.into()), None, 0, 0),
                         other => (None, other.target().map(Into::into), 0, 0),
@@ -62,8 +62,13 @@ pub fn execution_to_proto(
                     }
                     _ => values_to_proto(&node.outputs),
                 };
+                let path = path::path_of(&registry, execution, instance);
+                let (gate, waiting) = match &compiled.kind {
+                    NodeKind::Gate(spec) => gate_status(state, execution, instance, spec, &path),
+                    _ => (None, String::new()),
+                };
                 Some(baton_proto::NodeStatus {
-                    id: path::path_of(&registry, execution, instance),
+                    id: path,
                     phase: node.phase.to_proto() as i32,
                     attempt: node.attempt,
                     executor: node.executor.clone(),
@@ -88,7 +93,8 @@ pub fn execution_to_proto(
                     items_succeeded,
                     items_running,
                     items_failed,
-                    waiting: String::new(),
+                    waiting,
+                    gate,
                 })
             })
             .collect(),
@@ -130,6 +136,52 @@ pub fn execution_to_proto(
             })
             .unwrap_or_default(),
     }
+}
+
+/// What gate instance `instance` shows (its inputs, its signal's fields,
+/// its deadline) and, while it waits, the command that signals it.
+fn gate_status(
+    state: &SchedulerState,
+    execution: &Execution,
+    instance: u32,
+    spec: &baton_model::GateSpec,
+    path: &str,
+) -> (Option<baton_proto::GateStatus>, String) {
+    let registry = state.registry();
+    let nodes = &execution.nodes;
+    let inputs = registry
+        .instance_inputs(execution, instance, &|up| {
+            nodes.get(up as usize).map(|s| &s.outputs)
+        })
+        .unwrap_or_default();
+    let waiting = crate::engine::gate::waiting(&registry, execution, instance);
+    let node = &execution.nodes[instance as usize];
+    let status = baton_proto::GateStatus {
+        inputs: values_to_proto(&inputs),
+        signal: baton_proto::Interface::from(&baton_model::Interface {
+            inputs: Vec::new(),
+            outputs: spec.signal.clone(),
+        })
+        .outputs,
+        deadline_ms: if waiting { node.not_before_ms } else { 0 },
+        continue_on_timeout: spec.on_timeout.is_some(),
+    };
+    let how = match waiting {
+        true => {
+            let fields: Vec<String> = spec
+                .signal
+                .iter()
+                .map(|v| format!("-i {}={}", v.name, v.ty.to_string().to_uppercase()))
+                .collect();
+            format!(
+                "waiting for a signal: baton signal {} {path} {}",
+                execution.id,
+                fields.join(" ")
+            )
+        }
+        false => String::new(),
+    };
+    (Some(status), how)
 }
 
 /// Every instance of an execution, each followed by the instances of the

@@ -2,9 +2,11 @@
 //! Python tasks on numpy and scikit-learn's digits): flavors are launch
 //! plans that swap the SELECT task; on a fixed seed, margin sampling beats
 //! random sampling for the same labels; the history-based strategy gets
-//! every earlier iteration's INFER output; and a scheduler SIGKILLed
+//! every earlier iteration's INFER output; a scheduler SIGKILLed
 //! mid-loop, restarted, goes on from the iteration it was at to the same
-//! result as an uninterrupted run.
+//! result as an uninterrupted run; and the flavor whose LABEL is people at
+//! a gate waits, refuses badly typed or badly sized labels, and goes on
+//! with the labels the test signals.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -202,4 +204,126 @@ fn flavors_learn_and_a_killed_scheduler_goes_on_to_the_same_result() {
             assert_eq!(after["attempt"], node["attempt"], "{path} ran again");
         }
     }
+}
+
+/// The gate of `id` that waits now, if one does: (its path, what it shows).
+fn waiting_gate(cluster: &Cluster, id: &str) -> Option<(String, Json)> {
+    let got = cluster.baton(&["get", id, "-o", "json"]).ok().json();
+    nodes_under(&got, "iterate[")
+        .into_iter()
+        .find(|n| n["phase"] == "RUNNING" && n["gate"].is_object())
+        .map(|n| (n["id"].as_str().unwrap().to_owned(), n["gate"].clone()))
+}
+
+/// `al-people`: each iteration's LABEL waits at a gate; the test plays the
+/// person, drawing the picked points with `al.py show` and signalling the
+/// labels it reveals. The last iteration picks nothing and asks nobody.
+#[test]
+fn the_people_flavor_waits_at_its_gate_for_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), 1, ClusterOptions::default());
+    cluster.wait_for_leader(Duration::from_secs(20));
+    let _executors = executors(&cluster, dir.path());
+    let root = repo_root();
+    let example = |file: &str| root.join("examples/active-learning").join(file);
+    cluster
+        .baton(&[
+            "register",
+            example("al.yaml").to_str().unwrap(),
+            example("flavors.yaml").to_str().unwrap(),
+        ])
+        .ok();
+    let id = cluster.launch("al-people");
+    let python = root.join(".venv/bin/python3");
+    let mut asked = 0;
+    loop {
+        let gate = wait_for(Duration::from_secs(120), || {
+            if let Some(gate) = waiting_gate(&cluster, &id) {
+                return Some(Some(gate));
+            }
+            let got = cluster.baton(&["get", &id, "-o", "json"]).ok().json();
+            (got["phase"] != "RUNNING").then_some(None)
+        })
+        .expect("a gate waits or the loop ends");
+        let Some((path, shown)) = gate else { break };
+        assert_eq!(path, format!("iterate[{asked}].label.ask.people.wait"));
+        let picked: Vec<i64> = shown["inputs"]["picked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        assert_eq!(picked.len(), 5, "a batch of 5: {shown}");
+        if asked == 0 {
+            // Refused, naming what is wrong, and nothing changes.
+            let before = cluster.baton(&["get", &id, "-o", "json"]).ok().json();
+            for (labels, says) in [
+                (
+                    "[1,2,3,4,\"five\"]",
+                    "signal field `labels[4]` (list<int>): expected int, got a string",
+                ),
+                (
+                    "[1,2]",
+                    "does not meet the gate's check `len(labels) == len(picked)`",
+                ),
+            ] {
+                let refused =
+                    cluster.baton(&["signal", &id, "wait", "-i", &format!("labels={labels}")]);
+                assert_ne!(refused.code, 0);
+                assert!(
+                    refused.stderr.contains(says),
+                    "{}\nshould say: {says}",
+                    refused.stderr
+                );
+            }
+            let after = cluster.baton(&["get", &id, "-o", "json"]).ok().json();
+            assert_eq!(
+                after["nodes"], before["nodes"],
+                "refused signals changed nothing"
+            );
+        }
+        // The person's view: the dataset the gate shows, the points drawn.
+        let dataset = dir.path().join("dataset.npz");
+        let uri = shown["inputs"]["dataset"]["uri"].as_str().unwrap();
+        cluster
+            .baton(&["blob", "get", uri, dataset.to_str().unwrap()])
+            .ok();
+        let mut show = std::process::Command::new(&python);
+        show.arg(example("al.py")).arg("show").arg(&dataset);
+        show.args(picked.iter().map(|j| j.to_string()))
+            .arg("--reveal");
+        let drawn = run_with_timeout(&mut show, Duration::from_secs(60));
+        let drawn = drawn.ok().stdout.clone();
+        assert!(drawn.contains(&format!("point {}:", picked[0])), "{drawn}");
+        let labels = drawn.lines().last().unwrap().to_owned();
+        let signalled = cluster.baton(&["signal", &id, "wait", "-i", &format!("labels={labels}")]);
+        assert!(
+            signalled.ok().stdout.contains("signalled"),
+            "{}",
+            signalled.stdout
+        );
+        asked += 1;
+    }
+    let ended = cluster.wait_end(&id, Duration::from_secs(60));
+    assert_eq!(ended["phase"], "SUCCEEDED", "{}", ended["error"]);
+    assert_eq!(
+        asked, 4,
+        "20 labels to start, 4 batches of 5 to the budget of 40"
+    );
+    assert_eq!(
+        ended["outputs"]["labels"],
+        serde_json::json!([20, 25, 30, 35, 40])
+    );
+    // The last iteration picked nothing: nobody was asked.
+    let last = nodes_under(&ended, "iterate[4].label.ask.");
+    let phase = |path: &str| {
+        last.iter()
+            .find(|n| n["id"] == path)
+            .map(|n| n["phase"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(phase("iterate[4].label.ask.nobody"), "SUCCEEDED");
+    assert_eq!(phase("iterate[4].label.ask.people"), "SKIPPED");
+    let curve = curve(&ended);
+    assert!(curve[4] > curve[0], "people's labels taught it: {curve:?}");
 }

@@ -177,6 +177,26 @@ pub enum NodeKind {
     /// A task or workflow run once per element of a list input, each item
     /// under `node[i]`.
     Map(Box<MapSpec>),
+    /// Waits for a typed signal (`baton signal`), whose fields are its
+    /// outputs, or for its timeout.
+    Gate(Box<GateSpec>),
+}
+
+/// A gate node: see docs/spec.md, "Gate nodes".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GateSpec {
+    /// What a signal carries: the gate's outputs, sorted by name. A field
+    /// with a default may be left out of a signal.
+    pub signal: Vec<Variable>,
+    /// How long the gate waits for a signal; zero: until one comes or the
+    /// execution is cancelled.
+    pub timeout_ms: u64,
+    /// At the timeout: `None` fails the gate; `Some` succeeds it as if
+    /// signalled with these values.
+    pub on_timeout: Option<BTreeMap<String, Value>>,
+    /// A condition over the signal's fields and the gate's inputs that a
+    /// signal must meet (`len(labels) == len(picked)`); empty: none.
+    pub check: String,
 }
 
 /// A map node: see docs/spec.md, "Map nodes".
@@ -268,7 +288,7 @@ impl NodeKind {
             NodeKind::Task(id) | NodeKind::Workflow(id) => Some(id),
             NodeKind::Loop(spec) => Some(&spec.body),
             NodeKind::Map(spec) => spec.runs.target(),
-            NodeKind::Branch(_) => None,
+            NodeKind::Branch(_) | NodeKind::Gate(_) => None,
         }
     }
 
@@ -293,6 +313,7 @@ impl NodeKind {
             NodeKind::Workflow(id) => vec![(Reference::Workflow, id)],
             NodeKind::Loop(spec) => vec![(Reference::Workflow, &mut spec.body)],
             NodeKind::Map(spec) => spec.runs.references_mut(),
+            NodeKind::Gate(_) => Vec::new(),
             NodeKind::Branch(spec) => spec
                 .cases
                 .iter_mut()
@@ -306,7 +327,7 @@ impl NodeKind {
     /// loop's body, a branch's workflow cases.
     pub fn included_workflows(&self) -> Vec<&Identifier> {
         match self {
-            NodeKind::Task(_) => Vec::new(),
+            NodeKind::Task(_) | NodeKind::Gate(_) => Vec::new(),
             NodeKind::Workflow(id) => vec![id],
             NodeKind::Loop(spec) => vec![&spec.body],
             NodeKind::Map(spec) => spec.runs.included_workflows(),
@@ -319,7 +340,8 @@ impl NodeKind {
         }
     }
 
-    /// `task`, `workflow`, `loop` or `branch`, as the spec names the field.
+    /// `task`, `workflow`, `loop`, `branch`, `map` or `gate`, as the spec
+    /// names the field.
     pub fn name(&self) -> &'static str {
         match self {
             NodeKind::Task(_) => "task",
@@ -327,6 +349,7 @@ impl NodeKind {
             NodeKind::Loop(_) => "loop",
             NodeKind::Branch(_) => "branch",
             NodeKind::Map(_) => "map",
+            NodeKind::Gate(_) => "gate",
         }
     }
 }

@@ -121,6 +121,100 @@ fn a_node_runs_exactly_one_task_or_workflow() {
 }
 
 #[test]
+fn a_gate_parses_with_its_signal_timeout_and_default() {
+    let text = r#"
+kind: Workflow
+name: w
+nodes:
+  - id: ask
+    gate:
+      inputs: {picked: "${inputs.picked}"}
+      signal: {labels: list<int>, note: {type: string, default: ""}}
+      timeout: 2h
+      on_timeout: {signal: {labels: []}}
+      check: "len(labels) == len(picked)"
+"#;
+    let SpecDocument::Workflow(wf) = parse_yaml(text, "f").unwrap().remove(0) else {
+        panic!()
+    };
+    let NodeKind::Gate(gate) = &wf.nodes[0].kind else {
+        panic!("{:?}", wf.nodes[0].kind)
+    };
+    assert_eq!(gate.timeout_ms, 2 * 3600 * 1000);
+    assert_eq!(gate.check, "len(labels) == len(picked)");
+    let names: Vec<&str> = gate.signal.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["labels", "note"]);
+    let on_timeout = gate.on_timeout.as_ref().unwrap();
+    assert_eq!(on_timeout["labels"], Value::List(Vec::new()));
+    assert_eq!(
+        on_timeout["note"],
+        Value::String(String::new()),
+        "defaults filled"
+    );
+    assert_eq!(
+        wf.nodes[0].inputs["picked"],
+        Binding::Input("picked".into())
+    );
+    let wire: baton_proto::WorkflowSpec = (&wf).into();
+    assert_eq!(WorkflowSpec::try_from(&wire).unwrap(), wf);
+}
+
+#[test]
+fn a_bad_gate_is_refused_naming_the_field() {
+    let gate = |body: &str| format!("kind: Workflow\nname: w\nnodes:\n  - id: ask\n    {body}\n");
+    let cases = [
+        ("gate: {inputs: {}}", "missing field `signal`"),
+        (
+            "gate: {signal: {}}",
+            "a gate needs at least one signal field",
+        ),
+        ("gate: {signal: {x: integer}}", "signal field `x`"),
+        (
+            "gate: {signal: {x: int}, timeout: forever}",
+            "`forever` is not a duration",
+        ),
+        (
+            "gate: {signal: {x: int}, on_timeout: {signal: {x: 1}}}",
+            "gate.on_timeout needs a `timeout`",
+        ),
+        (
+            "gate: {signal: {x: int}, timeout: 1m, on_timeout: {signal: {x: seven}}}",
+            "gate.on_timeout.signal.x (int): expected int, got a string",
+        ),
+        (
+            "gate: {signal: {x: int}, timeout: 1m, on_timeout: {signal: {y: 1}}}",
+            "`y` is not a signal field (the gate's signal has x)",
+        ),
+        (
+            "gate: {signal: {x: int}, timeout: 1m, on_timeout: {signal: {}}}",
+            "no value for signal field `x` (int)",
+        ),
+        (
+            "gate: {signal: {x: int}, timeout: 1m, on_timeout: succeed}",
+            "expected `fail` or `{signal: {NAME: VALUE}}`",
+        ),
+        ("gate: {signal: {x: int}, wait: 1m}", "unknown field `wait`"),
+        (
+            "gate: {signal: {x: int}}\n    task: t@v1",
+            "is a gate: it takes none of `task`",
+        ),
+        (
+            "gate: {signal: {x: int}}\n    pool: gpu",
+            "is a gate, which runs on no executor: it takes no `pool`",
+        ),
+        (
+            "gate: {signal: {x: int}}\n    inputs: {a: 1}",
+            "takes its inputs inside the gate",
+        ),
+    ];
+    for (body, says) in cases {
+        let err = error_of(&gate(body));
+        assert!(err.contains(says), "{body}:\n{err}\nshould say: {says}");
+        assert!(err.contains("f.yaml"), "{err}");
+    }
+}
+
+#[test]
 fn missing_version_is_the_content_hash() {
     let text = "kind: Task\nname: x\nrunner: {builtin: noop}\n";
     let SpecDocument::Task(a) = parse_yaml(text, "f").unwrap().remove(0) else {

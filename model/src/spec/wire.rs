@@ -282,6 +282,43 @@ fn branch_from_proto(branch: &baton_proto::BranchNode) -> Result<BranchSpec, Str
     })
 }
 
+fn gate_to_proto(spec: &GateSpec) -> baton_proto::GateNode {
+    baton_proto::GateNode {
+        signal: variables_to_proto(&spec.signal),
+        timeout_ms: spec.timeout_ms,
+        continue_on_timeout: spec.on_timeout.is_some(),
+        on_timeout: spec
+            .on_timeout
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.into()))
+            .collect(),
+        check: spec.check.clone(),
+    }
+}
+
+fn gate_from_proto(gate: &baton_proto::GateNode) -> Result<GateSpec, String> {
+    let on_timeout = match gate.continue_on_timeout {
+        false => None,
+        true => {
+            let mut values = BTreeMap::new();
+            for (name, value) in &gate.on_timeout {
+                let value =
+                    Value::try_from(value).map_err(|e| format!("gate on_timeout `{name}`: {e}"))?;
+                values.insert(name.clone(), value);
+            }
+            Some(values)
+        }
+    };
+    Ok(GateSpec {
+        signal: variables_from_proto(&gate.signal, "gate signal field")
+            .map_err(|e| e.to_string())?,
+        timeout_ms: gate.timeout_ms,
+        on_timeout,
+        check: gate.check.clone(),
+    })
+}
+
 impl From<&WorkflowSpec> for baton_proto::WorkflowSpec {
     fn from(w: &WorkflowSpec) -> Self {
         baton_proto::WorkflowSpec {
@@ -345,6 +382,10 @@ impl From<&WorkflowSpec> for baton_proto::WorkflowSpec {
                         }),
                         _ => None,
                     },
+                    gate: match &n.kind {
+                        NodeKind::Gate(spec) => Some(gate_to_proto(spec)),
+                        _ => None,
+                    },
                 })
                 .collect(),
             outputs: bindings_to_proto(&w.outputs),
@@ -371,6 +412,21 @@ impl TryFrom<&baton_proto::WorkflowSpec> for WorkflowSpec {
             .iter()
             .map(|n| {
                 let kind = match (&n.task, &n.workflow, &n.r#loop, &n.branch, &n.map) {
+                    (None, None, None, None, None) if n.gate.is_some() => {
+                        let gate = n.gate.as_ref().map(gate_from_proto).transpose().map_err(|e| {
+                            ModelError::BadSpec(format!("workflow `{id}` node `{}`: {e}", n.id))
+                        })?;
+                        match gate {
+                            Some(gate) => NodeKind::Gate(Box::new(gate)),
+                            None => return Err(ModelError::BadSpec(format!("workflow `{id}` node `{}`: no gate", n.id))),
+                        }
+                    }
+                    _ if n.gate.is_some() => {
+                        return Err(ModelError::BadSpec(format!(
+                            "workflow `{id}` node `{}`: a gate sets none of `task`, `workflow`, `loop`, `branch` or `map`",
+                            n.id
+                        )))
+                    }
                     (Some(task), None, None, None, None) => NodeKind::Task(task.into()),
                     (None, Some(workflow), None, None, None) => NodeKind::Workflow(workflow.into()),
                     (None, None, None, None, Some(map)) => {
@@ -419,7 +475,7 @@ impl TryFrom<&baton_proto::WorkflowSpec> for WorkflowSpec {
                     })),
                     _ => {
                         return Err(ModelError::BadSpec(format!(
-                            "workflow `{id}` node `{}`: set exactly one of `task`, `workflow`, `loop`, `branch` or `map`",
+                            "workflow `{id}` node `{}`: set exactly one of `task`, `workflow`, `loop`, `branch`, `map` or `gate`",
                             n.id
                         )))
                     }

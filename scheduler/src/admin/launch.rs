@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use baton_model::value::values_from_proto;
-use baton_model::{CacheMode, Identifier, Value};
+use baton_model::{CacheMode, Identifier};
 use baton_proto::{LaunchRequest, LaunchResponse};
 use tonic::Status;
 
@@ -14,6 +14,8 @@ use crate::compiler::CompiledWorkflow;
 use crate::dispatch::now_ms;
 use crate::error::{ErrorCode, Problem, ProblemCode, SchedulerError};
 use crate::state::{Command, SchedulerState};
+
+use super::typed;
 
 /// A launch checked against the leader's state.
 pub(super) enum PreparedLaunch {
@@ -97,83 +99,14 @@ pub(super) fn prepare(
     let compiled = state
         .workflow(&workflow)
         .ok_or_else(|| SchedulerError::not_found(format!("unknown workflow `{workflow}`")))?;
-    let mut problems = Vec::new();
-    for (name, text) in request.text_inputs {
-        match compiled.spec.interface.input(&name) {
-            Some(var) => match Value::parse_text(&var.ty, &text) {
-                Ok(v) => {
-                    inputs.insert(name, v);
-                }
-                Err(e) => {
-                    let code = if e.path.is_empty() {
-                        ProblemCode::Invalid
-                    } else {
-                        ProblemCode::TypeMismatch
-                    };
-                    let message = format!("input `{name}{}` ({}): {}", e.path, var.ty, e.why);
-                    problems.push(
-                        Problem::new(code, message)
-                            .field(format!("inputs.{name}"))
-                            .path(e.path),
-                    );
-                }
-            },
-            None => {
-                // Reported by check_launch with the list of inputs.
-                inputs.insert(name, Value::String(text));
-            }
-        }
-    }
-    for (name, file) in request.file_inputs {
-        let Some(var) = compiled.spec.interface.input(&name) else {
-            // Reported by check_launch with the list of inputs.
-            inputs.insert(name, Value::String(file.path));
-            continue;
-        };
-        let blob = file.blob.as_ref().map(|b| baton_model::BlobRef {
-            uri: b.uri.clone(),
-            size: b.size,
-            sha256: b.sha256.clone(),
-        });
-        let Some(blob) = blob else {
-            let message = format!("input `{name}`: the file `{}` was not uploaded", file.path);
-            problems
-                .push(Problem::new(ProblemCode::Invalid, message).field(format!("inputs.{name}")));
-            continue;
-        };
-        let value = match (is_blob(&var.ty), file.text) {
-            (true, _) => Value::Blob(blob),
-            (false, Some(text)) => match Value::parse_text(&var.ty, &text) {
-                Ok(v) => v,
-                Err(e) => {
-                    let message = format!(
-                        "input `{name}{}` ({}), read from `{}`: {}",
-                        e.path, var.ty, file.path, e.why
-                    );
-                    problems.push(
-                        Problem::new(ProblemCode::TypeMismatch, message)
-                            .field(format!("inputs.{name}"))
-                            .path(e.path),
-                    );
-                    continue;
-                }
-            },
-            // Too large to send as text: the file is the value's JSON form,
-            // read when a task needs it. Text itself has no JSON form here.
-            (false, None) if is_text(&var.ty) => {
-                let message = format!(
-                    "input `{name}` ({}): `{}` ({} bytes) could not travel as text: it is above the inline limit or not UTF-8; such a file goes in a blob input",
-                    var.ty, file.path, blob.size
-                );
-                problems.push(
-                    Problem::new(ProblemCode::Invalid, message).field(format!("inputs.{name}")),
-                );
-                continue;
-            }
-            (false, None) => Value::Offloaded(blob),
-        };
-        inputs.insert(name, value);
-    }
+    let problems = typed::read_values(
+        &compiled.spec.interface.inputs,
+        "input",
+        "inputs",
+        &mut inputs,
+        request.text_inputs,
+        request.file_inputs,
+    );
     if !problems.is_empty() {
         return Err(SchedulerError::refused(ErrorCode::InvalidArgument, problems).into());
     }
@@ -216,22 +149,4 @@ pub(super) fn prepare(
         now_ms: now_ms(),
     };
     Ok(PreparedLaunch::New(command, compiled))
-}
-
-/// Whether `ty` is text read as itself (`string`, `bytes`), not as JSON.
-fn is_text(ty: &baton_model::Type) -> bool {
-    match ty {
-        baton_model::Type::String | baton_model::Type::Bytes => true,
-        baton_model::Type::Optional(inner) => is_text(inner),
-        _ => false,
-    }
-}
-
-/// Whether a value of `ty` is a blob (or an optional one): a file input is then the file itself.
-fn is_blob(ty: &baton_model::Type) -> bool {
-    match ty {
-        baton_model::Type::Blob => true,
-        baton_model::Type::Optional(inner) => is_blob(inner),
-        _ => false,
-    }
 }

@@ -12,6 +12,8 @@ mod launch;
 mod logs;
 mod pools;
 mod registry;
+mod signal;
+mod typed;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -608,6 +610,19 @@ impl Admin for AdminService {
             state::Response::Cancelled(phase) => Ok(Response::new(CancelResponse {
                 phase: phase.to_proto() as i32,
             })),
+            other => Err(Status::internal(format!("unexpected response {other:?}"))),
+        }
+    }
+
+    async fn signal(&self, request: Request<SignalRequest>) -> Result<SignalResponse> {
+        let (metadata, extensions, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route(&metadata).await? {
+            return leader.signal(forwarded(inner)).await;
+        }
+        let request = Request::from_parts(metadata, extensions, inner).into_inner();
+        let (command, node) = self.read(|state| signal::prepare(state, request))?;
+        match rejected(self.proposer.propose(command).await?)? {
+            state::Response::Done => Ok(Response::new(SignalResponse { node })),
             other => Err(Status::internal(format!("unexpected response {other:?}"))),
         }
     }

@@ -76,6 +76,7 @@ pub enum Control {
     Loop(crate::engine::looping::CompiledLoop),
     Branch(crate::engine::branch::CompiledBranch),
     Map(crate::engine::map::CompiledMap),
+    Gate(crate::engine::gate::CompiledGate),
 }
 
 impl CompiledNode {
@@ -83,9 +84,11 @@ impl CompiledNode {
     pub fn task(&self) -> Option<&Identifier> {
         match &self.kind {
             NodeKind::Task(task) => Some(task),
-            NodeKind::Workflow(_) | NodeKind::Loop(_) | NodeKind::Branch(_) | NodeKind::Map(_) => {
-                None
-            }
+            NodeKind::Workflow(_)
+            | NodeKind::Loop(_)
+            | NodeKind::Branch(_)
+            | NodeKind::Map(_)
+            | NodeKind::Gate(_) => None,
         }
     }
 
@@ -256,6 +259,7 @@ pub(crate) fn compile_with(
                 }
                 // Its inputs' types come from the nodes it reads: below.
                 NodeKind::Branch(_) => return None,
+                NodeKind::Gate(gate) => Some(crate::engine::gate::outputs_only(gate)),
             };
             if callee.is_none() {
                 let message = format!(
@@ -277,6 +281,19 @@ pub(crate) fn compile_with(
         })
         .collect();
     for (i, node) in spec.nodes.iter().enumerate() {
+        if let NodeKind::Gate(gate) = &node.kind {
+            let inference = Inference {
+                index: &index,
+                callees: &callees,
+                spec: &spec,
+            };
+            callees[i] = crate::engine::gate::callee(
+                node,
+                gate,
+                &|binding| inference.type_of(binding),
+                &mut problems,
+            );
+        }
         if let NodeKind::Branch(branch) = &node.kind {
             let inference = Inference {
                 index: &index,
@@ -481,6 +498,7 @@ fn reference_field(kind: &NodeKind) -> &'static str {
             _ => "map.task",
         },
         NodeKind::Branch(_) => "branch",
+        NodeKind::Gate(_) => "gate",
     }
 }
 

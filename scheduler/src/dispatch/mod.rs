@@ -15,6 +15,7 @@
 pub mod autoscale;
 pub mod book;
 mod control;
+mod gates;
 pub mod share;
 pub mod stats;
 
@@ -239,6 +240,7 @@ pub fn start(
         view_due_ms: 0,
         autoscale_memory: Default::default(),
         autoscale_due_ms: 0,
+        gates: Default::default(),
     };
     tokio::spawn(dispatcher.run(inbox.0));
 }
@@ -304,6 +306,8 @@ struct Dispatcher {
     /// next looks.
     autoscale_memory: autoscale::Memories,
     autoscale_due_ms: u64,
+    /// Deadlines of the gates that wait for a signal with a timeout.
+    gates: gates::GateTimers,
 }
 
 impl Dispatcher {
@@ -316,6 +320,9 @@ impl Dispatcher {
             });
             if let Some(due) = self.assigns_due {
                 wake = wake.min(due.saturating_duration_since(Instant::now()));
+            }
+            if let Some(deadline) = self.gates.next_ms().filter(|_| self.leader) {
+                wake = wake.min(Duration::from_millis(deadline.saturating_sub(now)));
             }
             let input = tokio::select! {
                 input = rx.recv() => match input {
@@ -343,6 +350,7 @@ impl Dispatcher {
                     self.enforce_drain_deadlines(now);
                 }
                 self.autoscale(now);
+                self.fire_gate_timeouts(now);
                 self.place();
                 self.propose_round();
                 // After placing: a view taken between results freeing
@@ -370,6 +378,7 @@ impl Dispatcher {
                 self.told_to_drain.clear();
                 self.sent_sizes.clear();
                 self.desired.clear();
+                self.gates.clear();
                 self.publish_view(now, true);
                 // Unacknowledged results are re-sent by their executors
                 // to whichever node leads next.
@@ -432,6 +441,12 @@ impl Dispatcher {
             Input::Effect(Effect::NodeDequeued { execution, node }) => {
                 self.book.forget(&(execution, node));
             }
+            Input::Effect(Effect::GateWaiting {
+                execution,
+                node,
+                attempt,
+                deadline_ms,
+            }) => self.gates.watch(execution, node, attempt, deadline_ms),
             Input::Connected {
                 executor,
                 pool,
@@ -637,7 +652,10 @@ impl Dispatcher {
                 }
             }
         }
-        info!(queued, running, "leader: dispatch state rebuilt");
+        drop(state);
+        self.watch_waiting_gates();
+        let gates = self.gates.len();
+        info!(queued, running, gates, "leader: dispatch state rebuilt");
     }
 
     /// The phase and attempt the state holds for a node (for diagnostics).

@@ -131,7 +131,7 @@ pub fn callee(
         let interface = match kind {
             NodeKind::Task(id) => resolve_task(id).map(|t| t.interface.clone()),
             NodeKind::Workflow(id) => resolve_workflow(id).map(|w| w.spec.interface.clone()),
-            NodeKind::Loop(_) | NodeKind::Branch(_) | NodeKind::Map(_) => None,
+            NodeKind::Loop(_) | NodeKind::Branch(_) | NodeKind::Map(_) | NodeKind::Gate(_) => None,
         };
         interface
             .map(|i| i.inputs.into_iter().map(|v| v.name).collect())

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use baton_model::{Identifier, Interface, NodeKind, TaskSpec};
 
-use super::{branch, looping, map};
+use super::{branch, gate, looping, map};
 use crate::compiler::CompiledWorkflow;
 
 /// What a node calls, as the compiler type-checks it: a task, a registered
@@ -18,6 +18,7 @@ pub enum Callee {
     Loop(Box<looping::LoopCallee>),
     Branch(Box<branch::BranchCallee>),
     Map(Box<map::MapCallee>),
+    Gate(Box<gate::GateCallee>),
 }
 
 impl Callee {
@@ -28,6 +29,7 @@ impl Callee {
             Callee::Loop(looping) => &looping.interface,
             Callee::Branch(branch) => &branch.interface,
             Callee::Map(map) => &map.interface,
+            Callee::Gate(gate) => &gate.compiled.interface,
         }
     }
 
@@ -38,6 +40,7 @@ impl Callee {
             Callee::Loop(looping) => &looping.body.spec.id,
             Callee::Branch(branch) => &branch.compiled.cases.spec.id,
             Callee::Map(map) => map.callee.id(),
+            Callee::Gate(_) => gate::NO_ID.get_or_init(Default::default),
         }
     }
 
@@ -49,6 +52,7 @@ impl Callee {
             Callee::Loop(_) => "loop body",
             Callee::Branch(_) => "branch",
             Callee::Map(map) => map.callee.kind_name(),
+            Callee::Gate(_) => "gate",
         }
     }
 
@@ -60,6 +64,7 @@ impl Callee {
             Callee::Loop(looping) => NodeKind::Loop(Box::new(looping.spec.clone())),
             Callee::Branch(branch) => NodeKind::Branch(Box::new(branch.spec.clone())),
             Callee::Map(map) => NodeKind::Map(Box::new(map.spec.clone())),
+            Callee::Gate(gate) => NodeKind::Gate(Box::new(gate.spec.clone())),
         }
     }
 
@@ -74,6 +79,9 @@ impl Callee {
             ))),
             Callee::Map(map) => Some(Box::new(crate::compiler::Control::Map(
                 map.compiled.clone(),
+            ))),
+            Callee::Gate(gate) => Some(Box::new(crate::compiler::Control::Gate(
+                gate.compiled.clone(),
             ))),
             Callee::Task(_) | Callee::Workflow(_) => None,
         }

@@ -44,7 +44,13 @@ pub fn violations(registry: &Registry<'_>, execution: &Execution) -> Vec<String>
             (_, Some(owner)) => {
                 let kind = registry.locate(execution, owner).map(|l| &l.node().kind);
                 let runs_it = match kind {
-                    Some(NodeKind::Workflow(w)) => *w == frame.workflow && frame.index == 0,
+                    Some(NodeKind::Workflow(w)) => {
+                        // A launch plan may swap the workflow it runs.
+                        let swapped = super::path::override_of(registry, execution, owner)
+                            .and_then(|o| o.workflow.as_ref());
+                        (*w == frame.workflow || swapped == Some(&frame.workflow))
+                            && frame.index == 0
+                    }
                     Some(NodeKind::Loop(spec)) => spec.body == frame.workflow,
                     // The branch's cases: a workflow of its own, not registered.
                     Some(NodeKind::Branch(_)) => frame.index == 0 && frame.items.is_none(),

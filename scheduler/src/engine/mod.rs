@@ -18,7 +18,8 @@
 //!
 //! One module per node kind, each owning its type rule (what the compiler
 //! checks it against: [`Callee`]) and its run rule: [`task`] (an attempt on
-//! an executor, with retries) and [`subworkflow`] (a frame of its own).
+//! an executor, with retries), [`subworkflow`] (a frame of its own) and
+//! [`gate`] (a wait for a signal from outside).
 //! [`pool`] owns pin precedence; [`invariant`] checks an execution after
 //! every apply in debug builds.
 
@@ -26,6 +27,7 @@ mod bind;
 pub mod branch;
 pub mod cache;
 mod callee;
+pub mod gate;
 pub mod invariant;
 pub mod looping;
 pub mod map;
@@ -312,6 +314,7 @@ impl<'a> Run<'a> {
             NodeKind::Loop(spec) => looping::start(self, node, spec),
             NodeKind::Branch(_) => branch::start(self, node),
             NodeKind::Map(_) => map::start(self, node),
+            NodeKind::Gate(spec) => gate::start(self, node, spec),
         }
     }
 

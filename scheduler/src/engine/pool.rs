@@ -76,7 +76,8 @@ pub fn node_pools<'a>(
                 NodeKind::Workflow(_)
                 | NodeKind::Loop(_)
                 | NodeKind::Branch(_)
-                | NodeKind::Map(_) => None,
+                | NodeKind::Map(_)
+                | NodeKind::Gate(_) => None,
             };
             let name = [node.pool.as_str(), workflow.spec.pool.as_str()]
                 .into_iter()

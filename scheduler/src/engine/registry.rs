@@ -98,11 +98,14 @@ impl<'a> Registry<'a> {
             NodeKind::Task(id) => self.tasks.get(id).map(|t| &t.interface),
             NodeKind::Workflow(id) => self.workflows.get(id).map(|w| &w.spec.interface),
             NodeKind::Loop(spec) => self.workflows.get(&spec.body).map(|w| &w.spec.interface),
-            NodeKind::Branch(_) | NodeKind::Map(_) => match node.control.as_deref() {
-                Some(crate::compiler::Control::Branch(branch)) => Some(&branch.interface),
-                Some(crate::compiler::Control::Map(map)) => Some(&map.interface),
-                _ => None,
-            },
+            NodeKind::Branch(_) | NodeKind::Map(_) | NodeKind::Gate(_) => {
+                match node.control.as_deref() {
+                    Some(crate::compiler::Control::Branch(branch)) => Some(&branch.interface),
+                    Some(crate::compiler::Control::Map(map)) => Some(&map.interface),
+                    Some(crate::compiler::Control::Gate(gate)) => Some(&gate.interface),
+                    _ => None,
+                }
+            }
         }
     }
 

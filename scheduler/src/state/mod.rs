@@ -217,6 +217,22 @@ pub enum Command {
         change: pools::ProjectChange,
         now_ms: u64,
     },
+    /// A signal for gate instance `node`, which waits (`baton signal`):
+    /// checked on the leader before it is proposed, and again here.
+    Signal {
+        execution: ExecutionId,
+        node: u32,
+        values: BTreeMap<String, baton_model::Value>,
+        now_ms: u64,
+    },
+    /// The leader saw the deadline of gate instance `node` pass without a
+    /// signal.
+    GateTimedOut {
+        execution: ExecutionId,
+        node: u32,
+        attempt: u32,
+        now_ms: u64,
+    },
 }
 
 impl Command {
@@ -228,6 +244,8 @@ impl Command {
             | Command::Fail { execution, .. }
             | Command::LeaseLost { execution, .. }
             | Command::HandBack { execution, .. }
+            | Command::Signal { execution, .. }
+            | Command::GateTimedOut { execution, .. }
             | Command::Cancel { execution, .. } => Some(execution),
             Command::Register { .. }
             | Command::RegisterAt { .. }
@@ -305,6 +323,14 @@ pub enum Effect {
     /// A queued node will not run (its execution ended): the dispatcher
     /// may forget it.
     NodeDequeued { execution: ExecutionId, node: u32 },
+    /// A gate instance waits for a signal until `deadline_ms`: the leader
+    /// proposes its timeout then.
+    GateWaiting {
+        execution: ExecutionId,
+        node: u32,
+        attempt: u32,
+        deadline_ms: u64,
+    },
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

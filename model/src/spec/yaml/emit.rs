@@ -250,6 +250,28 @@ fn node(n: &NodeSpec) -> Yaml {
                 ),
             ])),
         )),
+        NodeKind::Gate(g) => entries.push((
+            "gate",
+            Some(mapping(vec![
+                ("inputs", inputs),
+                ("signal", Some(variables(&g.signal))),
+                ("check", unless_empty(&g.check)),
+                (
+                    "timeout",
+                    (g.timeout_ms > 0).then(|| {
+                        text(crate::value::format_duration(
+                            g.timeout_ms as i64 * 1_000_000,
+                        ))
+                    }),
+                ),
+                (
+                    "on_timeout",
+                    g.on_timeout
+                        .as_ref()
+                        .map(|values| mapping(vec![("signal", constants(values))])),
+                ),
+            ])),
+        )),
     }
     entries.push(("pool", unless_empty(&n.pool)));
     entries.push(("selector", selector(&n.selector)));
@@ -389,6 +411,10 @@ nodes:
       cases: [{when: "x > 1", task: t@v1}]
       else: {workflow: body@v1}
       outputs: {y: int}
+  - id: ask
+    gate: {inputs: {x: "${one.y}"}, signal: {ok: bool, note: {type: string, default: "-"}}, check: "ok or x > 1", timeout: 1h, on_timeout: {signal: {ok: false}}}
+  - id: wait
+    gate: {signal: {labels: list<int>}}
 outputs: {out: "${one.y}"}
 ---
 kind: LaunchPlan

@@ -126,7 +126,7 @@ pub(super) struct RawWorkflow {
 #[derive(Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a node: {id: NAME, task: TASK, inputs: {...}} (or workflow:, loop:, branch:, map:)"
+    expecting = "a node: {id: NAME, task: TASK, inputs: {...}} (or workflow:, loop:, branch:, map:, gate:)"
 )]
 pub(super) struct RawNode {
     pub id: String,
@@ -141,6 +141,8 @@ pub(super) struct RawNode {
     pub branch: Option<RawBranch>,
     #[serde(default)]
     pub map: Option<RawMap>,
+    #[serde(default)]
+    pub gate: Option<RawGate>,
     #[serde(default)]
     pub inputs: BTreeMap<String, Yaml>,
     #[serde(default)]
@@ -201,6 +203,26 @@ pub(super) struct RawBranch {
     pub otherwise: Option<RawCase>,
     #[serde(default)]
     pub outputs: BTreeMap<String, Yaml>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a gate: {inputs: {...}, signal: {NAME: TYPE}, check: CONDITION, timeout: DURATION, on_timeout: fail or {signal: {NAME: VALUE}}}"
+)]
+pub(super) struct RawGate {
+    /// What the gate shows whoever signals it.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, Yaml>,
+    /// The signal's fields: the gate's outputs.
+    pub signal: BTreeMap<String, Yaml>,
+    #[serde(default)]
+    pub timeout: Option<Yaml>,
+    #[serde(default)]
+    pub on_timeout: Option<Yaml>,
+    /// A condition a signal must meet.
+    #[serde(default)]
+    pub check: String,
 }
 
 #[derive(Deserialize)]

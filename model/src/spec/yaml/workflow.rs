@@ -2,7 +2,9 @@
 //! branch, map), their bindings and the workflow's outputs, each error at
 //! the path of the field it is about.
 
-use super::raw::{RawBranch, RawCase, RawInterface, RawLoop, RawMap, RawNode, RawWorkflow};
+use super::raw::{
+    RawBranch, RawCase, RawGate, RawInterface, RawLoop, RawMap, RawNode, RawWorkflow,
+};
 use super::*;
 
 /// `tolerate: 3` or `tolerate: "10%"`.
@@ -137,6 +139,127 @@ impl NodeReader<'_> {
         })))
     }
 
+    fn gate(&self, gate: RawGate) -> Result<NodeKind, Fault> {
+        let at = format!("{}.gate.signal", self.at);
+        let signal = variables(&gate.signal, &at, "signal field")
+            .map_err(|f| Fault::new(f.at, format!("node `{}` gate: {}", self.id, f.why)))?;
+        if signal.is_empty() {
+            return Err(self.fault(
+                "gate.signal",
+                "gate.signal: a gate needs at least one signal field, e.g. `signal: {approved: bool}`",
+            ));
+        }
+        let timeout_ms = timeout_ms(gate.timeout, &format!("{}.gate.timeout", self.at))
+            .map_err(|f| Fault::new(f.at, format!("node `{}` gate.{}", self.id, f.why)))?
+            .unwrap_or(0);
+        let on_timeout = match gate.on_timeout {
+            None | Some(Yaml::Null) => None,
+            Some(Yaml::String(s)) if s == "fail" => None,
+            Some(Yaml::Mapping(entries)) => {
+                let mut values = BTreeMap::new();
+                for (key, value) in entries {
+                    match key.as_str() {
+                        Some("signal") => values = self.timeout_signal(&signal, &value)?,
+                        _ => {
+                            return Err(self.fault(
+                                "gate.on_timeout",
+                                format!(
+                                    "gate.on_timeout: unknown key {}; expected `fail` or `{{signal: {{NAME: VALUE}}}}`",
+                                    describe(&key)
+                                ),
+                            ))
+                        }
+                    }
+                }
+                Some(values)
+            }
+            Some(other) => {
+                return Err(self.fault(
+                    "gate.on_timeout",
+                    format!(
+                        "gate.on_timeout: expected `fail` or `{{signal: {{NAME: VALUE}}}}`, got {}",
+                        describe(&other)
+                    ),
+                ))
+            }
+        };
+        if on_timeout.is_some() && timeout_ms == 0 {
+            return Err(self.fault(
+                "gate.on_timeout",
+                "gate.on_timeout needs a `timeout`: without one the gate waits until signalled",
+            ));
+        }
+        Ok(NodeKind::Gate(Box::new(GateSpec {
+            signal,
+            timeout_ms,
+            on_timeout,
+            check: gate.check,
+        })))
+    }
+
+    /// `on_timeout: {signal: {...}}`: a value for every signal field without
+    /// a default, each of its declared type.
+    fn timeout_signal(
+        &self,
+        signal: &[Variable],
+        yaml: &Yaml,
+    ) -> Result<BTreeMap<String, Value>, Fault> {
+        let at = "gate.on_timeout.signal";
+        let Some(entries) = yaml.as_mapping() else {
+            return Err(self.fault(
+                at,
+                format!(
+                    "{at}: expected the signal's values, {{NAME: VALUE}}, got {}",
+                    describe(yaml)
+                ),
+            ));
+        };
+        let mut values = BTreeMap::new();
+        for (key, value) in entries {
+            let name = key.as_str().unwrap_or_default();
+            let Some(var) = signal.iter().find(|v| v.name == name) else {
+                let fields: Vec<&str> = signal.iter().map(|v| v.name.as_str()).collect();
+                return Err(self.fault(
+                    &format!("{at}.{name}"),
+                    format!(
+                        "{at}: `{name}` is not a signal field (the gate's signal has {})",
+                        fields.join(", ")
+                    ),
+                ));
+            };
+            let json = yaml_to_json(value).map_err(|e| self.fault(&format!("{at}.{name}"), e))?;
+            let value = Value::from_json(&var.ty, &json).map_err(|e| {
+                self.fault(
+                    &format!("{at}.{name}"),
+                    format!("{at}.{name}{} ({}): {}", e.path, var.ty, e.why),
+                )
+            })?;
+            values.insert(name.to_owned(), value);
+        }
+        for var in signal {
+            if !values.contains_key(&var.name) {
+                match &var.default {
+                    Some(default) => {
+                        values.insert(var.name.clone(), default.clone());
+                    }
+                    None if var.ty.is_optional() => {
+                        values.insert(var.name.clone(), Value::None);
+                    }
+                    None => {
+                        return Err(self.fault(
+                            at,
+                            format!(
+                                "{at}: no value for signal field `{}` ({})",
+                                var.name, var.ty
+                            ),
+                        ))
+                    }
+                }
+            }
+        }
+        Ok(values)
+    }
+
     fn looping(&self, looping: RawLoop) -> Result<NodeKind, Fault> {
         let fail_on_max = match looping.on_max.as_deref() {
             None | Some("succeed") => false,
@@ -170,6 +293,45 @@ impl NodeReader<'_> {
                 ))
             }
         };
+        if let Some(mut gate) = node.gate {
+            let others = [
+                node.task.is_some(),
+                node.workflow.is_some(),
+                node.looping.is_some(),
+                node.branch.is_some(),
+                node.map.is_some(),
+            ];
+            if others.contains(&true) {
+                return Err(self.fault(
+                    "gate",
+                    "is a gate: it takes none of `task`, `workflow`, `loop`, `branch` or `map`",
+                ));
+            }
+            if !node.pool.is_empty() || !node.selector.is_empty() {
+                let field = if node.pool.is_empty() {
+                    "selector"
+                } else {
+                    "pool"
+                };
+                return Err(self.fault(
+                    field,
+                    format!("is a gate, which runs on no executor: it takes no `{field}`"),
+                ));
+            }
+            inside(&node.inputs, "gate")?;
+            let inputs = std::mem::take(&mut gate.inputs);
+            let kind = self.gate(gate)?;
+            let inputs = bindings(&inputs, &format!("{}.gate.inputs", self.at), |name| {
+                format!("node `{}` input `{name}`", self.id)
+            })?;
+            return Ok(NodeSpec {
+                id: node.id,
+                kind,
+                inputs,
+                pool: String::new(),
+                selector: Default::default(),
+            });
+        }
         let (kind, inputs, inputs_at) =
             match (node.task, node.workflow, node.looping, node.branch, node.map) {
                 (Some(task), None, None, None, None) => {
@@ -197,7 +359,7 @@ impl NodeReader<'_> {
                 }
                 _ => return Err(self.fault(
                     "",
-                    "needs exactly one of `task: NAME@VERSION`, `workflow: NAME@VERSION`, `loop: {body: NAME@VERSION, ...}`, `branch: {cases: [...]}` or `map: {task: NAME@VERSION, over: INPUT}`",
+                    "needs exactly one of `task: NAME@VERSION`, `workflow: NAME@VERSION`, `loop: {body: NAME@VERSION, ...}`, `branch: {cases: [...]}`, `map: {task: NAME@VERSION, over: INPUT}` or `gate: {signal: {NAME: TYPE}}`",
                 )),
             };
         let inputs = bindings(&inputs, &format!("{}.{inputs_at}", self.at), |name| {

@@ -4,6 +4,7 @@
 
 mod branch;
 mod cache;
+mod gate;
 mod looping;
 mod map;
 mod placement;

@@ -294,3 +294,51 @@ fn a_running_sub_workflow_instance_takes_no_attempt_results() {
     assert_eq!(f.phase(&id, "sub"), NodePhase::Running);
     f.check(&id);
 }
+
+#[test]
+fn a_launch_plan_swaps_the_workflow_a_sub_workflow_node_runs() {
+    // `thrice` has `twice`'s interface: the plan runs it at `outer.sub`.
+    let mut f = Fixture::new(
+        r#"
+kind: Workflow
+name: thrice
+version: v1
+interface: {inputs: {x: int}, outputs: {y: int}}
+nodes:
+  - {id: a, task: inc@v1, inputs: {x: "${inputs.x}"}}
+  - {id: b, task: inc@v1, inputs: {x: "${a.x}"}}
+  - {id: c, task: inc@v1, inputs: {x: "${b.x}"}}
+outputs: {y: "${c.x}"}
+---
+kind: LaunchPlan
+name: outer-thrice
+version: v1
+workflow: outer@v1
+overrides:
+  sub: {workflow: thrice@v1}
+"#,
+    );
+    let now_ms = f.now;
+    let id = match f.apply(crate::state::Command::LaunchWith {
+        workflow: baton_model::Identifier::default(),
+        plan: Some(baton_model::Identifier::parse("outer-thrice@v1").unwrap()),
+        inputs: baton_model::Values::from([("n".to_string(), baton_model::Value::Int(0))]),
+        pool: String::new(),
+        request_id: String::new(),
+        cache: Default::default(),
+        now_ms,
+    }) {
+        crate::state::Response::Launched { execution, .. } => execution,
+        other => panic!("{other:?}"),
+    };
+    for path in ["pre", "sub.a", "sub.b", "sub.c", "post"] {
+        f.run_inc(&id, path);
+        f.check(&id);
+    }
+    let execution = f.state.execution(&id).unwrap();
+    assert_eq!(execution.phase, crate::state::ExecutionPhase::Succeeded);
+    assert_eq!(
+        execution.outputs.get("total"),
+        Some(&baton_model::Value::Int(5))
+    );
+}
