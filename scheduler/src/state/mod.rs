@@ -14,6 +14,7 @@ mod execution;
 pub mod launch_plan;
 pub mod pools;
 mod register;
+mod signal;
 #[cfg(test)]
 mod tests;
 

@@ -1,0 +1,137 @@
+//! The state machine's side of gate nodes: a signal checked against the
+//! state (by the leader before it proposes it, and again when it applies),
+//! and a gate's timeout. The gate's rules are the engine's
+//! ([`crate::engine::gate`]).
+
+use std::collections::BTreeMap;
+
+use baton_model::Values;
+
+use super::*;
+use crate::engine::{gate, Registry, Run};
+use crate::error::{ErrorCode, Problem, ProblemCode, SchedulerError};
+
+impl SchedulerState {
+    /// Checks a signal for gate instance `node` of `id` against the
+    /// state: the gate's outputs it would give, or why it is refused.
+    pub fn check_signal(
+        &self,
+        id: &ExecutionId,
+        node: u32,
+        values: &BTreeMap<String, baton_model::Value>,
+    ) -> Result<Values, SchedulerError> {
+        let registry = self.registry();
+        let execution = self
+            .executions
+            .get(id)
+            .ok_or_else(|| SchedulerError::not_found(format!("unknown execution `{id}`")))?;
+        let path = || crate::engine::path::path_of(&registry, execution, node);
+        let Some(spec) = gate::spec_of(&registry, execution, node) else {
+            return Err(SchedulerError::invalid(format!(
+                "node `{}` of `{id}` is not a gate: only a gate node takes a signal",
+                path()
+            )));
+        };
+        if !gate::waiting(&registry, execution, node) {
+            let phase = execution.nodes[node as usize].phase;
+            let why = match phase {
+                NodePhase::Pending => {
+                    "it has not started waiting (its upstream nodes have not all succeeded)"
+                        .to_string()
+                }
+                NodePhase::Succeeded => "it was signalled already".to_string(),
+                other if execution.phase.is_terminal() => {
+                    format!("the execution has ended (the gate is {other:?})")
+                }
+                other => format!("it is {other:?}"),
+            };
+            return Err(SchedulerError::new(
+                ErrorCode::FailedPrecondition,
+                format!(
+                    "gate `{}` of `{id}` is not waiting for a signal: {why}",
+                    path()
+                ),
+            ));
+        }
+        let meets = |outputs: Values| {
+            let compiled = gate::compiled_of(&registry, execution, node);
+            let inputs = self.node_inputs(execution, node).unwrap_or_default();
+            match compiled.map(|c| gate::check_meets(c, &outputs, &inputs)) {
+                Some(Err(why)) => Err(why),
+                _ => Ok(outputs),
+            }
+        };
+        gate::check_signal(spec, values)
+            .and_then(meets)
+            .map_err(|why| {
+                SchedulerError::problem(
+                    ErrorCode::InvalidArgument,
+                    Problem::new(
+                        ProblemCode::TypeMismatch,
+                        format!("gate `{}` of `{id}`: {why}", path()),
+                    )
+                    .node(path())
+                    .field("signal"),
+                )
+            })
+    }
+
+    pub(super) fn signal(
+        &mut self,
+        id: &ExecutionId,
+        node: u32,
+        values: &BTreeMap<String, baton_model::Value>,
+        now_ms: u64,
+        effects: &mut Vec<Effect>,
+    ) -> Response {
+        let outputs = match self.check_signal(id, node, values) {
+            Ok(outputs) => outputs,
+            Err(e) => return Response::Rejected(e),
+        };
+        let registry = Registry {
+            tasks: &self.tasks,
+            workflows: &self.workflows,
+            cache: &self.cache,
+            projects: &self.projects,
+        };
+        let Some(execution) = self.executions.get_mut(id) else {
+            return Response::Ignored(format!("unknown execution `{id}`"));
+        };
+        let mut run = Run::new(registry, execution, now_ms, effects);
+        run.signalled(node, outputs);
+        let requests = std::mem::take(&mut run.cache_requests);
+        self.settle_cache(id, requests, now_ms, effects);
+        Response::Done
+    }
+
+    pub(super) fn gate_timed_out(
+        &mut self,
+        id: &ExecutionId,
+        node: u32,
+        attempt: u32,
+        now_ms: u64,
+        effects: &mut Vec<Effect>,
+    ) -> Response {
+        let registry = Registry {
+            tasks: &self.tasks,
+            workflows: &self.workflows,
+            cache: &self.cache,
+            projects: &self.projects,
+        };
+        let Some(execution) = self.executions.get_mut(id) else {
+            return Response::Ignored(format!("unknown execution `{id}`"));
+        };
+        if node as usize >= execution.nodes.len() {
+            return Response::Ignored(format!("execution `{id}` has no node #{node}"));
+        }
+        let mut run = Run::new(registry, execution, now_ms, effects);
+        if !run.gate_timed_out(node, attempt) {
+            return Response::Ignored(format!(
+                "gate #{node} of `{id}` no longer waits under attempt {attempt}, or its deadline is ahead"
+            ));
+        }
+        let requests = std::mem::take(&mut run.cache_requests);
+        self.settle_cache(id, requests, now_ms, effects);
+        Response::Done
+    }
+}
