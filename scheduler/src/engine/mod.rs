@@ -89,7 +89,8 @@ pub struct Run<'a> {
     pub execution: &'a mut Execution,
     pub now_ms: u64,
     pub effects: &'a mut Vec<Effect>,
-    /// The launch's pool pin, shared by every instance it applies to.
+    /// The launch's pool pin, shared by every instance it applies to in
+    /// this run (set when the run first lays out a frame).
     launch_pool: Option<Arc<str>>,
     /// What the run asks of the task cache, for the state machine to apply.
     pub cache_requests: Vec<cache::CacheRequest>,
@@ -130,8 +131,6 @@ impl<'a> Run<'a> {
     /// Starts a launched execution (which has no frames yet): records the
     /// launch, lays out frame 0 and makes its first nodes ready.
     pub fn start(&mut self, workflow: &Arc<CompiledWorkflow>) {
-        self.launch_pool =
-            (!self.execution.pool.is_empty()).then(|| self.execution.pool.as_str().into());
         self.record(
             EventSubject::Execution(ExecutionPhase::Running),
             "launched".into(),
@@ -157,6 +156,12 @@ impl<'a> Run<'a> {
         let tasks = self.registry.tasks;
         let node_pools = workflow.node_pools(|task| tasks.get(task).map(|t| &**t));
         let fallback = self.fallback_pool();
+        // Every frame of the execution, whichever command lays it out (a
+        // loop's next iteration, a sub-workflow started by a result), is
+        // under the launch's pin.
+        if self.launch_pool.is_none() && !self.execution.pool.is_empty() {
+            self.launch_pool = Some(self.execution.pool.as_str().into());
+        }
         let pins = pool::LaunchPins {
             above: pinned_above.as_ref(),
             launch: self.launch_pool.as_ref(),

@@ -133,6 +133,28 @@ fn a_launch_pool_outranks_workflow_task_and_project() {
 }
 
 #[test]
+fn a_launch_pool_holds_for_frames_laid_out_by_later_commands() {
+    // `outer`'s sub-workflow starts when `pre` completes: another command
+    // than the launch lays its frame out, and the launch's pin still holds.
+    let mut f = Fixture::new("");
+    let response = f.apply(Command::Launch {
+        workflow: Identifier::parse("outer@v1").unwrap(),
+        inputs: [("n".to_string(), Value::Int(1))].into(),
+        pool: "big".into(),
+        request_id: String::new(),
+        now_ms: 5,
+    });
+    let Response::Launched { execution: id, .. } = response else {
+        panic!("{response:?}")
+    };
+    f.run_inc(&id, "pre");
+    assert_eq!(placement(&f, &id, "sub.first").0, "big");
+    f.run_inc(&id, "sub.first");
+    f.run_inc(&id, "sub.second");
+    assert_eq!(placement(&f, &id, "post").0, "big");
+}
+
+#[test]
 fn bad_pool_and_project_names_are_refused_and_change_nothing() {
     let mut f = Fixture::new("");
     for command in [
