@@ -61,7 +61,7 @@ pub async fn demo(workers: u32, output: Output) -> Result<(), CliError> {
 /// Where a python3 with numpy and scikit-learn is: `None` if the one on
 /// PATH has them, else the `bin` of a `.venv` above the working directory
 /// or this executable (scripts/setup.sh makes one at the repository root).
-fn find_python() -> Result<Option<PathBuf>, CliError> {
+pub(crate) fn find_python() -> Result<Option<PathBuf>, CliError> {
     let has_packages = |python: &Path| {
         std::process::Command::new(python)
             .args(["-c", "import numpy, sklearn"])

@@ -271,6 +271,16 @@ enum Command {
         /// (`baton pool prefetch default N`); 0, the default, is off.
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=baton_scheduler::state::pools::MAX_PREFETCH as i64))]
         prefetch: u32,
+        /// Flavors of the al workload's noop loop launched at once (each a launch plan).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        al_flavors: u32,
+        /// Iterations of each noop flavor's loop.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+        al_iterations: u32,
+        /// Flavors of the real Python flagship run at once after the noop ones
+        /// (0 to 4; they need python3 with numpy and scikit-learn, as `baton demo` does).
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=4))]
+        al_python: u32,
     },
     /// Inspect and change the scheduler cluster's membership.
     #[command(subcommand)]
@@ -534,6 +544,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             map_items,
             log_tasks,
             prefetch,
+            al_flavors,
+            al_iterations,
+            al_python,
         } => {
             if loop_iterations == 0 || loop_iterations > 100_000 || map_items == 0 {
                 return Err(CliError::BadInput(
@@ -575,6 +588,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 map_items,
                 log_tasks,
                 prefetch,
+                al_flavors: al_flavors as usize,
+                al_iterations,
+                al_python: al_python as usize,
             };
             bench::run(options, output).await
         }

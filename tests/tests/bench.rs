@@ -116,6 +116,40 @@ fn bench_runs_process_tasks() {
 }
 
 #[test]
+fn bench_runs_many_active_learning_flavors_at_once() {
+    let report = bench(&[
+        "--nodes",
+        "1",
+        "--runs",
+        "1",
+        "--workload",
+        "al",
+        "--al-flavors",
+        "6",
+        "--al-iterations",
+        "3",
+        "--al-python",
+        "1",
+    ])
+    .ok()
+    .json();
+    assert_eq!(report["al_flavors"], 6, "{report}");
+    assert_eq!(report["al_iterations"], 3, "{report}");
+    positive(&report, "al_iterations_per_s");
+    positive(&report, "al_launch_ack_p99_ms");
+    let p50 = positive(&report, "al_iteration_p50_ms");
+    assert!(p50 <= positive(&report, "al_iteration_p99_ms"), "{report}");
+    // The real flagship ran: its random flavor's accuracy at 100 labels on
+    // seed 7, as tests/tests/active_learning.rs measures it.
+    assert_eq!(report["al_python_flavors"], 1, "{report}");
+    positive(&report, "al_python_iterations_per_s");
+    let accuracy = report["al_python_accuracy"]["al-random"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no accuracy in {report}"));
+    assert!((accuracy - 0.848).abs() < 0.01, "{report}");
+}
+
+#[test]
 fn bench_refuses_empty_sizes_and_unknown_choices() {
     for (args, expected) in [
         (vec!["--nodes", "0"], "must be at least 1"),
@@ -135,6 +169,8 @@ fn bench_refuses_empty_sizes_and_unknown_choices() {
         (vec!["--runner", "docker"], "invalid value 'docker'"),
         (vec!["--workload", "w9"], "invalid value 'w9'"),
         (vec!["--process-threads", "many"], "invalid value 'many'"),
+        (vec!["--al-flavors", "0"], "0 is not in 1..=10000"),
+        (vec!["--al-python", "5"], "5 is not in 0..=4"),
     ] {
         let outcome = bench(&args);
         assert_eq!(outcome.code, 2, "{args:?}: {outcome:?}");

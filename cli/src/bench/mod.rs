@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use baton_proto::*;
 use futures::StreamExt;
 
+mod al;
 mod logs;
 mod specs;
 mod workers;
@@ -47,6 +48,11 @@ pub enum Workload {
     /// One pool resized live to 1, 2, 4, 8 and 16 workers, W1's noop tasks
     /// and 10 ms sleeps at each (tasks per second; not part of `all`).
     Workers,
+    /// Many flavors of an active-learning loop at once: 100 launch plans of
+    /// a 20-iteration loop of noop steps, then 4 flavors of the real Python
+    /// flagship (iterations per second, launch ack and iteration p99; not
+    /// part of `all`).
+    Al,
     All,
 }
 
@@ -80,6 +86,12 @@ pub struct BenchOptions {
     pub log_tasks: usize,
     /// The default pool's prefetch (`baton pool prefetch`).
     pub prefetch: u32,
+    /// Flavors (launch plans) of the al workload's noop loop, run at once.
+    pub al_flavors: usize,
+    /// Iterations of each.
+    pub al_iterations: u32,
+    /// Flavors of the real Python flagship run at once after them (0: none).
+    pub al_python: usize,
 }
 
 /// Processes started for the benchmark; killed when dropped.
@@ -279,13 +291,13 @@ pub async fn run(options: BenchOptions, output: Output) -> Result<(), CliError> 
         .prefix("baton-bench-")
         .tempdir()
         .map_err(|e| CliError::Refused(format!("cannot create a temporary directory: {e}")))?;
-    let (processes, addresses) = start_cluster(
+    let (mut processes, addresses) = start_cluster(
         dir.path(),
         options.nodes,
         options.workers,
         options.process_threads,
     )?;
-    let outcome = measure(&processes, dir.path(), &addresses, &options, output).await;
+    let outcome = measure(&mut processes, dir.path(), &addresses, &options, output).await;
     if outcome.is_err() {
         // Keep the processes' logs for a failed run.
         let kept = dir.keep();
@@ -295,7 +307,7 @@ pub async fn run(options: BenchOptions, output: Output) -> Result<(), CliError> 
 }
 
 async fn measure(
-    processes: &Processes,
+    processes: &mut Processes,
     dir: &Path,
     addresses: &str,
     options: &BenchOptions,
@@ -406,6 +418,18 @@ async fn measure(
     if options.workload == Workload::Workers {
         workers::workers(&mut client, options, &mut next_id, &mut result).await?;
     }
+    if options.workload == Workload::Al {
+        al::al(
+            &mut client,
+            processes,
+            dir,
+            addresses,
+            options,
+            &mut next_id,
+            &mut result,
+        )
+        .await?;
+    }
     if wants(Workload::Map) {
         let list = Value {
             kind: Some(value::Kind::List(ValueList {
@@ -461,7 +485,7 @@ async fn measure(
                 options.nodes, options.workers, options.prefetch, options.runner, options.runs
             );
             for (key, value) in &result {
-                println!("  {key:<18} {value}");
+                println!("  {key:<28} {value}");
             }
         }
     }
