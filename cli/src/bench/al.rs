@@ -155,7 +155,6 @@ async fn run_flavor(
     if phase != ExecutionPhase::ExecutionSucceeded as i32 {
         let request = GetExecutionRequest {
             execution_id: execution.clone(),
-            ..Default::default()
         };
         let why = match admin.get_execution(request).await {
             Ok(got) => got.into_inner().error,
