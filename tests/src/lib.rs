@@ -242,7 +242,19 @@ impl Drop for DevCluster {
     }
 }
 
-/// Polls `check` until it returns Some or `limit` passes.
+/// Runs `args` through `run` (a cluster's `baton`) and asserts it is refused:
+/// a non-zero exit whose error says `says`. The answer, for more checks.
+pub fn assert_refused(run: impl Fn(&[&str]) -> Outcome, args: &[&str], says: &str) -> Outcome {
+    let outcome = run(args);
+    assert_ne!(outcome.code, 0, "{args:?} is refused");
+    assert!(
+        outcome.stderr.contains(says),
+        "{args:?}: {}\nshould say: {says}",
+        outcome.stderr
+    );
+    outcome
+}
+
 /// The pool `name` of a `baton pools -o json` answer.
 pub fn pool_status<'a>(pools: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     pools["pools"]

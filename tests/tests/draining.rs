@@ -39,13 +39,7 @@ fn sigterm_mid_run(prefetch: u32) {
             (vec!["pool", "prefetch", "a b", "1"], "bad pool name"),
             (vec!["pool", "prefetch", "default", "many"], "invalid value"),
         ] {
-            let outcome = cluster.baton(&args);
-            assert_ne!(outcome.code, 0, "{args:?} is refused");
-            assert!(
-                outcome.stderr.contains(says),
-                "{args:?}: {}",
-                outcome.stderr
-            );
+            assert_refused(|a| cluster.baton(a), &args, says);
         }
     }
     let mut draining = Executor::start(&cluster.all(), "drains", 2, &dir.path().join("a"));

@@ -186,13 +186,7 @@ fn a_cap_on_running_executions_queues_launches_and_bad_settings_are_refused() {
             "bad pool name `a b`",
         ),
     ] {
-        let outcome = cluster.baton(&args);
-        assert_ne!(outcome.code, 0, "{args:?} is refused");
-        assert!(
-            outcome.stderr.contains(says),
-            "{args:?}: {}",
-            outcome.stderr
-        );
+        assert_refused(|a| cluster.baton(a), &args, says);
     }
     let pools = cluster.baton(&["pools", "-o", "json"]).ok().json();
     assert!(pools["projects"].as_array().unwrap().is_empty(), "{pools}");

@@ -264,13 +264,7 @@ fn pool_scale_resizes_live_executors_mid_run_and_loses_nothing() {
             "bad pool name",
         ),
     ] {
-        let outcome = cluster.baton(&args);
-        assert_ne!(outcome.code, 0, "{args:?} is refused");
-        assert!(
-            outcome.stderr.contains(says),
-            "{args:?}: {}",
-            outcome.stderr
-        );
+        assert_refused(|a| cluster.baton(a), &args, says);
     }
     let pools = cluster.baton(&["pools", "-o", "json"]).ok().json();
     assert_eq!(
@@ -394,13 +388,7 @@ fn the_autoscaler_grows_a_pool_under_a_burst_and_shrinks_it_after() {
         (policy("1", "4")[..7].to_vec(), "--target-wait <DURATION>"),
     ] {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let outcome = cluster.baton(&args);
-        assert_ne!(outcome.code, 0, "{args:?} is refused");
-        assert!(
-            outcome.stderr.contains(says),
-            "{args:?}: {}",
-            outcome.stderr
-        );
+        assert_refused(|a| cluster.baton(a), &args, says);
     }
     assert!(events(&cluster).is_empty(), "nothing changed");
 
