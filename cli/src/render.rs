@@ -130,7 +130,8 @@ fn gate_json(g: &baton_proto::GateStatus) -> Json {
         "inputs": values_json(&g.inputs),
         "signal": g.signal.iter().map(|v| (v.name.clone(), Json::from(v.r#type.clone()))).collect::<serde_json::Map<_, _>>(),
         "deadline": time(g.deadline_ms),
-        "on_timeout": if g.continue_on_timeout { "continue" } else { "fail" },
+        "timeout": (g.timeout_ms > 0).then(|| baton_model::value::format_duration(g.timeout_ms.saturating_mul(1_000_000).min(i64::MAX as u64) as i64)),
+        "on_timeout": (g.timeout_ms > 0).then_some(if g.continue_on_timeout { "continue" } else { "fail" }),
     })
 }
 

@@ -165,6 +165,7 @@ fn gate_status(
         .outputs,
         deadline_ms: if waiting { node.not_before_ms } else { 0 },
         continue_on_timeout: spec.on_timeout.is_some(),
+        timeout_ms: spec.timeout_ms,
     };
     let how = match waiting {
         true => {

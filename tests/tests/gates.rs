@@ -171,7 +171,9 @@ fn a_gate_waits_refuses_a_bad_signal_and_continues_on_a_good_one() {
     assert_eq!(ended["outputs"]["ok"], true);
     let again = cluster.baton(&["signal", &id, "ask", "-i", "labels=[]", "-i", "ok=true"]);
     assert!(
-        again.stderr.contains("not waiting for a signal"),
+        again
+            .stderr
+            .contains("has ended (succeeded): no gate of it waits"),
         "{}",
         again.stderr
     );

@@ -11,7 +11,7 @@ use super::typed;
 use crate::dispatch::now_ms;
 use crate::engine::{gate, path, Registry};
 use crate::error::{ErrorCode, Problem, ProblemCode, SchedulerError};
-use crate::state::{Command, Execution, ExecutionId, SchedulerState};
+use crate::state::{Command, Execution, ExecutionId, ExecutionPhase, SchedulerState};
 
 /// The command for a signal checked against the state, and the gate's path.
 pub(super) fn prepare(
@@ -28,6 +28,24 @@ pub(super) fn prepare(
     let execution = state
         .execution(&id)
         .ok_or_else(|| SchedulerError::not_found(format!("unknown execution `{id}`")))?;
+    match execution.phase {
+        ExecutionPhase::Running => {}
+        ExecutionPhase::Queued => {
+            return Err(SchedulerError::new(
+                ErrorCode::FailedPrecondition,
+                format!("execution `{id}` is queued (its project is at its cap of running executions): no gate of it waits yet"),
+            )
+            .into())
+        }
+        ended => {
+            let ended = format!("{ended:?}").to_lowercase();
+            return Err(SchedulerError::new(
+                ErrorCode::FailedPrecondition,
+                format!("execution `{id}` has ended ({ended}): no gate of it waits"),
+            )
+            .into());
+        }
+    }
     let registry = state.registry();
     let node = find_gate(&registry, execution, &request.node)?;
     let gate_path = path::path_of(&registry, execution, node);
@@ -56,12 +74,13 @@ pub(super) fn prepare(
     }
     let values: std::collections::BTreeMap<_, _> = values.into_iter().collect();
     // Checked now as the state machine will check it again at apply.
-    state.check_signal(&id, node, &values)?;
+    let now = now_ms();
+    state.check_signal(&id, node, &values, now)?;
     let command = Command::Signal {
         execution: id,
         node,
         values,
-        now_ms: now_ms(),
+        now_ms: now,
     };
     Ok((command, gate_path))
 }

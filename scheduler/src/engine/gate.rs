@@ -29,6 +29,15 @@ use crate::compiler::Control;
 use crate::error::{Problem, ProblemCode};
 use crate::state::{Effect, Execution, NodePhase};
 
+/// The longest a gate may wait for its signal.
+pub const MAX_TIMEOUT_MS: u64 = 366 * 24 * 3600 * 1000;
+
+/// `24h`, `1h 30m`: a timeout as the spec writes it.
+fn duration_text(ms: u64) -> String {
+    let nanos = ms.saturating_mul(1_000_000).min(i64::MAX as u64) as i64;
+    baton_model::value::format_duration(nanos)
+}
+
 /// What a gate calls: nothing registered (errors about a callee's inputs
 /// name it by kind only).
 pub(super) static NO_ID: std::sync::OnceLock<baton_model::Identifier> = std::sync::OnceLock::new();
@@ -147,6 +156,18 @@ pub fn callee(
             }
         },
     };
+    if spec.timeout_ms > MAX_TIMEOUT_MS {
+        problems.push(problem(
+            ProblemCode::Invalid,
+            "gate.timeout".into(),
+            format!(
+                "node `{}`: gate.timeout {} is above the limit of {}",
+                node.id,
+                duration_text(spec.timeout_ms),
+                duration_text(MAX_TIMEOUT_MS)
+            ),
+        ));
+    }
     if let Some(values) = &spec.on_timeout {
         if spec.timeout_ms == 0 {
             problems.push(problem(
@@ -158,11 +179,11 @@ pub fn callee(
                 ),
             ));
         }
-        if let Err(why) = check_signal(spec, values) {
+        if let Err(e) = check_signal(spec, values) {
             problems.push(problem(
                 ProblemCode::TypeMismatch,
                 "gate.on_timeout.signal".into(),
-                format!("node `{}` gate.on_timeout: {why}", node.id),
+                format!("node `{}` gate.on_timeout: {}", node.id, e.message),
             ));
         }
     }
@@ -172,27 +193,33 @@ pub fn callee(
     })))
 }
 
+/// Why a signal does not fit a gate's signal declaration.
+#[derive(Debug)]
+pub struct SignalMismatch {
+    /// A field of the wrong type (else an unknown or a missing field).
+    pub mistyped: bool,
+    pub message: String,
+}
+
 /// The signal `values` as the gate's outputs: every field one the gate's
 /// signal declares, of its type; fields left out take their defaults.
 /// The error names the field and what is wrong with it.
 pub fn check_signal(
     spec: &GateSpec,
     values: &std::collections::BTreeMap<String, Value>,
-) -> Result<Values, String> {
-    let fields = || {
-        spec.signal
-            .iter()
-            .map(|v| format!("{} ({})", v.name, v.ty))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+) -> Result<Values, SignalMismatch> {
+    let refused = |mistyped: bool, message: String| SignalMismatch { mistyped, message };
+    let fields = || describe_signal(spec);
     if let Some(unknown) = values
         .keys()
         .find(|k| spec.signal.iter().all(|v| &v.name != *k))
     {
-        return Err(format!(
-            "the signal has no field `{unknown}`; it carries {}",
-            fields()
+        return Err(refused(
+            false,
+            format!(
+                "the signal has no field `{unknown}`; it carries {}",
+                fields()
+            ),
         ));
     }
     let mut outputs = Values::new();
@@ -200,9 +227,12 @@ pub fn check_signal(
         let value = match values.get(&var.name) {
             Some(value) => {
                 value.check(&var.ty).map_err(|e| {
-                    format!(
-                        "signal field `{}{}` ({}): {}",
-                        var.name, e.path, var.ty, e.why
+                    refused(
+                        true,
+                        format!(
+                            "signal field `{}{}` ({}): {}",
+                            var.name, e.path, var.ty, e.why
+                        ),
                     )
                 })?;
                 value.clone()
@@ -211,11 +241,14 @@ pub fn check_signal(
                 Some(default) => default.clone(),
                 None if var.ty.is_optional() => Value::None,
                 None => {
-                    return Err(format!(
-                        "the signal lacks field `{}` ({}); it carries {}",
-                        var.name,
-                        var.ty,
-                        fields()
+                    return Err(refused(
+                        false,
+                        format!(
+                            "the signal lacks field `{}` ({}); it carries {}",
+                            var.name,
+                            var.ty,
+                            fields()
+                        ),
                     ))
                 }
             },
@@ -300,7 +333,7 @@ pub(super) fn start(run: &mut Run<'_>, node: u32, spec: &GateSpec) {
     }
     let mut message = format!("waiting for a signal: {}", describe_signal(spec));
     if spec.timeout_ms > 0 {
-        let after = baton_model::value::format_duration(spec.timeout_ms as i64 * 1_000_000);
+        let after = duration_text(spec.timeout_ms);
         let then = match spec.on_timeout {
             Some(_) => "continues with its on_timeout signal",
             None => "fails",
@@ -350,7 +383,7 @@ impl Run<'_> {
         {
             return false;
         }
-        let after = baton_model::value::format_duration(spec.timeout_ms as i64 * 1_000_000);
+        let after = duration_text(spec.timeout_ms);
         match &spec.on_timeout {
             Some(values) => match check_signal(spec, values) {
                 Ok(outputs) => {
@@ -358,7 +391,7 @@ impl Run<'_> {
                         format!("timed out after {after}: continued with its on_timeout signal");
                     self.node_succeeded_with(node, attempt, outputs, message);
                 }
-                Err(why) => self.node_failed(node, attempt, why),
+                Err(e) => self.node_failed(node, attempt, e.message),
             },
             None => {
                 let why = format!("timed out after {after} without a signal");

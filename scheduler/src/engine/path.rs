@@ -175,6 +175,13 @@ pub fn depth_of(execution: &Execution, node: u32) -> u32 {
 
 /// The instance a path names, or why there is none.
 pub fn resolve(registry: &Registry<'_>, execution: &Execution, text: &str) -> Result<u32, String> {
+    // A launch held at its project's cap has laid nothing out yet.
+    if execution.frames.is_empty() {
+        return Err(format!(
+            "execution `{}` has not started: no node of it exists yet",
+            execution.id
+        ));
+    }
     // A node of the launched workflow: the common case, with no parsing.
     if !text.contains(['.', '[']) {
         let workflow = registry
@@ -225,7 +232,8 @@ pub fn resolve(registry: &Registry<'_>, execution: &Execution, text: &str) -> Re
                 NodePath(path.0[..=depth].to_vec())
             )
         })?;
-        instance = execution.frames[frame as usize].first + local;
+        let first = execution.frames.get(frame as usize).map_or(0, |f| f.first);
+        instance = first + local;
         index = segment.index;
         if let Some(i) = index {
             if let Some(items) = map_items(registry, execution, instance) {

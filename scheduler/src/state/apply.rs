@@ -692,11 +692,15 @@ impl SchedulerState {
             }
         }
         let registry = self.registry();
+        // What an iteration's replaced run left is not reused: the run
+        // that replaced it is the iteration.
+        let replaced = old.replaced_frames();
         let reuse = match relaunch {
             true => BTreeMap::new(),
             false => (0..old.nodes.len() as u32)
                 .filter(|&n| {
                     old.nodes[n as usize].phase == NodePhase::Succeeded
+                        && !replaced[old.frame_of(n) as usize]
                         && (registry.task_of(old, n).is_some()
                             || gate::spec_of(&registry, old, n).is_some())
                 })

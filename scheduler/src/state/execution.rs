@@ -267,6 +267,27 @@ impl Execution {
             .map(|i| (from + i) as u32)
     }
 
+    /// For each frame, whether a later run of the same loop iteration
+    /// replaced it (an iteration that failed and ran again), or it sits
+    /// inside one that was.
+    pub fn replaced_frames(&self) -> Vec<bool> {
+        let mut latest = std::collections::HashMap::new();
+        for (i, frame) in self.frames.iter().enumerate() {
+            if let Some(owner) = frame.owner {
+                latest.insert((owner, frame.index), i);
+            }
+        }
+        let mut replaced = vec![false; self.frames.len()];
+        for (i, frame) in self.frames.iter().enumerate() {
+            if let Some(owner) = frame.owner {
+                let enclosing = self.frame_of(owner) as usize;
+                replaced[i] = latest.get(&(owner, frame.index)) != Some(&i)
+                    || replaced.get(enclosing).copied().unwrap_or(false);
+            }
+        }
+        replaced
+    }
+
     pub(crate) fn record(&mut self, time_ms: u64, subject: EventSubject, message: String) -> Event {
         let event = Event {
             seq: self.events.len() as u64 + 1,

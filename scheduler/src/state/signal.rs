@@ -12,13 +12,15 @@ use crate::engine::{gate, Registry, Run};
 use crate::error::{ErrorCode, Problem, ProblemCode, SchedulerError};
 
 impl SchedulerState {
-    /// Checks a signal for gate instance `node` of `id` against the
-    /// state: the gate's outputs it would give, or why it is refused.
+    /// Checks a signal for gate instance `node` of `id`, arriving at
+    /// `now_ms`, against the state: the gate's outputs it would give, or
+    /// why it is refused.
     pub fn check_signal(
         &self,
         id: &ExecutionId,
         node: u32,
         values: &BTreeMap<String, baton_model::Value>,
+        now_ms: u64,
     ) -> Result<Values, SchedulerError> {
         let registry = self.registry();
         let execution = self
@@ -34,22 +36,36 @@ impl SchedulerState {
         };
         if !gate::waiting(&registry, execution, node) {
             let phase = execution.nodes[node as usize].phase;
+            let named = |phase: NodePhase| format!("{phase:?}").to_lowercase();
             let why = match phase {
                 NodePhase::Pending => {
                     "it has not started waiting (its upstream nodes have not all succeeded)"
                         .to_string()
                 }
-                NodePhase::Succeeded => "it was signalled already".to_string(),
-                other if execution.phase.is_terminal() => {
-                    format!("the execution has ended (the gate is {other:?})")
+                NodePhase::Succeeded => {
+                    "it has succeeded already (signalled, timed out with its on_timeout signal, or recovered)".to_string()
                 }
-                other => format!("it is {other:?}"),
+                other if execution.phase.is_terminal() => {
+                    format!("the execution has ended (the gate is {})", named(other))
+                }
+                other => format!("it is {}", named(other)),
             };
             return Err(SchedulerError::new(
                 ErrorCode::FailedPrecondition,
                 format!(
                     "gate `{}` of `{id}` is not waiting for a signal: {why}",
                     path()
+                ),
+            ));
+        }
+        let deadline = execution.nodes[node as usize].not_before_ms;
+        if deadline > 0 && now_ms >= deadline {
+            return Err(SchedulerError::new(
+                ErrorCode::FailedPrecondition,
+                format!(
+                    "gate `{}` of `{id}` timed out at {} (its timeout is being recorded): a signal no longer counts",
+                    path(),
+                    baton_model::value::format_datetime(deadline as i64 * 1_000_000)
                 ),
             ));
         }
@@ -61,19 +77,22 @@ impl SchedulerState {
                 _ => Ok(outputs),
             }
         };
-        gate::check_signal(spec, values)
-            .and_then(meets)
-            .map_err(|why| {
-                SchedulerError::problem(
-                    ErrorCode::InvalidArgument,
-                    Problem::new(
-                        ProblemCode::TypeMismatch,
-                        format!("gate `{}` of `{id}`: {why}", path()),
-                    )
+        let refused = |code: ProblemCode, why: String| {
+            SchedulerError::problem(
+                ErrorCode::InvalidArgument,
+                Problem::new(code, format!("gate `{}` of `{id}`: {why}", path()))
                     .node(path())
                     .field("signal"),
-                )
-            })
+            )
+        };
+        let outputs = gate::check_signal(spec, values).map_err(|e| {
+            let code = match e.mistyped {
+                true => ProblemCode::TypeMismatch,
+                false => ProblemCode::Invalid,
+            };
+            refused(code, e.message)
+        })?;
+        meets(outputs).map_err(|why| refused(ProblemCode::Invalid, why))
     }
 
     pub(super) fn signal(
@@ -84,7 +103,7 @@ impl SchedulerState {
         now_ms: u64,
         effects: &mut Vec<Effect>,
     ) -> Response {
-        let outputs = match self.check_signal(id, node, values) {
+        let outputs = match self.check_signal(id, node, values, now_ms) {
             Ok(outputs) => outputs,
             Err(e) => return Response::Rejected(e),
         };

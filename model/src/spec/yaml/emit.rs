@@ -260,7 +260,7 @@ fn node(n: &NodeSpec) -> Yaml {
                     "timeout",
                     (g.timeout_ms > 0).then(|| {
                         text(crate::value::format_duration(
-                            g.timeout_ms as i64 * 1_000_000,
+                            g.timeout_ms.saturating_mul(1_000_000).min(i64::MAX as u64) as i64,
                         ))
                     }),
                 ),

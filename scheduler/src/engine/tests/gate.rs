@@ -307,6 +307,29 @@ fn a_signal_before_the_deadline_wins_and_the_timeout_is_ignored() {
 }
 
 #[test]
+fn a_signal_at_or_past_the_deadline_is_refused() {
+    let mut f = Fixture::new(GATES);
+    let id = f.launch("approve-or-fail", &[("n", 1)]);
+    f.effects.clear();
+    f.run_inc(&id, "pre");
+    let deadline = deadlines(&mut f)[0];
+    let node = f.instance(&id, "ask");
+    let response = f.apply(Command::Signal {
+        execution: id.clone(),
+        node,
+        values: BTreeMap::from([("x".to_string(), Value::Int(3))]),
+        now_ms: deadline,
+    });
+    let why = rejected(response);
+    assert!(why.contains("timed out at"), "{why}");
+    assert_eq!(
+        f.phase(&id, "ask"),
+        NodePhase::Running,
+        "the timeout decides"
+    );
+}
+
+#[test]
 fn a_cancel_ends_a_waiting_gate() {
     let mut f = Fixture::new(GATES);
     let id = f.launch("approve", &[("n", 1)]);

@@ -153,3 +153,63 @@ fn only_an_ended_execution_that_did_not_succeed_is_recovered() {
     // A relaunch of a succeeded one is fine.
     assert!(recover(&mut f, &running, true).is_ok());
 }
+
+#[test]
+fn recovery_reuses_a_retried_iterations_last_run_only() {
+    // `retried`'s iteration runs `a` then `b`; a failed iteration runs once
+    // more. Its first run's `a` (an output of 100) is replaced by the
+    // second's (2): a recovery reuses the second.
+    let mut f = Fixture::new(
+        r#"
+kind: Workflow
+name: two-steps
+version: v1
+interface: {inputs: {x: int}, outputs: {x: int}}
+nodes:
+  - {id: a, task: inc@v1, inputs: {x: "${inputs.x}"}}
+  - {id: b, task: inc@v1, inputs: {x: "${a.x}"}}
+outputs: {x: "${b.x}"}
+---
+kind: Workflow
+name: retried
+version: v1
+interface: {inputs: {start: int}, outputs: {x: int}}
+nodes:
+  - id: l
+    loop: {body: two-steps@v1, inputs: {x: "${inputs.start}"}, carry: {x: x}, until: "x > 0", max_iterations: 5, retry_iteration: 1}
+outputs: {x: "${l.x}"}
+"#,
+    );
+    let failed = f.launch("retried", &[("start", 1)]);
+    let attempt = f.assign(&failed, "l[0].a");
+    let node = f.instance(&failed, "l[0].a");
+    let now_ms = f.now;
+    f.apply(Command::Complete {
+        execution: failed.clone(),
+        node,
+        attempt,
+        executor: "x".into(),
+        outputs: baton_model::Values::from([("x".to_string(), Value::Int(100))]),
+        log_size: 0,
+        now_ms,
+    });
+    f.fail(&failed, "l[0].b", false);
+    // The iteration's second run.
+    f.run_inc(&failed, "l[0].a");
+    f.fail(&failed, "l[0].b", false);
+    assert_eq!(
+        f.state.execution(&failed).unwrap().phase,
+        ExecutionPhase::Failed
+    );
+    let again = recover(&mut f, &failed, false).unwrap();
+    assert!(recovered(&f, &again, "l[0].a"));
+    let node = f.instance(&again, "l[0].a");
+    assert_eq!(
+        f.state.execution(&again).unwrap().nodes[node as usize]
+            .outputs
+            .get("x"),
+        Some(&Value::Int(2)),
+        "the last run's output, not the replaced run's"
+    );
+    f.check(&again);
+}
