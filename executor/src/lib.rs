@@ -17,6 +17,7 @@ pub mod blob;
 pub mod config;
 pub mod error;
 pub mod link;
+pub mod metrics;
 pub mod pool;
 pub mod runner;
 #[cfg(test)]

@@ -78,6 +78,11 @@ struct Args {
 
     #[command(flatten)]
     s3: baton_executor::blob::S3Options,
+
+    /// Serve Prometheus metrics (`GET /metrics`, the text format) on
+    /// HOST:PORT (docs/operations.md, "Metrics"). Off unless given.
+    #[arg(long, env = "BATON_METRICS_LISTEN", value_name = "HOST:PORT")]
+    metrics_listen: Option<String>,
 }
 
 fn parse_address(text: &str) -> Result<String, String> {
@@ -144,6 +149,22 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(address) = &args.metrics_listen {
+        match tokio::net::TcpListener::bind(address).await {
+            Ok(listener) => {
+                let bound = listener
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default();
+                tracing::info!(address = %bound, "serving metrics on /metrics");
+                tokio::spawn(baton_executor::metrics::serve(listener));
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen on --metrics-listen {address}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let executor = match baton_executor::start(args.into_config()).await {
         Ok(executor) => executor,
         Err(error) => {

@@ -321,6 +321,9 @@ impl Pool {
     fn settle(&self, myself: &ActorRef<PoolMsg>, state: &mut PoolState) {
         self.dispatch(state);
         let capacity = state.capacity();
+        let metrics = &crate::metrics::METRICS;
+        metrics.workers.set(i64::from(capacity.0));
+        metrics.busy.set(state.busy_count() as i64);
         if state.last_capacity != Some(capacity) {
             state.last_capacity = Some(capacity);
             let (slots, free) = capacity;

@@ -171,10 +171,16 @@ impl Worker {
         // itself: a second task awaiting the first would cost every attempt a
         // wake-up. Aborted (the worker dropped the attempt), it reports nothing.
         let running = tokio::spawn(async move {
+            let started = std::time::Instant::now();
             let result = AssertUnwindSafe(attempt)
                 .catch_unwind()
                 .await
                 .map_err(panic_message);
+            let outcome = match &result {
+                Ok(report) => crate::metrics::outcome_of(report),
+                Err(_) => "crashed",
+            };
+            crate::metrics::METRICS.attempt_ended(outcome, started.elapsed().as_secs_f64());
             let _ = myself.send_message(WorkerMsg::Ended { run, result });
         });
         state.current = Some(CurrentRun {

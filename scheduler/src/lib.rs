@@ -13,6 +13,7 @@ pub mod executor_links;
 pub mod executor_service;
 pub mod launch_numbers;
 pub mod memory;
+pub mod metrics;
 pub mod node;
 pub mod proposer;
 pub mod state;

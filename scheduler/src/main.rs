@@ -84,6 +84,10 @@ struct Args {
     /// the blob store; only their reference enters the Raft log (e.g. 64KiB, 1MiB).
     #[arg(long, default_value = "64KiB", value_parser = byte_size)]
     inline_limit: u64,
+    /// Serve Prometheus metrics (`GET /metrics`, the text format) on
+    /// HOST:PORT (docs/operations.md, "Metrics"). Off unless given.
+    #[arg(long, env = "BATON_METRICS_LISTEN", value_name = "HOST:PORT")]
+    metrics_listen: Option<String>,
 }
 
 /// The --blob-store flag as a url (a plain path made absolute); empty: unset.
@@ -190,6 +194,14 @@ async fn run() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let metrics_listener = match &args.metrics_listen {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on --metrics-listen {address}"))?,
+        ),
+        None => None,
+    };
     let mut config = SchedulerConfig::new(args.data_dir);
     config.node_id = args.node_id;
     config.advertise = args.advertise.unwrap_or_default();
@@ -215,6 +227,14 @@ async fn run() -> anyhow::Result<()> {
         inline_limit: args.inline_limit,
     };
     let node = SchedulerNode::start(config, listener).await?;
+    if let Some(listener) = metrics_listener {
+        let address = listener.local_addr()?;
+        info!(%address, "serving metrics on /metrics");
+        tokio::spawn(baton_scheduler::metrics::serve(
+            listener,
+            node.metrics.clone(),
+        ));
+    }
     info!(addr = %node.local_addr, "ready");
     baton_scheduler::node::wait_for_shutdown_signal().await;
     info!("shutting down");

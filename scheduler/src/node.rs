@@ -89,6 +89,8 @@ impl SchedulerConfig {
 pub struct SchedulerNode {
     pub cluster: Arc<ClusterNode<SchedulerState>>,
     pub local_addr: SocketAddr,
+    /// What `--metrics-listen` serves.
+    pub metrics: Arc<crate::metrics::SchedulerMetrics>,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
 }
@@ -136,13 +138,20 @@ impl SchedulerNode {
         };
         let cluster = Arc::new(ClusterNode::<SchedulerState>::open(node_config, effects).await?);
 
-        let proposer = Proposer::start(cluster.clone());
+        let instruments = crate::metrics::Instruments::default();
+        let proposer = Proposer::start(cluster.clone(), instruments.clone());
         let dispatch_view = dispatch::SharedView::default();
+        let metrics = Arc::new(crate::metrics::SchedulerMetrics::new(
+            cluster.clone(),
+            dispatch_view.clone(),
+            instruments.clone(),
+        ));
         dispatch::start(
             DispatcherConfig {
                 lease: config.lease,
                 linger: config.linger,
                 view: dispatch_view.clone(),
+                instruments,
             },
             cluster.state(),
             proposer.clone(),
@@ -212,6 +221,7 @@ impl SchedulerNode {
         Ok(SchedulerNode {
             cluster,
             local_addr,
+            metrics,
             shutdown,
             server,
         })

@@ -27,9 +27,12 @@ pub struct Proposer {
 }
 
 impl Proposer {
-    pub fn start(cluster: Arc<ClusterNode<SchedulerState>>) -> Proposer {
+    pub fn start(
+        cluster: Arc<ClusterNode<SchedulerState>>,
+        instruments: crate::metrics::Instruments,
+    ) -> Proposer {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(cluster, rx));
+        tokio::spawn(run(cluster, rx, instruments));
         Proposer { tx }
     }
 
@@ -82,6 +85,7 @@ impl Proposer {
 async fn run(
     cluster: Arc<ClusterNode<SchedulerState>>,
     mut rx: mpsc::UnboundedReceiver<(Vec<Command>, Reply)>,
+    instruments: crate::metrics::Instruments,
 ) {
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut held_back = None;
@@ -100,6 +104,11 @@ async fn run(
         let joined = join_writes(first, MAX_BATCH, || rx.try_recv().ok());
         let (commands, replies) = (joined.commands, joined.replies);
         held_back = joined.held_back;
+        instruments.proposals.inc();
+        instruments.proposed_commands.inc_by(commands.len() as u64);
+        instruments.proposal_batch.observe(commands.len() as f64);
+        let submitted = std::time::Instant::now();
+        let latency = instruments.proposal_seconds.clone();
         // Handed to Raft here, in order; only the wait for the commit runs
         // concurrently, so entries keep the order their commands came in.
         let pending = cluster.submit(Arc::new(commands)).await;
@@ -127,6 +136,7 @@ async fn run(
                 ))),
             };
             drop(permit);
+            latency.observe(submitted.elapsed().as_secs_f64());
             match result {
                 Ok(responses) => {
                     let mut responses = responses.into_iter();

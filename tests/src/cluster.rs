@@ -125,6 +125,9 @@ pub struct ClusterOptions {
     pub snapshot_every: u64,
     /// More flags for every scheduler node (e.g. its blob store).
     pub scheduler_args: Vec<String>,
+    /// Serve each node's Prometheus metrics on a port of its own
+    /// ([`Cluster::metrics`]).
+    pub metrics: bool,
 }
 
 impl Default for ClusterOptions {
@@ -134,6 +137,7 @@ impl Default for ClusterOptions {
             proxies: false,
             snapshot_every: 10_000,
             scheduler_args: Vec::new(),
+            metrics: false,
         }
     }
 }
@@ -149,6 +153,8 @@ pub struct Cluster {
     proxies: BTreeMap<(u64, u64), Proxy>,
     /// Nodes started with `--join` (added to the running cluster later).
     joined: std::collections::BTreeSet<u64>,
+    /// Node id -> where it serves its metrics (with `ClusterOptions::metrics`).
+    pub metrics: BTreeMap<u64, String>,
 }
 
 impl Cluster {
@@ -186,7 +192,14 @@ impl Cluster {
             options,
             proxies,
             joined: Default::default(),
+            metrics: Default::default(),
         };
+        if cluster.options.metrics {
+            for id in cluster.addresses.keys() {
+                let address = format!("127.0.0.1:{}", free_port());
+                cluster.metrics.insert(*id, address);
+            }
+        }
         let ids: Vec<u64> = cluster.addresses.keys().copied().collect();
         // Start them concurrently: each waits for a quorum to be useful.
         let started: Vec<(u64, Process)> = std::thread::scope(|scope| {
@@ -228,6 +241,12 @@ impl Cluster {
             .arg("--snapshot-every")
             .arg(self.options.snapshot_every.to_string())
             .args(&self.options.scheduler_args)
+            .args(
+                self.metrics
+                    .get(&id)
+                    .map(|address| vec!["--metrics-listen".to_owned(), address.clone()])
+                    .unwrap_or_default(),
+            )
             .env("RUST_LOG", "info,openraft=warn");
         let routes: Vec<String> = self
             .proxies

@@ -210,6 +210,7 @@ impl BlobStore {
             .shutdown()
             .await
             .map_err(|e| failed(describe_io(&e)))?;
+        crate::metrics::METRICS.blob_bytes("written", blob.size);
         Ok(blob)
     }
 
@@ -232,6 +233,7 @@ impl BlobStore {
                 uri: blob.uri.clone(),
                 why: describe(&e),
             })?;
+        crate::metrics::METRICS.blob_bytes("written", blob.size);
         Ok(blob)
     }
 
@@ -335,6 +337,7 @@ impl BlobStore {
         staged
             .persist(dest)
             .map_err(|e| failed(format!("cannot write `{}`: {}", dest.display(), e.error)))?;
+        crate::metrics::METRICS.blob_bytes("read", size);
         Ok(())
     }
 }

@@ -183,6 +183,17 @@ impl Dispatcher {
                 let memory = self.autoscale_memory.entry(pool.clone()).or_default();
                 if let Some(decision) = decide(&policy, current, &load, memory, now) {
                     info!(%pool, to = decision.to, reason = %decision.reason, "autoscaling");
+                    let direction = match current {
+                        Some(n) if decision.to < n => "shrink",
+                        _ => "grow",
+                    };
+                    self.instruments
+                        .autoscaler_decisions
+                        .get_or_create(&vec![
+                            ("pool".to_string(), pool.clone()),
+                            ("direction".to_string(), direction.to_string()),
+                        ])
+                        .inc();
                     commands.push(Command::Autoscaled {
                         pool: pool.clone(),
                         to: decision.to,

@@ -198,6 +198,8 @@ pub struct DispatcherConfig {
     pub linger: Duration,
     /// Where the dispatcher publishes its pools and executors.
     pub view: SharedView,
+    /// What it records for the metrics endpoint.
+    pub instruments: crate::metrics::Instruments,
 }
 
 pub fn now_ms() -> u64 {
@@ -241,6 +243,7 @@ pub fn start(
         autoscale_memory: Default::default(),
         autoscale_due_ms: 0,
         gates: Default::default(),
+        instruments: config.instruments,
     };
     tokio::spawn(dispatcher.run(inbox.0));
 }
@@ -308,6 +311,7 @@ struct Dispatcher {
     autoscale_due_ms: u64,
     /// Deadlines of the gates that wait for a signal with a timeout.
     gates: gates::GateTimers,
+    instruments: crate::metrics::Instruments,
 }
 
 impl Dispatcher {
@@ -1039,6 +1043,7 @@ impl Dispatcher {
             return;
         }
         let now = now_ms();
+        self.instruments.leases_expired.inc_by(lost.len() as u64);
         let commands: Vec<Command> = lost
             .into_iter()
             .map(|((execution, node), owned)| {

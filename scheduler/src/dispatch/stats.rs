@@ -22,6 +22,9 @@ struct Second {
 #[derive(Clone, Default)]
 pub struct PoolStats {
     seconds: VecDeque<Second>,
+    /// Since this leadership began (what a Prometheus counter reports).
+    placed_total: u64,
+    completed_total: u64,
 }
 
 /// A pool's figures over the window.
@@ -33,6 +36,9 @@ pub struct Summary {
     pub completed_per_s: f64,
     pub wait_p50_ms: u64,
     pub wait_p99_ms: u64,
+    /// Placed and finished since this leadership began.
+    pub placed_total: u64,
+    pub completed_total: u64,
 }
 
 fn bucket(wait_ms: u64) -> usize {
@@ -84,12 +90,14 @@ impl PoolStats {
     }
 
     pub fn placed(&mut self, now_ms: u64, wait_ms: u64) {
+        self.placed_total += 1;
         let second = self.second(now_ms);
         second.placed += 1;
         second.waits[bucket(wait_ms)] += 1;
     }
 
     pub fn completed(&mut self, now_ms: u64) {
+        self.completed_total += 1;
         self.second(now_ms).completed += 1;
     }
 
@@ -119,7 +127,11 @@ impl PoolStats {
                 .filter(move |s| s.at * 1000 + WINDOW_MS > now_ms)
         };
         let mut waits = [0u64; BUCKETS];
-        let mut summary = Summary::default();
+        let mut summary = Summary {
+            placed_total: self.placed_total,
+            completed_total: self.completed_total,
+            ..Summary::default()
+        };
         for second in recent() {
             summary.placed += second.placed;
             summary.completed += second.completed;
