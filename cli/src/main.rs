@@ -13,11 +13,12 @@ mod recover;
 mod registry;
 mod render;
 mod specs;
+mod version;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::client::{CliError, Client};
 use crate::commands::{ListKind, Output};
@@ -191,6 +192,17 @@ enum Command {
     },
     /// Cancel an execution: running tasks are stopped, the rest marked cancelled.
     Cancel { execution: String },
+    /// This client's version and protocol, every scheduler node's (each
+    /// asked directly) and every connected executor's.
+    Version,
+    /// Print a shell completion script: `source <(baton completions bash)`,
+    /// or save it where your shell loads completions (bash:
+    /// ~/.local/share/bash-completion/completions/baton; zsh: a directory in
+    /// $fpath, as _baton; fish: ~/.config/fish/completions/baton.fish).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Signal a gate node that waits (`baton get` shows what it waits for):
     /// its signal's fields are the gate's outputs, and the execution
     /// continues. A field of the wrong type, a missing or unknown one, or a
@@ -519,6 +531,17 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Cancel { execution } => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
             commands::cancel(&mut client, &execution).await
+        }
+        Command::Version => {
+            version::version(&cli.scheduler, cli.stale, cli.wait_leader, output).await
+        }
+        Command::Completions { shell } => {
+            // Into memory first: clap_complete panics on a write error,
+            // and `baton completions bash | head` closes the pipe early.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "baton", &mut script);
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+            Ok(())
         }
         Command::Signal {
             execution,

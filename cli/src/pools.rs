@@ -140,7 +140,7 @@ fn parse_pool_cap(text: &str) -> Result<(String, Cap), String> {
     Ok((pool.to_owned(), parse_cap(cap)?))
 }
 
-async fn list_pools(client: &mut Client) -> Result<ListPoolsResponse, CliError> {
+pub(crate) async fn list_pools(client: &mut Client) -> Result<ListPoolsResponse, CliError> {
     client
         .call(ListPoolsRequest {}, |mut a, r| async move {
             a.list_pools(r).await

@@ -26,6 +26,8 @@ fn help_lists_every_command() {
         "list",
         "cancel",
         "signal",
+        "version",
+        "completions",
         "logs",
         "Exit codes",
     ] {

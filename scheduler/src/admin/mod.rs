@@ -698,6 +698,8 @@ impl Admin for AdminService {
             matched: status.matched.into_iter().collect(),
             heap_bytes: crate::memory::heap_in_use(),
             blob_store: Some(self.blob_store.clone()),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            protocol_version: baton_proto::PROTOCOL_VERSION,
         }))
     }
 
