@@ -50,6 +50,11 @@ struct Cli {
     /// Output format of read commands.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Text)]
     output: Output,
+    /// A TOML file of defaults for the flags above (`scheduler`, `stale`,
+    /// `wait_leader`, `output`); default: ~/.config/baton/config.toml when it
+    /// exists. Flags and the environment outrank it.
+    #[arg(long, global = true, env = "BATON_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -362,8 +367,28 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     baton_model::value::parse_duration(text).map(|n| Duration::from_nanos(n.max(0) as u64))
 }
 
+/// The client's configuration file: --config, else BATON_CONFIG, else
+/// `$XDG_CONFIG_HOME/baton/config.toml` (`~/.config/...`) when it exists.
+fn client_config(argv: &[std::ffi::OsString]) -> Option<PathBuf> {
+    if let Some(path) = baton_config::config_path(argv, "BATON_CONFIG") {
+        return Some(path);
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("baton/config.toml")).filter(|p| p.exists())
+}
+
 fn main() {
-    let cli = Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let path = client_config(&argv);
+    let (argv, from_file) = baton_config::command_line(&Cli::command(), argv, path);
+    let matches = baton_config::get_matches(Cli::command(), argv, &from_file);
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let embedded = matches!(cli.command, Command::Dev { .. } | Command::Demo { .. });
     let default_filter = if embedded {
         "warn,baton_scheduler=info"

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use baton_executor::config::{default_work_dir, default_workers, DEFAULT_POOL, DEFAULT_SCHEDULER};
 use baton_executor::ExecutorConfig;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::EnvFilter;
 
@@ -83,6 +83,17 @@ struct Args {
     /// HOST:PORT (docs/operations.md, "Metrics"). Off unless given.
     #[arg(long, env = "BATON_METRICS_LISTEN", value_name = "HOST:PORT")]
     metrics_listen: Option<String>,
+
+    /// A TOML file of settings, one `key = value` per flag, named as the
+    /// flag without dashes (`pool = "gpu"`). Flags and the environment
+    /// outrank it; an unknown key is refused with its line.
+    #[arg(long, env = "BATON_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Print the effective configuration (each setting with where it came
+    /// from: flag, environment, file or default) as TOML, and exit.
+    #[arg(long)]
+    print_config: bool,
 }
 
 fn parse_address(text: &str) -> Result<String, String> {
@@ -133,7 +144,21 @@ impl Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Args::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let path = baton_config::config_path(&argv, "BATON_CONFIG");
+    let (argv, from_file) = baton_config::command_line(&Args::command(), argv, path);
+    let matches = baton_config::get_matches(Args::command(), argv, &from_file);
+    let args = match Args::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(e) => e.exit(),
+    };
+    if args.print_config {
+        print!(
+            "{}",
+            baton_config::effective(&Args::command(), &matches, &from_file)
+        );
+        return ExitCode::SUCCESS;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use baton_scheduler::{SchedulerConfig, SchedulerNode};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use tracing::info;
 
 /// One node of Baton's replicated scheduler: holds every task, workflow and
@@ -88,6 +88,15 @@ struct Args {
     /// HOST:PORT (docs/operations.md, "Metrics"). Off unless given.
     #[arg(long, env = "BATON_METRICS_LISTEN", value_name = "HOST:PORT")]
     metrics_listen: Option<String>,
+    /// A TOML file of settings, one `key = value` per flag, named as the
+    /// flag without dashes (`data_dir = "/var/lib/baton"`). Flags and the
+    /// environment outrank it; an unknown key is refused with its line.
+    #[arg(long, env = "BATON_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print the effective configuration (each setting with where it came
+    /// from: flag, environment, file or default) as TOML, and exit.
+    #[arg(long)]
+    print_config: bool,
 }
 
 /// The --blob-store flag as a url (a plain path made absolute); empty: unset.
@@ -185,7 +194,18 @@ async fn run() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let args = Args::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let path = baton_config::config_path(&argv, "BATON_CONFIG");
+    let (argv, from_file) = baton_config::command_line(&Args::command(), argv, path);
+    let matches = baton_config::get_matches(Args::command(), argv, &from_file);
+    let args = Args::from_arg_matches(&matches).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if args.print_config {
+        print!(
+            "{}",
+            baton_config::effective(&Args::command(), &matches, &from_file)
+        );
+        return Ok(());
+    }
     let peers = parse_addresses("peers", &args.peers)?;
     let routes = parse_addresses("route", &args.route)?;
     if !peers.is_empty() && !peers.contains_key(&args.node_id) {

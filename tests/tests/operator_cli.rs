@@ -74,3 +74,132 @@ fn completions_are_scripts_the_shells_load() {
         bad.stderr
     );
 }
+
+#[test]
+fn a_config_file_sets_what_a_flag_sets_and_an_unknown_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = write(
+        dir.path(),
+        "scheduler.toml",
+        "# a scheduler node\nlisten = \"127.0.0.1:7999\"\nlease = \"4s\"\nsnapshot_every = 500\n",
+    );
+    let shown = run_with_timeout(
+        Command::new(bin("baton-scheduler")).args([
+            "--config",
+            &scheduler,
+            "--lease",
+            "6s",
+            "--print-config",
+        ]),
+        Duration::from_secs(20),
+    );
+    assert_eq!(shown.code, 0, "{shown:?}");
+    for says in [
+        "listen = \"127.0.0.1:7999\"  # file",
+        "snapshot_every = \"500\"  # file",
+        "lease = \"6s\"  # flag",
+        "linger = \"2ms\"  # default",
+    ] {
+        assert!(
+            shown.stdout.contains(says),
+            "`{says}` in:\n{}",
+            shown.stdout
+        );
+    }
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        "listen = \"127.0.0.1:7999\"\ndata_directory = \"/tmp/x\"\n",
+    );
+    let refused = run_with_timeout(
+        Command::new(bin("baton-scheduler")).args(["--config", &bad, "--print-config"]),
+        Duration::from_secs(20),
+    );
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains(
+            "bad.toml line 2: unknown key `data_directory`; baton-scheduler takes: node_id, listen"
+        ),
+        "{}",
+        refused.stderr
+    );
+
+    let executor = write(
+        dir.path(),
+        "executor.toml",
+        "pool = \"gpu\"\nlabels = [\"gpu=a100\", \"zone=b\"]\nworkers = \"eight\"\n",
+    );
+    let refused = run_with_timeout(
+        Command::new(bin("baton-executor")).args(["--config", &executor, "--print-config"]),
+        Duration::from_secs(20),
+    );
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("executor.toml line 3: `workers` = \"eight\": invalid value 'eight'"),
+        "{}",
+        refused.stderr
+    );
+    std::fs::write(
+        &executor,
+        "pool = \"gpu\"\nlabels = [\"gpu=a100\", \"zone=b\"]\nworkers = 8\n",
+    )
+    .unwrap();
+    let shown = run_with_timeout(
+        Command::new(bin("baton-executor"))
+            .args(["--config", &executor, "--print-config"])
+            .env("BATON_SCHEDULER", "127.0.0.1:7998"),
+        Duration::from_secs(20),
+    );
+    assert_eq!(shown.code, 0, "{shown:?}");
+    for says in [
+        "pool = \"gpu\"  # file",
+        "labels = [\"gpu=a100\", \"zone=b\"]  # file",
+        "workers = \"8\"  # file",
+        "scheduler = \"127.0.0.1:7998\"  # environment",
+    ] {
+        assert!(
+            shown.stdout.contains(says),
+            "`{says}` in:\n{}",
+            shown.stdout
+        );
+    }
+
+    // The client: its default file under XDG_CONFIG_HOME names the scheduler
+    // and the output format; a flag still wins.
+    let cluster = DevCluster::start(&dir.path().join("data"));
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join("baton")).unwrap();
+    std::fs::write(
+        home.join("baton/config.toml"),
+        format!("scheduler = \"{}\"\noutput = \"json\"\n", cluster.address),
+    )
+    .unwrap();
+    let client = |args: &[&str]| {
+        run_with_timeout(
+            Command::new(bin("baton"))
+                .args(args)
+                .env("XDG_CONFIG_HOME", &home)
+                .env_remove("BATON_SCHEDULER"),
+            Duration::from_secs(20),
+        )
+    };
+    let json = client(&["version"]);
+    assert_eq!(json.code, 0, "{json:?}");
+    assert!(
+        json.stdout.trim_start().starts_with('{'),
+        "json from the file: {}",
+        json.stdout
+    );
+    let text = client(&["version", "-o", "text"]);
+    assert!(
+        text.stdout.starts_with("client     baton"),
+        "the flag wins: {}",
+        text.stdout
+    );
+    std::fs::write(home.join("baton/config.toml"), "schedular = \"x\"\n").unwrap();
+    let refused = client(&["version"]);
+    assert_eq!(refused.code, 2);
+    assert!(refused.stderr.contains("config.toml line 1: unknown key `schedular`; baton takes: scheduler, stale, wait_leader, output"), "{}", refused.stderr);
+}
