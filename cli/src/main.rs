@@ -194,6 +194,8 @@ enum Command {
         /// At most this many executions.
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        #[command(flatten)]
+        watch: Watch,
     },
     /// Cancel an execution: running tasks are stopped, the rest marked cancelled.
     Cancel { execution: String },
@@ -208,6 +210,9 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Write man pages (baton.1, and baton-COMMAND.1 for each command) into
+    /// DIR, e.g. `baton man /usr/local/share/man/man1`.
+    Man { dir: PathBuf },
     /// Signal a gate node that waits (`baton get` shows what it waits for):
     /// its signal's fields are the gate's outputs, and the execution
     /// continues. A field of the wrong type, a missing or unknown one, or a
@@ -311,10 +316,15 @@ enum Command {
         /// autoscaler), from what to what, and why.
         #[arg(long)]
         events: bool,
+        #[command(flatten)]
+        watch: Watch,
     },
     /// The executors: pool, state (ready, draining), workers, busy,
     /// version, labels, and the attempts each runs.
-    Executors,
+    Executors {
+        #[command(flatten)]
+        watch: Watch,
+    },
     /// Change a pool: `baton pool scale POOL --workers N`,
     /// `baton pool autoscale POOL --min A --max B --target-wait 500ms`,
     /// `baton pool prefetch POOL N`.
@@ -361,6 +371,65 @@ enum BlobCommand {
         #[command(flatten)]
         blobs: blobs::BlobOptions,
     },
+}
+
+/// `baton man DIR`: a page for baton and one per command, from the same
+/// clap command `--help` shows.
+fn man_pages(dir: &std::path::Path) -> Result<(), CliError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::BadInput(format!("cannot create {}: {e}", dir.display())))?;
+    clap_mangen::generate_to(Cli::command(), dir)
+        .map_err(|e| CliError::BadInput(format!("cannot write into {}: {e}", dir.display())))?;
+    let mut pages: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.path().display().to_string())
+                .filter(|p| p.ends_with(".1"))
+                .collect()
+        })
+        .unwrap_or_default();
+    pages.sort();
+    for page in pages {
+        println!("{page}");
+    }
+    Ok(())
+}
+
+/// `--watch`: print again every interval until interrupted.
+#[derive(clap::Args, Debug, Clone, Copy)]
+struct Watch {
+    /// Print again every INTERVAL (2s when not given) until interrupted,
+    /// each time under a line with the time; with -o json, one document each time.
+    #[arg(
+        long,
+        value_name = "INTERVAL",
+        num_args = 0..=1,
+        default_missing_value = "2s",
+        value_parser = parse_duration
+    )]
+    watch: Option<Duration>,
+}
+
+impl Watch {
+    /// Waits for the next print; `false` when not watching.
+    async fn next(&self, output: Output) -> bool {
+        let Some(every) = self.watch else {
+            return false;
+        };
+        tokio::time::sleep(every.max(Duration::from_millis(100))).await;
+        if output == Output::Text {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            println!(
+                "\n--- {} (every {}; Ctrl-C to stop)",
+                render::timestamp(now),
+                baton_model::value::format_duration(every.as_nanos() as i64)
+            );
+        }
+        true
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -541,9 +610,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
             commands::watch(&mut client, &execution, output).await
         }
-        Command::List { kind, limit } => {
+        Command::List { kind, limit, watch } => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
-            commands::list(&mut client, kind, limit, output).await
+            loop {
+                commands::list(&mut client, kind, limit, output).await?;
+                if !watch.next(output).await {
+                    break Ok(());
+                }
+            }
         }
         Command::Recover { execution, wait } => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
@@ -560,6 +634,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Version => {
             version::version(&cli.scheduler, cli.stale, cli.wait_leader, output).await
         }
+        Command::Man { dir } => man_pages(&dir),
         Command::Completions { shell } => {
             // Into memory first: clap_complete panics on a write error,
             // and `baton completions bash | head` closes the pipe early.
@@ -646,13 +721,23 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
             commands::cluster(&mut client, command, output).await
         }
-        Command::Pools { events } => {
+        Command::Pools { events, watch } => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
-            pools::pools(&mut client, output, events).await
+            loop {
+                pools::pools(&mut client, output, events).await?;
+                if !watch.next(output).await {
+                    break Ok(());
+                }
+            }
         }
-        Command::Executors => {
+        Command::Executors { watch } => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
-            pools::executors(&mut client, output).await
+            loop {
+                pools::executors(&mut client, output).await?;
+                if !watch.next(output).await {
+                    break Ok(());
+                }
+            }
         }
         Command::Pool(command) => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;

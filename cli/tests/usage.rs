@@ -28,6 +28,7 @@ fn help_lists_every_command() {
         "signal",
         "version",
         "completions",
+        "man",
         "logs",
         "Exit codes",
     ] {

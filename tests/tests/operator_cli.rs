@@ -203,3 +203,66 @@ fn a_config_file_sets_what_a_flag_sets_and_an_unknown_key_is_refused() {
     assert_eq!(refused.code, 2);
     assert!(refused.stderr.contains("config.toml line 1: unknown key `schedular`; baton takes: scheduler, stale, wait_leader, output"), "{}", refused.stderr);
 }
+
+#[test]
+fn list_watch_prints_again_until_interrupted_and_shows_new_executions() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = DevCluster::start(&dir.path().join("data"));
+    cluster.baton(&["register", "examples/diamond.yaml"]).ok();
+    let mut watching = Command::new(bin("baton"))
+        .args([
+            "--scheduler",
+            &cluster.address,
+            "list",
+            "executions",
+            "--watch",
+            "300ms",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = watching.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let mut seen = sink.lock().unwrap();
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+    });
+    let printed = |says: &str| {
+        wait_for(Duration::from_secs(20), || {
+            let seen = seen.lock().unwrap().clone();
+            seen.contains(says).then_some(seen)
+        })
+    };
+    printed("(every 300ms; Ctrl-C to stop)").expect("a second print");
+    let id = cluster
+        .baton(&["run", "diamond", "-i", "n=2"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let seen = printed(&id).unwrap_or_else(|| panic!("{id} never listed"));
+    let _ = watching.kill();
+    let _ = watching.wait();
+    assert!(seen.matches("--- ").count() >= 2, "{seen}");
+}
+
+#[test]
+fn man_pages_are_written_for_baton_and_each_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let pages = dir.path().join("man1");
+    let written = baton("127.0.0.1:9", &["man", pages.to_str().unwrap()]);
+    written.ok();
+    for page in ["baton.1", "baton-run.1", "baton-signal.1", "baton-pools.1"] {
+        let text =
+            std::fs::read_to_string(pages.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(".TH"), "{page} is a man page");
+    }
+    let signal = std::fs::read_to_string(pages.join("baton-signal.1")).unwrap();
+    assert!(signal.contains("gate"), "the command's help is in its page");
+}
