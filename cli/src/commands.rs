@@ -623,8 +623,17 @@ pub async fn cluster(
     Ok(())
 }
 
-/// Asks the contacted node for the members, then each member for its own view.
-async fn cluster_status(client: &mut Client, output: Output) -> Result<(), CliError> {
+/// The contacted node's status, and each member's as that member answers
+/// it (`None`: unreachable).
+pub async fn member_statuses(
+    client: &mut Client,
+) -> Result<
+    (
+        ClusterStatusResponse,
+        Vec<(baton_proto::ClusterMember, Option<ClusterStatusResponse>)>,
+    ),
+    CliError,
+> {
     let first = client
         .call(ClusterStatusRequest {}, |mut a, r| async move {
             a.cluster_status(r).await
@@ -646,6 +655,12 @@ async fn cluster_status(client: &mut Client, output: Output) -> Result<(), CliEr
             };
         rows.push((member.clone(), status));
     }
+    Ok((first, rows))
+}
+
+/// Asks the contacted node for the members, then each member for its own view.
+async fn cluster_status(client: &mut Client, output: Output) -> Result<(), CliError> {
+    let (first, rows) = member_statuses(client).await?;
     let leader = rows
         .iter()
         .filter_map(|(_, s)| s.as_ref())

@@ -2,7 +2,7 @@
 //! scheduler node's (each asked directly) and every connected executor's,
 //! so a mixed-version cluster in the middle of an upgrade shows itself.
 
-use baton_proto::{ClusterStatusRequest, PROTOCOL_VERSION};
+use baton_proto::PROTOCOL_VERSION;
 
 use crate::client::{CliError, Client};
 use crate::commands::print_structured;
@@ -33,29 +33,15 @@ pub async fn version(
             return Err(e);
         }
     };
-    let first = client
-        .call(ClusterStatusRequest {}, |mut a, r| async move {
-            a.cluster_status(r).await
-        })
-        .await?;
-    let mut nodes = Vec::new();
-    for member in &first.members {
-        let answered = match Client::connect(&member.address, true, std::time::Duration::ZERO).await
-        {
-            Ok(mut node) => node
-                .call(ClusterStatusRequest {}, |mut a, r| async move {
-                    a.cluster_status(r).await
-                })
-                .await
-                .ok(),
-            Err(_) => None,
-        };
-        nodes.push(Node {
+    let (_, members) = crate::commands::member_statuses(&mut client).await?;
+    let nodes: Vec<Node> = members
+        .into_iter()
+        .map(|(member, answered)| Node {
             id: member.id,
-            address: member.address.clone(),
+            address: member.address,
             version: answered.map(|s| (s.version, s.protocol_version)),
-        });
-    }
+        })
+        .collect();
     let pools = crate::pools::list_pools(&mut client).await.ok();
     let executors: Vec<(String, String, String)> = pools
         .iter()

@@ -238,39 +238,36 @@ fn metrics_of_schedulers_and_executor_parse_and_move_as_work_runs() {
 #[test]
 fn a_metrics_address_that_cannot_be_bound_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let outcome = run_with_timeout(
-        std::process::Command::new(bin("baton-scheduler"))
-            .args(["--listen", "127.0.0.1:0", "--metrics-listen", "nowhere:-1"])
-            .arg("--data-dir")
-            .arg(dir.path().join("data")),
-        Duration::from_secs(20),
-    );
-    assert_ne!(outcome.code, 0);
-    assert!(
-        outcome
-            .stderr
-            .contains("cannot listen on --metrics-listen nowhere:-1"),
-        "{}",
-        outcome.stderr
-    );
-    let outcome = run_with_timeout(
-        std::process::Command::new(bin("baton-executor"))
-            .args([
-                "--metrics-listen",
-                "nowhere:-1",
-                "--scheduler",
-                "127.0.0.1:9",
-            ])
-            .arg("--work-dir")
-            .arg(dir.path().join("work")),
-        Duration::from_secs(20),
-    );
-    assert_ne!(outcome.code, 0);
-    assert!(
-        outcome
-            .stderr
-            .contains("cannot listen on --metrics-listen nowhere:-1"),
-        "{}",
-        outcome.stderr
-    );
+    let data = dir.path().join("data");
+    let work = dir.path().join("work");
+    let scheduler: [&std::ffi::OsStr; 6] = [
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+        "--metrics-listen".as_ref(),
+        "nowhere:-1".as_ref(),
+    ];
+    let executor: [&std::ffi::OsStr; 6] = [
+        "--scheduler".as_ref(),
+        "127.0.0.1:9".as_ref(),
+        "--work-dir".as_ref(),
+        work.as_os_str(),
+        "--metrics-listen".as_ref(),
+        "nowhere:-1".as_ref(),
+    ];
+    for (binary, args) in [("baton-scheduler", scheduler), ("baton-executor", executor)] {
+        let outcome = run_with_timeout(
+            std::process::Command::new(bin(binary)).args(args),
+            Duration::from_secs(20),
+        );
+        assert_ne!(outcome.code, 0, "{binary}");
+        assert!(
+            outcome
+                .stderr
+                .contains("cannot listen on --metrics-listen nowhere:-1"),
+            "{binary}: {}",
+            outcome.stderr
+        );
+    }
 }
