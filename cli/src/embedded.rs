@@ -80,6 +80,7 @@ pub async fn start(options: EmbeddedOptions) -> anyhow::Result<Embedded> {
             // The scheduler's: a directory inside the data directory.
             blob_store: None,
             s3: Default::default(),
+            cleanup: Default::default(),
         })
         .await?;
         executors.push(executor);

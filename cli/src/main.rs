@@ -303,6 +303,14 @@ enum Command {
         /// (0 to 4; they need python3 with numpy and scikit-learn, as `baton demo` does).
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=4))]
         al_python: u32,
+        /// How long the soak workload launches, in minutes. Its figures
+        /// compare the end of the first quarter with the end, so give a
+        /// quarter longer than --soak-retention.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=10_080))]
+        minutes: u64,
+        /// The retention the soak workload gives its executions.
+        #[arg(long, default_value = "10s", value_parser = soak_retention)]
+        soak_retention: Duration,
     },
     /// Inspect and change the scheduler cluster's membership.
     #[command(subcommand)]
@@ -434,6 +442,17 @@ impl Watch {
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     baton_model::value::parse_duration(text).map(|n| Duration::from_nanos(n.max(0) as u64))
+}
+
+/// `--soak-retention`: what `baton project set --retention` takes, but a duration.
+fn soak_retention(text: &str) -> Result<Duration, String> {
+    use baton_scheduler::state::retention::{parse_retention, Retention};
+    match parse_retention(text, false)? {
+        Some(Retention::For { ms }) => Ok(Duration::from_millis(ms)),
+        _ => Err(format!(
+            "`{text}`: the soak needs a retention that ends, such as 10s"
+        )),
+    }
 }
 
 /// The client's configuration file: --config, else BATON_CONFIG, else
@@ -670,6 +689,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             al_flavors,
             al_iterations,
             al_python,
+            minutes,
+            soak_retention,
         } => {
             if loop_iterations == 0 || loop_iterations > 100_000 || map_items == 0 {
                 return Err(CliError::BadInput(
@@ -714,6 +735,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 al_flavors: al_flavors as usize,
                 al_iterations,
                 al_python: al_python as usize,
+                soak_minutes: minutes,
+                soak_retention,
             };
             bench::run(options, output).await
         }

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::client::{CliError, Client};
 use crate::commands::{print_structured, Output};
+use baton_scheduler::state::retention::Retention;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum PoolCommand {
@@ -115,7 +116,20 @@ pub enum ProjectCommand {
         /// starts when one of the project's executions ends.
         #[arg(long, value_name = "N", value_parser = parse_cap)]
         max_executions: Option<Cap>,
+        /// How long its finished executions (their nodes, events and
+        /// outputs) stay before they expire: a duration (3d, 12h),
+        /// `forever`, or `default` for the scheduler's --retention.
+        #[arg(long, value_name = "DURATION", value_parser = parse_retention)]
+        retention: Option<RetentionArg>,
     },
+}
+
+/// `--retention` as given: `None` for `default`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetentionArg(Option<Retention>);
+
+fn parse_retention(text: &str) -> Result<RetentionArg, String> {
+    baton_scheduler::state::retention::parse_retention(text, true).map(RetentionArg)
 }
 
 /// A cap as given: a count, or `none` (no cap).
@@ -300,6 +314,7 @@ pub async fn pools(client: &mut Client, output: Output, events: bool) -> Result<
                         "max_executions": (p.max_executions > 0).then_some(p.max_executions),
                         "running_executions": p.running_executions,
                         "queued_executions": p.queued_executions,
+                        "retention": (!p.retention.is_empty()).then_some(&p.retention),
                     })
                 })
                 .collect();
@@ -387,6 +402,9 @@ pub async fn pools(client: &mut Client, output: Output, events: bool) -> Result<
                         "{}/{} executions running, {} queued",
                         p.running_executions, p.max_executions, p.queued_executions
                     ));
+                }
+                if !p.retention.is_empty() {
+                    settings.push(format!("finished executions kept {}", p.retention));
                 }
                 println!("project {}: {}", p.name, settings.join("; "));
             }
@@ -557,6 +575,7 @@ pub async fn project(client: &mut Client, command: ProjectCommand) -> Result<(),
             weight,
             max_running,
             max_executions,
+            retention,
         } => {
             let request = SetProjectRequest {
                 project: project.clone(),
@@ -575,6 +594,12 @@ pub async fn project(client: &mut Client, command: ProjectCommand) -> Result<(),
                 set_max_executions: max_executions.is_some(),
                 max_executions: max_executions.and_then(|c| c.0).unwrap_or(0),
                 no_max_executions: max_executions == Some(Cap(None)),
+                set_retention: retention.is_some(),
+                retention_ms: match retention {
+                    Some(RetentionArg(Some(Retention::For { ms }))) => ms,
+                    _ => 0,
+                },
+                retention_forever: retention == Some(RetentionArg(Some(Retention::Forever))),
             };
             client
                 .call(request, |mut a, r| async move { a.set_project(r).await })
@@ -603,6 +628,18 @@ pub async fn project(client: &mut Client, command: ProjectCommand) -> Result<(),
                     "project {project}: at most {n} running executions; more launches queue"
                 ),
                 Some(None) => println!("project {project}: no cap on running executions"),
+                None => {}
+            }
+            match retention {
+                Some(RetentionArg(Some(Retention::Forever))) => {
+                    println!("project {project}: finished executions are kept forever")
+                }
+                Some(RetentionArg(Some(retention))) => println!(
+                    "project {project}: finished executions expire {retention} after they end"
+                ),
+                Some(RetentionArg(None)) => println!(
+                    "project {project}: finished executions expire after the scheduler's --retention"
+                ),
                 None => {}
             }
             Ok(())

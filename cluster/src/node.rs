@@ -83,6 +83,7 @@ pub struct ClusterNode<S: StateMachine> {
     /// ([`crate::log_flush`]), and status reports only what is durable.
     durable: DurableIndex,
     unsaved_committed: UnsavedCommitted,
+    snapshot_bytes: Arc<AtomicU64>,
 }
 
 /// One node's own view of the cluster, for `baton cluster status`.
@@ -98,6 +99,8 @@ pub struct RaftStatus {
     pub committed_index: u64,
     pub applied_index: u64,
     pub snapshot_index: u64,
+    /// The size of the latest snapshot stored on this node.
+    pub snapshot_bytes: u64,
     pub purged_index: u64,
     pub voters: BTreeMap<u64, String>,
     pub learners: BTreeMap<u64, String>,
@@ -132,6 +135,7 @@ impl<S: StateMachine> ClusterNode<S> {
             StateMachineStore::<S>::open(db.clone(), Box::new(effects), log_store.durable_index())
                 .await?;
         let state = state_machine.state();
+        let snapshot_bytes = state_machine.snapshot_bytes();
         let network = NetworkFactory::new(
             config.node_id,
             config.routes.clone(),
@@ -175,6 +179,7 @@ impl<S: StateMachine> ClusterNode<S> {
             committed,
             durable,
             unsaved_committed,
+            snapshot_bytes,
         })
     }
 
@@ -387,6 +392,7 @@ impl<S: StateMachine> ClusterNode<S> {
                 .min(self.durable.index()),
             applied_index: m.last_applied.map_or(0, |l| l.index),
             snapshot_index: m.snapshot.map_or(0, |l| l.index),
+            snapshot_bytes: self.snapshot_bytes.load(Ordering::Relaxed),
             purged_index: m.purged.map_or(0, |l| l.index),
             voters,
             learners,

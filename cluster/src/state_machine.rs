@@ -17,6 +17,7 @@
 #![allow(clippy::result_large_err)]
 
 use std::io::Cursor;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::RwLock;
@@ -77,6 +78,8 @@ pub(crate) struct StateMachineStore<S: StateMachine> {
     /// How far the log is on disk: an entry is applied only once it is durable on this node
     /// ([`crate::log_flush`]).
     durable: DurableIndex,
+    /// The size of the latest snapshot stored here (built, installed or loaded).
+    snapshot_bytes: Arc<AtomicU64>,
 }
 
 /// Builds a snapshot of the state on openraft's snapshot task.
@@ -84,6 +87,7 @@ pub(crate) struct SnapshotBuilder<S> {
     state: Arc<RwLock<S>>,
     position: Arc<Mutex<AppliedPosition>>,
     db: Db,
+    snapshot_bytes: Arc<AtomicU64>,
 }
 
 fn snapshot_read_error(message: impl std::fmt::Display) -> StorageError {
@@ -158,12 +162,14 @@ impl<S: StateMachine> StateMachineStore<S> {
                     return Ok(None);
                 };
                 let state = decode_state::<S>(&stored)?;
-                Ok::<_, StorageError>(Some((stored.meta, state)))
+                Ok::<_, StorageError>(Some((stored.meta, state, stored.data.len())))
             })
             .await
             .map_err(ClusterError::storage)?;
+        let snapshot_bytes = Arc::new(AtomicU64::new(0));
         let (state, position) = match loaded {
-            Some((meta, state)) => {
+            Some((meta, state, bytes)) => {
+                snapshot_bytes.store(bytes as u64, Ordering::Relaxed);
                 tracing::info!(snapshot_id = %meta.snapshot_id, last_applied = ?meta.last_log_id, "loaded state machine from snapshot");
                 let position = AppliedPosition {
                     last_applied: meta.last_log_id,
@@ -179,7 +185,13 @@ impl<S: StateMachine> StateMachineStore<S> {
             db,
             effects,
             durable,
+            snapshot_bytes,
         })
+    }
+
+    /// The size of the latest snapshot stored on this node, kept up to date.
+    pub(crate) fn snapshot_bytes(&self) -> Arc<AtomicU64> {
+        self.snapshot_bytes.clone()
     }
 
     /// The shared in-memory state, for local reads.
@@ -248,6 +260,7 @@ impl<S: StateMachine> RaftStateMachine<TypeConfig<S>> for StateMachineStore<S> {
             state: self.state.clone(),
             position: self.position.clone(),
             db: self.db.clone(),
+            snapshot_bytes: self.snapshot_bytes.clone(),
         }
     }
 
@@ -265,6 +278,8 @@ impl<S: StateMachine> RaftStateMachine<TypeConfig<S>> for StateMachineStore<S> {
             meta: meta.clone(),
             data: snapshot.into_inner(),
         };
+        self.snapshot_bytes
+            .store(stored.data.len() as u64, Ordering::Relaxed);
         let new_state = self
             .db
             .run(move |db| {
@@ -324,6 +339,8 @@ impl<S: StateMachine> RaftSnapshotBuilder<TypeConfig<S>> for SnapshotBuilder<S> 
             })
             .await?;
         tracing::info!(snapshot_id = %stored.meta.snapshot_id, bytes = stored.data.len(), "built snapshot");
+        self.snapshot_bytes
+            .store(stored.data.len() as u64, Ordering::Relaxed);
         Ok(Snapshot {
             meta: stored.meta,
             snapshot: Box::new(Cursor::new(stored.data)),

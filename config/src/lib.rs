@@ -11,6 +11,8 @@
 //! against the flags and every value against its flag's parser, so a
 //! mistake is refused naming the file, the line and the key.
 
+pub mod parse;
+
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 

@@ -34,6 +34,8 @@ pub struct ExecutorConfig {
     pub blob_store: Option<String>,
     /// How to reach S3; endpoint and region may come from the scheduler.
     pub s3: crate::blob::S3Options,
+    /// What the work directory keeps of finished attempts.
+    pub cleanup: crate::janitor::CleanupPolicy,
 }
 
 impl Default for ExecutorConfig {
@@ -50,6 +52,7 @@ impl Default for ExecutorConfig {
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             blob_store: None,
             s3: Default::default(),
+            cleanup: Default::default(),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod attempt;
 pub mod blob;
 pub mod config;
 pub mod error;
+pub mod janitor;
 pub mod link;
 pub mod metrics;
 pub mod pool;
@@ -52,6 +53,7 @@ pub async fn start(config: ExecutorConfig) -> Result<ExecutorHandle, ExecutorErr
         None => WorkDirs::create(&config.work_dir)?,
     });
     let earlier_ids = dirs.record_id(&config.executor_id)?;
+    tokio::spawn(janitor::run(dirs.clone(), config.cleanup));
     let exit = Arc::new(ExitReport::default());
     let link = Link {
         settings: LinkSettings {

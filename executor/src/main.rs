@@ -79,6 +79,19 @@ struct Args {
     #[command(flatten)]
     s3: baton_executor::blob::S3Options,
 
+    /// How long the logs of an execution, a cached blob or a scratch
+    /// directory left by a killed executor stay in the work directory once
+    /// nothing uses them (e.g. 7d, 12h). What a running attempt may still
+    /// use is always kept.
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_interval)]
+    keep_work: Duration,
+
+    /// The most bytes the work directory's logs, cached blobs and scratch
+    /// may take (e.g. 20GiB): above it the least recently used go first,
+    /// however young. Default: no limit.
+    #[arg(long, value_name = "SIZE", value_parser = baton_config::parse::byte_size)]
+    max_work_size: Option<u64>,
+
     /// Serve Prometheus metrics (`GET /metrics`, the text format) on
     /// HOST:PORT (docs/operations.md, "Metrics"). Off unless given.
     #[arg(long, env = "BATON_METRICS_LISTEN", value_name = "HOST:PORT")]
@@ -138,6 +151,10 @@ impl Args {
             heartbeat_interval: self.heartbeat_interval,
             blob_store: self.blob_store,
             s3: self.s3,
+            cleanup: baton_executor::janitor::CleanupPolicy {
+                keep_for: self.keep_work,
+                max_bytes: self.max_work_size,
+            },
         }
     }
 }

@@ -36,6 +36,8 @@ pub struct ExecutorMetrics {
     by_outcome: Vec<Counter>,
     attempt_seconds: Histogram,
     blob_bytes: Family<Labels, Counter>,
+    work_dir_bytes: Gauge,
+    work_dir_freed: Counter,
 }
 
 /// The process's metrics.
@@ -52,6 +54,8 @@ impl ExecutorMetrics {
             // 1 ms to about 70 minutes.
             attempt_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 23)),
             blob_bytes: Family::default(),
+            work_dir_bytes: Gauge::default(),
+            work_dir_freed: Counter::default(),
         };
         let mut registry = Registry::default();
         registry.register(
@@ -78,6 +82,16 @@ impl ExecutorMetrics {
             "baton_executor_blob_bytes",
             "Bytes written to and read from the blob store, by direction",
             metrics.blob_bytes.clone(),
+        );
+        registry.register(
+            "baton_executor_work_dir_bytes",
+            "Bytes of logs, cached blobs and scratch in the work directory, at the last cleanup",
+            metrics.work_dir_bytes.clone(),
+        );
+        registry.register(
+            "baton_executor_work_dir_freed_bytes",
+            "Bytes the work directory's cleanup removed",
+            metrics.work_dir_freed.clone(),
         );
         // Every outcome and both directions exist from the start, at 0.
         let by_outcome = OUTCOMES
@@ -120,6 +134,13 @@ impl ExecutorMetrics {
         self.blob_bytes
             .get_or_create(&vec![("direction", direction)])
             .inc_by(bytes);
+    }
+
+    /// A cleanup of the work directory freed `freed` bytes and left `kept`.
+    pub fn work_dir_swept(&self, freed: u64, kept: u64) {
+        self.work_dir_freed.inc_by(freed);
+        self.work_dir_bytes
+            .set(i64::try_from(kept).unwrap_or(i64::MAX));
     }
 
     /// The exposition text of every metric.

@@ -8,8 +8,10 @@
 //! predecessors left. Ids from the scheduler are made safe as path
 //! components.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use crate::attempt::AttemptKey;
 use crate::blob::{BlobCache, BlobStore, S3Options, DEFAULT_INLINE_LIMIT};
@@ -21,6 +23,35 @@ pub struct WorkDirs {
     logs: PathBuf,
     blobs: Arc<BlobCache>,
     tmp: PathBuf,
+    running: Arc<RunningAttempts>,
+}
+
+/// When each attempt running now began, and the log directory of its
+/// execution, so that the cleanup keeps what they use (see
+/// [`crate::janitor`]).
+#[derive(Debug, Default)]
+struct RunningAttempts {
+    /// Run number -> its start and its execution's log directory name.
+    started: Mutex<BTreeMap<u64, (SystemTime, String)>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+/// An attempt that runs, until dropped.
+#[must_use]
+pub struct RunningAttempt {
+    running: Arc<RunningAttempts>,
+    number: u64,
+}
+
+impl Drop for RunningAttempt {
+    fn drop(&mut self) {
+        let mut started = self
+            .running
+            .started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        started.remove(&self.number);
+    }
 }
 
 impl WorkDirs {
@@ -55,6 +86,7 @@ impl WorkDirs {
             blobs: Arc::new(BlobCache::new(cache_dir, store, DEFAULT_INLINE_LIMIT)),
             tmp: root.join("tmp"),
             root,
+            running: Arc::default(),
         })
     }
 
@@ -96,6 +128,45 @@ impl WorkDirs {
 
     pub fn tmp(&self) -> &Path {
         &self.tmp
+    }
+
+    pub fn logs(&self) -> &Path {
+        &self.logs
+    }
+
+    /// Marks attempt `key` as running from now until the guard is dropped.
+    pub fn attempt_started(&self, key: &AttemptKey) -> RunningAttempt {
+        let number = self
+            .running
+            .next
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut started = self
+            .running
+            .started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        started.insert(
+            number,
+            (SystemTime::now(), path_component(&key.execution_id)),
+        );
+        RunningAttempt {
+            running: self.running.clone(),
+            number,
+        }
+    }
+
+    /// What the attempts running now use: when the oldest began, and the
+    /// log directories (under [`WorkDirs::logs`]) of their executions.
+    pub fn in_use(&self) -> crate::janitor::InUse {
+        let started = self
+            .running
+            .started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        crate::janitor::InUse {
+            since: started.values().map(|(at, _)| *at).min(),
+            log_dirs: started.values().map(|(_, dir)| dir.clone()).collect(),
+        }
     }
 
     /// Where the captured output of attempt `key` goes.

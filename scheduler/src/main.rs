@@ -82,8 +82,14 @@ struct Args {
     s3_region: Option<String>,
     /// Values (task outputs, launch inputs) larger than this travel through
     /// the blob store; only their reference enters the Raft log (e.g. 64KiB, 1MiB).
-    #[arg(long, default_value = "64KiB", value_parser = byte_size)]
+    #[arg(long, default_value = "64KiB", value_parser = baton_config::parse::byte_size)]
     inline_limit: u64,
+    /// How long finished executions (their nodes, events and outputs) stay
+    /// in the replicated state before they expire: a duration (7d, 12h) or
+    /// `forever`. A project's own (`baton project set P --retention`) comes
+    /// first. The leader's counts: give every replica the same.
+    #[arg(long, default_value = "7d", value_name = "DURATION", value_parser = retention)]
+    retention: baton_scheduler::state::retention::Retention,
     /// Serve Prometheus metrics (`GET /metrics`, the text format) on
     /// HOST:PORT (docs/operations.md, "Metrics"). Off unless given.
     #[arg(long, env = "BATON_METRICS_LISTEN", value_name = "HOST:PORT")]
@@ -97,6 +103,12 @@ struct Args {
     /// from: flag, environment, file or default) as TOML, and exit.
     #[arg(long)]
     print_config: bool,
+}
+
+/// `--retention`: a duration or `forever`.
+fn retention(text: &str) -> Result<baton_scheduler::state::retention::Retention, String> {
+    baton_scheduler::state::retention::parse_retention(text, false)?
+        .ok_or_else(|| format!("`{text}` is not a retention: give a duration or `forever`"))
 }
 
 /// The --blob-store flag as a url (a plain path made absolute); empty: unset.
@@ -118,33 +130,6 @@ fn blob_store_url(given: Option<&str>) -> anyhow::Result<String> {
         .and_then(|_| path.canonicalize())
         .map(|dir| format!("file://{}", dir.display()))
         .with_context(|| format!("bad --blob-store `{given}`: cannot use the directory"))
-}
-
-/// `65536`, `64KiB`, `1MiB`, `2MB`.
-fn byte_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size such as 65536, 64KiB or 1MiB"))?;
-    let factor = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" | "K" => 1 << 10,
-        "KB" => 1000,
-        "MiB" | "M" => 1 << 20,
-        "MB" => 1_000_000,
-        other => {
-            return Err(format!(
-                "unknown size unit `{other}`: use B, KiB, MiB, KB or MB"
-            ))
-        }
-    };
-    n.checked_mul(factor)
-        .filter(|n| *n > 0)
-        .ok_or_else(|| format!("`{text}` is not a positive size"))
 }
 
 fn humantime_duration(text: &str) -> Result<Duration, String> {
@@ -240,6 +225,7 @@ async fn run() -> anyhow::Result<()> {
     config.routes = routes;
     config.lease = args.lease;
     config.linger = args.linger;
+    config.retention = args.retention;
     config.blob_store = baton_proto::BlobStoreSettings {
         url: blob_store_url(args.blob_store.as_deref())?,
         s3_endpoint: args.s3_endpoint.unwrap_or_default(),

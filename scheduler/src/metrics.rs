@@ -233,6 +233,12 @@ impl Collector for Snapshot {
             "The index of the last entry in the latest snapshot",
             status.snapshot_index,
         )?;
+        gauge(
+            e,
+            "baton_raft_snapshot_bytes",
+            "The size of the latest snapshot stored on this node",
+            status.snapshot_bytes,
+        )?;
         let matched: Vec<(String, u64)> = status
             .matched
             .iter()

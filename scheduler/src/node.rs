@@ -56,7 +56,16 @@ pub struct SchedulerConfig {
     /// The blob store advertised to executors and clients; an empty url:
     /// `DATA_DIR/blobs`. Give every replica the same one.
     pub blob_store: baton_proto::BlobStoreSettings,
+    /// How long finished executions stay when their project sets nothing;
+    /// the leader's counts, so give every replica the same.
+    pub retention: crate::state::retention::Retention,
 }
+
+/// How long finished executions stay by default: a week.
+pub const DEFAULT_RETENTION: crate::state::retention::Retention =
+    crate::state::retention::Retention::For {
+        ms: 7 * 24 * 3_600 * 1_000,
+    };
 
 /// Values above this many bytes travel through the blob store by default.
 pub const DEFAULT_INLINE_LIMIT: u64 = 64 * 1024;
@@ -82,6 +91,7 @@ impl SchedulerConfig {
             // every AppendEntries: too short, and a large entry (a workflow of
             // 100,000 nodes) or a busy follower never gets through.
             heartbeat_interval: Duration::from_millis(300),
+            retention: DEFAULT_RETENTION,
         }
     }
 }
@@ -152,6 +162,7 @@ impl SchedulerNode {
                 linger: config.linger,
                 view: dispatch_view.clone(),
                 instruments,
+                retention: config.retention,
             },
             cluster.state(),
             proposer.clone(),

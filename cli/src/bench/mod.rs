@@ -23,6 +23,7 @@ use futures::StreamExt;
 
 mod al;
 mod logs;
+mod soak;
 mod specs;
 mod workers;
 
@@ -53,6 +54,10 @@ pub enum Workload {
     /// flagship (iterations per second, launch ack and iteration p99; not
     /// part of `all`).
     Al,
+    /// Launches without pause for --minutes under a short retention and
+    /// samples each scheduler's resident size and snapshot (not part of
+    /// `all`).
+    Soak,
     All,
 }
 
@@ -92,6 +97,9 @@ pub struct BenchOptions {
     pub al_iterations: u32,
     /// Flavors of the real Python flagship run at once after them (0: none).
     pub al_python: usize,
+    /// How long the soak workload launches, and the retention it sets.
+    pub soak_minutes: u64,
+    pub soak_retention: Duration,
 }
 
 /// Processes started for the benchmark; killed when dropped.
@@ -429,6 +437,9 @@ async fn measure(
             &mut result,
         )
         .await?;
+    }
+    if options.workload == Workload::Soak {
+        soak::soak(&mut client, processes, addresses, options, &mut result).await?;
     }
     if wants(Workload::Map) {
         let list = Value {

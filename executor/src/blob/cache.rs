@@ -67,7 +67,7 @@ impl BlobCache {
         }
         let sha256 = blob.sha256.to_ascii_lowercase();
         let path = self.dir.join(&sha256);
-        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        if touch(&path) {
             return Ok(path);
         }
         let lock = self
@@ -100,6 +100,16 @@ impl BlobCache {
             why: e.to_string(),
         })
     }
+}
+
+/// Marks a cached copy as just used, for the work directory's cleanup
+/// (which keeps what running attempts use); whether it exists.
+fn touch(path: &Path) -> bool {
+    std::fs::File::open(path)
+        .map(|file| {
+            let _ = file.set_modified(std::time::SystemTime::now());
+        })
+        .is_ok()
 }
 
 fn is_sha256(text: &str) -> bool {

@@ -88,6 +88,8 @@ impl Control {
 
 /// Runs one attempt to its end and returns what to report.
 pub async fn run(dirs: Arc<WorkDirs>, assignment: Assignment, control: Control) -> Report {
+    // Before any input is fetched: the cleanup keeps what it touches.
+    let _running = dirs.attempt_started(&assignment.key);
     let timeout =
         (assignment.task.timeout_ms > 0).then(|| Duration::from_millis(assignment.task.timeout_ms));
     let report = match &assignment.task.runner {

@@ -18,7 +18,7 @@ impl AdminService {
         let place = self.read(|state| {
             let execution = state
                 .execution(&id)
-                .ok_or_else(|| Status::not_found(format!("unknown execution `{id}`")))?;
+                .ok_or_else(|| Status::not_found(state.missing_execution(&id)))?;
             let registry = state.registry();
             let node = crate::engine::path::resolve(&registry, execution, &request.node_id)
                 .map_err(Status::not_found)?;

@@ -293,9 +293,10 @@ impl AdminService {
     fn stream_events(&self, id: ExecutionId) -> std::result::Result<EventStream, Status> {
         // Subscribe before reading the history, so no event falls in between.
         let live = self.events.subscribe();
-        let exists = self.read(|state| state.execution(&id).is_some());
-        if !exists {
-            return Err(Status::not_found(format!("unknown execution `{id}`")));
+        let missing = self
+            .read(|state| (state.execution(&id).is_none()).then(|| state.missing_execution(&id)));
+        if let Some(missing) = missing {
+            return Err(Status::not_found(missing));
         }
         Ok(Box::pin(EventFeed::start(self.cluster.state(), id, live)))
     }
@@ -502,7 +503,7 @@ impl Admin for AdminService {
         self.read(|state| {
             let execution = state
                 .execution(&id)
-                .ok_or_else(|| Status::not_found(format!("unknown execution `{id}`")))?;
+                .ok_or_else(|| Status::not_found(state.missing_execution(&id)))?;
             let mut proto = execution_to_proto(state, execution, true);
             let view = self.dispatch_view.read().unwrap_or_else(|e| e.into_inner());
             pools::explain_waits(&mut proto, &view);
@@ -693,6 +694,7 @@ impl Admin for AdminService {
             committed_index: status.committed_index,
             applied_index: status.applied_index,
             snapshot_index: status.snapshot_index,
+            snapshot_bytes: status.snapshot_bytes,
             purged_index: status.purged_index,
             members: members(&status.voters, &status.learners),
             matched: status.matched.into_iter().collect(),
@@ -824,8 +826,10 @@ impl Admin for AdminService {
         if let Route::Leader(mut leader) = self.route(&metadata).await? {
             return leader.set_project(forwarded(inner)).await;
         }
-        let command = pools::project_command(inner)?;
-        rejected(self.proposer.propose(command).await?)?;
+        let commands = pools::project_commands(inner)?;
+        for response in self.proposer.propose_many(commands).await? {
+            rejected(response)?;
+        }
         Ok(Response::new(SetProjectResponse {}))
     }
 

@@ -15,6 +15,7 @@ use crate::state::pools::{
     check_autoscale, check_name, check_project_change, Autoscale, ChangedBy, ProjectChange, Scale,
     DEFAULT_COOLDOWN_MS,
 };
+use crate::state::retention::{check_retention, Retention};
 use crate::state::{Command, SchedulerState};
 
 /// `baton pools`: every pool the state or the leader knows of.
@@ -148,6 +149,10 @@ pub fn list(state: &SchedulerState, view: &DispatchView) -> ListPoolsResponse {
                 weight: settings.weight(),
                 max_running: settings.max_running.clone().into_iter().collect(),
                 max_executions: settings.max_executions.unwrap_or(0),
+                retention: settings
+                    .retention
+                    .map(|r| r.to_string())
+                    .unwrap_or_default(),
                 ..Default::default()
             };
             (name.as_str(), status)
@@ -288,8 +293,9 @@ pub fn prefetch_command(request: PrefetchPoolRequest) -> Result<Command, Status>
     })
 }
 
-/// The command of a `SetProject` request, or why it is refused.
-pub fn project_command(request: SetProjectRequest) -> Result<Command, Status> {
+/// The commands of a `SetProject` request (its settings, then its
+/// retention), all checked before any is proposed, or why it is refused.
+pub fn project_commands(request: SetProjectRequest) -> Result<Vec<Command>, Status> {
     check_name("project", &request.project).map_err(Status::from)?;
     let change = ProjectChange {
         default_pool: request.set_default_pool.then_some(request.default_pool),
@@ -303,18 +309,36 @@ pub fn project_command(request: SetProjectRequest) -> Result<Command, Status> {
             .set_max_executions
             .then_some((!request.no_max_executions).then_some(request.max_executions)),
     };
-    if change == ProjectChange::default() {
+    if change == ProjectChange::default() && !request.set_retention {
         return Err(Status::invalid_argument(format!(
-            "nothing to set for project `{}`: give --default-pool POOL, --weight W, --max-running POOL=N or --max-executions N",
+            "nothing to set for project `{}`: give --default-pool POOL, --weight W, --max-running POOL=N, --max-executions N or --retention DURATION",
             request.project
         )));
     }
     check_project_change(&request.project, &change).map_err(Status::from)?;
-    Ok(Command::ConfigureProject {
-        project: request.project,
-        change,
-        now_ms: now_ms(),
-    })
+    let now = now_ms();
+    let mut commands = Vec::new();
+    if change != ProjectChange::default() {
+        commands.push(Command::ConfigureProject {
+            project: request.project.clone(),
+            change,
+            now_ms: now,
+        });
+    }
+    if request.set_retention {
+        let retention = match (request.retention_forever, request.retention_ms) {
+            (true, _) => Some(Retention::Forever),
+            (false, 0) => None,
+            (false, ms) => Some(Retention::For { ms }),
+        };
+        check_retention(&request.project, retention).map_err(Status::from)?;
+        commands.push(Command::SetRetention {
+            project: request.project,
+            retention,
+            now_ms: now,
+        });
+    }
+    Ok(commands)
 }
 
 /// The command of a `DrainExecutor` request, or why it is refused: the

@@ -27,7 +27,7 @@ pub(super) fn prepare(
     let id = ExecutionId(request.execution_id.as_str().into());
     let execution = state
         .execution(&id)
-        .ok_or_else(|| SchedulerError::not_found(format!("unknown execution `{id}`")))?;
+        .ok_or_else(|| SchedulerError::not_found(state.missing_execution(&id)))?;
     match execution.phase {
         ExecutionPhase::Running => {}
         ExecutionPhase::Queued => {

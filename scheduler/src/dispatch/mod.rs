@@ -16,6 +16,7 @@ pub mod autoscale;
 pub mod book;
 mod control;
 mod gates;
+mod retention;
 pub mod share;
 pub mod stats;
 
@@ -200,6 +201,8 @@ pub struct DispatcherConfig {
     pub view: SharedView,
     /// What it records for the metrics endpoint.
     pub instruments: crate::metrics::Instruments,
+    /// How long finished executions stay when their project sets nothing.
+    pub retention: crate::state::retention::Retention,
 }
 
 pub fn now_ms() -> u64 {
@@ -244,6 +247,8 @@ pub fn start(
         autoscale_due_ms: 0,
         gates: Default::default(),
         instruments: config.instruments,
+        retention: config.retention,
+        sweep_due_ms: 0,
     };
     tokio::spawn(dispatcher.run(inbox.0));
 }
@@ -312,6 +317,9 @@ struct Dispatcher {
     /// Deadlines of the gates that wait for a signal with a timeout.
     gates: gates::GateTimers,
     instruments: crate::metrics::Instruments,
+    /// The default retention, and when the next retention sweep is due.
+    retention: crate::state::retention::Retention,
+    sweep_due_ms: u64,
 }
 
 impl Dispatcher {
@@ -354,6 +362,7 @@ impl Dispatcher {
                     self.enforce_drain_deadlines(now);
                 }
                 self.autoscale(now);
+                self.sweep_expired(now);
                 self.fire_gate_timeouts(now);
                 self.place();
                 self.propose_round();

@@ -197,6 +197,10 @@ impl SchedulerState {
                 change,
                 now_ms,
             } => self.configure_project(project, change, now_ms, effects),
+            Command::Expire { executions, .. } => Ok(self.expire(executions)),
+            Command::SetRetention {
+                project, retention, ..
+            } => self.set_retention(project, retention),
             Command::DrainExecutor {
                 executor,
                 deadline_ms,
@@ -635,7 +639,7 @@ impl SchedulerState {
         let execution = self
             .executions
             .get_mut(id)
-            .ok_or_else(|| SchedulerError::not_found(format!("unknown execution `{id}`")))?;
+            .ok_or_else(|| SchedulerError::not_found(retention::missing(&self.expired, id)))?;
         if execution.phase.is_terminal() {
             return Ok(Response::Cancelled(execution.phase));
         }
@@ -675,7 +679,7 @@ impl SchedulerState {
         let old = self
             .executions
             .get(from)
-            .ok_or_else(|| SchedulerError::not_found(format!("unknown execution `{from}`")))?;
+            .ok_or_else(|| SchedulerError::not_found(retention::missing(&self.expired, from)))?;
         if !self.launch_requests.contains_key(&request_id) && !relaunch {
             match old.phase {
                 ExecutionPhase::Running => {

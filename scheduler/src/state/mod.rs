@@ -14,6 +14,7 @@ mod execution;
 pub mod launch_plan;
 pub mod pools;
 mod register;
+pub mod retention;
 mod signal;
 #[cfg(test)]
 mod tests;
@@ -234,6 +235,18 @@ pub enum Command {
         attempt: u32,
         now_ms: u64,
     },
+    /// Finished executions whose retention has passed, as the leader saw
+    /// it: each leaves the state with its history (see [`retention`]).
+    Expire {
+        executions: Vec<ExecutionId>,
+        now_ms: u64,
+    },
+    /// Sets a project's retention (`None`: the leader's `--retention`).
+    SetRetention {
+        project: String,
+        retention: Option<retention::Retention>,
+        now_ms: u64,
+    },
 }
 
 impl Command {
@@ -262,6 +275,8 @@ impl Command {
             | Command::PrefetchPool { .. }
             | Command::Autoscaled { .. }
             | Command::ConfigureProject { .. }
+            | Command::Expire { .. }
+            | Command::SetRetention { .. }
             | Command::LaunchNumbered { .. } => None,
         }
     }
@@ -365,6 +380,8 @@ pub struct SchedulerState {
     /// (see [`admission`]).
     pub running_executions: BTreeMap<String, u32>,
     pub held_launches: BTreeMap<String, std::collections::VecDeque<ExecutionId>>,
+    /// Launch numbers of the executions that expired (see [`retention`]).
+    pub expired: retention::ExpiredNumbers,
 }
 
 impl SchedulerState {

@@ -116,6 +116,9 @@ pub struct ProjectSettings {
     /// The most of its executions that may run at once; later launches
     /// queue (see `admission`).
     pub max_executions: Option<u32>,
+    /// How long its finished executions stay (`None`: the leader's
+    /// `--retention`).
+    pub retention: Option<super::retention::Retention>,
 }
 
 impl ProjectSettings {

@@ -23,10 +23,9 @@ impl SchedulerState {
         now_ms: u64,
     ) -> Result<Values, SchedulerError> {
         let registry = self.registry();
-        let execution = self
-            .executions
-            .get(id)
-            .ok_or_else(|| SchedulerError::not_found(format!("unknown execution `{id}`")))?;
+        let execution = self.executions.get(id).ok_or_else(|| {
+            SchedulerError::not_found(super::retention::missing(&self.expired, id))
+        })?;
         let path = || crate::engine::path::path_of(&registry, execution, node);
         let Some(spec) = gate::spec_of(&registry, execution, node) else {
             return Err(SchedulerError::invalid(format!(

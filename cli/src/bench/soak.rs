@@ -1,0 +1,206 @@
+//! The soak workload (`--workload soak --minutes N`, not part of `all`):
+//! launches without pause for N minutes under a short retention
+//! (`--soak-retention`, set as the benchmark project's own), and samples
+//! every scheduler's resident size, heap and latest snapshot, and the
+//! executions the state holds. Under a retention all of them should stay
+//! flat once the first executions expire; the report gives each figure's
+//! change from the end of the warm-up (the first quarter) to the end.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use baton_proto::*;
+use serde_json::json;
+
+use super::specs::workflow;
+use super::{launch_and_wait, memory_of, BenchOptions, Processes};
+use crate::client::{CliError, Client};
+
+/// Nodes of each soak execution: a chain, so each has a history of events.
+const SOAK_NODES: usize = 10;
+/// Launches in flight at once.
+const LAUNCHERS: usize = 8;
+
+/// One look at the cluster.
+struct Sample {
+    at_s: f64,
+    launched: u64,
+    held: usize,
+    /// Per scheduler node: resident bytes, heap bytes, snapshot bytes.
+    nodes: Vec<(u64, u64, u64)>,
+}
+
+pub(super) async fn soak(
+    client: &mut Client,
+    processes: &Processes,
+    addresses: &str,
+    options: &BenchOptions,
+    result: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<(), CliError> {
+    let register = RegisterRequest {
+        workflows: vec![workflow("bench-soak", SOAK_NODES, true)],
+        ..Default::default()
+    };
+    client
+        .call(register, |mut a, r| async move { a.register(r).await })
+        .await?;
+    let retention_ms = options.soak_retention.as_millis() as u64;
+    let project = SetProjectRequest {
+        project: "default".into(),
+        set_retention: true,
+        retention_ms,
+        ..Default::default()
+    };
+    client
+        .call(project, |mut a, r| async move { a.set_project(r).await })
+        .await?;
+
+    let length = Duration::from_secs(options.soak_minutes * 60);
+    let gap = (length / 24).max(Duration::from_secs(5));
+    let start = Instant::now();
+    let launched = Arc::new(AtomicU64::new(0));
+    let mut launchers = Vec::new();
+    for launcher in 0..LAUNCHERS {
+        let mut client = Client::connect(addresses, false, Duration::from_secs(30)).await?;
+        let launched = launched.clone();
+        launchers.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while start.elapsed() < length {
+                n += 1;
+                let id = format!("soak-{}-{launcher}-{n}", std::process::id());
+                launch_and_wait(&mut client, "bench-soak", id).await?;
+                launched.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok::<_, CliError>(())
+        }));
+    }
+    let schedulers: Vec<u32> = processes.children[..options.nodes as usize]
+        .iter()
+        .map(|c| c.id())
+        .collect();
+    let mut samples = Vec::new();
+    loop {
+        let next = gap * (samples.len() as u32 + 1);
+        let wait = next.saturating_sub(start.elapsed());
+        tokio::time::sleep(wait.min(length.saturating_sub(start.elapsed()))).await;
+        let sample = sample(client, addresses, &schedulers, start, &launched).await?;
+        eprintln!(
+            "soak {:>5.0}s: {} launched, {} held; resident {} MiB, snapshot {} KiB (largest node)",
+            sample.at_s,
+            sample.launched,
+            sample.held,
+            sample.nodes.iter().map(|n| n.0).max().unwrap_or(0) >> 20,
+            sample.nodes.iter().map(|n| n.2).max().unwrap_or(0) >> 10,
+        );
+        samples.push(sample);
+        if start.elapsed() >= length {
+            break;
+        }
+    }
+    for launcher in launchers {
+        launcher
+            .await
+            .map_err(|e| CliError::Refused(format!("a soak launcher failed: {e}")))??;
+    }
+    report(&samples, options, retention_ms, result);
+    Ok(())
+}
+
+async fn sample(
+    client: &mut Client,
+    addresses: &str,
+    schedulers: &[u32],
+    start: Instant,
+    launched: &AtomicU64,
+) -> Result<Sample, CliError> {
+    let listed = client
+        .call(
+            ListExecutionsRequest { limit: 1_000_000 },
+            |mut a, r| async move { a.list_executions(r).await },
+        )
+        .await?;
+    let mut nodes = Vec::new();
+    for (address, pid) in addresses.split(',').zip(schedulers) {
+        let node = Client::connect(address, true, Duration::from_secs(5)).await?;
+        let status = node
+            .admin()
+            .cluster_status(ClusterStatusRequest {})
+            .await
+            .map_err(|s| node.error(s))?
+            .into_inner();
+        nodes.push((
+            memory_of(*pid, "VmRSS"),
+            status.heap_bytes,
+            status.snapshot_bytes,
+        ));
+    }
+    Ok(Sample {
+        at_s: start.elapsed().as_secs_f64(),
+        launched: launched.load(Ordering::Relaxed),
+        held: listed.executions.len(),
+        nodes,
+    })
+}
+
+/// The samples, and each figure at the end of the warm-up, at the end, and
+/// the change between them.
+fn report(
+    samples: &[Sample],
+    options: &BenchOptions,
+    retention_ms: u64,
+    result: &mut serde_json::Map<String, serde_json::Value>,
+) {
+    let largest = |s: &Sample, figure: fn(&(u64, u64, u64)) -> u64| {
+        s.nodes.iter().map(figure).max().unwrap_or(0)
+    };
+    let warm = &samples[samples.len() / 4];
+    let last = &samples[samples.len() - 1];
+    let change = |from: u64, to: u64| {
+        if from == 0 {
+            serde_json::Value::Null
+        } else {
+            json!(((to as f64 / from as f64 - 1.0) * 1000.0).round() / 10.0)
+        }
+    };
+    let seconds = last.at_s.max(f64::MIN_POSITIVE);
+    result.insert("soak_minutes".into(), options.soak_minutes.into());
+    result.insert("soak_retention_ms".into(), retention_ms.into());
+    result.insert("soak_launched".into(), last.launched.into());
+    result.insert(
+        "soak_launches_per_s".into(),
+        ((last.launched as f64 / seconds * 10.0).round() / 10.0).into(),
+    );
+    for (name, figure) in [
+        (
+            "rss",
+            (|n: &(u64, u64, u64)| n.0) as fn(&(u64, u64, u64)) -> u64,
+        ),
+        ("heap", |n| n.1),
+        ("snapshot", |n| n.2),
+    ] {
+        let (from, to) = (largest(warm, figure), largest(last, figure));
+        result.insert(format!("soak_{name}_bytes_after_warmup"), from.into());
+        result.insert(format!("soak_{name}_bytes_at_end"), to.into());
+        result.insert(format!("soak_{name}_change_percent"), change(from, to));
+    }
+    result.insert("soak_held_after_warmup".into(), warm.held.into());
+    result.insert("soak_held_at_end".into(), last.held.into());
+    result.insert(
+        "soak_samples".into(),
+        samples
+            .iter()
+            .map(|s| {
+                json!({
+                    "at_s": (s.at_s * 10.0).round() / 10.0,
+                    "launched": s.launched,
+                    "held": s.held,
+                    "rss_bytes": s.nodes.iter().map(|n| n.0).collect::<Vec<_>>(),
+                    "heap_bytes": s.nodes.iter().map(|n| n.1).collect::<Vec<_>>(),
+                    "snapshot_bytes": s.nodes.iter().map(|n| n.2).collect::<Vec<_>>(),
+                })
+            })
+            .collect::<Vec<_>>()
+            .into(),
+    );
+}
