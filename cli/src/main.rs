@@ -2,6 +2,7 @@
 
 mod batch;
 mod bench;
+mod blob_sweep;
 mod blobs;
 mod client;
 mod commands;
@@ -379,6 +380,22 @@ enum BlobCommand {
         #[command(flatten)]
         blobs: blobs::BlobOptions,
     },
+    /// Remove from the blob store the blobs nothing in the cluster refers
+    /// to any more (no execution, cache entry, task, workflow or launch
+    /// plan: e.g. the outputs of expired executions), once older than
+    /// --older-than. Run it from cron or a systemd timer.
+    Sweep {
+        /// Keep unreferred blobs younger than this (e.g. 1d, 12h): a file
+        /// uploaded for a launch not yet made, or an output not yet
+        /// reported, is not referred to yet.
+        #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = parse_duration)]
+        older_than: Duration,
+        /// Print what would be removed, and remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        blobs: blobs::BlobOptions,
+    },
 }
 
 /// `baton man DIR`: a page for baton and one per command, from the same
@@ -580,6 +597,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Diff { old, new, kind } => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
             registry::diff(&mut client, &old, &new, kind, output).await
+        }
+        Command::Blob(BlobCommand::Sweep {
+            older_than,
+            dry_run,
+            blobs,
+        }) => {
+            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
+            blob_sweep::sweep(&mut client, &blobs, older_than, dry_run, output).await
         }
         Command::Blob(BlobCommand::Put { file, blobs }) => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;

@@ -232,3 +232,153 @@ fn an_executor_removes_finished_attempts_logs_after_keep_work_and_keeps_running_
     })
     .unwrap_or_else(|| panic!("{} was not removed once it ended", slow_logs.display()));
 }
+
+/// A task and a workflow `name` in `project` that take a blob.
+fn holds_a_blob(project: &str, name: &str) -> String {
+    format!(
+        "kind: Task\nname: {name}-hold\nversion: v1\nproject: {project}\n\
+         interface: {{inputs: {{data: blob}}, outputs: {{}}}}\n\
+         runner: {{builtin: noop}}\n---\n\
+         kind: Workflow\nname: {name}\nversion: v1\nproject: {project}\n\
+         interface: {{inputs: {{data: blob}}}}\n\
+         nodes: [{{id: hold, task: {name}-hold@v1, inputs: {{data: \"${{inputs.data}}\"}}}}]\n"
+    )
+}
+
+/// The sha256 of a file's blob, as the store names it.
+fn sha256_of(dir: &std::path::Path, name: &str, cluster: &Cluster) -> String {
+    let put = cluster.baton(&["blob", "put", &dir.join(name).display().to_string()]);
+    put.ok().json()["sha256"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn the_blob_sweep_removes_only_what_nothing_refers_to_once_old_enough() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(dir.path(), 1, ClusterOptions::default());
+    cluster.wait_for_leader(Duration::from_secs(20));
+    let _executor = Executor::start(&cluster.all(), "exec-1", 2, &dir.path().join("exec"));
+    for (project, name) in [("keep", "kept"), ("scratch", "dropped")] {
+        let file = write(
+            dir.path(),
+            &format!("{name}.yaml"),
+            &holds_a_blob(project, name),
+        );
+        cluster.baton(&["register", &file]).ok();
+    }
+    cluster
+        .baton(&["project", "set", "scratch", "--retention", "1s"])
+        .ok();
+    for (file, text) in [
+        ("a.bin", "kept by an execution"),
+        ("b.bin", "never used"),
+        ("c.bin", "used by an expired execution"),
+    ] {
+        write(dir.path(), file, text);
+    }
+    let kept = cluster
+        .baton(&[
+            "run",
+            "keep/kept",
+            "-i",
+            &format!("data=@{}/a.bin", dir.path().display()),
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let dropped = cluster
+        .baton(&[
+            "run",
+            "scratch/dropped",
+            "-i",
+            &format!("data=@{}/c.bin", dir.path().display()),
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    cluster.wait_end(&kept, Duration::from_secs(30));
+    let (a, b, c) = (
+        sha256_of(dir.path(), "a.bin", &cluster),
+        sha256_of(dir.path(), "b.bin", &cluster),
+        sha256_of(dir.path(), "c.bin", &cluster),
+    );
+    wait_for(Duration::from_secs(30), || {
+        let got = cluster.baton(&["get", &dropped]);
+        (got.code != 0 && got.stderr.contains("expired")).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the scratch execution expires: {:?} {}",
+            cluster.baton(&["get", &dropped]),
+            cluster.baton(&["pools"]).stdout
+        )
+    });
+    let stored = |sha: &str| dir.path().join("node-1/blobs/sha256").join(sha).exists();
+    assert!(stored(&a) && stored(&b) && stored(&c));
+
+    // Too young: nothing goes.
+    let young = cluster
+        .baton(&["blob", "sweep", "--older-than", "1h", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(young["removed"], serde_json::json!([]), "{young}");
+    assert_eq!(
+        (young["referred"].as_u64(), young["recent"].as_u64()),
+        (Some(1), Some(2)),
+        "{young}"
+    );
+    // A dry run names what would go and removes nothing.
+    let dry = cluster
+        .baton(&[
+            "blob",
+            "sweep",
+            "--older-than",
+            "0s",
+            "--dry-run",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    let named: Vec<&str> = dry["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u.as_str())
+        .collect();
+    assert_eq!(named.len(), 2, "{dry}");
+    assert!(
+        named.iter().any(|u| u.ends_with(&b)) && named.iter().any(|u| u.ends_with(&c)),
+        "{dry}"
+    );
+    assert!(stored(&b) && stored(&c));
+    let swept = cluster
+        .baton(&["blob", "sweep", "--older-than", "0s"])
+        .ok()
+        .stdout
+        .clone();
+    assert!(
+        swept.contains("1 referred to") && swept.contains("2 removed"),
+        "{swept}"
+    );
+    assert!(stored(&a) && !stored(&b) && !stored(&c));
+    // What is referred to still reads back.
+    let uri = format!(
+        "file://{}/node-1/blobs/sha256/{a}",
+        dir.path().canonicalize().unwrap().display()
+    );
+    let back = dir.path().join("back.bin");
+    cluster
+        .baton(&["blob", "get", &uri, &back.display().to_string()])
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(&back).unwrap(),
+        "kept by an execution"
+    );
+    assert_refused(
+        |a| cluster.baton(a),
+        &["blob", "sweep", "--older-than", "soon"],
+        "soon",
+    );
+}

@@ -17,7 +17,7 @@ use std::sync::Once;
 
 pub use cache::BlobCache;
 pub use hash::{hash_bytes, hash_file};
-pub use store::{BlobError, BlobStore};
+pub use store::{BlobError, BlobStore, StoredBlob};
 
 /// The inline limit when neither the scheduler nor a flag sets one: values
 /// whose wire size is above it travel through the blob store.

@@ -403,5 +403,8 @@ fn describe_io(error: &std::io::Error) -> String {
     }
 }
 
+mod listing;
+pub use listing::StoredBlob;
+
 #[cfg(test)]
 mod tests;

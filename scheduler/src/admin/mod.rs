@@ -8,6 +8,7 @@
 //! starts without one: its history is committed).
 
 mod batch;
+mod blobs;
 mod launch;
 mod logs;
 mod pools;
@@ -626,6 +627,17 @@ impl Admin for AdminService {
             state::Response::Done => Ok(Response::new(SignalResponse { node })),
             other => Err(Status::internal(format!("unexpected response {other:?}"))),
         }
+    }
+
+    async fn list_blob_references(
+        &self,
+        request: Request<ListBlobReferencesRequest>,
+    ) -> Result<ListBlobReferencesResponse> {
+        let (metadata, _, inner) = request.into_parts();
+        if let Route::Leader(mut leader) = self.route_read(&metadata).await? {
+            return leader.list_blob_references(forwarded(inner)).await;
+        }
+        Ok(Response::new(self.read(blobs::references)))
     }
 
     async fn recover(&self, request: Request<RecoverRequest>) -> Result<LaunchResponse> {

@@ -451,6 +451,7 @@ impl Dispatcher {
             }
             Input::Effect(Effect::Event { .. }) => {}
             Input::Effect(Effect::PoolSettings) => self.settings_dirty = true,
+            Input::Effect(Effect::RetentionChanged) => self.sweep_due_ms = 0,
             Input::Effect(Effect::NodeDequeued { execution, node }) => {
                 self.book.forget(&(execution, node));
             }

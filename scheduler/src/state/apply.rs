@@ -200,7 +200,7 @@ impl SchedulerState {
             Command::Expire { executions, .. } => Ok(self.expire(executions)),
             Command::SetRetention {
                 project, retention, ..
-            } => self.set_retention(project, retention),
+            } => self.set_retention(project, retention, effects),
             Command::DrainExecutor {
                 executor,
                 deadline_ms,

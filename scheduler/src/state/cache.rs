@@ -49,6 +49,11 @@ impl TaskCache {
         self.entries.get(key).filter(|e| e.expires_ms > now_ms)
     }
 
+    /// The outputs of every entry, expired or not.
+    pub fn outputs(&self) -> impl Iterator<Item = &Values> {
+        self.entries.values().map(|e| &e.outputs)
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -9,6 +9,7 @@
 
 mod admission;
 mod apply;
+pub mod blob_refs;
 pub mod cache;
 mod execution;
 pub mod launch_plan;
@@ -339,6 +340,9 @@ pub enum Effect {
     /// A queued node will not run (its execution ended): the dispatcher
     /// may forget it.
     NodeDequeued { execution: ExecutionId, node: u32 },
+    /// A project's retention changed: the leader's next sweep is due now
+    /// (its pace follows the shortest retention).
+    RetentionChanged,
     /// A gate instance waits for a signal until `deadline_ms`: the leader
     /// proposes its timeout then.
     GateWaiting {

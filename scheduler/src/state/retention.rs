@@ -226,8 +226,10 @@ impl SchedulerState {
         &mut self,
         project: String,
         retention: Option<Retention>,
+        effects: &mut Vec<super::Effect>,
     ) -> Result<Response, SchedulerError> {
         check_retention(&project, retention)?;
+        effects.push(super::Effect::RetentionChanged);
         let settings = self.projects.entry(project.clone()).or_default();
         settings.retention = retention;
         if *settings == super::pools::ProjectSettings::default() {
