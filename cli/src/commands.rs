@@ -276,10 +276,14 @@ pub async fn watch(
     let mut stdout = std::io::stdout();
     stream_events(client, execution_id, |event| {
         let line = match output {
-            // One event per line: JSON lines, also for `-o yaml`.
-            Output::Json | Output::Yaml => {
-                serde_json::to_string(&render::event_json(event)).unwrap_or_default()
-            }
+            // One event per line: JSON lines; YAML, one document per event.
+            Output::Json => serde_json::to_string(&render::event_json(event)).unwrap_or_default(),
+            Output::Yaml => format!(
+                "---\n{}",
+                serde_yaml_ng::to_string(&render::event_json(event)).unwrap_or_default()
+            )
+            .trim_end()
+            .to_owned(),
             Output::Text => render::event_text(event, initial.created_at_ms),
         };
         let _ = writeln!(stdout, "{line}");
@@ -533,12 +537,15 @@ pub async fn logs(
         break response;
     };
     if output != Output::Text {
-        print_json(&serde_json::json!({
-            "attempt": response.attempt,
-            "executor": response.executor,
-            "running": response.running,
-            "log": String::from_utf8_lossy(&text),
-        }));
+        print_structured(
+            output,
+            &serde_json::json!({
+                "attempt": response.attempt,
+                "executor": response.executor,
+                "running": response.running,
+                "log": String::from_utf8_lossy(&text),
+            }),
+        );
     }
     Ok(())
 }
