@@ -19,6 +19,17 @@ pub struct Scope<'a> {
     pub vars: Vec<(&'a str, &'a Type)>,
 }
 
+impl<'a> Scope<'a> {
+    /// A scope of `variables` (an interface's inputs or outputs).
+    pub fn of(name: &'a str, offers: &'a str, variables: &'a [crate::spec::Variable]) -> Self {
+        Scope {
+            name,
+            offers,
+            vars: variables.iter().map(|v| (v.name.as_str(), &v.ty)).collect(),
+        }
+    }
+}
+
 /// Parses and checks `text` over `scopes`: a bare name is the variable of
 /// the first scope that has one by that name (a scope's name picks from it
 /// alone: `inputs.x`), and the value must be a bool.

@@ -1,7 +1,7 @@
 //! The leader's watch over gate deadlines: a gate instance that waits for a
-//! signal with a timeout is watched from its [`Effect::GateWaiting`] (or,
-//! on a new leader, from the state), and its timeout is proposed once the
-//! deadline has passed. The state machine decides: a gate signalled or
+//! signal with a timeout is watched from its [`Effect::GateWaiting`] (or, on
+//! a new leader, from the state, as `become_leader` rebuilds the queues),
+//! and its timeout is proposed once the deadline has passed. The state machine decides: a gate signalled or
 //! cancelled meanwhile ignores the timeout.
 //!
 //! [`Effect::GateWaiting`]: crate::state::Effect::GateWaiting
@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use tracing::warn;
 
 use super::{Dispatcher, Input};
-use crate::state::{Command, Effect, ExecutionId, ExecutionPhase, NodePhase};
+use crate::state::{Command, Effect, ExecutionId};
 
 /// When a timeout whose proposal failed is proposed again.
 const RETRY_MS: u64 = 1_000;
@@ -61,30 +61,6 @@ impl GateTimers {
 }
 
 impl Dispatcher {
-    /// A new leader watches every gate that waits with a deadline.
-    pub(super) fn watch_waiting_gates(&mut self) {
-        self.gates.clear();
-        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-        let registry = state.registry();
-        for execution in state
-            .executions
-            .values()
-            .filter(|e| e.phase == ExecutionPhase::Running)
-        {
-            for (i, node) in execution.nodes.iter().enumerate() {
-                let i = i as u32;
-                if node.phase == NodePhase::Running
-                    && node.executor.is_empty()
-                    && node.not_before_ms > 0
-                    && crate::engine::gate::waiting(&registry, execution, i)
-                {
-                    self.gates
-                        .watch(execution.id.clone(), i, node.attempt, node.not_before_ms);
-                }
-            }
-        }
-    }
-
     /// Proposes the timeout of every gate whose deadline has passed and
     /// that still waits under the attempt it was watched for.
     pub(super) fn fire_gate_timeouts(&mut self, now: u64) {

@@ -628,7 +628,9 @@ impl Dispatcher {
         self.forget_pending();
         self.epoch += 1;
         self.leader = true;
+        self.gates.clear();
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        let registry = state.registry();
         let mut queued = 0;
         let mut running = 0;
         for execution in state
@@ -662,12 +664,24 @@ impl Dispatcher {
                             .adopt(key, lane, node.attempt, &node.executor, now);
                         running += 1;
                     }
+                    // A gate that waits for a signal with a deadline: its
+                    // timeout is this leader's to propose.
+                    NodePhase::Running
+                        if node.not_before_ms > 0
+                            && crate::engine::gate::waiting(&registry, execution, i as u32) =>
+                    {
+                        self.gates.watch(
+                            execution.id.clone(),
+                            i as u32,
+                            node.attempt,
+                            node.not_before_ms,
+                        );
+                    }
                     _ => {}
                 }
             }
         }
         drop(state);
-        self.watch_waiting_gates();
         let gates = self.gates.len();
         info!(queued, running, gates, "leader: dispatch state rebuilt");
     }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use baton_model::condition::{self, Condition, Scope};
 use baton_model::{
     Binding, BranchSpec, CaseSpec, Identifier, Interface, NodeKind, NodeSpec, Type, Values,
-    Variable, WorkflowSpec,
+    WorkflowSpec,
 };
 use serde::{Deserialize, Serialize};
 
@@ -66,22 +66,7 @@ pub fn callee(
     let problem = |code, field: String, message: String| {
         Problem::new(code, message).node(&node.id).field(field)
     };
-    let mut inputs = Vec::new();
-    for (name, binding) in node.inputs.iter() {
-        match type_of(binding) {
-            Ok(ty) => inputs.push(Variable {
-                name: name.clone(),
-                ty,
-                default: None,
-                description: String::new(),
-            }),
-            Err(why) => problems.push(problem(
-                ProblemCode::Invalid,
-                format!("branch.inputs.{name}"),
-                format!("{} input `{name}`: {why}", at("branch")),
-            )),
-        }
-    }
+    let inputs = super::callee::typed_inputs(node, "branch", type_of, problems);
     if spec.cases.is_empty() {
         problems.push(problem(
             ProblemCode::Missing,
@@ -89,11 +74,7 @@ pub fn callee(
             format!("{}: a branch needs at least one case", at("branch")),
         ));
     }
-    let scopes = [Scope {
-        name: "inputs",
-        offers: "the branch takes",
-        vars: inputs.iter().map(|v| (v.name.as_str(), &v.ty)).collect(),
-    }];
+    let scopes = [Scope::of("inputs", "the branch takes", &inputs)];
     let mut conditions = Vec::new();
     for (i, case) in spec.cases.iter().enumerate() {
         match condition::check(&case.when, &scopes) {

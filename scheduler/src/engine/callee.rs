@@ -87,3 +87,34 @@ impl Callee {
         }
     }
 }
+
+/// The interface inputs of a control-flow node (`kind`: `branch`, `gate`)
+/// that calls nothing registered, typed from what its inputs bind; an input
+/// whose binding has no type is a problem at `KIND.inputs.NAME`.
+pub fn typed_inputs(
+    node: &baton_model::NodeSpec,
+    kind: &str,
+    type_of: &dyn Fn(&baton_model::Binding) -> Result<baton_model::Type, String>,
+    problems: &mut Vec<crate::error::Problem>,
+) -> Vec<baton_model::Variable> {
+    let mut inputs = Vec::new();
+    for (name, binding) in node.inputs.iter() {
+        match type_of(binding) {
+            Ok(ty) => inputs.push(baton_model::Variable {
+                name: name.clone(),
+                ty,
+                default: None,
+                description: String::new(),
+            }),
+            Err(why) => problems.push(
+                crate::error::Problem::new(
+                    crate::error::ProblemCode::Invalid,
+                    format!("node `{}` {kind} input `{name}`: {why}", node.id),
+                )
+                .node(&node.id)
+                .field(format!("{kind}.inputs.{name}")),
+            ),
+        }
+    }
+    inputs
+}

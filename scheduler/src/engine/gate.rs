@@ -19,9 +19,7 @@
 //! the execution it recovers.
 
 use baton_model::condition::{self, Condition, Scope};
-use baton_model::{
-    Binding, GateSpec, Interface, NodeKind, NodeSpec, Type, Value, Values, Variable,
-};
+use baton_model::{Binding, GateSpec, Interface, NodeKind, NodeSpec, Type, Value, Values};
 use serde::{Deserialize, Serialize};
 
 use super::{Callee, Run};
@@ -84,22 +82,7 @@ pub fn callee(
     let problem = |code, field: String, message: String| {
         Problem::new(code, message).node(&node.id).field(field)
     };
-    let mut inputs = Vec::new();
-    for (name, binding) in node.inputs.iter() {
-        match type_of(binding) {
-            Ok(ty) => inputs.push(Variable {
-                name: name.clone(),
-                ty,
-                default: None,
-                description: String::new(),
-            }),
-            Err(why) => problems.push(problem(
-                ProblemCode::Invalid,
-                format!("gate.inputs.{name}"),
-                format!("node `{}` gate input `{name}`: {why}", node.id),
-            )),
-        }
-    }
+    let inputs = super::callee::typed_inputs(node, "gate", type_of, problems);
     let interface = Interface {
         inputs,
         outputs: spec.signal.clone(),
@@ -123,24 +106,8 @@ pub fn callee(
         ));
     }
     let scopes = [
-        Scope {
-            name: "signal",
-            offers: "the signal carries",
-            vars: interface
-                .outputs
-                .iter()
-                .map(|v| (v.name.as_str(), &v.ty))
-                .collect(),
-        },
-        Scope {
-            name: "inputs",
-            offers: "the gate takes",
-            vars: interface
-                .inputs
-                .iter()
-                .map(|v| (v.name.as_str(), &v.ty))
-                .collect(),
-        },
+        Scope::of("signal", "the signal carries", &interface.outputs),
+        Scope::of("inputs", "the gate takes", &interface.inputs),
     ];
     let check = match spec.check.trim() {
         "" => None,

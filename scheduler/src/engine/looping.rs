@@ -116,24 +116,8 @@ pub fn callee(
         }
     }
     let scopes = [
-        Scope {
-            name: "outputs",
-            offers: "the body offers",
-            vars: interface
-                .outputs
-                .iter()
-                .map(|v| (v.name.as_str(), &v.ty))
-                .collect(),
-        },
-        Scope {
-            name: "inputs",
-            offers: "the loop takes",
-            vars: interface
-                .inputs
-                .iter()
-                .map(|v| (v.name.as_str(), &v.ty))
-                .collect(),
-        },
+        Scope::of("outputs", "the body offers", &interface.outputs),
+        Scope::of("inputs", "the loop takes", &interface.inputs),
     ];
     let until = match condition::check(&spec.until, &scopes) {
         Ok(until) => until,
