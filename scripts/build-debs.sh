@@ -12,6 +12,8 @@
 # BATON_DEB_COMPRESSION: dpkg-deb's compressor (xz, gzip, zstd or none; default xz).
 # Needs dpkg-deb (Debian's dpkg). See docs/operations.md, "Debian packages".
 set -euo pipefail
+# dpkg-deb refuses control directories a strict umask would make.
+umask 022
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin_dir="${1:-$root/target/release}"

@@ -40,10 +40,16 @@ async fn references(client: &mut Client, store: &BlobStore) -> Result<BTreeSet<S
                 "cannot read an offloaded value to see what it refers to, so nothing was removed: {e}"
             ))
         })?;
-        let text = std::fs::read(&path).unwrap_or_default();
-        if let Ok(json) = serde_json::from_slice::<serde_json::Value>(&text) {
-            named_in(&json, &mut refs);
-        }
+        let json = std::fs::read(&path)
+            .ok()
+            .and_then(|text| serde_json::from_slice::<serde_json::Value>(&text).ok())
+            .ok_or_else(|| {
+                CliError::Refused(format!(
+                    "the offloaded value `{}` is not JSON, so what it refers to is unknown; nothing was removed",
+                    blob.uri
+                ))
+            })?;
+        named_in(&json, &mut refs);
     }
     Ok(refs)
 }
@@ -53,7 +59,7 @@ fn named_in(json: &serde_json::Value, refs: &mut BTreeSet<String>) {
     match json {
         serde_json::Value::Object(fields) => {
             if let Some(serde_json::Value::String(sha)) = fields.get("sha256") {
-                if sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+                if baton_executor::blob::is_sha256(sha) {
                     refs.insert(sha.to_ascii_lowercase());
                 }
             }

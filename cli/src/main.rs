@@ -458,7 +458,17 @@ impl Watch {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    baton_model::value::parse_duration(text).map(|n| Duration::from_nanos(n.max(0) as u64))
+    if let Ok(secs) = text.trim().parse::<f64>() {
+        if secs < 0.0 {
+            return Err(format!(
+                "`{text}` is negative: give a duration such as 30s or 1d"
+            ));
+        }
+    }
+    let nanos = baton_model::value::parse_duration(text)?;
+    u64::try_from(nanos)
+        .map(Duration::from_nanos)
+        .map_err(|_| format!("`{text}` is out of range: give a duration such as 30s or 1d"))
 }
 
 /// `--soak-retention`: what `baton project set --retention` takes, but a duration.
@@ -603,7 +613,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             dry_run,
             blobs,
         }) => {
-            let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
+            // What the state refers to is read from the leader, never stale.
+            let mut client = Client::connect(&cli.scheduler, false, cli.wait_leader).await?;
             blob_sweep::sweep(&mut client, &blobs, older_than, dry_run, output).await
         }
         Command::Blob(BlobCommand::Put { file, blobs }) => {

@@ -24,9 +24,11 @@ pub fn byte_size(text: &str) -> Result<u64, String> {
             ))
         }
     };
+    if n == 0 {
+        return Err(format!("`{text}` is not a positive size"));
+    }
     n.checked_mul(factor)
-        .filter(|n| *n > 0)
-        .ok_or_else(|| format!("`{text}` is not a positive size"))
+        .ok_or_else(|| format!("`{text}` is too large"))
 }
 
 #[cfg(test)]
@@ -40,6 +42,9 @@ mod tests {
         assert_eq!(byte_size("2MB"), Ok(2_000_000));
         assert_eq!(byte_size("10GiB"), Ok(10 << 30));
         assert!(byte_size("0").unwrap_err().contains("positive"));
+        assert!(byte_size("99999999999GiB")
+            .unwrap_err()
+            .contains("too large"));
         assert!(byte_size("3TB")
             .unwrap_err()
             .contains("unknown size unit `TB`"));

@@ -110,7 +110,7 @@ pub fn sweep(dirs: &WorkDirs, policy: &CleanupPolicy, now: SystemTime, in_use: &
         if !(stale || over) || *used {
             continue;
         }
-        if remove(&item.path) {
+        if remove_unless_used_since(dirs, item) {
             swept.removed += 1;
             swept.freed_bytes += item.bytes;
             total -= item.bytes;
@@ -118,6 +118,32 @@ pub fn sweep(dirs: &WorkDirs, policy: &CleanupPolicy, now: SystemTime, in_use: &
     }
     swept.kept_bytes = total;
     swept
+}
+
+/// Removes `item` unless something used it since it was measured: checked
+/// again while no attempt starts and no cached blob is handed out, so that
+/// nothing can be handed to an attempt between the check and the removal.
+fn remove_unless_used_since(dirs: &WorkDirs, item: &Item) -> bool {
+    dirs.blobs().while_none_handed_out(|| {
+        dirs.while_no_attempt_starts(|in_use| {
+            let now = measure(item.path.clone());
+            let in_logs = item.path.parent() == Some(dirs.logs());
+            let running = in_logs
+                && item
+                    .path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|name| in_use.log_dirs.contains(name));
+            let touched_since = !in_logs
+                && in_use
+                    .since
+                    .is_some_and(|since| now.touched + Duration::from_secs(1) >= since);
+            if running || touched_since || now.touched > item.touched {
+                return false;
+            }
+            remove(&item.path)
+        })
+    })
 }
 
 fn children(dir: &Path) -> Vec<PathBuf> {

@@ -158,15 +158,22 @@ impl WorkDirs {
     /// What the attempts running now use: when the oldest began, and the
     /// log directories (under [`WorkDirs::logs`]) of their executions.
     pub fn in_use(&self) -> crate::janitor::InUse {
+        self.while_no_attempt_starts(|in_use| in_use.clone())
+    }
+
+    /// Runs `f` with what the running attempts use, while no attempt
+    /// starts (the cleanup's check and removal of one thing).
+    pub fn while_no_attempt_starts<T>(&self, f: impl FnOnce(&crate::janitor::InUse) -> T) -> T {
         let started = self
             .running
             .started
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        crate::janitor::InUse {
+        let in_use = crate::janitor::InUse {
             since: started.values().map(|(at, _)| *at).min(),
             log_dirs: started.values().map(|(_, dir)| dir.clone()).collect(),
-        }
+        };
+        f(&in_use)
     }
 
     /// Where the captured output of attempt `key` goes.

@@ -449,9 +449,10 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
             return Ok((secs * 1e9) as i64);
         }
     }
-    humantime::parse_duration(text)
-        .map(|d| d.as_nanos() as i64)
-        .map_err(|e| format!("`{text}` is not a duration (such as 30s, 1m 30s, 250ms): {e}"))
+    let duration = humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration (such as 30s, 1m 30s, 250ms): {e}"))?;
+    i64::try_from(duration.as_nanos())
+        .map_err(|_| format!("`{text}` is too long: a duration is at most about 292 years"))
 }
 
 pub fn format_duration(nanos: i64) -> String {

@@ -2,8 +2,8 @@
 //! `scripts/build-debs.sh` from this build's binaries: each holds what its
 //! role needs; the default config files are accepted by the binaries they
 //! configure; the systemd units pass `systemd-analyze verify` and its
-//! security audit; the postinst creates the service user once and restarts
-//! the service only on an upgrade.
+//! security audit; the postinst creates the service user once, and does not
+//! wait for a draining executor on an upgrade.
 
 use std::path::Path;
 use std::process::Command;
@@ -66,6 +66,12 @@ fn each_role_has_a_package_with_its_binary_unit_and_config() {
             run(Command::new("sh").arg("-n").arg(control.join(script))).ok();
         }
         postinst_creates_the_user_once(&control.join("postinst"), dir.path(), &package);
+        let postinst = std::fs::read_to_string(control.join("postinst")).unwrap();
+        assert!(
+            postinst.contains(&format!("UNIT=\"{package}\""))
+                && postinst.contains("systemctl --no-block try-restart \"$UNIT.service\""),
+            "{postinst}"
+        );
 
         // The shipped config is one the binary takes.
         let tree = dir.path().join(format!("{package}-tree"));

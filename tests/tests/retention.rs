@@ -77,7 +77,8 @@ fn finished_executions_past_retention_leave_every_replica_and_get_says_they_expi
         // An execution may already be gone by the time this looks.
         wait_for(Duration::from_secs(30), || {
             let got = cluster.baton(&["get", id, "-o", "json"]);
-            (got.code != 0 || got.json()["phase"] == "SUCCEEDED").then_some(())
+            let expired = got.code != 0 && got.stderr.contains("expired");
+            (expired || got.code == 0 && got.json()["phase"] == "SUCCEEDED").then_some(())
         })
         .unwrap_or_else(|| panic!("{id} did not succeed"));
     }
@@ -379,6 +380,11 @@ fn the_blob_sweep_removes_only_what_nothing_refers_to_once_old_enough() {
     assert_refused(
         |a| cluster.baton(a),
         &["blob", "sweep", "--older-than", "soon"],
-        "soon",
+        "`soon` is not a duration",
+    );
+    assert_refused(
+        |a| cluster.baton(a),
+        &["blob", "sweep", "--older-than=-5"],
+        "`-5` is negative",
     );
 }

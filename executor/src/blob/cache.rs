@@ -21,6 +21,10 @@ pub struct BlobCache {
     inline_limit: AtomicU64,
     /// One lock per blob being downloaded (by sha256).
     downloads: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Held to hand out a cached copy, and exclusively by the work
+    /// directory's cleanup to remove one: a copy handed out was touched
+    /// first, so the cleanup sees it in use.
+    handing_out: RwLock<()>,
 }
 
 impl BlobCache {
@@ -30,6 +34,7 @@ impl BlobCache {
             store: RwLock::new(Arc::new(store)),
             inline_limit: AtomicU64::new(inline_limit),
             downloads: Mutex::default(),
+            handing_out: RwLock::default(),
         }
     }
 
@@ -67,8 +72,11 @@ impl BlobCache {
         }
         let sha256 = blob.sha256.to_ascii_lowercase();
         let path = self.dir.join(&sha256);
-        if touch(&path) {
-            return Ok(path);
+        {
+            let _handing_out = self.handing_out.read().unwrap_or_else(|e| e.into_inner());
+            if touch(&path) {
+                return Ok(path);
+            }
         }
         let lock = self
             .downloads
@@ -89,6 +97,13 @@ impl BlobCache {
             .expect("downloads")
             .remove(&blob.sha256);
         Ok(path)
+    }
+
+    /// Runs `f` while no cached copy is being handed out (the cleanup's
+    /// removal of one).
+    pub fn while_none_handed_out<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _removing = self.handing_out.write().unwrap_or_else(|e| e.into_inner());
+        f()
     }
 
     /// The bytes of `blob` (an offloaded value's JSON), through the cache.
@@ -112,6 +127,7 @@ fn touch(path: &Path) -> bool {
         .is_ok()
 }
 
-fn is_sha256(text: &str) -> bool {
+/// Whether `text` is a sha256 as blob references carry it (64 hex digits).
+pub fn is_sha256(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }

@@ -15,7 +15,7 @@ pub mod values;
 
 use std::sync::Once;
 
-pub use cache::BlobCache;
+pub use cache::{is_sha256, BlobCache};
 pub use hash::{hash_bytes, hash_file};
 pub use store::{BlobError, BlobStore, StoredBlob};
 

@@ -26,6 +26,10 @@ use tokio::io::AsyncWriteExt;
 use super::hash::{hash_bytes, hash_file};
 use super::S3Options;
 
+/// How long a stored blob counts as fresh: one stored again after this is
+/// written again (see [`BlobStore::holds`]).
+pub const REFRESH_AFTER: Duration = Duration::from_secs(3_600);
+
 /// What can go wrong with a blob, in words that name the blob or the store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BlobError {
@@ -237,10 +241,19 @@ impl BlobStore {
         Ok(blob)
     }
 
-    /// Whether the store already holds `blob` whole.
+    /// Whether the store already holds `blob` whole, written within the
+    /// last [`REFRESH_AFTER`]. An older copy is written again, so that its
+    /// time says it is in use: `baton blob sweep` spares only blobs younger
+    /// than its `--older-than` among those nothing refers to yet.
     async fn holds(&self, blob: &BlobRef) -> Result<bool, BlobError> {
         match self.home.head(&self.key_of(&blob.sha256)).await {
-            Ok(meta) => Ok(meta.size == blob.size),
+            Ok(meta) => {
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+                let age_ms = now_ms - meta.last_modified.timestamp_millis();
+                Ok(meta.size == blob.size && age_ms < REFRESH_AFTER.as_millis() as i64)
+            }
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(BlobError::Io {
                 action: "look up",

@@ -249,6 +249,7 @@ pub fn start(
         instruments: config.instruments,
         retention: config.retention,
         sweep_due_ms: 0,
+        expiring: Default::default(),
     };
     tokio::spawn(dispatcher.run(inbox.0));
 }
@@ -320,6 +321,8 @@ struct Dispatcher {
     /// The default retention, and when the next retention sweep is due.
     retention: crate::state::retention::Retention,
     sweep_due_ms: u64,
+    /// Whether an `Expire` this leader proposed is still on its way.
+    expiring: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Dispatcher {

@@ -4,6 +4,8 @@
 //! looks follows the shortest retention in force, so that a cluster that
 //! keeps a week does not scan its executions every second.
 
+use std::sync::atomic::Ordering;
+
 use tracing::{info, warn};
 
 use super::Dispatcher;
@@ -32,7 +34,8 @@ pub(super) fn sweep_gap_ms(state: &SchedulerState, default: Retention) -> u64 {
 impl Dispatcher {
     /// Proposes the expiry of what is due, when a sweep is due.
     pub(super) fn sweep_expired(&mut self, now: u64) {
-        if now < self.sweep_due_ms {
+        // One Expire at a time: until it commits, the same ones are due.
+        if now < self.sweep_due_ms || self.expiring.load(Ordering::Acquire) {
             return;
         }
         let (due, gap) = {
@@ -57,6 +60,8 @@ impl Dispatcher {
             "expiring finished executions past their retention"
         );
         let proposer = self.proposer.clone();
+        let expiring = self.expiring.clone();
+        expiring.store(true, Ordering::Release);
         tokio::spawn(async move {
             let count = due.len();
             if let Err(error) = proposer
@@ -68,6 +73,7 @@ impl Dispatcher {
             {
                 warn!(%error, count, "could not expire executions; the next sweep tries again");
             }
+            expiring.store(false, Ordering::Release);
         });
     }
 }

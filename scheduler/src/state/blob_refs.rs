@@ -82,6 +82,12 @@ impl SchedulerState {
             for node in &execution.nodes {
                 refs.add_all(&node.outputs);
             }
+            for frame in &execution.frames {
+                refs.add_all(&frame.inputs);
+                if let Some(outputs) = &frame.outputs {
+                    refs.add_all(outputs);
+                }
+            }
             if let Some(origin) = &execution.origin {
                 origin.reuse.values().for_each(|v| refs.add_all(v));
             }

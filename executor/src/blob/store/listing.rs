@@ -32,7 +32,7 @@ impl BlobStore {
             let Some(sha256) = meta.location.filename() else {
                 continue;
             };
-            if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if !crate::blob::is_sha256(sha256) {
                 continue;
             }
             blobs.push(StoredBlob {
