@@ -12,6 +12,7 @@ mod apply;
 pub mod blob_refs;
 pub mod cache;
 mod execution;
+mod launch;
 pub mod launch_plan;
 pub mod pools;
 mod register;
@@ -49,11 +50,11 @@ use std::sync::Arc;
 use baton_model::{Identifier, TaskSpec, Values};
 use serde::{Deserialize, Serialize};
 
-pub(crate) use apply::execution_id;
 pub use execution::{
     AttemptLog, Event, EventSubject, Execution, ExecutionId, ExecutionPhase, Frame, NodePhase,
     NodeState, Origin, PlanApplied,
 };
+pub(crate) use launch::execution_id;
 
 pub use crate::engine::task::{check_outputs, retry_backoff_ms, MAX_LOST_ATTEMPTS};
 
