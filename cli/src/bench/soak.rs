@@ -4,7 +4,8 @@
 //! every scheduler's resident size, heap and latest snapshot, and the
 //! executions the state holds. Under a retention all of them should stay
 //! flat once the first executions expire; the report gives each figure's
-//! change from the end of the warm-up (the first quarter) to the end.
+//! mean over the second quarter of the run and over the last, and the
+//! change between them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -21,6 +22,9 @@ use crate::client::{CliError, Client};
 const SOAK_NODES: usize = 10;
 /// Launches in flight at once.
 const LAUNCHERS: usize = 8;
+
+/// One figure of a sample.
+type Figure = fn(&Sample) -> u64;
 
 /// One look at the cluster.
 struct Sample {
@@ -143,19 +147,22 @@ async fn sample(
     })
 }
 
-/// The samples, and each figure at the end of the warm-up, at the end, and
-/// the change between them.
+/// The samples, and each figure's mean over the second quarter of the run
+/// (after the warm-up: the first executions have expired by then) and over
+/// the last quarter, with the change between them. One sample swings with
+/// how many executions wait for the next sweep; a quarter's mean does not.
 fn report(
     samples: &[Sample],
     options: &BenchOptions,
     retention_ms: u64,
     result: &mut serde_json::Map<String, serde_json::Value>,
 ) {
-    let largest = |s: &Sample, figure: fn(&(u64, u64, u64)) -> u64| {
-        s.nodes.iter().map(figure).max().unwrap_or(0)
+    let quarter = (samples.len() / 4).max(1);
+    let after_warmup = &samples[quarter.min(samples.len() - 1)..(2 * quarter).min(samples.len())];
+    let at_end = &samples[samples.len() - quarter..];
+    let mean = |window: &[Sample], figure: Figure| {
+        window.iter().map(figure).sum::<u64>() / window.len().max(1) as u64
     };
-    let warm = &samples[samples.len() / 4];
-    let last = &samples[samples.len() - 1];
     let change = |from: u64, to: u64| {
         if from == 0 {
             serde_json::Value::Null
@@ -163,6 +170,7 @@ fn report(
             json!(((to as f64 / from as f64 - 1.0) * 1000.0).round() / 10.0)
         }
     };
+    let last = &samples[samples.len() - 1];
     let seconds = last.at_s.max(f64::MIN_POSITIVE);
     result.insert("soak_minutes".into(), options.soak_minutes.into());
     result.insert("soak_retention_ms".into(), retention_ms.into());
@@ -171,21 +179,25 @@ fn report(
         "soak_launches_per_s".into(),
         ((last.launched as f64 / seconds * 10.0).round() / 10.0).into(),
     );
-    for (name, figure) in [
-        (
-            "rss",
-            (|n: &(u64, u64, u64)| n.0) as fn(&(u64, u64, u64)) -> u64,
-        ),
-        ("heap", |n| n.1),
-        ("snapshot", |n| n.2),
-    ] {
-        let (from, to) = (largest(warm, figure), largest(last, figure));
-        result.insert(format!("soak_{name}_bytes_after_warmup"), from.into());
-        result.insert(format!("soak_{name}_bytes_at_end"), to.into());
+    // Each sample's largest node.
+    let figures: [(&str, Figure); 4] = [
+        ("rss_bytes", |s| {
+            s.nodes.iter().map(|n| n.0).max().unwrap_or(0)
+        }),
+        ("heap_bytes", |s| {
+            s.nodes.iter().map(|n| n.1).max().unwrap_or(0)
+        }),
+        ("snapshot_bytes", |s| {
+            s.nodes.iter().map(|n| n.2).max().unwrap_or(0)
+        }),
+        ("held", |s| s.held as u64),
+    ];
+    for (name, figure) in figures {
+        let (from, to) = (mean(after_warmup, figure), mean(at_end, figure));
+        result.insert(format!("soak_{name}_after_warmup"), from.into());
+        result.insert(format!("soak_{name}_at_end"), to.into());
         result.insert(format!("soak_{name}_change_percent"), change(from, to));
     }
-    result.insert("soak_held_after_warmup".into(), warm.held.into());
-    result.insert("soak_held_at_end".into(), last.held.into());
     result.insert(
         "soak_samples".into(),
         samples
