@@ -163,6 +163,20 @@ impl Cluster {
         self.baton(&["run", workflow]).ok().stdout.trim().to_owned()
     }
 
+    /// The ids of the executions `baton list executions` shows (up to 1,000).
+    pub fn execution_ids(&self) -> Vec<String> {
+        let listed = self
+            .baton(&["list", "executions", "--limit", "1000", "-o", "json"])
+            .ok()
+            .json();
+        listed
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter_map(|e| e["id"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// Waits for execution `id` to leave RUNNING (and QUEUED); its `get -o json`.
     pub fn wait_end(&self, id: &str, limit: Duration) -> serde_json::Value {
         wait_for(limit, || {

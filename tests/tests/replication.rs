@@ -130,21 +130,9 @@ fn leader_killed_mid_workflow_loses_nothing_and_records_each_node_once() {
         "a node's success was recorded twice"
     );
 
-    let listed = cluster
-        .baton(&["list", "executions", "--limit", "100", "-o", "json"])
-        .ok()
-        .json();
-    let listed: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["id"].as_str().unwrap())
-        .collect();
+    let listed = cluster.execution_ids();
     for id in &acknowledged {
-        assert!(
-            listed.contains(&id.as_str()),
-            "acknowledged launch {id} is lost"
-        );
+        assert!(listed.contains(id), "acknowledged launch {id} is lost");
         let small = wait_finished(&cluster, id, Duration::from_secs(60));
         assert_eq!(small["phase"], "SUCCEEDED", "{id}: {}", small["error"]);
     }

@@ -121,17 +121,11 @@ fn finished_executions_past_retention_leave_every_replica_and_get_says_they_expi
             &format!("execution `{gone}` expired"),
         );
     }
-    let listed = cluster
-        .baton(&["list", "executions", "-o", "json"])
-        .ok()
-        .json();
-    let listed: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["id"].as_str())
-        .collect();
-    assert_eq!(listed, [keep.as_str()], "only the kept execution is listed");
+    assert_eq!(
+        cluster.execution_ids(),
+        std::slice::from_ref(&keep),
+        "only the kept execution is listed"
+    );
     assert_refused(
         |a| cluster.baton(a),
         &["get", "scratch-flow-999999"],
