@@ -45,6 +45,19 @@ impl Retention {
     }
 }
 
+impl Retention {
+    /// Why no project may keep its executions this long, if it may not.
+    pub fn refusal(self) -> Option<&'static str> {
+        match self {
+            Retention::For { ms: 0 } => Some("would drop executions as they finish"),
+            Retention::For { ms } if ms > MAX_RETENTION_MS => {
+                Some("is too long: a retention is at most 3650 days")
+            }
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Display for Retention {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -73,17 +86,11 @@ pub fn parse_retention(text: &str, allow_default: bool) -> Result<Option<Retenti
     let duration = humantime::parse_duration(text.trim())
         .map_err(|_| format!("`{text}` is not a retention: give {hint}"))?;
     let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-    if ms == 0 {
-        return Err(format!(
-            "a retention of `{text}` would drop executions as they finish: give {hint}"
-        ));
+    let retention = Retention::For { ms };
+    match retention.refusal() {
+        Some(why) => Err(format!("a retention of `{text}` {why}: give {hint}")),
+        None => Ok(Some(retention)),
     }
-    if ms > MAX_RETENTION_MS {
-        return Err(format!(
-            "`{text}` is too long: a retention is at most 3650 days"
-        ));
-    }
-    Ok(Some(Retention::For { ms }))
 }
 
 /// The launch numbers of expired executions, as disjoint ranges
@@ -242,14 +249,12 @@ impl SchedulerState {
 /// Refuses a retention no project may have.
 pub fn check_retention(project: &str, retention: Option<Retention>) -> Result<(), SchedulerError> {
     super::pools::check_name("project", project)?;
-    match retention {
-        Some(Retention::For { ms: 0 }) => Err(SchedulerError::invalid(format!(
-            "project `{project}`: a retention of 0 would drop executions as they finish; give a duration such as 7d, or `forever`"
+    match retention.and_then(Retention::refusal) {
+        Some(why) => Err(SchedulerError::invalid(format!(
+            "project `{project}`: a retention of {} {why}; give a duration such as 7d, or `forever`",
+            retention.map_or_else(String::new, |r| r.to_string())
         ))),
-        Some(Retention::For { ms }) if ms > MAX_RETENTION_MS => Err(SchedulerError::invalid(
-            format!("project `{project}`: a retention is at most 3650 days"),
-        )),
-        _ => Ok(()),
+        None => Ok(()),
     }
 }
 
