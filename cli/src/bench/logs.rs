@@ -4,12 +4,11 @@
 //! (Raft log segments and snapshots) should hold next to nothing of it.
 
 use std::path::Path;
-use std::time::Duration;
 
 use baton_proto::*;
 
 use super::specs::workflow_of;
-use super::{launch_and_wait, milliseconds, BenchOptions};
+use super::{launch_and_wait, milliseconds, node_statuses, BenchOptions};
 use crate::client::{CliError, Client};
 
 /// Bytes each task prints.
@@ -75,17 +74,12 @@ pub(super) async fn logs(
     let elapsed = launch_and_wait(client, "bench-logs", "logs".into())
         .await?
         .total;
-    let mut heaps = Vec::new();
-    for address in addresses.split(',') {
-        // Each node's own view of its heap.
-        let node = Client::connect(address, true, Duration::from_secs(5)).await?;
-        let status = node
-            .admin()
-            .cluster_status(ClusterStatusRequest {})
-            .await
-            .map_err(|s| node.error(s))?;
-        heaps.push(status.into_inner().heap_bytes);
-    }
+    // Each node's own view of its heap.
+    let heaps: Vec<u64> = node_statuses(addresses)
+        .await?
+        .iter()
+        .map(|s| s.heap_bytes)
+        .collect();
     let data_dirs: Vec<u64> = (1..=options.nodes)
         .map(|i| size_of_dir(&dir.join(format!("node-{i}"))))
         .collect();

@@ -525,6 +525,22 @@ async fn connect_when_ready(addresses: &str) -> Result<Client, CliError> {
     }
 }
 
+/// Each scheduler node's own status (a stale read of the node itself), in
+/// the order of `addresses`.
+async fn node_statuses(addresses: &str) -> Result<Vec<ClusterStatusResponse>, CliError> {
+    let mut statuses = Vec::new();
+    for address in addresses.split(',') {
+        let node = Client::connect(address, true, Duration::from_secs(5)).await?;
+        let status = node
+            .admin()
+            .cluster_status(ClusterStatusRequest {})
+            .await
+            .map_err(|s| node.error(s))?;
+        statuses.push(status.into_inner());
+    }
+    Ok(statuses)
+}
+
 /// A value from `/proc/PID/status` (`VmRSS`, `VmHWM`), in bytes.
 fn memory_of(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -15,7 +15,7 @@ use baton_proto::*;
 use serde_json::json;
 
 use super::specs::workflow;
-use super::{launch_and_wait, memory_of, BenchOptions, Processes};
+use super::{launch_and_wait, memory_of, node_statuses, BenchOptions, Processes};
 use crate::client::{CliError, Client};
 
 /// Nodes of each soak execution: a chain, so each has a history of events.
@@ -124,21 +124,18 @@ async fn sample(
             |mut a, r| async move { a.list_executions(r).await },
         )
         .await?;
-    let mut nodes = Vec::new();
-    for (address, pid) in addresses.split(',').zip(schedulers) {
-        let node = Client::connect(address, true, Duration::from_secs(5)).await?;
-        let status = node
-            .admin()
-            .cluster_status(ClusterStatusRequest {})
-            .await
-            .map_err(|s| node.error(s))?
-            .into_inner();
-        nodes.push((
-            memory_of(*pid, "VmRSS"),
-            status.heap_bytes,
-            status.snapshot_bytes,
-        ));
-    }
+    let nodes = node_statuses(addresses)
+        .await?
+        .iter()
+        .zip(schedulers)
+        .map(|(status, pid)| {
+            (
+                memory_of(*pid, "VmRSS"),
+                status.heap_bytes,
+                status.snapshot_bytes,
+            )
+        })
+        .collect();
     Ok(Sample {
         at_s: start.elapsed().as_secs_f64(),
         launched: launched.load(Ordering::Relaxed),
