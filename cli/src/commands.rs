@@ -86,6 +86,7 @@ pub async fn launch(
         true => (None, Some((&workflow).into())),
         false => (Some((&workflow).into()), None),
     };
+    let (span, trace_context) = crate::traces::launch_span();
     let request = LaunchRequest {
         workflow,
         inputs: HashMap::new(),
@@ -95,10 +96,13 @@ pub async fn launch(
         file_inputs,
         launch_plan,
         cache: cache as i32,
+        trace_context,
     };
-    client
+    let launched = client
         .call(request, |mut a, r| async move { a.launch(r).await })
-        .await
+        .await?;
+    span.record("execution", launched.execution_id.as_str());
+    Ok(launched)
 }
 
 pub struct RunOptions {

@@ -14,6 +14,7 @@ mod recover;
 mod registry;
 mod render;
 mod specs;
+mod traces;
 mod version;
 
 use std::path::PathBuf;
@@ -515,14 +516,6 @@ fn main() {
     } else {
         default_filter
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| default_filter.into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     // `baton dev` embeds a scheduler: the same allocator setting as
     // baton-scheduler (see memory::limit_arenas), before threads start.
     baton_scheduler::memory::limit_arenas();
@@ -536,7 +529,22 @@ fn main() {
             std::process::exit(2);
         }
     };
+    // Only a launch makes a span: other commands never wait on a collector.
+    let traces = match cli.command {
+        Command::Run { .. } => traces::exporter(),
+        _ => None,
+    };
+    let telemetry = match runtime.block_on(async { baton_telemetry::init(default_filter, traces) })
+    {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
     let result = runtime.block_on(run(cli));
+    // A collector that does not answer delays the exit by a second at most.
+    telemetry.shutdown_within(Duration::from_secs(1));
     if let Err(e) = result {
         eprintln!("error: {e}");
         std::process::exit(e.exit_code());

@@ -94,6 +94,7 @@ pub fn execution_json(e: &Execution) -> Json {
         "relaunches": (!e.origin.is_empty() && e.relaunch).then(|| e.origin.clone()),
         "labels": e.labels,
         "overrides": overrides_json(&e.overrides),
+        "trace_id": (!e.trace_id.is_empty()).then_some(&e.trace_id),
         "created_at": time(e.created_at_ms),
         "finished_at": time(e.finished_at_ms),
         "nodes": e.nodes.iter().map(|n| json!({
@@ -208,6 +209,9 @@ pub fn execution_text(e: &Execution) -> String {
         }
     }
     out.push_str(&format!("phase      {}\n", execution_phase(e.phase)));
+    if !e.trace_id.is_empty() {
+        out.push_str(&format!("trace      {}\n", e.trace_id));
+    }
     if !e.waiting.is_empty() {
         out.push_str(&format!("           {}\n", e.waiting));
     }

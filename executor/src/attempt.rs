@@ -49,6 +49,9 @@ pub struct Assignment {
     pub key: AttemptKey,
     pub task: TaskSpec,
     pub inputs: Values,
+    /// The scheduler's dispatch span (W3C `traceparent`), when it records
+    /// traces: the parent of this attempt's span.
+    pub trace_context: std::collections::HashMap<String, String>,
 }
 
 /// Why a wire `Assign` cannot be run.
@@ -81,7 +84,12 @@ impl TryFrom<&baton_proto::Assign> for Assignment {
         let task = TaskSpec::try_from(task).map_err(|e| bad(format!("bad task: {e}")))?;
         let inputs =
             values_from_proto(&assign.inputs).map_err(|e| bad(format!("bad inputs: {e}")))?;
-        Ok(Assignment { key, task, inputs })
+        Ok(Assignment {
+            key,
+            task,
+            inputs,
+            trace_context: assign.trace_context.clone(),
+        })
     }
 }
 

@@ -3,7 +3,6 @@
 //! nothing new, finish running work, exit 0); a second signal stops it now.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -12,7 +11,6 @@ use baton_executor::config::{default_work_dir, default_workers, DEFAULT_POOL, DE
 use baton_executor::ExecutorConfig;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use tokio::signal::unix::{signal, SignalKind};
-use tracing_subscriber::EnvFilter;
 
 /// Runs Baton tasks for a scheduler: dials the scheduler (no open port
 /// needed), registers in a pool, and runs the attempts it is assigned in a
@@ -97,6 +95,9 @@ struct Args {
     #[arg(long, env = "BATON_METRICS_LISTEN", value_name = "HOST:PORT")]
     metrics_listen: Option<String>,
 
+    #[command(flatten)]
+    traces: baton_telemetry::TraceArgs,
+
     /// A TOML file of settings, one `key = value` per flag, named as the
     /// flag without dashes (`pool = "gpu"`). Flags and the environment
     /// outrank it; an unknown key is refused with its line.
@@ -159,8 +160,7 @@ impl Args {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let path = baton_config::config_path(&argv, "BATON_CONFIG");
     let (argv, from_file) = baton_config::command_line(&Args::command(), argv, path);
@@ -176,14 +176,46 @@ async fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let executor_id = args
+        .id
+        .clone()
+        .unwrap_or_else(baton_executor::config::default_executor_id);
+    let traces = match args.traces.traces("baton-executor", executor_id.clone()) {
+        Ok(traces) => traces,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    // Within the runtime: the gRPC span exporter needs it.
+    let telemetry = match runtime.block_on(async { baton_telemetry::init("info", traces) }) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let args = Args {
+        id: Some(executor_id),
+        ..args
+    };
+    let code = runtime.block_on(serve(args));
+    // Off the runtime's threads, which still send the last spans.
+    telemetry.shutdown();
+    code
+}
+
+async fn serve(args: Args) -> ExitCode {
     let mut terminate = match signal(SignalKind::terminate()) {
         Ok(terminate) => terminate,
         Err(error) => {

@@ -54,6 +54,7 @@ pub fn builtin_assignment(
             .iter()
             .map(|(n, _, v)| (n.to_string(), v.clone()))
             .collect(),
+        trace_context: Default::default(),
     }
 }
 

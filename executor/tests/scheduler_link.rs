@@ -268,6 +268,7 @@ fn noop(node: &str, x: i64) -> ToExecutor {
         attempt: Some(attempt(node)),
         task: Some(builtin_task("noop", &[("x", "int")], &[("x", "int")])),
         inputs: [("x".to_string(), int(x))].into(),
+        trace_context: Default::default(),
     })
 }
 
@@ -276,6 +277,7 @@ fn sleep(node: &str, seconds: f64) -> ToExecutor {
         attempt: Some(attempt(node)),
         task: Some(builtin_task("sleep", &[("seconds", "float")], &[])),
         inputs: [("seconds".to_string(), float(seconds))].into(),
+        trace_context: Default::default(),
     })
 }
 
@@ -550,6 +552,7 @@ async fn shutdown_kills_the_process_groups_of_running_attempts() {
             attempt: Some(attempt("forever")),
             task: Some(task),
             inputs: Default::default(),
+            trace_context: Default::default(),
         }))
         .await;
     let pid = wait_for_pid(&pid_file).await;

@@ -125,6 +125,10 @@ pub fn execution_to_proto(
             .unwrap_or_default(),
         relaunch: execution.origin.as_ref().is_some_and(|o| o.relaunch),
         waiting: state.waiting_reason(execution).unwrap_or_default(),
+        trace_id: execution
+            .trace
+            .map(|t| t.trace_id_hex())
+            .unwrap_or_default(),
         overrides: execution
             .plan
             .as_ref()

@@ -94,6 +94,8 @@ struct Args {
     /// HOST:PORT (docs/operations.md, "Metrics"). Off unless given.
     #[arg(long, env = "BATON_METRICS_LISTEN", value_name = "HOST:PORT")]
     metrics_listen: Option<String>,
+    #[command(flatten)]
+    traces: baton_telemetry::TraceArgs,
     /// A TOML file of settings, one `key = value` per flag, named as the
     /// flag without dashes (`data_dir = "/var/lib/baton"`). Flags and the
     /// environment outrank it; an unknown key is refused with its line.
@@ -163,22 +165,6 @@ fn parse_addresses(flag: &str, entries: &[String]) -> anyhow::Result<BTreeMap<u6
 fn main() -> anyhow::Result<()> {
     // Before any thread allocates: see memory::limit_arenas.
     baton_scheduler::memory::limit_arenas();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?
-        .block_on(run())
-}
-
-async fn run() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,openraft=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let path = baton_config::config_path(&argv, "BATON_CONFIG");
     let (argv, from_file) = baton_config::command_line(&Args::command(), argv, path);
@@ -191,6 +177,24 @@ async fn run() -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    // Within the runtime: the gRPC span exporter needs it.
+    let traces = args
+        .traces
+        .traces("baton-scheduler", format!("node-{}", args.node_id))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let telemetry =
+        runtime.block_on(async { baton_telemetry::init("info,openraft=warn", traces) })?;
+    let result = runtime.block_on(run(args));
+    // Off the runtime's threads, which still send the last spans.
+    telemetry.shutdown();
+    result
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     let peers = parse_addresses("peers", &args.peers)?;
     let routes = parse_addresses("route", &args.route)?;
     if !peers.is_empty() && !peers.contains_key(&args.node_id) {

@@ -283,6 +283,15 @@ impl EffectSink<Effect> for EffectRouter {
                     event,
                     finished,
                 } => {
+                    if baton_telemetry::enabled() && ends_spans(&event, finished) {
+                        // The leader's spans of a node end with its terminal
+                        // phase, and of an execution with its end.
+                        dispatcher.send(Input::Effect(Effect::Event {
+                            execution: execution.clone(),
+                            event: event.clone(),
+                            finished,
+                        }));
+                    }
                     let _ = events.send(Arc::new(EventNotice {
                         execution,
                         event,
@@ -293,6 +302,16 @@ impl EffectSink<Effect> for EffectRouter {
             }
         }
     }
+}
+
+/// Whether `event` ends trace spans: a node's terminal phase, or the
+/// execution's end.
+fn ends_spans(event: &crate::state::Event, finished: bool) -> bool {
+    finished
+        || matches!(
+            event.subject,
+            crate::state::EventSubject::Node { phase, .. } if phase.is_terminal()
+        )
 }
 
 /// Starts the dispatcher when this node becomes leader (once its state holds

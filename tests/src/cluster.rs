@@ -125,6 +125,8 @@ pub struct ClusterOptions {
     pub snapshot_every: u64,
     /// More flags for every scheduler node (e.g. its blob store).
     pub scheduler_args: Vec<String>,
+    /// Environment variables for every scheduler node.
+    pub scheduler_env: Vec<(String, String)>,
     /// Serve each node's Prometheus metrics on a port of its own
     /// ([`Cluster::metrics`]).
     pub metrics: bool,
@@ -137,6 +139,7 @@ impl Default for ClusterOptions {
             proxies: false,
             snapshot_every: 10_000,
             scheduler_args: Vec::new(),
+            scheduler_env: Vec::new(),
             metrics: false,
         }
     }
@@ -261,7 +264,8 @@ impl Cluster {
                     .map(|address| vec!["--metrics-listen".to_owned(), address.clone()])
                     .unwrap_or_default(),
             )
-            .env("RUST_LOG", "info,openraft=warn");
+            .env("RUST_LOG", "info,openraft=warn")
+            .envs(self.options.scheduler_env.iter().map(|(k, v)| (k, v)));
         let routes: Vec<String> = self
             .proxies
             .iter()

@@ -4,6 +4,7 @@
 //! drops.
 
 pub mod cluster;
+pub mod otlp;
 pub mod proxy;
 
 use std::io::{BufRead, BufReader, Read};

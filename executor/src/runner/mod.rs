@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use baton_model::{Interface, Runner, Type, Value, ValueError, Values};
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::attempt::{Assignment, Failure, Outcome, Report};
 use crate::work_dir::WorkDirs;
@@ -86,8 +87,38 @@ impl Control {
     }
 }
 
-/// Runs one attempt to its end and returns what to report.
+/// Runs one attempt to its end and returns what to report: inside an
+/// `attempt` span, the child of the scheduler's dispatch span, when this
+/// executor exports traces and the scheduler sent its context.
 pub async fn run(dirs: Arc<WorkDirs>, assignment: Assignment, control: Control) -> Report {
+    if !baton_telemetry::enabled() || assignment.trace_context.is_empty() {
+        return run_attempt(dirs, assignment, control).await;
+    }
+    let span = tracing::info_span!(
+        target: baton_telemetry::TARGET,
+        "attempt",
+        otel.kind = "server",
+        execution = %assignment.key.execution_id,
+        node = %assignment.key.node_id,
+        attempt = assignment.key.attempt,
+        task = %assignment.task.id,
+        outcome = tracing::field::Empty,
+    );
+    baton_telemetry::context::adopt_from(&span, &assignment.trace_context);
+    let report = run_attempt(dirs, assignment, control)
+        .instrument(span.clone())
+        .await;
+    span.record(
+        "outcome",
+        match &report.outcome {
+            Outcome::Succeeded(_) => "succeeded",
+            Outcome::Failed(_) => "failed",
+        },
+    );
+    report
+}
+
+async fn run_attempt(dirs: Arc<WorkDirs>, assignment: Assignment, control: Control) -> Report {
     // Before any input is fetched: the cleanup keeps what it touches.
     let _running = dirs.attempt_started(&assignment.key);
     let timeout =

@@ -15,6 +15,7 @@ mod pools;
 mod registry;
 mod routing;
 mod signal;
+mod traces;
 mod typed;
 
 use std::pin::Pin;
@@ -152,7 +153,8 @@ impl Admin for AdminService {
     }
 
     async fn launch(&self, request: Request<LaunchRequest>) -> Result<LaunchResponse> {
-        let (metadata, extensions, inner) = request.into_parts();
+        let (metadata, extensions, mut inner) = request.into_parts();
+        traces::take_metadata_context(&metadata, &mut inner);
         if let Route::Leader(mut leader) = self.route(&metadata).await? {
             return leader.launch(forwarded(inner)).await;
         }
@@ -164,7 +166,8 @@ impl Admin for AdminService {
         &self,
         request: Request<LaunchRequest>,
     ) -> Result<Self::LaunchAndWatchStream> {
-        let (metadata, extensions, inner) = request.into_parts();
+        let (metadata, extensions, mut inner) = request.into_parts();
+        traces::take_metadata_context(&metadata, &mut inner);
         if let Route::Leader(mut leader) = self.route(&metadata).await? {
             let stream = leader
                 .launch_and_watch(forwarded(inner))
@@ -195,13 +198,21 @@ impl Admin for AdminService {
         // refuses the whole batch.
         let mut answers: Vec<Option<LaunchResponse>> = Vec::with_capacity(launches.len());
         let mut commands = Vec::with_capacity(launches.len());
+        // One `launch` span per launch, when traces are exported: they end
+        // with the batch's commit.
+        let mut spans = Vec::new();
         self.read(|state| -> std::result::Result<(), Status> {
             for (i, launch) in launches.into_iter().enumerate() {
+                let traced = traces::LaunchSpan::for_request(&launch);
                 match launch::prepare(state, launch).map_err(|s| in_batch(i, &s))? {
                     PreparedLaunch::Known(known) => answers.push(Some(known)),
                     PreparedLaunch::New(command, _) => {
                         answers.push(None);
-                        commands.push(command);
+                        commands.push(match &traced {
+                            Some(traced) => traced.mark(command),
+                            None => command,
+                        });
+                        spans.extend(traced);
                     }
                 }
             }
@@ -394,14 +405,22 @@ impl Admin for AdminService {
         if request.execution_id.is_empty() {
             return Err(Status::invalid_argument("no execution named"));
         }
-        let command = Command::Recover {
+        let traced = traces::LaunchSpan::start(&request.execution_id, &HashMap::new());
+        let mut command = Command::Recover {
             from: ExecutionId(request.execution_id.as_str().into()),
             relaunch: request.relaunch,
             request_id: request.request_id,
             now_ms: now_ms(),
         };
+        if let Some(traced) = &traced {
+            command = traced.mark(command);
+        }
         let response = self.proposer.propose(command).await?;
-        Ok(Response::new(launched(rejected(response)?)?))
+        let answer = launched(rejected(response)?)?;
+        if let Some(traced) = &traced {
+            traced.launched(&answer.execution_id);
+        }
+        Ok(Response::new(answer))
     }
 
     async fn list_versions(

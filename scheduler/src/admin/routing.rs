@@ -191,6 +191,7 @@ impl AdminService {
                 now_ms,
             },
             workflow,
+            trace: None,
         })
     }
 
@@ -199,27 +200,42 @@ impl AdminService {
         &self,
         request: LaunchRequest,
     ) -> std::result::Result<LaunchResponse, Status> {
+        // Ends when this returns: from the request to the commit.
+        let traced = traces::LaunchSpan::for_request(&request);
         let (command, workflow) = match self.read(|state| launch::prepare(state, request))? {
             PreparedLaunch::Known(known) => return Ok(known),
             PreparedLaunch::New(command, workflow) => (command, workflow),
         };
+        let mark = |command| match &traced {
+            Some(traced) => traced.mark(command),
+            None => command,
+        };
         // A launch with a plan or a cache mode goes straight to the log:
         // the early start of first nodes knows only plain launches.
-        if matches!(command, Command::LaunchWith { .. }) {
-            return launched(rejected(self.proposer.propose(command).await?)?);
-        }
-        // Through the dispatcher, which starts the first nodes at once and
-        // proposes the launch with their assignments and, for short tasks,
-        // their results: one commit for the launch and its first work.
-        // Unless many launches are coming in at once (`MAX_EARLY`).
-        let response = match self.launch_numbers.start_early() {
-            Some(_early) => {
-                let numbered = self.number_launch(command, workflow).await?;
-                self.dispatcher.launch(numbered).await?
+        let response = if matches!(command, Command::LaunchWith { .. }) {
+            self.proposer.propose(mark(command)).await?
+        } else {
+            // Through the dispatcher, which starts the first nodes at once and
+            // proposes the launch with their assignments and, for short tasks,
+            // their results: one commit for the launch and its first work.
+            // Unless many launches are coming in at once (`MAX_EARLY`).
+            match self.launch_numbers.start_early() {
+                Some(_early) => {
+                    let mut numbered = self.number_launch(command, workflow).await?;
+                    if let Some(traced) = &traced {
+                        numbered.trace = Some(traced.parent);
+                        numbered.command = traced.mark(numbered.command);
+                    }
+                    self.dispatcher.launch(numbered).await?
+                }
+                None => self.proposer.propose(mark(command)).await?,
             }
-            None => self.proposer.propose(command).await?,
         };
-        launched(rejected(response)?)
+        let answer = launched(rejected(response)?)?;
+        if let Some(traced) = &traced {
+            traced.launched(&answer.execution_id);
+        }
+        Ok(answer)
     }
 
     /// Streams an execution this node holds: its history, then its events

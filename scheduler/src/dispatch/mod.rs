@@ -16,10 +16,13 @@ pub mod autoscale;
 pub mod book;
 mod control;
 mod gates;
+mod inputs;
 mod placing;
+mod proposing;
 mod results;
 mod retention;
 pub mod share;
+mod spans;
 pub mod stats;
 
 pub use control::{DispatchView, ExecutorView, SharedView};
@@ -136,8 +139,10 @@ pub struct NumberedLaunch {
     /// As checked and completed with defaults: what the launch records.
     pub inputs: Values,
     pub pool: String,
-    /// The [`Command::LaunchNumbered`] to propose.
+    /// The [`Command::LaunchNumbered`] to propose (maybe [`Command::Traced`]).
     pub command: Command,
+    /// The trace its execution continues, when the leader exports traces.
+    pub trace: Option<baton_telemetry::TraceParent>,
 }
 
 type LaunchReply = oneshot::Sender<Result<Response, SchedulerError>>;
@@ -150,6 +155,7 @@ struct Launching {
     request_id: String,
     /// Whether one of its first nodes has been placed on an executor.
     placed: bool,
+    trace: Option<baton_telemetry::TraceParent>,
 }
 
 /// Something the dispatcher did that the log must record.
@@ -252,6 +258,7 @@ pub fn start(
         retention: config.retention,
         sweep_due_ms: 0,
         expiring: Default::default(),
+        spans: Default::default(),
     };
     tokio::spawn(dispatcher.run(inbox.0));
 }
@@ -325,6 +332,8 @@ struct Dispatcher {
     sweep_due_ms: u64,
     /// Whether an `Expire` this leader proposed is still on its way.
     expiring: Arc<std::sync::atomic::AtomicBool>,
+    /// Trace spans of the nodes and attempts this leader dispatched.
+    spans: spans::Spans,
 }
 
 impl Dispatcher {
@@ -376,228 +385,6 @@ impl Dispatcher {
                 // a busy pool idle.
                 if due {
                     self.publish_view(now, false);
-                }
-            }
-        }
-    }
-
-    fn handle(&mut self, input: Input) {
-        let now = now_ms();
-        match input {
-            Input::Leader(true) => self.become_leader(now),
-            Input::Leader(false) => {
-                if self.leader {
-                    info!("stepping down: dropping executor streams");
-                }
-                self.leader = false;
-                self.epoch += 1;
-                self.book.clear();
-                self.senders.clear();
-                self.told_to_drain.clear();
-                self.sent_sizes.clear();
-                self.desired.clear();
-                self.gates.clear();
-                self.publish_view(now, true);
-                // Unacknowledged results are re-sent by their executors
-                // to whichever node leads next.
-                self.forget_pending();
-            }
-            Input::Launch(launch, reply) if !self.leader => {
-                // Leadership moved since the launch was numbered: propose it
-                // as it is, to be refused or numbered as usual.
-                let proposer = self.proposer.clone();
-                tokio::spawn(async move {
-                    let _ = reply.send(proposer.propose(launch.command).await);
-                });
-            }
-            _ if !self.leader => {}
-            Input::Launch(launch, reply) => self.start_launch(*launch, reply, now),
-            Input::Launched(ids) => {
-                for id in ids {
-                    if let Some(launching) = self.launching.remove(&id) {
-                        self.launch_requests.remove(&launching.request_id);
-                    }
-                }
-            }
-            Input::Effect(Effect::NodeQueued {
-                execution,
-                node,
-                project,
-                pool,
-                selector,
-                not_before_ms,
-            }) => {
-                let key = (execution, node);
-                // Placed before the state queued it (`start_downstream`,
-                // `start_launch`): its assignment is right behind in the log,
-                // and its result may be in already. Or placed since the state
-                // queued it, from the book's queue (a launch's first node
-                // that waited for a slot), before this notice came. Never
-                // dispatch it twice.
-                let early = self.early.remove(&key);
-                if !early && !self.book.owned.contains_key(&key) {
-                    self.book
-                        .enqueue(key, &pool, selector, &project, not_before_ms, now);
-                }
-            }
-            Input::Effect(Effect::CancelAttempt {
-                execution,
-                node,
-                attempt,
-                executor,
-            }) => {
-                let key = (execution, node);
-                // Frees its slot unless its result came in first.
-                self.book.settle(&key, attempt, &executor);
-                self.send_to(
-                    &executor,
-                    ToExecutor::Cancel(self.attempt_ref(&key, attempt)),
-                );
-            }
-            Input::Effect(Effect::Event { .. }) => {}
-            Input::Effect(Effect::PoolSettings) => self.settings_dirty = true,
-            Input::Effect(Effect::RetentionChanged) => self.sweep_due_ms = 0,
-            Input::Effect(Effect::NodeDequeued { execution, node }) => {
-                self.book.forget(&(execution, node));
-            }
-            Input::Effect(Effect::GateWaiting {
-                execution,
-                node,
-                attempt,
-                deadline_ms,
-            }) => self.gates.watch(execution, node, attempt, deadline_ms),
-            Input::Connected {
-                executor,
-                pool,
-                labels,
-                version,
-                slots,
-                max_slots,
-                connection,
-                running,
-                sender,
-            } => {
-                let mut unknown = Vec::new();
-                let running: Vec<(NodeKey, u32)> = running
-                    .into_iter()
-                    .filter_map(|r| match self.node_key(&r) {
-                        Some(key) => Some((key, r.attempt)),
-                        None => {
-                            unknown.push(r);
-                            None
-                        }
-                    })
-                    .collect();
-                let joining = book::Joining {
-                    id: &executor,
-                    pool: &pool,
-                    labels,
-                    version,
-                    slots,
-                    max_slots,
-                    connection,
-                };
-                let stale = self.book.connect(joining, &running, now);
-                info!(%executor, %pool, slots, running = running.len(), stale = stale.len(), "executor connected");
-                self.senders.insert(executor.clone(), sender);
-                // A new stream: tell it its size and its drain again.
-                self.sent_sizes.remove(&executor);
-                self.told_to_drain.remove(&executor);
-                self.settings_dirty = true;
-                // Of an execution that does not exist: a launch that was
-                // never made (lost with its leader, or refused).
-                for attempt in unknown {
-                    warn!(%executor, execution = %attempt.execution_id, node = %attempt.node_id, "executor runs an attempt of an unknown execution; cancelling it");
-                    self.send_to(&executor, ToExecutor::Cancel(attempt));
-                }
-                for (key, attempt) in stale {
-                    let held = self.held(&key);
-                    warn!(%executor, execution = %key.0, node = key.1, attempt, ?held, "executor runs a stale attempt; cancelling it");
-                    self.send_to(
-                        &executor,
-                        ToExecutor::Cancel(self.attempt_ref(&key, attempt)),
-                    );
-                }
-            }
-            Input::Heartbeat {
-                executor,
-                draining,
-                slots,
-            } => match draining {
-                Some(draining) => {
-                    let was = self.book.executors.get(&executor).map(|e| e.draining);
-                    self.book.heartbeat(&executor, draining, slots, now);
-                    if was.is_some_and(|was| was != draining) {
-                        // Its pool's size is now spread over the others.
-                        self.settings_dirty = true;
-                    }
-                }
-                None => self.book.seen(&executor, now),
-            },
-            Input::Disconnected {
-                executor,
-                connection,
-            } => {
-                info!(%executor, "executor stream closed");
-                let drained = self
-                    .book
-                    .executors
-                    .get(&executor)
-                    .is_some_and(|e| e.connection == connection && e.draining);
-                self.book.disconnect(&executor, connection, now);
-                if drained {
-                    self.forget_drain_of(&executor);
-                }
-                self.settings_dirty = true;
-                if self
-                    .book
-                    .executors
-                    .get(&executor)
-                    .is_some_and(|e| !e.connected)
-                {
-                    self.senders.remove(&executor);
-                }
-            }
-            Input::Result { executor, result } => self.on_result(executor, result, now),
-            Input::Assigned(epoch, outcomes) => {
-                // An earlier leadership's outcomes concern attempts this one
-                // rebuilt from the state, or never knew.
-                if epoch == self.epoch {
-                    self.on_assigned(outcomes);
-                }
-            }
-            Input::Recorded(settled) => {
-                for (key, attempt) in settled {
-                    if self
-                        .provisional
-                        .get(&key)
-                        .is_some_and(|(a, _)| *a == attempt)
-                    {
-                        self.provisional.remove(&key);
-                    }
-                }
-            }
-            Input::RetryResults(epoch, batch) => {
-                if epoch == self.epoch {
-                    self.pending_results += batch.len();
-                    self.pending
-                        .extend(batch.into_iter().map(|(executor, attempt, command)| {
-                            Pending::Result {
-                                executor,
-                                attempt,
-                                command,
-                                provisional: false,
-                            }
-                        }));
-                } else {
-                    // Proposed under an earlier leadership, perhaps right
-                    // behind an assignment that never committed. The
-                    // executors re-send unacknowledged results on
-                    // reconnecting, against the state as it now stands.
-                    debug!(
-                        results = batch.len(),
-                        "dropping results from an earlier leadership"
-                    );
                 }
             }
         }
@@ -740,155 +527,6 @@ impl Dispatcher {
         }
     }
 
-    /// Proposes this round's launches, assignments and results, in the
-    /// order they happened, in one batch; acknowledges the results to their
-    /// executors once committed. Assignments alone are proposed only once
-    /// they have waited [`DispatcherConfig::linger`], and so are launches whose first
-    /// nodes were placed: a short first node's result then joins its launch
-    /// in one entry (W3: one commit between a launch and its result).
-    fn propose_round(&mut self) {
-        let assigns_due = self.assigns_due.is_some_and(|due| Instant::now() >= due);
-        let launch_waits = self.pending_launches > 0
-            && self.pending.iter().any(|item| match item {
-                Pending::Launch { id, .. } => !self.launching.get(id).is_some_and(|l| l.placed),
-                _ => false,
-            });
-        if self.pending_results == 0 && !assigns_due && !launch_waits {
-            return;
-        }
-        self.assigns_due = None;
-        self.pending_results = 0;
-        self.pending_launches = 0;
-        let pending = std::mem::take(&mut self.pending);
-        let mut senders: HashMap<String, ExecutorSender> = HashMap::new();
-        let now = now_ms();
-        // In this order, a launch lands in the log before its nodes'
-        // assignments, each assignment before any result of its attempt, and
-        // each result before the assignments it let start.
-        let mut commands = Vec::with_capacity(pending.len());
-        let mut proposed = Vec::with_capacity(pending.len());
-        for item in pending {
-            match item {
-                Pending::Assign(placement, attempt) => {
-                    commands.push(Command::Assign {
-                        execution: placement.key.0.clone(),
-                        node: placement.key.1,
-                        executor: placement.executor.clone(),
-                        now_ms: now,
-                    });
-                    proposed.push(Proposed::Assign(placement, attempt));
-                }
-                Pending::Result {
-                    executor,
-                    attempt,
-                    command,
-                    provisional,
-                } => {
-                    if !senders.contains_key(&executor) {
-                        if let Some(sender) = self.senders.get(&executor) {
-                            senders.insert(executor.clone(), sender.clone());
-                        }
-                    }
-                    commands.push(command.clone());
-                    proposed.push(Proposed::Result {
-                        executor,
-                        attempt,
-                        command,
-                        provisional,
-                    });
-                }
-                Pending::Launch { id, command, reply } => {
-                    commands.push(command);
-                    proposed.push(Proposed::Launch { id, reply });
-                }
-            }
-        }
-        let committed = self.proposer.enqueue(commands);
-        let tx = self.self_tx.clone();
-        let epoch = self.epoch;
-        tokio::spawn(async move {
-            let outcome = committed.await;
-            let mut responses = match outcome {
-                Ok(responses) => Ok(responses.into_iter()),
-                Err(e) => {
-                    warn!(error = %e, "proposing launches, assignments and results failed");
-                    Err(e)
-                }
-            };
-            let failed = responses.is_err();
-            let mut assigned = Vec::new();
-            let mut recorded = Vec::new();
-            let mut launched = Vec::new();
-            let mut acks: HashMap<String, Vec<AttemptRef>> = HashMap::new();
-            let mut retry = Vec::new();
-            for item in proposed {
-                let response = responses.as_mut().ok().and_then(|r| r.next());
-                match item {
-                    Proposed::Assign(placement, sent) => {
-                        assigned.push(((placement, sent), response))
-                    }
-                    Proposed::Launch { id, reply } => {
-                        launched.push(id);
-                        let answer = match (&responses, response) {
-                            (Err(e), _) => Err(e.clone()),
-                            (Ok(_), Some(response)) => Ok(response),
-                            (Ok(_), None) => Err(SchedulerError::internal(
-                                "the state machine returned no response for a launch",
-                            )),
-                        };
-                        let _ = reply.send(answer);
-                    }
-                    Proposed::Result {
-                        executor,
-                        attempt,
-                        command,
-                        provisional,
-                    } => {
-                        if provisional {
-                            if let Command::Complete {
-                                execution,
-                                node,
-                                attempt,
-                                ..
-                            } = &command
-                            {
-                                recorded.push(((execution.clone(), *node), *attempt));
-                            }
-                        }
-                        if failed {
-                            retry.push((executor, attempt, command));
-                        } else {
-                            acks.entry(executor).or_default().push(attempt);
-                        }
-                    }
-                }
-            }
-            if !recorded.is_empty() {
-                let _ = tx.send(Input::Recorded(recorded));
-            }
-            // Assignments first: cancelling one of a launch that failed
-            // needs the launch's workflow, for the node's id.
-            if !assigned.is_empty() {
-                let _ = tx.send(Input::Assigned(epoch, assigned));
-            }
-            if !launched.is_empty() {
-                let _ = tx.send(Input::Launched(launched));
-            }
-            for (executor, attempts) in acks {
-                if let Some(sender) = senders.get(&executor) {
-                    let ack = ToExecutor::Ack(baton_proto::ResultAck { attempts });
-                    let _ = sender.send(Ok(SchedulerMessage { kind: Some(ack) }));
-                }
-            }
-            if !retry.is_empty() {
-                // Not acknowledged, so an executor that reconnects (to the next
-                // leader) re-sends them; while this node leads, try again.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                let _ = tx.send(Input::RetryResults(epoch, retry));
-            }
-        });
-    }
-
     fn expire_leases(&mut self) {
         let lost = self.book.expire(now_ms());
         if lost.is_empty() {
@@ -900,6 +538,9 @@ impl Dispatcher {
             .into_iter()
             .map(|((execution, node), owned)| {
                 warn!(%execution, node, attempt = owned.attempt, executor = %owned.executor, "lease lost");
+                let key = (execution, node);
+                self.spans.settled(&key, owned.attempt, "lease lost");
+                let (execution, node) = key;
                 Command::LeaseLost { execution, node, attempt: owned.attempt, now_ms: now }
             })
             .collect();

@@ -34,11 +34,14 @@ impl Dispatcher {
                 .execution(&placement.key.0)
                 .and_then(|e| e.nodes.get(placement.key.1 as usize))
                 .is_some_and(|n| n.phase == NodePhase::Queued);
-            let Some(assign) = self.assignment(&state, &placement.key) else {
+            let Some(mut assign) = self.assignment(&state, &placement.key) else {
                 // No longer queued (or gone): give the slot back.
                 self.book.unplace(&placement);
                 continue;
             };
+            if baton_telemetry::enabled() {
+                self.trace_dispatch(&state, &placement, &mut assign);
+            }
             // Kept as sent: cancelling it must name it as the executor knows
             // it, even once the launch that made it is forgotten.
             let sent = assign.attempt.clone().unwrap_or_default();
@@ -61,6 +64,31 @@ impl Dispatcher {
             self.assigns_due
                 .get_or_insert_with(|| Instant::now() + self.linger);
         }
+    }
+
+    /// Starts the dispatch span of an assignment about to be sent, in its
+    /// execution's trace, and puts its context in the assignment.
+    fn trace_dispatch(
+        &mut self,
+        state: &SchedulerState,
+        placement: &Placement,
+        assign: &mut baton_proto::Assign,
+    ) {
+        let key = &placement.key;
+        let parent = match state.execution(&key.0) {
+            Some(execution) => execution.trace,
+            None => self.launching.get(&key.0).and_then(|l| l.trace),
+        };
+        let (Some(parent), Some(attempt)) = (parent, &assign.attempt) else {
+            return;
+        };
+        assign.trace_context = self.spans.dispatched(
+            &parent,
+            key,
+            &attempt.node_id,
+            attempt.attempt,
+            &placement.executor,
+        );
     }
 
     /// The Assign message for a queued node, under its next attempt number.
@@ -96,6 +124,7 @@ impl Dispatcher {
                 }),
                 task: Some(baton_proto::TaskSpec::from(spec.as_ref())),
                 inputs: values_to_proto(&inputs),
+                trace_context: Default::default(),
             });
         }
         let task = spec.id.clone();
@@ -150,6 +179,7 @@ impl Dispatcher {
             }),
             task: Some((*task).clone()),
             inputs: values_to_proto(inputs),
+            trace_context: Default::default(),
         })
     }
 
@@ -173,8 +203,9 @@ impl Dispatcher {
             inputs,
             pool,
             command,
+            trace,
         } = launch;
-        let request_id = match &command {
+        let request_id = match command.untraced() {
             Command::LaunchNumbered { request_id, .. } => request_id.clone(),
             _ => String::new(),
         };
@@ -236,6 +267,7 @@ impl Dispatcher {
                 inputs,
                 request_id,
                 placed: false,
+                trace,
             },
         );
         self.pending.push(Pending::Launch { id, command, reply });
@@ -256,6 +288,15 @@ impl Dispatcher {
                     // Not recorded as sent: stop the attempt where it runs.
                     debug!(execution = %key.0, node = key.1, sent, ?other, "assignment not committed as sent; cancelling it");
                     self.book.settle(&key, sent, &executor);
+                    if !self.spans.is_empty() {
+                        self.spans.settled(&key, sent, "not assigned");
+                        let state = self.state.clone();
+                        let state = state.read().unwrap_or_else(|e| e.into_inner());
+                        if state.execution(&key.0).is_none() {
+                            // A launch that did not commit: its spans end.
+                            self.spans.forget(&key.0);
+                        }
+                    }
                     self.send_to(&executor, ToExecutor::Cancel(sent_ref));
                     if other.is_none() {
                         // The proposal failed: the node is still queued; queue it again.

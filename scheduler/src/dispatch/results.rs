@@ -31,6 +31,8 @@ impl Dispatcher {
         }
         let mut provisional = false;
         let ran_on = executor.clone();
+        // For its spans, when traces are exported (the command takes `key`).
+        let traced = (current && baton_telemetry::enabled()).then(|| key.clone());
         let command = match result.outcome {
             Some(attempt_result::Outcome::Succeeded(outputs)) => {
                 match values_from_proto(&outputs.values) {
@@ -94,6 +96,14 @@ impl Dispatcher {
                 now_ms: now,
             },
         };
+        if let Some(key) = traced {
+            let outcome = match &command {
+                Command::Complete { .. } => "succeeded",
+                Command::HandBack { .. } => "handed back",
+                _ => "failed",
+            };
+            self.spans.settled(&key, attempt.attempt, outcome);
+        }
         // Proposed at once, even if the assignment is still in flight: it
         // was proposed first, so it comes first in the log, and if it does
         // not commit as sent the result is ignored when applied.

@@ -79,6 +79,11 @@ impl SchedulerState {
                 request_id,
                 now_ms,
             } => self.recover(&from, relaunch, request_id, now_ms, effects),
+            Command::Traced { trace, launch } => {
+                let response = self.apply_command(*launch, effects);
+                self.continue_trace(&response, trace);
+                return response;
+            }
             Command::ReserveLaunches { count } => {
                 let first = self.launches + 1;
                 self.launches = self.launches.saturating_add(count);

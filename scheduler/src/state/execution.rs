@@ -208,6 +208,9 @@ pub struct Execution {
     pub cache: baton_model::CacheMode,
     /// The execution this one recovers or relaunches, if any.
     pub origin: Option<Box<Origin>>,
+    /// The span its trace continues from (the leader's `launch` span),
+    /// when the leader that launched it exported traces.
+    pub trace: Option<baton_telemetry::TraceParent>,
 }
 
 /// Where a recovered or relaunched execution comes from.

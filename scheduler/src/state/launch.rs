@@ -220,6 +220,7 @@ impl SchedulerState {
             plan,
             cache,
             origin,
+            trace: None,
         };
         if let Some(cap) = self.must_wait(&execution.workflow.project) {
             self.hold(&mut execution, cap, now_ms, effects);

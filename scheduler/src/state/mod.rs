@@ -20,6 +20,7 @@ pub mod retention;
 mod signal;
 #[cfg(test)]
 mod tests;
+mod trace;
 
 /// The `Register` command of the tasks and workflows in a YAML text, for
 /// tests of the state and of what reads it.
@@ -249,9 +250,25 @@ pub enum Command {
         retention: Option<retention::Retention>,
         now_ms: u64,
     },
+    /// A launch (any launch command) whose execution continues the trace
+    /// of span `trace` (docs/operations.md, "Traces"): proposed only by a
+    /// leader that exports traces. A new variant, not a field of each
+    /// launch, so that logs written before it still read.
+    Traced {
+        trace: baton_telemetry::TraceParent,
+        launch: Box<Command>,
+    },
 }
 
 impl Command {
+    /// The launch inside a [`Command::Traced`]; any other command itself.
+    pub fn untraced(&self) -> &Command {
+        match self {
+            Command::Traced { launch, .. } => launch,
+            other => other,
+        }
+    }
+
     /// The execution the command changes, when it names one.
     pub fn execution(&self) -> Option<&ExecutionId> {
         match self {
@@ -279,6 +296,7 @@ impl Command {
             | Command::ConfigureProject { .. }
             | Command::Expire { .. }
             | Command::SetRetention { .. }
+            | Command::Traced { .. }
             | Command::LaunchNumbered { .. } => None,
         }
     }

@@ -75,6 +75,7 @@ fn assignment(task: TaskSpec, inputs: &[(&str, Value)]) -> Assignment {
             .iter()
             .map(|(n, v)| (n.to_string(), v.clone()))
             .collect(),
+        trace_context: Default::default(),
     }
 }
 
