@@ -5,8 +5,8 @@
 //! `node` and `dispatch` spans (exported over gRPC) to the executor's
 //! `attempt` spans (exported over HTTP), each attempt the child of the
 //! dispatch span of the same attempt, across the gRPC hop. The leader that
-//! takes over an execution continues its trace. A bad endpoint is refused
-//! by name.
+//! takes over an execution continues its trace; `OTEL_SERVICE_NAME` names
+//! the service. A bad endpoint is refused by name.
 
 use std::time::Duration;
 
@@ -183,6 +183,8 @@ fn the_next_leader_continues_the_trace_of_an_execution_it_did_not_launch() {
             ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.grpc.as_str()),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
             ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            // The standard variable names the service.
+            ("OTEL_SERVICE_NAME", "gpu-executors"),
         ],
     );
     let file = write(dir.path(), "chain.yaml", CHAIN);
@@ -215,6 +217,7 @@ fn the_next_leader_continues_the_trace_of_an_execution_it_did_not_launch() {
         .find(|s| s.name == "attempt" && s.attribute("node") == "second")
         .unwrap();
     assert_eq!(attempt.trace_id, launch.trace_id, "{attempt:?}");
+    assert_eq!(attempt.service, "gpu-executors", "{attempt:?}");
 }
 
 #[test]
