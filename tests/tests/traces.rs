@@ -201,10 +201,13 @@ fn the_next_leader_continues_the_trace_of_an_execution_it_did_not_launch() {
     let got = cluster.wait_end(&execution, Duration::from_secs(60));
     assert_eq!(got["phase"], "SUCCEEDED", "{got}");
 
+    // Each process sends its spans in its own batches: wait for both.
     let spans = receiver.wait(Duration::from_secs(30), |spans| {
-        spans
-            .iter()
-            .any(|s| s.name == "attempt" && s.attribute("node") == "second")
+        ["attempt", "node"].iter().all(|name| {
+            spans
+                .iter()
+                .any(|s| s.name == *name && s.attribute("node") == "second")
+        })
     });
     let second = spans
         .iter()
