@@ -47,10 +47,10 @@ pub enum PoolCommand {
         #[arg(long, value_name = "N", required_unless_present = "off")]
         max: Option<u32>,
         /// The queue wait to keep the pool near (e.g. 500ms).
-        #[arg(long, value_name = "DURATION", value_parser = crate::parse_duration, required_unless_present = "off")]
+        #[arg(long, value_name = "DURATION", value_parser = crate::args::parse_duration, required_unless_present = "off")]
         target_wait: Option<Duration>,
         /// How long the pool must be under-used before it shrinks.
-        #[arg(long, value_name = "DURATION", value_parser = crate::parse_duration, default_value = "30s")]
+        #[arg(long, value_name = "DURATION", value_parser = crate::args::parse_duration, default_value = "30s")]
         cooldown: Duration,
         /// Stop autoscaling the pool.
         #[arg(long, conflicts_with_all = ["min", "max", "target_wait"])]
@@ -87,7 +87,7 @@ pub enum ExecutorCommand {
         id: String,
         /// How long running attempts may go on (e.g. 5m); unset: as long
         /// as they take.
-        #[arg(long, value_parser = crate::parse_duration)]
+        #[arg(long, value_parser = crate::args::parse_duration)]
         deadline: Option<Duration>,
     },
 }
