@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{ListKind, Output};
-use crate::{bench, blobs, commands, pools, registry, render};
+use crate::{bench, blobs, cluster, pools, registry, render};
 
 /// Baton: typed, versioned workflows on a Raft-replicated scheduler and
 /// actor-based executor pools.
@@ -300,7 +300,7 @@ pub enum Command {
     },
     /// Inspect and change the scheduler cluster's membership.
     #[command(subcommand)]
-    Cluster(commands::ClusterCommand),
+    Cluster(cluster::ClusterCommand),
     /// The executor pools: per pool its executors, workers and busy ones,
     /// queue depth, queue wait (p50, p99) and tasks finished per second over
     /// the last minute, its desired size or autoscaling policy, and why

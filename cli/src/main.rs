@@ -6,6 +6,7 @@ mod bench;
 mod blob_sweep;
 mod blobs;
 mod client;
+mod cluster;
 mod commands;
 mod compare;
 mod demo;
@@ -353,7 +354,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Cluster(command) => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;
-            commands::cluster(&mut client, command, output).await
+            cluster::run(&mut client, command, output).await
         }
         Command::Pools { events, watch } => {
             let mut client = Client::connect(&cli.scheduler, cli.stale, cli.wait_leader).await?;

@@ -33,7 +33,7 @@ pub async fn version(
             return Err(e);
         }
     };
-    let (_, members) = crate::commands::member_statuses(&mut client).await?;
+    let (_, members) = crate::cluster::member_statuses(&mut client).await?;
     let nodes: Vec<Node> = members
         .into_iter()
         .map(|(member, answered)| Node {
