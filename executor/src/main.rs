@@ -135,10 +135,8 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
 }
 
 impl Args {
-    fn into_config(self) -> ExecutorConfig {
-        let executor_id = self
-            .id
-            .unwrap_or_else(baton_executor::config::default_executor_id);
+    /// The configuration of executor `executor_id` (`--id`, or its default).
+    fn into_config(self, executor_id: String) -> ExecutorConfig {
         ExecutorConfig {
             work_dir: self
                 .work_dir
@@ -205,17 +203,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let args = Args {
-        id: Some(executor_id),
-        ..args
-    };
-    let code = runtime.block_on(serve(args));
+    let code = runtime.block_on(serve(args, executor_id));
     // Off the runtime's threads, which still send the last spans.
     telemetry.shutdown();
     code
 }
 
-async fn serve(args: Args) -> ExitCode {
+async fn serve(args: Args, executor_id: String) -> ExitCode {
     let mut terminate = match signal(SignalKind::terminate()) {
         Ok(terminate) => terminate,
         Err(error) => {
@@ -239,7 +233,7 @@ async fn serve(args: Args) -> ExitCode {
             }
         }
     }
-    let executor = match baton_executor::start(args.into_config()).await {
+    let executor = match baton_executor::start(args.into_config(executor_id)).await {
         Ok(executor) => executor,
         Err(error) => {
             tracing::error!(%error, "cannot start the executor");

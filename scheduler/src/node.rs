@@ -283,7 +283,7 @@ impl EffectSink<Effect> for EffectRouter {
                     event,
                     finished,
                 } => {
-                    if baton_telemetry::enabled() && ends_spans(&event, finished) {
+                    if baton_telemetry::enabled() && crate::dispatch::ends_spans(&event, finished) {
                         // The leader's spans of a node end with its terminal
                         // phase, and of an execution with its end.
                         dispatcher.send(Input::Effect(Effect::Event {
@@ -302,16 +302,6 @@ impl EffectSink<Effect> for EffectRouter {
             }
         }
     }
-}
-
-/// Whether `event` ends trace spans: a node's terminal phase, or the
-/// execution's end.
-fn ends_spans(event: &crate::state::Event, finished: bool) -> bool {
-    finished
-        || matches!(
-            event.subject,
-            crate::state::EventSubject::Node { phase, .. } if phase.is_terminal()
-        )
 }
 
 /// Starts the dispatcher when this node becomes leader (once its state holds

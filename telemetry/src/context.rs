@@ -24,13 +24,7 @@ impl TraceParent {
     /// The context of `span` (which starts it, if it had not started):
     /// `None` for a span no exporter records.
     pub fn of(span: &tracing::Span) -> Option<TraceParent> {
-        let context = span.context();
-        let span_context = context.span().span_context().clone();
-        span_context.is_valid().then(|| TraceParent {
-            trace_id: span_context.trace_id().to_bytes(),
-            span_id: span_context.span_id().to_bytes(),
-            flags: span_context.trace_flags().to_u8(),
-        })
+        Self::of_context(&span.context())
     }
 
     /// The parent a `traceparent` map names, if it names a valid one.
@@ -38,8 +32,12 @@ impl TraceParent {
         if carrier.is_empty() {
             return None;
         }
-        let context = TraceContextPropagator::new().extract(carrier);
-        let span_context = context.span().span_context().clone();
+        Self::of_context(&TraceContextPropagator::new().extract(carrier))
+    }
+
+    fn of_context(context: &Context) -> Option<TraceParent> {
+        let span = context.span();
+        let span_context = span.span_context();
         span_context.is_valid().then(|| TraceParent {
             trace_id: span_context.trace_id().to_bytes(),
             span_id: span_context.span_id().to_bytes(),
@@ -78,14 +76,10 @@ pub fn inject(span: &tracing::Span) -> HashMap<String, String> {
 }
 
 /// Makes `span`, not yet started, a child of the span `carrier` names, if
-/// it names a valid one; returns whether it did.
-pub fn adopt_from(span: &tracing::Span, carrier: &HashMap<String, String>) -> bool {
-    match TraceParent::from_map(carrier) {
-        Some(parent) => {
-            parent.adopt(span);
-            true
-        }
-        None => false,
+/// it names a valid one.
+pub fn adopt_from(span: &tracing::Span, carrier: &HashMap<String, String>) {
+    if let Some(parent) = TraceParent::from_map(carrier) {
+        parent.adopt(span);
     }
 }
 

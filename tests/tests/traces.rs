@@ -34,38 +34,50 @@ fn named<'a>(spans: &'a [ReceivedSpan], service: &str, name: &str) -> Vec<&'a Re
         .collect()
 }
 
-#[test]
-fn a_launch_on_three_nodes_is_one_trace_from_the_client_to_the_executor() {
-    let receiver = OtlpReceiver::start();
-    let dir = tempfile::tempdir().unwrap();
-    // Batches go out every 100 ms, not every 5 s.
-    let quick = ("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "100".to_owned());
-    let cluster = Cluster::start(
-        dir.path(),
+/// Three scheduler nodes that export their spans to `endpoint` by
+/// `protocol`, in batches every 100 ms rather than every 5 s.
+fn traced_cluster(dir: &std::path::Path, endpoint: &str, protocol: &str) -> Cluster {
+    Cluster::start(
+        dir,
         3,
         ClusterOptions {
             scheduler_args: vec![
                 "--otlp-endpoint".into(),
-                receiver.grpc.clone(),
+                endpoint.into(),
                 "--otlp-protocol".into(),
-                "grpc".into(),
+                protocol.into(),
             ],
-            scheduler_env: vec![quick.clone()],
+            scheduler_env: vec![("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into())],
             ..ClusterOptions::default()
         },
-    );
+    )
+}
+
+/// An executor `exec-1` of `cluster` that exports its spans to `endpoint`
+/// by `protocol` through the standard variables (and `more` of them).
+fn traced_executor(
+    cluster: &Cluster,
+    dir: &std::path::Path,
+    endpoint: &str,
+    protocol: &str,
+    more: &[(&str, &str)],
+) -> Executor {
+    let mut env = vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ];
+    env.extend_from_slice(more);
+    Executor::start_with(&cluster.all(), "exec-1", 2, &dir.join("exec"), &env)
+}
+
+#[test]
+fn a_launch_on_three_nodes_is_one_trace_from_the_client_to_the_executor() {
+    let receiver = OtlpReceiver::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = traced_cluster(dir.path(), &receiver.grpc, "grpc");
     cluster.wait_for_leader(Duration::from_secs(20));
-    let _executor = Executor::start_with(
-        &cluster.all(),
-        "exec-1",
-        2,
-        &dir.path().join("exec"),
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.http.as_str()),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-        ],
-    );
+    let _executor = traced_executor(&cluster, dir.path(), &receiver.http, "http/protobuf", &[]);
     cluster.baton(&["register", "examples/diamond.yaml"]).ok();
 
     let client_env = [
@@ -159,34 +171,11 @@ const CHAIN: &str = "kind: Task\nname: nap\nversion: v1\n\
 fn the_next_leader_continues_the_trace_of_an_execution_it_did_not_launch() {
     let receiver = OtlpReceiver::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut cluster = Cluster::start(
-        dir.path(),
-        3,
-        ClusterOptions {
-            scheduler_args: vec![
-                "--otlp-endpoint".into(),
-                receiver.http.clone(),
-                "--otlp-protocol".into(),
-                "http".into(),
-            ],
-            scheduler_env: vec![("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into())],
-            ..ClusterOptions::default()
-        },
-    );
+    let mut cluster = traced_cluster(dir.path(), &receiver.http, "http");
     let first_leader = cluster.wait_for_leader(Duration::from_secs(20));
-    let _executor = Executor::start_with(
-        &cluster.all(),
-        "exec-1",
-        2,
-        &dir.path().join("exec"),
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.grpc.as_str()),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-            // The standard variable names the service.
-            ("OTEL_SERVICE_NAME", "gpu-executors"),
-        ],
-    );
+    // The standard variable names the service.
+    let service = [("OTEL_SERVICE_NAME", "gpu-executors")];
+    let _executor = traced_executor(&cluster, dir.path(), &receiver.grpc, "grpc", &service);
     let file = write(dir.path(), "chain.yaml", CHAIN);
     cluster.baton(&["register", &file]).ok();
     // No client context: the leader's launch span is the trace's root.

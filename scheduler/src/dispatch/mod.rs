@@ -26,6 +26,7 @@ mod spans;
 pub mod stats;
 
 pub use control::{DispatchView, ExecutorView, SharedView};
+pub(crate) use spans::ends_spans;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};

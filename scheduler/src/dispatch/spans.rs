@@ -17,6 +17,14 @@ use baton_telemetry::{TraceParent, TARGET};
 use super::book::NodeKey;
 use crate::state::{Event, EventSubject, ExecutionId};
 
+/// Whether an applied event ends spans: a node's once it reaches a terminal
+/// phase (however it got there: its result, its last retry, a
+/// cancellation), every span of an execution once it has finished. Only
+/// such events reach the dispatcher's spans (`node::EffectRouter`).
+pub fn ends_spans(event: &Event, finished: bool) -> bool {
+    finished || matches!(event.subject, EventSubject::Node { phase, .. } if phase.is_terminal())
+}
+
 /// Open spans by execution, then by node instance.
 #[derive(Default)]
 pub(super) struct Spans {
@@ -97,11 +105,9 @@ impl Spans {
         }
     }
 
-    /// Ends the spans an applied event closes: a node's once it reaches a
-    /// terminal phase (however it got there: its result, its last retry,
-    /// a cancellation), every span of an execution once it has finished.
+    /// Ends the spans an applied event closes (see [`ends_spans`]).
     pub fn on_event(&mut self, execution: &ExecutionId, event: &Event, finished: bool) {
-        if self.executions.is_empty() {
+        if self.executions.is_empty() || !ends_spans(event, finished) {
             return;
         }
         if finished {
@@ -111,9 +117,6 @@ impl Spans {
         let EventSubject::Node { node, phase, .. } = &event.subject else {
             return;
         };
-        if !phase.is_terminal() {
-            return;
-        }
         if let Some(nodes) = self.executions.get_mut(execution) {
             if let Some(spans) = nodes.remove(node) {
                 spans
